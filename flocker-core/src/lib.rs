@@ -1,0 +1,13 @@
+//! flocker-core: safe ZFS snapshots, retention and non-destructive rollback.
+//!
+//! Layers: [`name`] (validated dataset/snapshot/bookmark names, pure), [`retention`] (the
+//! thinning policy, pure), [`nvlist`] (safe nvlists over libnvpair), [`lzc`] (a 1:1 safe layer
+//! over libzfs_core: the only place raw calls are made), [`error`], and the domain types.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod lzc;
+pub mod name;
+pub mod nvlist;
+pub mod retention;
+pub mod snapshot;

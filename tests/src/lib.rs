@@ -1,0 +1,115 @@
+//! Support for the ZFS tests: file-backed pools, the `zfs` CLI as an oracle, and a harness that
+//! reports a ZFS test as *ignored* (skipped) when the machine has no `/dev/zfs`, never as passed.
+//!
+//! Every test binary in `tests/tests/` uses `harness = false` and builds its list of
+//! [`libtest_mimic::Trial`]s with [`zfs_test`], then calls [`run`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Result type of a test body.
+pub type TestResult = Result<(), Failed>;
+
+/// True when this machine has the ZFS control device, i.e. we are inside the lab.
+pub fn zfs_available() -> bool {
+    Path::new("/dev/zfs").exists()
+}
+
+/// The flavour the lab booted (`2.1`, `2.3`), from the environment the lab sets.
+pub fn lab_flavour() -> Option<String> {
+    std::env::var("FLOCKER_LAB_FLAVOUR").ok()
+}
+
+/// A test that needs ZFS: marked ignored (reported as skipped) when `/dev/zfs` is missing.
+pub fn zfs_test(name: &str, f: fn() -> TestResult) -> Trial {
+    let t = Trial::test(name, f);
+    if zfs_available() { t } else { t.with_ignored_flag(true) }
+}
+
+/// A pure test that runs anywhere.
+pub fn host_test(name: &str, f: fn() -> TestResult) -> Trial {
+    Trial::test(name, f)
+}
+
+/// Parse the arguments and run the trials; exits the process with libtest's status.
+pub fn run(trials: Vec<Trial>) -> ! {
+    let args = Arguments::from_args();
+    if !zfs_available() {
+        eprintln!("note: /dev/zfs is missing: ZFS tests are reported as ignored (skipped); run them with `cargo xtask test`");
+    }
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// Turn anything displayable into a test failure.
+pub fn fail(msg: impl std::fmt::Display) -> Failed {
+    Failed::from(msg.to_string())
+}
+
+/// Assert a condition inside a test body, failing with a message instead of panicking.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond { return Err($crate::fail(format!($($arg)+))); }
+    };
+}
+
+/// Run a command (the `zfs`/`zpool` CLI as an oracle or a fixture); Err with its stderr on failure.
+pub fn sh(program: &str, args: &[&str]) -> Result<String, Failed> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| fail(format!("cannot run {program}: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+static POOL_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A file-backed test pool, created fresh and destroyed (with its backing file) on drop.
+pub struct TestPool {
+    name: String,
+    file: PathBuf,
+}
+
+impl TestPool {
+    /// Create a pool of `size_mib` MiB on a sparse file under /var/tmp (never on the 9p share).
+    pub fn new(tag: &str, size_mib: u64) -> Result<Self, Failed> {
+        let n = POOL_SEQ.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t{}{}{}", std::process::id(), n, tag);
+        let dir = PathBuf::from("/var/tmp/flocker-pools");
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        let file = dir.join(format!("{name}.img"));
+        let f = std::fs::File::create(&file).map_err(fail)?;
+        f.set_len(size_mib * 1024 * 1024).map_err(fail)?;
+        let file_s = file.to_string_lossy().into_owned();
+        sh("zpool", &["create", "-f", "-O", "mountpoint=none", &name, &file_s])?;
+        Ok(TestPool { name, file })
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `pool/rel`.
+    pub fn ds(&self, rel: &str) -> String {
+        format!("{}/{}", self.name, rel)
+    }
+}
+
+impl Drop for TestPool {
+    fn drop(&mut self) {
+        let _ = Command::new("zpool").args(["destroy", "-f", &self.name]).status();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
