@@ -1,1 +1,180 @@
-fn main() {}
+//! `cargo xtask`: the OpenZFS lab (a qemu VM running real OpenZFS kernel modules) and the test
+//! driver. This is tooling: unlike the library, it runs processes (apt, debootstrap, qemu, cargo).
+
+mod host;
+mod image;
+mod test;
+mod vm;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Result type of the xtask: errors are messages for a human.
+pub type Result<T, E = String> = std::result::Result<T, E>;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "The flocker-core lab and test driver")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The lab: a VM with the real OpenZFS kernel module.
+    Lab {
+        #[command(subcommand)]
+        cmd: LabCmd,
+    },
+    /// Run every test: host tests, then the ZFS tests inside the lab on each flavour.
+    Test(TestArgs),
+    /// Install the host packages the lab needs (as root), without building anything.
+    Deps,
+}
+
+#[derive(Subcommand)]
+enum LabCmd {
+    /// Build (or find in the cache) the lab image of a flavour.
+    Build {
+        #[arg(long = "zfs", value_enum, default_value_t = Flavour::V2_1)]
+        flavour: Flavour,
+    },
+    /// Boot the VM, run CMD as root in the current directory, exit with CMD's status.
+    Run(RunArgs),
+    /// An interactive root shell in the VM.
+    Shell {
+        #[arg(long = "zfs", value_enum, default_value_t = Flavour::V2_1)]
+        flavour: Flavour,
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+    /// The demo (the README's main job).
+    Demo {
+        #[arg(long = "zfs", value_enum, default_value_t = Flavour::V2_1)]
+        flavour: Flavour,
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+    /// Print where the cache is and what it holds.
+    Info,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[arg(long = "zfs", value_enum, default_value_t = Flavour::V2_1)]
+    flavour: Flavour,
+    #[command(flatten)]
+    vm: VmArgs,
+    /// The command to run in the guest.
+    #[arg(last = true, required = true)]
+    cmd: Vec<String>,
+}
+
+/// Options shared by everything that boots the VM.
+#[derive(Args, Clone)]
+pub struct VmArgs {
+    /// Fail if the guest has not finished after this many seconds (boot included).
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 3072)]
+    pub mem: u64,
+    /// Guest CPUs.
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u32,
+    /// Extra host directories to mount in the guest at the same path.
+    #[arg(long = "share")]
+    pub shares: Vec<PathBuf>,
+    /// Extra environment for the guest command (`KEY=VALUE`).
+    #[arg(long = "env")]
+    pub env: Vec<String>,
+    /// Accelerator: auto (KVM when it runs a guest here, else TCG), kvm or tcg.
+    #[arg(long, value_enum, default_value_t = Accel::Auto)]
+    pub accel: Accel,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Flavours to run in the lab (default: all).
+    #[arg(long = "zfs", value_enum)]
+    flavours: Vec<Flavour>,
+    /// Only the host tests.
+    #[arg(long, conflicts_with = "lab_only")]
+    host_only: bool,
+    /// Only the lab tests.
+    #[arg(long)]
+    lab_only: bool,
+    #[command(flatten)]
+    vm: VmArgs,
+    /// Arguments for the test binaries (a name filter, `--exact`, ...).
+    #[arg(last = true)]
+    filter: Vec<String>,
+}
+
+/// An OpenZFS flavour of the lab.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum Flavour {
+    /// Debian bookworm's OpenZFS 2.1 on kernel 6.1.
+    #[value(name = "2.1")]
+    V2_1,
+    /// bookworm-backports' OpenZFS 2.3 on the backports kernel.
+    #[value(name = "2.3")]
+    V2_3,
+}
+
+impl Flavour {
+    /// All flavours, in test order.
+    pub const ALL: [Flavour; 2] = [Flavour::V2_1, Flavour::V2_3];
+
+    /// `2.1` / `2.3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavour::V2_1 => "2.1",
+            Flavour::V2_3 => "2.3",
+        }
+    }
+}
+
+/// How the VM is accelerated.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum Accel {
+    /// Detect.
+    Auto,
+    /// Hardware virtualization.
+    Kvm,
+    /// Software emulation.
+    Tcg,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res: Result<i32> = match cli.cmd {
+        Cmd::Deps => host::ensure_lab_prereqs().map(|()| 0),
+        Cmd::Test(a) => test::run(&test::Options {
+            flavours: if a.flavours.is_empty() { Flavour::ALL.to_vec() } else { a.flavours },
+            host: !a.lab_only,
+            lab: !a.host_only,
+            vm: a.vm,
+            filter: a.filter,
+        }),
+        Cmd::Lab { cmd } => match cmd {
+            LabCmd::Build { flavour } => image::ensure(flavour).map(|img| {
+                println!("image for zfs {}: {}", flavour.as_str(), img.dir.display());
+                0
+            }),
+            LabCmd::Run(a) => vm::run_command(a.flavour, &a.vm, &a.cmd),
+            LabCmd::Shell { flavour, vm } => vm::shell(flavour, &vm),
+            LabCmd::Demo { flavour, vm } => vm::demo(flavour, &vm),
+            LabCmd::Info => image::info().map(|()| 0),
+        },
+    };
+    match res {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(msg) => {
+            eprintln!("xtask: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+#!/bin/bash
+# Lab image recipe: Debian bookworm + its kernel + OpenZFS from Debian's packages (module built by
+# dkms). Run by `cargo xtask lab build` as root; every byte of this file is part of the cache key.
+#
+# Environment (set by xtask): FLAVOUR (2.1|2.3), MIRROR (read from the host's apt sources),
+# WORK (scratch directory), OUT (directory receiving rootfs.img, vmlinuz, initrd.img, manifest).
+set -euo pipefail
+
+: "${FLAVOUR:?}" "${MIRROR:?}" "${WORK:?}" "${OUT:?}"
+ROOT="$WORK/rootfs"
+step() { printf '[lab build %s] %s\n' "$FLAVOUR" "$*"; }
+
+case "$FLAVOUR" in
+  2.1) TARGET=(); ;;
+  2.3) TARGET=(-t bookworm-backports); ;;
+  *) echo "unknown flavour $FLAVOUR" >&2; exit 2 ;;
+esac
+
+cleanup() {
+  for m in dev/pts dev sys proc; do
+    if mountpoint -q "$ROOT/$m" 2>/dev/null; then umount -l "$ROOT/$m" || true; fi
+  done
+}
+trap cleanup EXIT
+
+rm -rf "$ROOT"
+mkdir -p "$ROOT" "$OUT"
+
+step "debootstrap bookworm (minbase)"
+debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
+
+cat >"$ROOT/etc/apt/sources.list" <<SRC
+deb $MIRROR bookworm main contrib
+deb $MIRROR bookworm-updates main contrib
+deb $MIRROR bookworm-backports main contrib
+SRC
+printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+chmod +x "$ROOT/usr/sbin/policy-rc.d"
+echo flocker-lab >"$ROOT/etc/hostname"
+
+mount -t proc proc "$ROOT/proc"
+mount --bind /sys "$ROOT/sys"
+mount --bind /dev "$ROOT/dev"
+mount --bind /dev/pts "$ROOT/dev/pts"
+
+in_root() { chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
+APT=(apt-get -y -q -o Dpkg::Use-Pty=0 --no-install-recommends)
+
+step "apt-get update"
+in_root apt-get -q update >"$WORK/apt.log" 2>&1 || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+
+step "kernel, headers, udev, kmod"
+in_root "${APT[@]}" "${TARGET[@]}" install linux-image-amd64 linux-headers-amd64 udev kmod \
+  >>"$WORK/apt.log" 2>&1 || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+
+step "OpenZFS (zfs-dkms builds the module; takes minutes)"
+in_root "${APT[@]}" "${TARGET[@]}" install zfs-dkms zfsutils-linux \
+  >>"$WORK/apt.log" 2>&1 || { tail -n 40 "$WORK/apt.log" >&2; exit 1; }
+
+step "tools used by tests and benchmarks"
+in_root "${APT[@]}" "${TARGET[@]}" install python3-pyzfs procps \
+  >>"$WORK/apt.log" 2>&1 || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+
+KVER=$(ls "$ROOT/lib/modules" | sort -V | tail -n 1)
+if ! find "$ROOT/lib/modules/$KVER" -name 'zfs.ko*' | grep -q .; then
+  echo "zfs.ko was not built for kernel $KVER (see $WORK/apt.log)" >&2
+  exit 1
+fi
+in_root depmod "$KVER"
+ZVER=$(in_root dpkg-query -W -f='${Version}' zfsutils-linux)
+
+step "trimming caches"
+in_root apt-get clean
+rm -rf "$ROOT/var/lib/apt/lists/"* "$ROOT/usr/share/doc/"* "$ROOT/usr/share/man/"* \
+  "$ROOT/var/lib/dkms/zfs/"*/build "$ROOT/usr/src/zfs-"*
+
+install -m 0755 "$(dirname "$0")/guest-init" "$ROOT/sbin/flocker-init"
+
+cleanup
+trap - EXIT
+
+step "making the image"
+cp "$ROOT/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
+cp "$ROOT/boot/initrd.img-$KVER" "$OUT/initrd.img"
+rm -f "$OUT/rootfs.img"
+truncate -s 6G "$OUT/rootfs.img"
+mkfs.ext4 -q -F -L flocker-lab -d "$ROOT" "$OUT/rootfs.img"
+printf 'flavour=%s\nkernel=%s\nzfs=%s\n' "$FLAVOUR" "$KVER" "$ZVER" >"$OUT/manifest"
+rm -rf "$ROOT"
+step "done: kernel $KVER, zfs $ZVER"

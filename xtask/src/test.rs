@@ -1,0 +1,293 @@
+//! `cargo xtask test`: host tests, then the ZFS test binaries inside the lab on each flavour, with
+//! one summary line per run (`host: N passed, N failed, N skipped`, `zfs-2.1.11: ...`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::image::{self, repo_root};
+use crate::vm::{self, sh_quote};
+use crate::{Flavour, Result, VmArgs};
+
+/// What `cargo xtask test` was asked to do.
+pub struct Options {
+    /// Lab flavours to run.
+    pub flavours: Vec<Flavour>,
+    /// Run the host tests.
+    pub host: bool,
+    /// Run the lab tests.
+    pub lab: bool,
+    /// VM options.
+    pub vm: VmArgs,
+    /// Extra arguments for the test binaries.
+    pub filter: Vec<String>,
+}
+
+/// Test counts of one run.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Passed tests.
+    pub passed: u64,
+    /// Failed tests (and binaries that crashed or did not build).
+    pub failed: u64,
+    /// Ignored (skipped) tests.
+    pub skipped: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: Counts) {
+        self.passed += o.passed;
+        self.failed += o.failed;
+        self.skipped += o.skipped;
+    }
+    fn line(&self, label: &str) -> String {
+        format!("{label}: {} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+    }
+}
+
+/// Parse one libtest summary line: `test result: ok. 3 passed; 0 failed; 1 ignored; ...`.
+pub fn parse_result_line(line: &str) -> Option<Counts> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let mut c = Counts::default();
+    for part in rest.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let (n, what) = match words.as_slice() {
+            [.., n, what] => (n.parse::<u64>().ok()?, *what),
+            _ => continue,
+        };
+        match what {
+            "passed" => c.passed = n,
+            "failed" => c.failed = n,
+            "ignored" => c.skipped = n,
+            _ => {}
+        }
+    }
+    Some(c)
+}
+
+fn target_base() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// Run `cargo` with args, streaming its stdout and returning it.
+fn cargo_streamed(args: &[&str], env: &[(String, String)], target: Option<&Path>) -> Result<(bool, String)> {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(args).current_dir(repo_root()).envs(env.iter().map(|(k, v)| (k, v)));
+    if let Some(t) = target {
+        c.env("CARGO_TARGET_DIR", t);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut child = c.spawn().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut all = String::new();
+    if let Some(out) = child.stdout.take() {
+        let mut o = std::io::stdout();
+        for line in BufReader::new(out).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            let _ = writeln!(o, "{line}");
+            all.push_str(&line);
+            all.push('\n');
+        }
+    }
+    let st = child.wait().map_err(|e| e.to_string())?;
+    Ok((st.success(), all))
+}
+
+fn host_tests(filter: &[String]) -> Counts {
+    println!("== host tests: cargo test --workspace");
+    let mut args = vec!["test", "--workspace"];
+    if !filter.is_empty() {
+        args.push("--");
+        args.extend(filter.iter().map(String::as_str));
+    }
+    let mut counts = Counts::default();
+    match cargo_streamed(&args, &[], None) {
+        Ok((ok, out)) => {
+            for l in out.lines() {
+                if let Some(c) = parse_result_line(l) {
+                    counts.add(c);
+                }
+            }
+            if !ok && counts.failed == 0 {
+                eprintln!("xtask: `cargo test --workspace` failed without a failing test (build error?)");
+                counts.failed += 1;
+            }
+        }
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            counts.failed += 1;
+        }
+    }
+    counts
+}
+
+/// Build the ZFS test binaries (and the workspace's binaries) for a flavour; returns the test
+/// executables and the directory of the other binaries.
+fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>, PathBuf)> {
+    let base = target_base();
+    let target = match flavour {
+        Flavour::V2_1 => base.clone(),
+        other => base.join(format!("lab-zfs-{}", other.as_str())),
+    };
+    println!("== building for zfs {} into {}", flavour.as_str(), target.display());
+    let (ok, _) = cargo_streamed(&["build", "--workspace", "--exclude", "xtask", "--bins", "--quiet"], env, Some(&target))?;
+    if !ok {
+        return Err(format!("building the workspace's binaries for zfs {} failed", flavour.as_str()));
+    }
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(["test", "-p", "flocker-tests", "--no-run", "--message-format=json-render-diagnostics"])
+        .current_dir(repo_root())
+        .env("CARGO_TARGET_DIR", &target)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stderr(Stdio::inherit());
+    let out = c.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("building the ZFS tests for zfs {} failed", flavour.as_str()));
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if v["reason"] != "compiler-artifact" || v["profile"]["test"] != true {
+            continue;
+        }
+        if let Some(exe) = v["executable"].as_str() {
+            bins.push(PathBuf::from(exe));
+        }
+    }
+    bins.sort();
+    bins.dedup();
+    Ok((bins, target.join("debug")))
+}
+
+fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
+    let img = image::ensure(flavour)?;
+    let env = image::dev_env(flavour, &img)?;
+    let (bins, bin_dir) = build_for(flavour, &env)?;
+    if bins.is_empty() {
+        return Err("no ZFS test binaries were built".into());
+    }
+    let runner = bin_dir.join(format!("lab-runner-{}.sh", flavour.as_str()));
+    let mut script = String::from("#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n");
+    let extra: Vec<String> = opts.filter.iter().map(|a| sh_quote(a)).collect();
+    for b in &bins {
+        let q = sh_quote(&b.to_string_lossy());
+        script.push_str(&format!(
+            "echo '### binary {}'\n{q} --test-threads=2 {}\necho \"### exit $?\"\n",
+            b.display(),
+            extra.join(" ")
+        ));
+    }
+    std::fs::write(&runner, script).map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
+    let mut vm_args = opts.vm.clone();
+    vm_args.shares.push(target_base());
+    vm_args.env.push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
+    println!("== ZFS tests in the lab, zfs {}", flavour.as_str());
+    let started = Instant::now();
+    let out = vm::run_in_lab(flavour, &vm_args, &["sh".into(), runner.display().to_string()])?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut counts = Counts::default();
+    let mut cur: Option<(String, Counts, bool)> = None;
+    let close = |cur: &mut Option<(String, Counts, bool)>, code: Option<i32>, counts: &mut Counts| {
+        if let Some((name, c, seen)) = cur.take() {
+            counts.add(c);
+            if !seen {
+                println!("xtask: {name} printed no test result (crashed?)");
+                counts.failed += 1;
+            } else if code.is_some_and(|c| c != 0) && c.failed == 0 {
+                println!("xtask: {name} exited with status {code:?} but reported no failed test");
+                counts.failed += 1;
+            }
+        }
+    };
+    for l in text.lines() {
+        let l = l.trim_end_matches('\r');
+        if let Some(name) = l.strip_prefix("### binary ") {
+            close(&mut cur, None, &mut counts);
+            cur = Some((name.to_string(), Counts::default(), false));
+        } else if let Some(code) = l.strip_prefix("### exit ") {
+            close(&mut cur, code.trim().parse().ok(), &mut counts);
+        } else if let Some(c) = parse_result_line(l) {
+            if let Some((_, acc, seen)) = cur.as_mut() {
+                acc.add(c);
+                *seen = true;
+            }
+        }
+    }
+    close(&mut cur, None, &mut counts);
+    println!("== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)", flavour.as_str(), started.elapsed().as_secs_f64(), out.boot_secs);
+
+    // The lab itself: a failing guest command must fail the host command with its status.
+    print!("test lab::guest_failure_propagates ... ");
+    let _ = std::io::stdout().flush();
+    let probe = vm::run_in_lab(flavour, &opts.vm, &["sh".into(), "-c".into(), "exit 7".into()]);
+    match probe {
+        Ok(o) if o.code == 7 => {
+            println!("ok");
+            counts.passed += 1;
+        }
+        Ok(o) => {
+            println!("FAILED (status {} instead of 7)", o.code);
+            counts.failed += 1;
+        }
+        Err(e) => {
+            println!("FAILED ({e})");
+            counts.failed += 1;
+        }
+    }
+    let upstream = out.zfs_version.split('-').next().unwrap_or(&out.zfs_version).to_string();
+    Ok((format!("zfs-{upstream}"), counts))
+}
+
+/// `cargo xtask test`.
+pub fn run(opts: &Options) -> Result<i32> {
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    let mut total = Counts::default();
+    let mut broken = false;
+    if opts.host {
+        let c = host_tests(&opts.filter);
+        total.add(c);
+        lines.push(c.line("host"));
+    }
+    if opts.lab {
+        for &f in &opts.flavours {
+            match lab_tests(f, opts) {
+                Ok((label, c)) => {
+                    total.add(c);
+                    lines.push(c.line(&label));
+                }
+                Err(e) => {
+                    eprintln!("xtask: the zfs {} lab could not run: {e}", f.as_str());
+                    lines.push(format!("zfs-{}: not run ({})", f.as_str(), e.lines().next().unwrap_or("")));
+                    broken = true;
+                }
+            }
+        }
+    }
+    println!("\n== summary ({:.0} s)", started.elapsed().as_secs_f64());
+    for l in &lines {
+        println!("{l}");
+    }
+    println!("{}", total.line("total"));
+    Ok(if total.failed > 0 || broken { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_libtest_summary() {
+        let c = parse_result_line("test result: ok. 12 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.01s").unwrap();
+        assert_eq!(c, Counts { passed: 12, failed: 0, skipped: 3 });
+        let c = parse_result_line("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out").unwrap();
+        assert_eq!(c, Counts { passed: 1, failed: 2, skipped: 0 });
+        assert!(parse_result_line("running 3 tests").is_none());
+    }
+
+    #[test]
+    fn summary_line_shape() {
+        let c = Counts { passed: 4, failed: 1, skipped: 2 };
+        assert_eq!(c.line("zfs-2.1.11"), "zfs-2.1.11: 4 passed, 1 failed, 2 skipped");
+    }
+}

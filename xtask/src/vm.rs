@@ -1,0 +1,532 @@
+//! Booting the lab VM and running one command in it.
+//!
+//! The host writes a boot script into a per-boot control directory shared over 9p (`ctl`); the
+//! image's init mounts it and runs the script, which loads the zfs module, mounts the host
+//! directories at their own paths, runs the command with stdout on the first serial port and
+//! stderr on the second, writes the exit status into the control directory and powers off.
+//! Serial ports reach the host through Unix sockets, so qemu's own messages stay apart.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::image::{self, Image};
+use crate::{Accel, Flavour, Result, VmArgs};
+
+/// Marker prefix the boot script prints on the console.
+const MARK: &str = "@@FLOCKER:";
+
+/// What a finished guest command left behind.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The command's exit status.
+    pub code: i32,
+    /// `/sys/module/zfs/version` in the guest.
+    pub zfs_version: String,
+    /// Seconds from qemu start to the command starting.
+    pub boot_secs: f64,
+    /// Everything the command wrote to stdout (also streamed to ours).
+    pub stdout: Vec<u8>,
+}
+
+/// Quote a word for the guest's POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// How the guest runs: `run` streams output; `shell` is interactive on the console.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Run,
+    Shell,
+}
+
+fn accel_for(req: Accel, img: &Image) -> &'static str {
+    match req {
+        Accel::Kvm => "kvm",
+        Accel::Tcg => "tcg",
+        Accel::Auto => {
+            if kvm_works(img) {
+                "kvm"
+            } else {
+                "tcg"
+            }
+        }
+    }
+}
+
+/// Whether this machine's /dev/kvm really runs our guest kernel. Some hosts expose a /dev/kvm
+/// that creates VMs but cannot run a normal guest (e.g. PVM-only), so we boot the lab kernel
+/// once with a trivial command under KVM, bounded in time, and remember the answer per host boot.
+fn kvm_works(img: &Image) -> bool {
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+        return false;
+    }
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let memo = image::cache_dir().join("kvm-probe");
+    if let Ok(text) = std::fs::read_to_string(&memo) {
+        if let Some((id, answer)) = text.split_once(' ') {
+            if id == boot_id.trim() {
+                return answer.trim() == "yes";
+            }
+        }
+    }
+    eprintln!("[lab] /dev/kvm exists: checking that it runs a guest (once per host boot)");
+    let args = VmArgs {
+        timeout: 60,
+        mem: 512,
+        cpus: 1,
+        shares: Vec::new(),
+        env: Vec::new(),
+        accel: Accel::Kvm,
+    };
+    let ok = boot(img, Flavour::V2_1, "kvm", &args, &["true".to_string()], Mode::Run, true, false)
+        .is_ok_and(|o| o.code == 0);
+    eprintln!("[lab] KVM {}", if ok { "works: using it" } else { "does not run a guest here: using TCG" });
+    let _ = std::fs::write(&memo, format!("{} {}\n", boot_id.trim(), if ok { "yes" } else { "no" }));
+    ok
+}
+
+fn shares_for(args: &VmArgs) -> Result<Vec<PathBuf>> {
+    let mut want = vec![image::repo_root()];
+    if let Ok(cwd) = std::env::current_dir() {
+        want.push(cwd);
+    }
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        want.push(PathBuf::from(t));
+    }
+    want.extend(args.shares.iter().cloned());
+    let mut canon: Vec<PathBuf> = Vec::new();
+    for p in want {
+        let c = p.canonicalize().map_err(|e| format!("cannot share {}: {e}", p.display()))?;
+        canon.push(c);
+    }
+    canon.sort();
+    canon.dedup();
+    // Keep only outermost directories: a share inside another is already visible.
+    let outer: Vec<PathBuf> =
+        canon.iter().filter(|p| !canon.iter().any(|q| q != *p && p.starts_with(q))).cloned().collect();
+    Ok(outer)
+}
+
+fn boot_script(flavour: Flavour, shares: &[PathBuf], cwd: &Path, env: &[String], cmd: &[String], mode: Mode) -> String {
+    let mut s = String::new();
+    s.push_str("#!/bin/sh\n# Written by cargo xtask for one boot.\nexport PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n");
+    s.push_str(&format!("M='{MARK}'\n"));
+    s.push_str(
+        r#"off() { sync; echo 1 >/proc/sys/kernel/sysrq; echo o >/proc/sysrq-trigger; sleep 60; }
+fail() { echo "${M}FAIL@@ $*" >/dev/ttyS0; echo "fail $*" >/run/ctl/status.tmp; mv /run/ctl/status.tmp /run/ctl/status; off; }
+stty -F /dev/ttyS0 raw -echo 2>/dev/null
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+echo "${M}BOOTED@@" >/dev/ttyS0
+hostname flocker-lab
+[ -e /etc/mtab ] || ln -s /proc/self/mounts /etc/mtab
+mkdir -p /var/tmp /root
+if [ -x /lib/systemd/systemd-udevd ]; then
+  /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
+  udevadm trigger >/dev/null 2>&1
+  udevadm settle --timeout=30 >/dev/null 2>&1
+fi
+modprobe zfs >/tmp/modprobe.log 2>&1 || fail "modprobe zfs failed: $(tr '\n' ' ' </tmp/modprobe.log)"
+i=0; while [ ! -e /dev/zfs ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+[ -e /dev/zfs ] || fail "the zfs module loaded but /dev/zfs did not appear"
+ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/version"
+"#,
+    );
+    for (i, p) in shares.iter().enumerate() {
+        let q = sh_quote(&p.to_string_lossy());
+        s.push_str(&format!(
+            "mkdir -p {q} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,access=any share{i} {q} || fail \"cannot mount host directory {}\"\n",
+            p.display()
+        ));
+    }
+    s.push_str(&format!("export FLOCKER_LAB=1 FLOCKER_LAB_FLAVOUR={}\n", flavour.as_str()));
+    for kv in env {
+        if let Some((k, v)) = kv.split_once('=') {
+            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                s.push_str(&format!("export {k}={}\n", sh_quote(v)));
+            }
+        }
+    }
+    for pass in ["RUST_BACKTRACE", "RUST_LOG", "NO_COLOR", "CI"] {
+        if let Ok(v) = std::env::var(pass) {
+            s.push_str(&format!("export {pass}={}\n", sh_quote(&v)));
+        }
+    }
+    s.push_str(&format!("cd {} || fail \"cannot cd to {}\"\n", sh_quote(&cwd.to_string_lossy()), cwd.display()));
+    match mode {
+        Mode::Run => {
+            let words: Vec<String> = cmd.iter().map(|w| sh_quote(w)).collect();
+            s.push_str(&format!(
+                "echo \"${{M}}BEGIN@@ $ZV\" >/dev/ttyS0\n{} </dev/null >/dev/ttyS0 2>/dev/ttyS1\nrc=$?\n",
+                words.join(" ")
+            ));
+        }
+        Mode::Shell => {
+            s.push_str(
+                "stty -F /dev/ttyS0 sane 2>/dev/null\necho \"flocker lab: zfs $ZV loaded; exit the shell to power off\" >/dev/ttyS0\n\
+                 setsid -c /bin/bash -l <>/dev/ttyS0 >&0 2>&0\nrc=$?\n",
+            );
+        }
+    }
+    s.push_str("echo \"${M}END@@ $rc\" >/dev/ttyS0\necho \"$rc $ZV\" >/run/ctl/status.tmp && mv /run/ctl/status.tmp /run/ctl/status\noff\n");
+    s
+}
+
+/// Boot a VM for `cmd` and wait for it. `quiet` hides the guest's output (probe).
+#[allow(clippy::too_many_arguments)]
+fn boot(
+    img: &Image,
+    flavour: Flavour,
+    accel: &str,
+    args: &VmArgs,
+    cmd: &[String],
+    mode: Mode,
+    quiet: bool,
+    announce: bool,
+) -> Result<Outcome> {
+    let ctl_parent = image::cache_dir().join("run");
+    std::fs::create_dir_all(&ctl_parent).map_err(|e| format!("cannot create {}: {e}", ctl_parent.display()))?;
+    let ctl = ctl_parent.join(format!("{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&ctl).map_err(|e| format!("cannot create {}: {e}", ctl.display()))?;
+    let _cleanup = RemoveOnDrop(ctl.clone());
+    let shares = shares_for(args)?;
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    let cwd = cwd.canonicalize().unwrap_or(cwd);
+    std::fs::write(ctl.join("boot.sh"), boot_script(flavour, &shares, &cwd, &args.env, cmd, mode))
+        .map_err(|e| format!("cannot write the boot script: {e}"))?;
+
+    let mut q = Command::new("qemu-system-x86_64");
+    if accel == "kvm" {
+        q.args(["-accel", "kvm", "-cpu", "host"]);
+    } else {
+        q.args(["-accel", "tcg,thread=multi", "-cpu", "max"]);
+    }
+    q.args(["-machine", "q35", "-nodefaults", "-display", "none", "-no-reboot"]);
+    q.args(["-m", &args.mem.to_string(), "-smp", &args.cpus.to_string()]);
+    q.arg("-kernel").arg(img.vmlinuz()).arg("-initrd").arg(img.initrd());
+    q.args([
+        "-append",
+        "root=/dev/vda rw console=ttyS0 quiet loglevel=1 init=/sbin/flocker-init panic=-1 \
+         systemd.show_status=0 rd.udev.log_level=0 mitigations=off",
+    ]);
+    q.arg("-drive").arg(format!("file={},if=virtio,format=raw,snapshot=on,cache=unsafe", img.rootfs().display()));
+    q.arg("-virtfs").arg(format!("local,path={},mount_tag=ctl,security_model=none,id=ctl", ctl.display()));
+    for (i, p) in shares.iter().enumerate() {
+        q.arg("-virtfs").arg(format!("local,path={},mount_tag=share{i},security_model=none,id=share{i}", p.display()));
+    }
+    q.args(["-device", "virtio-rng-pci"]);
+
+    let mut listeners = Vec::new();
+    if mode == Mode::Shell {
+        q.args(["-serial", "mon:stdio", "-serial", "null"]);
+        q.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    } else {
+        for n in 0..2 {
+            let path = ctl.join(format!("ttyS{n}.sock"));
+            let l = UnixListener::bind(&path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+            q.arg("-chardev").arg(format!("socket,id=s{n},path={}", path.display()));
+            q.args(["-serial", &format!("chardev:s{n}")]);
+            listeners.push(l);
+        }
+        q.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    if announce {
+        eprintln!(
+            "[lab] booting zfs {} (kernel {}, {}, {} MiB, timeout {} s)",
+            flavour.as_str(),
+            img.kernel,
+            if accel == "kvm" { "KVM" } else { "TCG software emulation" },
+            args.mem,
+            args.timeout
+        );
+    }
+    let started = Instant::now();
+    let mut child = q.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    let _guard = KillOnDrop(child.id());
+
+    if mode == Mode::Shell {
+        let st = child.wait().map_err(|e| e.to_string())?;
+        return finish(&ctl, st.success(), started, 0.0, "", String::new());
+    }
+
+    let qemu_out = collect(child.stdout.take());
+    let qemu_err = collect(child.stderr.take());
+    let (tx, rx) = mpsc::channel::<Event>();
+    let mut readers = Vec::new();
+    for (n, l) in listeners.into_iter().enumerate() {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let Ok((mut s, _)) = l.accept() else { return };
+            let mut buf = [0u8; 8192];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => {
+                        if tx.send(Event::Data(n, buf[..k].to_vec())).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    drop(tx);
+
+    let deadline = started + Duration::from_secs(args.timeout);
+    let mut console = Console { pending: Vec::new(), captured: Vec::new(), begun: false, boot_log: Vec::new(), quiet };
+    let mut boot_secs = 0.0;
+    let mut zfs_version = String::new();
+    let mut fail_msg: Option<String> = None;
+    let mut stage = "booting the kernel";
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the guest hung: no result within {} s while {stage} (raise --timeout if the command \
+                 needs longer); last console lines:\n{}",
+                args.timeout,
+                console.tail()
+            ));
+        }
+        match rx.recv_timeout((deadline - now).min(Duration::from_millis(500))) {
+            Ok(Event::Data(1, bytes)) => {
+                if !quiet {
+                    let mut e = std::io::stderr().lock();
+                    let _ = e.write_all(&bytes);
+                    let _ = e.flush();
+                }
+            }
+            Ok(Event::Data(_, bytes)) => {
+                for m in console.feed(&bytes) {
+                    if let Some(rest) = m.strip_prefix("BOOTED@@") {
+                        let _ = rest;
+                        stage = "loading the zfs module";
+                    } else if let Some(v) = m.strip_prefix("BEGIN@@") {
+                        zfs_version = v.trim().to_string();
+                        boot_secs = started.elapsed().as_secs_f64();
+                        stage = "running the command";
+                        console.begun = true;
+                    } else if let Some(msg) = m.strip_prefix("FAIL@@") {
+                        fail_msg = Some(msg.trim().to_string());
+                    } else if m.starts_with("END@@") {
+                        stage = "powering off";
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Both serial sockets closed: qemu is exiting.
+                let rest = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(30));
+                let t0 = Instant::now();
+                while t0.elapsed() < rest {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                break;
+            }
+        }
+    }
+    console.flush_rest();
+    let st = child.wait().map_err(|e| e.to_string())?;
+    for r in readers {
+        let _ = r.join();
+    }
+    let qemu_text = format!("{}{}", qemu_out.join().unwrap_or_default(), qemu_err.join().unwrap_or_default());
+    if let Some(msg) = fail_msg {
+        return Err(format!("the guest failed before running the command: {msg}"));
+    }
+    let mut out = finish(&ctl, st.success(), started, boot_secs, &console.tail(), qemu_text)?;
+    if out.zfs_version.is_empty() {
+        out.zfs_version = zfs_version;
+    }
+    out.stdout = std::mem::take(&mut console.captured);
+    Ok(out)
+}
+
+fn finish(ctl: &Path, qemu_ok: bool, started: Instant, boot_secs: f64, tail: &str, qemu_text: String) -> Result<Outcome> {
+    let status = std::fs::read_to_string(ctl.join("status")).ok();
+    let Some(status) = status else {
+        let panic = tail.lines().find(|l| l.contains("Kernel panic")).map(str::to_string);
+        return Err(match panic {
+            Some(p) => format!("the guest kernel panicked: {p}\nlast console lines:\n{tail}"),
+            None => format!(
+                "the VM stopped after {:.0} s without reporting an exit status (qemu {}){}\nlast console lines:\n{tail}",
+                started.elapsed().as_secs_f64(),
+                if qemu_ok { "exited normally" } else { "failed" },
+                if qemu_text.trim().is_empty() { String::new() } else { format!("\nqemu said: {}", qemu_text.trim()) }
+            ),
+        });
+    };
+    let mut words = status.split_whitespace();
+    let first = words.next().unwrap_or("");
+    if first == "fail" {
+        return Err(format!("the guest failed: {}", words.collect::<Vec<_>>().join(" ")));
+    }
+    let code: i32 = first.parse().map_err(|_| format!("bad status from the guest: {status:?}"))?;
+    Ok(Outcome { code, zfs_version: words.next().unwrap_or("").to_string(), boot_secs, stdout: Vec::new() })
+}
+
+enum Event {
+    Data(usize, Vec<u8>),
+}
+
+/// The console stream: hides boot noise until the command begins, strips marker lines, and
+/// passes everything else through unchanged (partial lines too, for progress bars).
+struct Console {
+    pending: Vec<u8>,
+    captured: Vec<u8>,
+    begun: bool,
+    boot_log: Vec<u8>,
+    quiet: bool,
+}
+
+impl Console {
+    /// Feed bytes; returns the markers (without the prefix) seen in complete lines.
+    fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.pending.extend_from_slice(bytes);
+        let mut marks = Vec::new();
+        loop {
+            let Some(nl) = self.pending.iter().position(|&b| b == b'\n') else { break };
+            let line: Vec<u8> = self.pending.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line);
+            let trimmed = text.trim_start_matches(['\r', '\0']);
+            if let Some(i) = trimmed.find(MARK) {
+                marks.push(trimmed[i + MARK.len()..].trim_end().to_string());
+                if marks.last().is_some_and(|m| m.starts_with("BEGIN@@")) {
+                    self.begun = true;
+                }
+                continue;
+            }
+            self.emit(&line);
+        }
+        // A partial line that cannot be the start of a marker is passed on now.
+        if self.begun && !self.pending.is_empty() {
+            let head = String::from_utf8_lossy(&self.pending);
+            let could_be_mark = MARK.starts_with(head.as_ref()) || head.contains('@');
+            if !could_be_mark {
+                let p = std::mem::take(&mut self.pending);
+                self.emit(&p);
+            }
+        }
+        marks
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        if self.begun && self.captured.len() < 256 << 20 {
+            self.captured.extend_from_slice(bytes);
+        }
+        if self.begun && !self.quiet {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(bytes);
+            let _ = o.flush();
+        } else {
+            self.boot_log.extend_from_slice(bytes);
+        }
+        // Keep the last lines of everything for error messages.
+        if self.begun {
+            self.boot_log.extend_from_slice(bytes);
+        }
+        if self.boot_log.len() > 64 * 1024 {
+            let cut = self.boot_log.len() - 32 * 1024;
+            self.boot_log.drain(..cut);
+        }
+    }
+
+    fn flush_rest(&mut self) {
+        let p = std::mem::take(&mut self.pending);
+        if !p.is_empty() {
+            self.emit(&p);
+        }
+    }
+
+    fn tail(&self) -> String {
+        let text = String::from_utf8_lossy(&self.boot_log);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(25)..].join("\n")
+    }
+}
+
+fn collect<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_string(&mut s);
+        }
+        s
+    })
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (t as u64) ^ N.fetch_add(1, Ordering::SeqCst)
+}
+
+struct RemoveOnDrop(PathBuf);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct KillOnDrop(u32);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with a pid we spawned; if it already exited this is a harmless ESRCH
+        // (the pid cannot be reused before we reap it with wait).
+        unsafe {
+            libc::kill(self.0 as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
+/// Boot the flavour's VM and run `cmd`; returns the outcome (the caller decides what to print).
+pub fn run_in_lab(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<Outcome> {
+    let img = image::ensure(flavour)?;
+    let accel = accel_for(args.accel, &img);
+    let out = boot(&img, flavour, accel, args, cmd, Mode::Run, false, true)?;
+    eprintln!("[lab] zfs {} loaded; command started {:.1} s after qemu start", out.zfs_version, out.boot_secs);
+    Ok(out)
+}
+
+/// `cargo xtask lab run`.
+pub fn run_command(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<i32> {
+    let out = run_in_lab(flavour, args, cmd)?;
+    if out.code != 0 {
+        eprintln!("[lab] the command exited with status {}", out.code);
+    }
+    Ok(out.code)
+}
+
+/// `cargo xtask lab shell`.
+pub fn shell(flavour: Flavour, args: &VmArgs) -> Result<i32> {
+    let img = image::ensure(flavour)?;
+    let accel = accel_for(args.accel, &img);
+    eprintln!("[lab] interactive shell; qemu's escape is Ctrl-A X");
+    let out = boot(&img, flavour, accel, args, &[], Mode::Shell, false, true)?;
+    Ok(out.code)
+}
+
+/// `cargo xtask lab demo`: the README's main job.
+pub fn demo(flavour: Flavour, args: &VmArgs) -> Result<i32> {
+    let script = image::repo_root().join("xtask/lab/demo.sh");
+    let out = run_in_lab(flavour, args, &["sh".to_string(), script.display().to_string()])?;
+    Ok(out.code)
+}
