@@ -241,6 +241,8 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
 /// `cargo xtask test`.
 pub fn run(opts: &Options) -> Result<i32> {
     let started = Instant::now();
+    // The host tests build the bindings too, so the headers and libclang are needed first.
+    crate::host::ensure_lab_prereqs()?;
     let mut lines = Vec::new();
     let mut total = Counts::default();
     let mut broken = false;

@@ -320,6 +320,7 @@ fn boot(
                         fail_msg = Some(msg.trim().to_string());
                     } else if m.starts_with("END@@") {
                         stage = "powering off";
+                        console.begun = false;
                     }
                 }
             }
@@ -428,20 +429,18 @@ impl Console {
     }
 
     fn emit(&mut self, bytes: &[u8]) {
-        if self.begun && self.captured.len() < 256 << 20 {
-            self.captured.extend_from_slice(bytes);
-        }
-        if self.begun && !self.quiet {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(bytes);
-            let _ = o.flush();
-        } else {
-            self.boot_log.extend_from_slice(bytes);
-        }
-        // Keep the last lines of everything for error messages.
         if self.begun {
-            self.boot_log.extend_from_slice(bytes);
+            if self.captured.len() < 256 << 20 {
+                self.captured.extend_from_slice(bytes);
+            }
+            if !self.quiet {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(bytes);
+                let _ = o.flush();
+            }
         }
+        // The last lines of everything, for error messages.
+        self.boot_log.extend_from_slice(bytes);
         if self.boot_log.len() > 64 * 1024 {
             let cut = self.boot_log.len() - 32 * 1024;
             self.boot_log.drain(..cut);
