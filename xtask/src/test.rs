@@ -53,7 +53,10 @@ pub fn parse_result_line(line: &str) -> Option<Counts> {
     for part in rest.split(';') {
         let words: Vec<&str> = part.split_whitespace().collect();
         let (n, what) = match words.as_slice() {
-            [.., n, what] => (n.parse::<u64>().ok()?, *what),
+            [.., n, what] => match n.parse::<u64>() {
+                Ok(n) => (n, *what),
+                Err(_) => continue,
+            },
             _ => continue,
         };
         match what {
@@ -172,7 +175,7 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
     for b in &bins {
         let q = sh_quote(&b.to_string_lossy());
         script.push_str(&format!(
-            "echo '### binary {}'\n{q} --test-threads=2 {}\necho \"### exit $?\"\n",
+            "echo '### binary {}'\n{q} --test-threads=2 --color never {}\necho \"### exit $?\"\n",
             b.display(),
             extra.join(" ")
         ));
