@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod inventory;
 pub mod lzc;
 pub mod name;
 pub mod nvlist;

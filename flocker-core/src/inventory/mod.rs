@@ -1,0 +1,1 @@
+//! Listing datasets, snapshots, bookmarks, holds and properties without the CLI (in progress).
