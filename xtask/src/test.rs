@@ -219,26 +219,49 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
     close(&mut cur, None, &mut counts);
     println!("== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)", flavour.as_str(), started.elapsed().as_secs_f64(), out.boot_secs);
 
-    // The lab itself: a failing guest command must fail the host command with its status.
-    print!("test lab::guest_failure_propagates ... ");
-    let _ = std::io::stdout().flush();
-    let probe = vm::run_in_lab(flavour, &opts.vm, &["sh".into(), "-c".into(), "exit 7".into()]);
-    match probe {
-        Ok(o) if o.code == 7 => {
-            println!("ok");
-            counts.passed += 1;
-        }
-        Ok(o) => {
-            println!("FAILED (status {} instead of 7)", o.code);
-            counts.failed += 1;
-        }
-        Err(e) => {
-            println!("FAILED ({e})");
-            counts.failed += 1;
-        }
-    }
+    counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
     let upstream = out.zfs_version.split('-').next().unwrap_or(&out.zfs_version).to_string();
     Ok((format!("zfs-{upstream}"), counts))
+}
+
+/// Tests of the lab itself, one boot each: a failing command, a hung guest and a kernel panic
+/// must each fail the host side with the right status or message, within a bounded time.
+fn lab_self_tests(flavour: Flavour, vm_args: &VmArgs, boot_secs: f64) -> Counts {
+    let mut counts = Counts::default();
+    let mut check = |name: &str, args: &VmArgs, cmd: &[&str], verdict: &dyn Fn(Result<vm::Outcome>) -> Result<(), String>| {
+        print!("test lab::{name} ... ");
+        let _ = std::io::stdout().flush();
+        let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        match verdict(vm::run_in_lab(flavour, args, &cmd)) {
+            Ok(()) => {
+                println!("ok");
+                counts.passed += 1;
+            }
+            Err(e) => {
+                println!("FAILED ({e})");
+                counts.failed += 1;
+            }
+        }
+    };
+    check("guest_failure_propagates", vm_args, &["sh", "-c", "exit 7"], &|r| match r {
+        Ok(o) if o.code == 7 => Ok(()),
+        Ok(o) => Err(format!("status {} instead of 7", o.code)),
+        Err(e) => Err(e),
+    });
+    // Generous: twice the boot we just measured plus a minute, so a slow boot is not a "hang".
+    let mut short = vm_args.clone();
+    short.timeout = (boot_secs * 2.0) as u64 + 60;
+    check("guest_hang_is_reported", &short, &["sleep", "100000"], &|r| match r {
+        Err(e) if e.contains("hung") && e.contains("running the command") => Ok(()),
+        Err(e) => Err(format!("unexpected error: {e}")),
+        Ok(o) => Err(format!("a hung command returned status {}", o.code)),
+    });
+    check("kernel_panic_is_reported", vm_args, &["sh", "-c", "echo c >/proc/sysrq-trigger; sleep 600"], &|r| match r {
+        Err(e) if e.contains("panicked") => Ok(()),
+        Err(e) => Err(format!("unexpected error: {e}")),
+        Ok(o) => Err(format!("a panicked guest returned status {}", o.code)),
+    });
+    counts
 }
 
 /// `cargo xtask test`.

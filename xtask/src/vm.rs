@@ -498,6 +498,7 @@ impl Drop for KillOnDrop {
 
 /// Boot the flavour's VM and run `cmd`; returns the outcome (the caller decides what to print).
 pub fn run_in_lab(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<Outcome> {
+    crate::host::ensure_lab_prereqs()?;
     let img = image::ensure(flavour)?;
     let accel = accel_for(args.accel, &img);
     let out = boot(&img, flavour, accel, args, cmd, Mode::Run, false, true)?;
@@ -516,6 +517,7 @@ pub fn run_command(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<i3
 
 /// `cargo xtask lab shell`.
 pub fn shell(flavour: Flavour, args: &VmArgs) -> Result<i32> {
+    crate::host::ensure_lab_prereqs()?;
     let img = image::ensure(flavour)?;
     let accel = accel_for(args.accel, &img);
     eprintln!("[lab] interactive shell; qemu's escape is Ctrl-A X");
