@@ -120,12 +120,14 @@ fn boot_script(flavour: Flavour, shares: &[PathBuf], cwd: &Path, env: &[String],
     let mut s = String::new();
     s.push_str("#!/bin/sh\n# Written by cargo xtask for one boot.\nexport PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n");
     s.push_str(&format!("M='{MARK}'\n"));
+    // Markers are for the host's reader; an interactive console does not need them.
+    s.push_str(if mode == Mode::Shell { "MO=/dev/null EO=/dev/ttyS0\n" } else { "MO=/dev/ttyS0 EO=/dev/ttyS1\n" });
     s.push_str(
         r#"off() { sync; echo 1 >/proc/sys/kernel/sysrq; echo o >/proc/sysrq-trigger; sleep 60; }
-fail() { echo "${M}FAIL@@ $*" >/dev/ttyS0; echo "fail $*" >/run/ctl/status.tmp; mv /run/ctl/status.tmp /run/ctl/status; off; }
+fail() { echo "${M}FAIL@@ $*" >$MO; echo "flocker lab: $*" >$EO; echo "fail $*" >/run/ctl/status.tmp; mv /run/ctl/status.tmp /run/ctl/status; off; }
 stty -F /dev/ttyS0 raw -echo 2>/dev/null
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
-echo "${M}BOOTED@@" >/dev/ttyS0
+echo "${M}BOOTED@@" >$MO
 hostname flocker-lab
 [ -e /etc/mtab ] || ln -s /proc/self/mounts /etc/mtab
 mkdir -p /var/tmp /root
@@ -176,7 +178,7 @@ ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/versio
             );
         }
     }
-    s.push_str("echo \"${M}END@@ $rc\" >/dev/ttyS0\necho \"$rc $ZV\" >/run/ctl/status.tmp && mv /run/ctl/status.tmp /run/ctl/status\noff\n");
+    s.push_str("echo \"${M}END@@ $rc\" >$MO\necho \"$rc $ZV\" >/run/ctl/status.tmp && mv /run/ctl/status.tmp /run/ctl/status\noff\n");
     s
 }
 
