@@ -1,0 +1,1024 @@
+//! Planning: which snapshots to keep, which to destroy, and why.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
+
+use super::SnapshotFacts;
+use super::policy::{
+    CalendarRule, CalendarUnit, GridKeep, GridRule, RetentionPolicy, Rule, fmt_duration, fmt_size,
+};
+
+/// Keep or destroy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The snapshot stays.
+    Keep,
+    /// The snapshot may be destroyed.
+    Destroy,
+}
+
+/// A safety rule that protects a snapshot whatever the policy says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protection {
+    /// The newest snapshot: highest `createtxg` overall, highest `createtxg` among the
+    /// snapshots not dated in the future, or latest creation time among those.
+    Newest,
+    /// It has user holds (`userrefs` > 0): ZFS would refuse to destroy it anyway.
+    Held,
+    /// It has clones: destroying it would need the clones destroyed or promoted.
+    HasClones,
+    /// Pinned by flocker (the `pinned` fact).
+    Pinned,
+    /// Pinned through the named user property (`pin=PROP`).
+    PinProperty(String),
+    /// It belongs to a stash (history kept by a non-destructive rollback).
+    Stashed,
+    /// Its creation time is after `now` (clock skew): it is left alone until `now` reaches it.
+    FutureDated,
+}
+
+/// A local calendar period (as used by calendar rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period {
+    /// The unit.
+    pub unit: CalendarUnit,
+    /// Units per period.
+    pub every: u32,
+    /// Index of the period since the unit's epoch (see [`CalendarRule`]).
+    pub index: i64,
+}
+
+impl Period {
+    /// The local date and time at which the period starts.
+    pub fn start(&self) -> PrimitiveDateTime {
+        let every = i64::from(self.every);
+        let idx = self.index.saturating_mul(every);
+        let (days, hour, minute) = match self.unit {
+            CalendarUnit::Minute => (idx.div_euclid(1440), idx.rem_euclid(1440) / 60, idx % 60),
+            CalendarUnit::Hour => (idx.div_euclid(24), idx.rem_euclid(24), 0),
+            CalendarUnit::Day => (idx, 0, 0),
+            CalendarUnit::Week => (idx.saturating_mul(7).saturating_add(4), 0, 0),
+            CalendarUnit::Month => (
+                days_from_civil(idx.div_euclid(12), idx.rem_euclid(12) + 1, 1),
+                0,
+                0,
+            ),
+            CalendarUnit::Year => (days_from_civil(idx, 1, 1), 0, 0),
+        };
+        let minute = minute.rem_euclid(60);
+        let date = i32::try_from(days.saturating_add(2_440_588))
+            .ok()
+            .and_then(|jd| Date::from_julian_day(jd).ok())
+            .unwrap_or(if days < 0 { Date::MIN } else { Date::MAX });
+        let t = Time::from_hms(hour as u8, minute as u8, 0).unwrap_or(Time::MIDNIGHT);
+        PrimitiveDateTime::new(date, t)
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.start();
+        let (y, mo, d, h, mi) = (s.year(), u8::from(s.month()), s.day(), s.hour(), s.minute());
+        if self.every != 1 {
+            write!(f, "{} {}s from ", self.every, self.unit.name())?;
+        } else {
+            write!(f, "{} ", self.unit.name())?;
+        }
+        match self.unit {
+            CalendarUnit::Minute | CalendarUnit::Hour => {
+                write!(f, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}")
+            }
+            CalendarUnit::Day | CalendarUnit::Week => write!(f, "{y:04}-{mo:02}-{d:02}"),
+            CalendarUnit::Month => write!(f, "{y:04}-{mo:02}"),
+            CalendarUnit::Year => write!(f, "{y:04}"),
+        }
+    }
+}
+
+/// A rule that keeps a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeepReason {
+    /// First snapshot of `period`, the `rank`-th newest period with snapshots.
+    Calendar {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// The local period.
+        period: Period,
+        /// 1 = the newest period with snapshots.
+        rank: u32,
+    },
+    /// Among the oldest of a grid bucket.
+    Grid {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// 1-based group of the grid.
+        group: u32,
+        /// 1-based non-empty bucket of that group, newest first.
+        bucket: u32,
+    },
+    /// Younger than a `within=` window.
+    Within {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// Active age (see [`RetentionPolicy::idle_cap`]).
+        age: Duration,
+        /// When the window passes it if no snapshot is taken (`None`: the idle cap stops the
+        /// clock first, so never).
+        until: Option<OffsetDateTime>,
+    },
+    /// One of the `min=` newest.
+    Minimum {
+        /// 1 = the newest.
+        rank: u32,
+    },
+    /// The last snapshot of a burst of changes.
+    BurstEnd {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// Active age.
+        age: Duration,
+        /// When the horizon passes it if no snapshot is taken (`None`: never).
+        until: Option<OffsetDateTime>,
+    },
+    /// Next to a large change (`written` ≥ the rule's size).
+    LargeChange {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// `After`: it holds the change; `Before`: it holds the state the change replaced.
+        side: ChangeSide,
+        /// The change's `written` bytes.
+        written: u64,
+        /// When the horizon passes the change if no snapshot is taken (`None`: never).
+        until: Option<OffsetDateTime>,
+    },
+}
+
+/// Which side of a large change a snapshot is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeSide {
+    /// The snapshot just before the change.
+    Before,
+    /// The snapshot that recorded the change.
+    After,
+}
+
+/// Why one rule did not keep a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RuleMiss {
+    /// An older snapshot is the first of the same period.
+    NotFirstInPeriod {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// The period.
+        period: Period,
+    },
+    /// First of its period, but too many newer periods have snapshots.
+    PeriodTooOld {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// The period.
+        period: Period,
+        /// Its rank among periods with snapshots (1 = newest).
+        rank: u32,
+    },
+    /// Older snapshots of the same grid bucket are kept.
+    NotOldestInBucket {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// 1-based group.
+        group: u32,
+        /// 1-based non-empty bucket.
+        bucket: u32,
+    },
+    /// Older than the whole grid.
+    BeyondGrid {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+    },
+    /// Older than the window or horizon of a `within=`, `bursts(...)` or `changes(...)` rule.
+    TooOld {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+        /// Active age.
+        age: Duration,
+    },
+    /// Not the end of a burst (quiet itself, or another change followed within the gap).
+    NotBurstEnd {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+    },
+    /// Not next to a large change.
+    NoLargeChange {
+        /// Index into [`RetentionPolicy::rules`].
+        rule: usize,
+    },
+    /// Not one of the `min=` newest.
+    BeyondMinimum {
+        /// Its rank (1 = newest).
+        rank: u32,
+    },
+}
+
+/// One line of explanation for a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Kept by a safety rule.
+    Protected(Protection),
+    /// Kept by a rule of the policy.
+    Kept(KeepReason),
+    /// A rule that did not keep it (a destroyed snapshot lists one per rule).
+    Missed(RuleMiss),
+    /// Kept by rules but destroyed to meet the space target (listed after its keep reasons).
+    OverSpaceBudget {
+        /// The budget in bytes.
+        budget: u64,
+    },
+}
+
+/// The decision for one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEntry {
+    /// Index of the snapshot in the input slice.
+    pub index: usize,
+    /// Its name (copied from the input).
+    pub name: String,
+    /// Its guid.
+    pub guid: u64,
+    /// Its createtxg.
+    pub createtxg: u64,
+    /// Its creation time.
+    pub creation: OffsetDateTime,
+    /// Keep or destroy.
+    pub decision: Decision,
+    /// Why: for a kept snapshot the protections and rules that keep it; for a destroyed one,
+    /// what each rule said, or its keep reasons followed by [`Reason::OverSpaceBudget`].
+    pub reasons: Vec<Reason>,
+    /// For a kept snapshot, when it will be destroyed if no new snapshot arrives: `None` when
+    /// never (a protection, a count-based rule, or the idle cap keeps it for good). Always
+    /// `None` for a destroyed snapshot. Future-dated snapshots reaching `now` may still change
+    /// the picture.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The space target's arithmetic (sums of the `used` property of the kept snapshots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpaceReport {
+    /// The budget in bytes.
+    pub budget: u64,
+    /// Sum of `used` over the snapshots the rules keep.
+    pub used_before: u64,
+    /// Sum of `used` over the snapshots finally kept.
+    pub used_after: u64,
+}
+
+/// A retention plan: one [`PlanEntry`] for every input snapshot, in input order.
+///
+/// The `used` arithmetic of the space target underestimates what destroying frees (blocks
+/// shared by destroyed neighbours only count once they are all gone), so a caller that applies
+/// the plan should refresh the facts and plan again until nothing more is destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPlan {
+    /// The instant the plan was made for.
+    pub now: OffsetDateTime,
+    /// The textual form of each rule of the policy (reasons refer to these by index).
+    pub rules: Vec<String>,
+    /// One entry per input snapshot, in input order.
+    pub entries: Vec<PlanEntry>,
+    /// Present when the policy has a space target.
+    pub space: Option<SpaceReport>,
+}
+
+impl RetentionPlan {
+    /// Entries to keep.
+    pub fn kept(&self) -> impl Iterator<Item = &PlanEntry> {
+        self.entries.iter().filter(|e| e.decision == Decision::Keep)
+    }
+
+    /// Entries to destroy.
+    pub fn destroyed(&self) -> impl Iterator<Item = &PlanEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.decision == Decision::Destroy)
+    }
+
+    /// Names to destroy, oldest first (creation, then createtxg), in batches of at most
+    /// `max_batch` (at least 1): what a caller feeds to `lzc_destroy_snaps` one batch at a time.
+    pub fn destroy_batches(&self, max_batch: usize) -> Vec<Vec<&str>> {
+        let mut doomed: Vec<&PlanEntry> = self.destroyed().collect();
+        doomed.sort_by_key(|e| (e.creation, e.createtxg, e.index));
+        doomed
+            .chunks(max_batch.max(1))
+            .map(|c| c.iter().map(|e| e.name.as_str()).collect())
+            .collect()
+    }
+
+    /// Describes one reason with the rule's text.
+    pub fn describe(&self, reason: &Reason) -> String {
+        let rule = |i: &usize| {
+            self.rules
+                .get(*i)
+                .map_or_else(|| format!("rule #{i}"), |r| r.clone())
+        };
+        let dur = |d: &Duration| DurText(*d).to_string();
+        let until = |u: &Option<OffsetDateTime>| match u {
+            Some(t) => format!(", until {t}"),
+            None => String::new(),
+        };
+        match reason {
+            Reason::Protected(p) => match p {
+                Protection::Newest => "protected: newest snapshot".into(),
+                Protection::Held => "protected: held".into(),
+                Protection::HasClones => "protected: has clones".into(),
+                Protection::Pinned => "protected: pinned".into(),
+                Protection::PinProperty(name) => format!("protected: pinned by {name}"),
+                Protection::Stashed => "protected: part of a stash".into(),
+                Protection::FutureDated => "protected: dated in the future".into(),
+            },
+            Reason::Kept(k) => match k {
+                KeepReason::Calendar {
+                    rule: r,
+                    period,
+                    rank,
+                } => {
+                    format!(
+                        "{}: first of {period} (period {rank} with snapshots)",
+                        rule(r)
+                    )
+                }
+                KeepReason::Grid {
+                    rule: r,
+                    group,
+                    bucket,
+                } => format!("{}: oldest of bucket {bucket} of group {group}", rule(r)),
+                KeepReason::Within {
+                    rule: r,
+                    age,
+                    until: u,
+                } => {
+                    format!("{}: age {}{}", rule(r), dur(age), until(u))
+                }
+                KeepReason::Minimum { rank } => format!("min: newest #{rank}"),
+                KeepReason::BurstEnd {
+                    rule: r,
+                    age,
+                    until: u,
+                } => {
+                    format!("{}: end of a burst, age {}{}", rule(r), dur(age), until(u))
+                }
+                KeepReason::LargeChange {
+                    rule: r,
+                    side,
+                    written,
+                    until: u,
+                } => format!(
+                    "{}: {} a change of {} bytes{}",
+                    rule(r),
+                    match side {
+                        ChangeSide::Before => "just before",
+                        ChangeSide::After => "holds",
+                    },
+                    written,
+                    until(u)
+                ),
+            },
+            Reason::Missed(m) => match m {
+                RuleMiss::NotFirstInPeriod { rule: r, period } => {
+                    format!("{}: not the first of {period}", rule(r))
+                }
+                RuleMiss::PeriodTooOld {
+                    rule: r,
+                    period,
+                    rank,
+                } => {
+                    format!("{}: {period} is period {rank} with snapshots", rule(r))
+                }
+                RuleMiss::NotOldestInBucket {
+                    rule: r,
+                    group,
+                    bucket,
+                } => format!(
+                    "{}: older snapshots kept in bucket {bucket} of group {group}",
+                    rule(r)
+                ),
+                RuleMiss::BeyondGrid { rule: r } => format!("{}: older than the grid", rule(r)),
+                RuleMiss::TooOld { rule: r, age } => format!("{}: age {}", rule(r), dur(age)),
+                RuleMiss::NotBurstEnd { rule: r } => format!("{}: not a burst end", rule(r)),
+                RuleMiss::NoLargeChange { rule: r } => {
+                    format!("{}: not next to a large change", rule(r))
+                }
+                RuleMiss::BeyondMinimum { rank } => format!("min: newest #{rank}"),
+            },
+            Reason::OverSpaceBudget { budget } => {
+                format!("space={}: oldest beyond the budget", SizeText(*budget))
+            }
+        }
+    }
+}
+
+struct DurText(Duration);
+impl fmt::Display for DurText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Ages are shown in whole minutes at least.
+        let secs = self.0.as_secs();
+        if secs >= 60 {
+            fmt_duration(f, Duration::from_secs(secs - secs % 60))
+        } else {
+            write!(f, "{secs}s")
+        }
+    }
+}
+struct SizeText(u64);
+impl fmt::Display for SizeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_size(f, self.0)
+    }
+}
+
+impl fmt::Display for RetentionPlan {
+    /// One line per snapshot: `keep`/`destroy`, the name, the reasons and any expiry.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.entries {
+            let verb = match e.decision {
+                Decision::Keep => "keep   ",
+                Decision::Destroy => "destroy",
+            };
+            write!(f, "{verb} {}", e.name)?;
+            let texts: Vec<String> = e.reasons.iter().map(|r| self.describe(r)).collect();
+            if !texts.is_empty() {
+                write!(f, "  [{}]", texts.join("; "))?;
+            }
+            if let Some(t) = e.expires_at {
+                write!(f, "  expires {t}")?;
+            }
+            writeln!(f)?;
+        }
+        if let Some(s) = self.space {
+            writeln!(
+                f,
+                "space: budget {} bytes, kept used {} -> {} bytes",
+                s.budget, s.used_before, s.used_after
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    // Far beyond any representable date; keeps the arithmetic from overflowing.
+    let y = y.clamp(-10_000_000, 10_000_000);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month) of a day count since 1970-01-01.
+fn year_month_from_days(z: i64) -> (i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m)
+}
+
+/// Local civil fields of one instant.
+#[derive(Clone, Copy)]
+struct Civil {
+    days: i64,
+    minute_of_day: i64,
+    year: i64,
+    month: i64,
+}
+
+fn civil(secs: i64, tz: &TimeZone) -> Civil {
+    let ts =
+        Timestamp::from_second(secs.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second()))
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+    let local = secs.saturating_add(i64::from(tz.to_offset(ts).seconds()));
+    let days = local.div_euclid(86_400);
+    let (year, month) = year_month_from_days(days);
+    Civil {
+        days,
+        minute_of_day: local.rem_euclid(86_400) / 60,
+        year,
+        month,
+    }
+}
+
+fn period_index(c: &Civil, rule: &CalendarRule) -> i64 {
+    let raw = match rule.unit {
+        CalendarUnit::Minute => c.days * 1440 + c.minute_of_day,
+        CalendarUnit::Hour => c.days * 24 + c.minute_of_day / 60,
+        CalendarUnit::Day => c.days,
+        CalendarUnit::Week => (c.days - 4).div_euclid(7),
+        CalendarUnit::Month => c.year * 12 + c.month - 1,
+        CalendarUnit::Year => c.year,
+    };
+    raw.div_euclid(i64::from(rule.every.max(1)))
+}
+
+fn to_odt(secs: i128, like: OffsetDateTime) -> Option<OffsetDateTime> {
+    let secs = i64::try_from(secs).ok()?;
+    let t = OffsetDateTime::from_unix_timestamp(secs).ok()?;
+    Some(t.checked_to_offset(like.offset()).unwrap_or(t))
+}
+
+fn secs_u(d: Duration) -> i128 {
+    i128::from(d.as_secs())
+}
+
+fn age_dur(a: i128) -> Duration {
+    Duration::from_secs(u64::try_from(a.max(0)).unwrap_or(u64::MAX))
+}
+
+fn truthy(value: &str) -> bool {
+    !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "" | "-" | "off" | "no" | "false" | "0"
+    )
+}
+
+impl RetentionPolicy {
+    /// Plans which of `snapshots` (one dataset's) to keep at `now`, with local calendar
+    /// periods in `tz`. Never fails and never panics: every input gets an entry.
+    ///
+    /// ```
+    /// use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
+    /// use time::macros::datetime;
+    ///
+    /// let policy: RetentionPolicy = "2x1d".parse().unwrap();
+    /// let snaps: Vec<SnapshotFacts> = [
+    ///     datetime!(2024-05-01 09:00 UTC), // first of May 1st
+    ///     datetime!(2024-05-01 17:00 UTC),
+    ///     datetime!(2024-05-02 09:00 UTC), // first of May 2nd
+    ///     datetime!(2024-05-02 17:00 UTC), // newest: protected
+    /// ]
+    /// .iter()
+    /// .enumerate()
+    /// .map(|(i, t)| SnapshotFacts::new(format!("pool/fs@s{i}"), i as u64, 100 + i as u64, *t))
+    /// .collect();
+    /// let plan = policy.plan(&snaps, datetime!(2024-05-02 18:00 UTC), &TimeZone::UTC);
+    /// let keep: Vec<bool> = plan.entries.iter().map(|e| e.decision == Decision::Keep).collect();
+    /// assert_eq!(keep, [true, false, true, true]);
+    /// ```
+    pub fn plan(
+        &self,
+        snapshots: &[SnapshotFacts],
+        now: OffsetDateTime,
+        tz: &TimeZone,
+    ) -> RetentionPlan {
+        let n = snapshots.len();
+        let now_s = now.unix_timestamp();
+        let secs: Vec<i64> = snapshots
+            .iter()
+            .map(|s| s.creation.unix_timestamp())
+            .collect();
+        let extra = usize::from(self.min_count > 0);
+        let mut reasons: Vec<Vec<Reason>> = (0..n).map(|_| Vec::new()).collect();
+        let mut protected = vec![false; n];
+        let mut push = |reasons: &mut Vec<Vec<Reason>>, i: usize, r: Reason| {
+            let v = &mut reasons[i];
+            if v.capacity() == 0 {
+                v.reserve_exact(self.rules.len() + extra + 1);
+            }
+            v.push(r);
+        };
+
+        // Safety rules.
+        let mut protect = |reasons: &mut Vec<Vec<Reason>>, i: usize, p: Protection| {
+            protected[i] = true;
+            push(reasons, i, Reason::Protected(p));
+        };
+        let newest_txg = (0..n).max_by_key(|&i| (snapshots[i].createtxg, secs[i], i));
+        let present_txg = (0..n)
+            .filter(|&i| secs[i] <= now_s)
+            .max_by_key(|&i| (snapshots[i].createtxg, secs[i], i));
+        let mut order: Vec<usize> = (0..n).filter(|&i| secs[i] <= now_s).collect();
+        order.sort_unstable_by_key(|&i| (secs[i], snapshots[i].createtxg, snapshots[i].guid, i));
+        let newest_time = order.last().copied();
+        for i in 0..n {
+            let s = &snapshots[i];
+            if Some(i) == newest_txg || Some(i) == present_txg || Some(i) == newest_time {
+                protect(&mut reasons, i, Protection::Newest);
+            }
+            if secs[i] > now_s {
+                protect(&mut reasons, i, Protection::FutureDated);
+            }
+            if s.held {
+                protect(&mut reasons, i, Protection::Held);
+            }
+            if s.has_clones {
+                protect(&mut reasons, i, Protection::HasClones);
+            }
+            if s.pinned {
+                protect(&mut reasons, i, Protection::Pinned);
+            }
+            for prop in &self.pins {
+                if s.user_props.get(prop).is_some_and(|v| truthy(v)) {
+                    protect(&mut reasons, i, Protection::PinProperty(prop.clone()));
+                }
+            }
+            if s.stashed {
+                protect(&mut reasons, i, Protection::Stashed);
+            }
+        }
+
+        // Rules, over the snapshots not dated in the future, oldest first.
+        let m = order.len();
+        let psecs: Vec<i64> = order.iter().map(|&i| secs[i]).collect();
+        let cap = secs_u(self.idle_cap);
+        let mut act: Vec<i128> = Vec::with_capacity(m);
+        for p in 0..m {
+            let a = if p == 0 {
+                0
+            } else {
+                act[p - 1] + (i128::from(psecs[p]) - i128::from(psecs[p - 1])).min(cap)
+            };
+            act.push(a);
+        }
+        let (act_last, secs_last) = match m {
+            0 => (0, i128::from(now_s)),
+            _ => (act[m - 1], i128::from(psecs[m - 1])),
+        };
+        let act_now = act_last + (i128::from(now_s) - secs_last).clamp(0, cap);
+        // The instant at which active age `age_at_expiry` is reached from active time `a`,
+        // if no snapshot is taken; None if the idle cap stops the clock first.
+        let until = |a: i128, window: i128| -> Option<OffsetDateTime> {
+            let need = a + window - act_last;
+            if need <= cap {
+                to_odt(secs_last + need, now)
+            } else {
+                None
+            }
+        };
+
+        let civils: Vec<Civil> = if self.rules.iter().any(|r| matches!(r, Rule::Calendar(_))) {
+            psecs.iter().map(|&s| civil(s, tz)).collect()
+        } else {
+            Vec::new()
+        };
+
+        for (ri, rule) in self.rules.iter().enumerate() {
+            match rule {
+                Rule::Calendar(c) => {
+                    calendar(ri, c, &civils, &order, &mut reasons, &mut push);
+                }
+                Rule::Grid(g) => grid(ri, g, &psecs, &order, &mut reasons, &mut push),
+                Rule::Within(window) => {
+                    let w = secs_u(*window);
+                    for p in 0..m {
+                        let age = act_now - act[p];
+                        let r = if age < w {
+                            Reason::Kept(KeepReason::Within {
+                                rule: ri,
+                                age: age_dur(age),
+                                until: until(act[p], w),
+                            })
+                        } else {
+                            Reason::Missed(RuleMiss::TooOld {
+                                rule: ri,
+                                age: age_dur(age),
+                            })
+                        };
+                        push(&mut reasons, order[p], r);
+                    }
+                }
+                Rule::Bursts(b) => {
+                    let h = secs_u(b.horizon);
+                    let gap = secs_u(b.gap);
+                    let mut next_change: Option<i128> = None;
+                    for p in (0..m).rev() {
+                        let i = order[p];
+                        let t = i128::from(psecs[p]);
+                        let changed = snapshots[i].written > b.quiet;
+                        let end = changed && next_change.is_none_or(|nc| nc - t >= gap);
+                        if changed {
+                            next_change = Some(t);
+                        }
+                        let age = act_now - act[p];
+                        let r = if !end {
+                            Reason::Missed(RuleMiss::NotBurstEnd { rule: ri })
+                        } else if age < h {
+                            Reason::Kept(KeepReason::BurstEnd {
+                                rule: ri,
+                                age: age_dur(age),
+                                until: until(act[p], h),
+                            })
+                        } else {
+                            Reason::Missed(RuleMiss::TooOld {
+                                rule: ri,
+                                age: age_dur(age),
+                            })
+                        };
+                        push(&mut reasons, i, r);
+                    }
+                }
+                Rule::Changes(c) => {
+                    let h = secs_u(c.horizon);
+                    let large = |p: usize| snapshots[order[p]].written >= c.size;
+                    for p in 0..m {
+                        let i = order[p];
+                        let age = act_now - act[p];
+                        let r = if large(p) && age < h {
+                            Reason::Kept(KeepReason::LargeChange {
+                                rule: ri,
+                                side: ChangeSide::After,
+                                written: snapshots[i].written,
+                                until: until(act[p], h),
+                            })
+                        } else if p + 1 < m && large(p + 1) && act_now - act[p + 1] < h {
+                            Reason::Kept(KeepReason::LargeChange {
+                                rule: ri,
+                                side: ChangeSide::Before,
+                                written: snapshots[order[p + 1]].written,
+                                until: until(act[p + 1], h),
+                            })
+                        } else if large(p) {
+                            Reason::Missed(RuleMiss::TooOld {
+                                rule: ri,
+                                age: age_dur(age),
+                            })
+                        } else {
+                            Reason::Missed(RuleMiss::NoLargeChange { rule: ri })
+                        };
+                        push(&mut reasons, i, r);
+                    }
+                }
+            }
+        }
+        if self.min_count > 0 {
+            for (p, &i) in order.iter().enumerate() {
+                let rank = u32::try_from(m - p).unwrap_or(u32::MAX);
+                let r = if rank <= self.min_count {
+                    Reason::Kept(KeepReason::Minimum { rank })
+                } else {
+                    Reason::Missed(RuleMiss::BeyondMinimum { rank })
+                };
+                push(&mut reasons, i, r);
+            }
+        }
+
+        let mut keep: Vec<bool> = (0..n)
+            .map(|i| protected[i] || reasons[i].iter().any(|r| matches!(r, Reason::Kept(_))))
+            .collect();
+
+        // Space target: oldest unprotected kept snapshots go first.
+        let space = self.space.map(|budget| {
+            let used = |i: usize| u128::from(snapshots[i].used);
+            let before: u128 = (0..n).filter(|&i| keep[i]).map(used).sum();
+            let mut total = before;
+            let mut p = 0;
+            while total > u128::from(budget) && p < m {
+                let i = order[p];
+                if keep[i] && !protected[i] {
+                    keep[i] = false;
+                    total -= used(i);
+                    push(&mut reasons, i, Reason::OverSpaceBudget { budget });
+                }
+                p += 1;
+            }
+            SpaceReport {
+                budget,
+                used_before: u64::try_from(before).unwrap_or(u64::MAX),
+                used_after: u64::try_from(total).unwrap_or(u64::MAX),
+            }
+        });
+
+        let entries = reasons
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut rs)| {
+                let s = &snapshots[i];
+                let decision = if keep[i] {
+                    Decision::Keep
+                } else {
+                    Decision::Destroy
+                };
+                let over_budget = rs
+                    .iter()
+                    .any(|r| matches!(r, Reason::OverSpaceBudget { .. }));
+                match decision {
+                    Decision::Keep => {
+                        rs.retain(|r| matches!(r, Reason::Protected(_) | Reason::Kept(_)))
+                    }
+                    Decision::Destroy if over_budget => {
+                        rs.retain(|r| !matches!(r, Reason::Missed(_)))
+                    }
+                    Decision::Destroy => rs.retain(|r| matches!(r, Reason::Missed(_))),
+                }
+                let expires_at = match decision {
+                    Decision::Destroy => None,
+                    Decision::Keep => expiry(&rs),
+                };
+                PlanEntry {
+                    index: i,
+                    name: s.name.clone(),
+                    guid: s.guid,
+                    createtxg: s.createtxg,
+                    creation: s.creation,
+                    decision,
+                    reasons: rs,
+                    expires_at,
+                }
+            })
+            .collect();
+        RetentionPlan {
+            now,
+            rules: self.rules.iter().map(|r| r.to_string()).collect(),
+            entries,
+            space,
+        }
+    }
+}
+
+/// The latest expiry among the keep reasons, `None` if any keeps it for good.
+fn expiry(reasons: &[Reason]) -> Option<OffsetDateTime> {
+    let mut latest: Option<OffsetDateTime> = None;
+    for r in reasons {
+        let u = match r {
+            Reason::Kept(
+                KeepReason::Within { until, .. }
+                | KeepReason::BurstEnd { until, .. }
+                | KeepReason::LargeChange { until, .. },
+            ) => *until,
+            Reason::Kept(_) | Reason::Protected(_) => None,
+            _ => continue,
+        };
+        match u {
+            None => return None,
+            Some(t) => latest = Some(latest.map_or(t, |l| l.max(t))),
+        }
+    }
+    latest
+}
+
+/// First snapshot of each of the `count` newest periods that contain snapshots.
+fn calendar(
+    ri: usize,
+    rule: &CalendarRule,
+    civils: &[Civil],
+    order: &[usize],
+    reasons: &mut Vec<Vec<Reason>>,
+    push: &mut impl FnMut(&mut Vec<Vec<Reason>>, usize, Reason),
+) {
+    let m = order.len();
+    let keys: Vec<i64> = civils.iter().map(|c| period_index(c, rule)).collect();
+    // first[p]: p is the earliest snapshot of its period; rank[p]: 1 = newest period.
+    let mut first = vec![false; m];
+    let mut rank = vec![0u32; m];
+    if keys.windows(2).all(|w| w[0] <= w[1]) {
+        let mut r = 0u32;
+        for p in (0..m).rev() {
+            if p + 1 == m || keys[p + 1] != keys[p] {
+                r = r.saturating_add(1);
+            }
+            rank[p] = r;
+            first[p] = p == 0 || keys[p - 1] != keys[p];
+        }
+    } else {
+        // Local time ran backwards (a fall-back hour with minute periods): sort by period.
+        let mut by_key: Vec<usize> = (0..m).collect();
+        by_key.sort_unstable_by_key(|&p| (keys[p], p));
+        let mut r = 0u32;
+        for (j, &p) in by_key.iter().enumerate().rev() {
+            if j + 1 == m || keys[by_key[j + 1]] != keys[p] {
+                r = r.saturating_add(1);
+            }
+            rank[p] = r;
+            first[p] = j == 0 || keys[by_key[j - 1]] != keys[p];
+        }
+    }
+    for p in 0..m {
+        let period = Period {
+            unit: rule.unit,
+            every: rule.every,
+            index: keys[p],
+        };
+        let r = if !first[p] {
+            Reason::Missed(RuleMiss::NotFirstInPeriod { rule: ri, period })
+        } else if rank[p] <= rule.count {
+            Reason::Kept(KeepReason::Calendar {
+                rule: ri,
+                period,
+                rank: rank[p],
+            })
+        } else {
+            Reason::Missed(RuleMiss::PeriodTooOld {
+                rule: ri,
+                period,
+                rank: rank[p],
+            })
+        };
+        push(reasons, order[p], r);
+    }
+}
+
+/// zrepl-style buckets going back from the newest snapshot; empty buckets are not counted.
+fn grid(
+    ri: usize,
+    rule: &GridRule,
+    psecs: &[i64],
+    order: &[usize],
+    reasons: &mut Vec<Vec<Reason>>,
+    push: &mut impl FnMut(&mut Vec<Vec<Reason>>, usize, Reason),
+) {
+    let m = order.len();
+    let Some(&anchor) = psecs.last() else {
+        return;
+    };
+    let anchor = i128::from(anchor);
+    let mut g = 0usize; // current group
+    let mut start: i128 = 0; // age at which the current group starts
+    let mut cur: Option<i128> = None; // current bucket index within the group
+    let mut counted: u32 = 0; // non-empty buckets counted in the current group
+    let mut members: Vec<usize> = Vec::new(); // positions in the current bucket, newest first
+
+    for p in (0..m).rev() {
+        let age = anchor - i128::from(psecs[p]);
+        loop {
+            let Some(group) = rule.groups.get(g) else {
+                push(
+                    reasons,
+                    order[p],
+                    Reason::Missed(RuleMiss::BeyondGrid { rule: ri }),
+                );
+                break;
+            };
+            let len = secs_u(group.length).max(1);
+            let idx = (age - start).max(0) / len;
+            if cur == Some(idx) {
+                members.push(p);
+                break;
+            }
+            flush(ri, rule, order, &mut members, g, counted, reasons, push);
+            if counted >= group.count {
+                start += (cur.unwrap_or(0) + 1) * len;
+                g += 1;
+                counted = 0;
+                cur = None;
+                continue;
+            }
+            counted += 1;
+            cur = Some(idx);
+            members.push(p);
+            break;
+        }
+    }
+    flush(ri, rule, order, &mut members, g, counted, reasons, push);
+}
+
+/// Decides the members (positions, newest first) of one finished grid bucket.
+#[allow(clippy::too_many_arguments)]
+fn flush(
+    ri: usize,
+    rule: &GridRule,
+    order: &[usize],
+    members: &mut Vec<usize>,
+    g: usize,
+    counted: u32,
+    reasons: &mut Vec<Vec<Reason>>,
+    push: &mut impl FnMut(&mut Vec<Vec<Reason>>, usize, Reason),
+) {
+    let Some(group) = rule.groups.get(g) else {
+        members.clear();
+        return;
+    };
+    let kept_from = match group.keep {
+        GridKeep::All => 0,
+        GridKeep::Oldest(k) => members.len().saturating_sub(k as usize),
+    };
+    let (group, bucket) = (u32::try_from(g + 1).unwrap_or(u32::MAX), counted);
+    for (j, &p) in members.iter().enumerate() {
+        let r = if j >= kept_from {
+            Reason::Kept(KeepReason::Grid {
+                rule: ri,
+                group,
+                bucket,
+            })
+        } else {
+            Reason::Missed(RuleMiss::NotOldestInBucket {
+                rule: ri,
+                group,
+                bucket,
+            })
+        };
+        push(reasons, order[p], r);
+    }
+    members.clear();
+}
