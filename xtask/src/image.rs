@@ -179,23 +179,25 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
     if flavour == Flavour::V2_1 {
         return Ok(Vec::new());
     }
-    let dir = cache_dir().join(format!("dev-{}", img.zfs.replace(['~', '+'], "_")));
+    // One directory per flavour; `.complete` records which package version it holds.
+    let dir = cache_dir().join(format!("dev-{}", flavour.as_str()));
     let include = dir.join("include");
     let lib = dir.join("lib");
     let env = vec![
         ("LIBZFS_CORE_INCLUDE_DIR".to_string(), include.display().to_string()),
         ("LIBZFS_CORE_LIB_DIR".to_string(), lib.display().to_string()),
     ];
-    if dir.join(".complete").exists() {
+    let complete = || std::fs::read_to_string(dir.join(".complete")).is_ok_and(|v| v.trim() == img.zfs);
+    if complete() {
         return Ok(env);
     }
     let _lock = lock(&cache_dir().join("dev.lock"))?;
-    if dir.join(".complete").exists() {
+    if complete() {
         return Ok(env);
     }
     host::ensure_apt_sources()?;
     eprintln!("[lab] unpacking OpenZFS {} development files into {}", img.zfs, dir.display());
-    let debs = dir.with_extension("debs");
+    let debs = cache_dir().join(format!("dev-{}-debs", flavour.as_str()));
     let _ = std::fs::remove_dir_all(&debs);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&debs).map_err(|e| e.to_string())?;
@@ -232,6 +234,7 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
         return Err(format!("`apt-get download {}` failed", pkgs.join(" ")));
     }
     let root = dir.join("root");
+    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
     for e in std::fs::read_dir(&debs).map_err(|e| e.to_string())?.flatten() {
         let st = Command::new("dpkg-deb")
             .arg("-x")

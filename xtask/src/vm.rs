@@ -354,7 +354,7 @@ fn boot(
     if let Some(msg) = fail_msg {
         return Err(format!("the guest failed before running the command: {msg}"));
     }
-    let mut out = finish(&ctl, st.success(), started, boot_secs, &console.tail(), qemu_text)?;
+    let mut out = finish(&ctl, st.success(), started, boot_secs, &console.log(), qemu_text)?;
     if out.zfs_version.is_empty() {
         out.zfs_version = zfs_version;
     }
@@ -362,10 +362,12 @@ fn boot(
     Ok(out)
 }
 
-fn finish(ctl: &Path, qemu_ok: bool, started: Instant, boot_secs: f64, tail: &str, qemu_text: String) -> Result<Outcome> {
+fn finish(ctl: &Path, qemu_ok: bool, started: Instant, boot_secs: f64, log: &str, qemu_text: String) -> Result<Outcome> {
     let status = std::fs::read_to_string(ctl.join("status")).ok();
     let Some(status) = status else {
-        let panic = tail.lines().find(|l| l.contains("Kernel panic")).map(str::to_string);
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+        let panic = log.lines().find(|l| l.contains("Kernel panic")).map(str::to_string);
         return Err(match panic {
             Some(p) => format!("the guest kernel panicked: {p}\nlast console lines:\n{tail}"),
             None => format!(
@@ -454,6 +456,10 @@ impl Console {
         if !p.is_empty() {
             self.emit(&p);
         }
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&self.boot_log).into_owned()
     }
 
     fn tail(&self) -> String {
