@@ -7,8 +7,12 @@
 
 pub mod error;
 pub mod inventory;
+pub(crate) mod kernel;
 pub mod lzc;
 pub mod name;
 pub mod nvlist;
 pub mod retention;
+pub mod rollback;
 pub mod snapshot;
+
+pub use rollback::RollbackPlan;

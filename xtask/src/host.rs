@@ -88,7 +88,7 @@ pub fn mirror() -> Result<String> {
     let code = codename()?;
     sources()
         .into_iter()
-        .find(|s| s.suites.iter().any(|x| *x == code) && !s.uri.contains("security"))
+        .find(|s| s.suites.contains(&code) && !s.uri.contains("security"))
         .map(|s| s.uri)
         .ok_or_else(|| format!("no apt source for `{code}` in {DEB822} or {ONE_LINE}"))
 }

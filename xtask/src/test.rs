@@ -124,14 +124,30 @@ fn host_tests(filter: &[String]) -> Counts {
     counts
 }
 
+/// The target directory used for a flavour.
+fn target_for(flavour: Flavour) -> PathBuf {
+    let base = target_base();
+    match flavour {
+        Flavour::V2_1 => base,
+        other => base.join(format!("lab-zfs-{}", other.as_str())),
+    }
+}
+
+/// Build the example binaries for a flavour; returns their directory.
+pub fn build_examples(flavour: Flavour, env: &[(String, String)]) -> Result<PathBuf> {
+    let target = target_for(flavour);
+    eprintln!("[lab] building the example binaries for zfs {}", flavour.as_str());
+    let (ok, _) = cargo_streamed(&["build", "-p", "flocker-examples", "--bins", "--quiet"], env, Some(&target))?;
+    if !ok {
+        return Err(format!("building the example binaries for zfs {} failed", flavour.as_str()));
+    }
+    Ok(target.join("debug"))
+}
+
 /// Build the ZFS test binaries (and the workspace's binaries) for a flavour; returns the test
 /// executables and the directory of the other binaries.
 fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>, PathBuf)> {
-    let base = target_base();
-    let target = match flavour {
-        Flavour::V2_1 => base.clone(),
-        other => base.join(format!("lab-zfs-{}", other.as_str())),
-    };
+    let target = target_for(flavour);
     println!("== building for zfs {} into {}", flavour.as_str(), target.display());
     let (ok, _) = cargo_streamed(&["build", "--workspace", "--exclude", "xtask", "--bins", "--quiet"], env, Some(&target))?;
     if !ok {
@@ -209,12 +225,11 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
             cur = Some((name.to_string(), Counts::default(), false));
         } else if let Some(code) = l.strip_prefix("### exit ") {
             close(&mut cur, code.trim().parse().ok(), &mut counts);
-        } else if let Some(c) = parse_result_line(l) {
-            if let Some((_, acc, seen)) = cur.as_mut() {
+        } else if let Some(c) = parse_result_line(l)
+            && let Some((_, acc, seen)) = cur.as_mut() {
                 acc.add(c);
                 *seen = true;
             }
-        }
     }
     close(&mut cur, None, &mut counts);
     println!("== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)", flavour.as_str(), started.elapsed().as_secs_f64(), out.boot_secs);

@@ -71,13 +71,11 @@ fn kvm_works(img: &Image) -> bool {
     }
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let memo = image::cache_dir().join("kvm-probe");
-    if let Ok(text) = std::fs::read_to_string(&memo) {
-        if let Some((id, answer)) = text.split_once(' ') {
-            if id == boot_id.trim() {
+    if let Ok(text) = std::fs::read_to_string(&memo)
+        && let Some((id, answer)) = text.split_once(' ')
+            && id == boot_id.trim() {
                 return answer.trim() == "yes";
             }
-        }
-    }
     eprintln!("[lab] /dev/kvm exists: checking that it runs a guest (once per host boot)");
     let args = VmArgs {
         timeout: 60,
@@ -151,11 +149,10 @@ ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/versio
     }
     s.push_str(&format!("export FLOCKER_LAB=1 FLOCKER_LAB_FLAVOUR={}\n", flavour.as_str()));
     for kv in env {
-        if let Some((k, v)) = kv.split_once('=') {
-            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if let Some((k, v)) = kv.split_once('=')
+            && !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 s.push_str(&format!("export {k}={}\n", sh_quote(v)));
             }
-        }
     }
     for pass in ["RUST_BACKTRACE", "RUST_LOG", "NO_COLOR", "CI"] {
         if let Ok(v) = std::env::var(pass) {
@@ -406,8 +403,7 @@ impl Console {
     fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
         self.pending.extend_from_slice(bytes);
         let mut marks = Vec::new();
-        loop {
-            let Some(nl) = self.pending.iter().position(|&b| b == b'\n') else { break };
+        while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=nl).collect();
             let text = String::from_utf8_lossy(&line);
             let trimmed = text.trim_start_matches(['\r', '\0']);
@@ -533,9 +529,17 @@ pub fn shell(flavour: Flavour, args: &VmArgs) -> Result<i32> {
     Ok(out.code)
 }
 
-/// `cargo xtask lab demo`: the README's main job.
+/// `cargo xtask lab demo`: the README's main job. Builds the example binaries for the flavour on
+/// the host, then runs `xtask/lab/demo.sh` in the guest with them.
 pub fn demo(flavour: Flavour, args: &VmArgs) -> Result<i32> {
+    crate::host::ensure_lab_prereqs()?;
+    let img = image::ensure(flavour)?;
+    let env = image::dev_env(flavour, &img)?;
+    let bin_dir = crate::test::build_examples(flavour, &env)?;
+    let mut args = args.clone();
+    args.shares.push(bin_dir.clone());
+    args.env.push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
     let script = image::repo_root().join("xtask/lab/demo.sh");
-    let out = run_in_lab(flavour, args, &["sh".to_string(), script.display().to_string()])?;
+    let out = run_in_lab(flavour, &args, &["sh".to_string(), script.display().to_string()])?;
     Ok(out.code)
 }

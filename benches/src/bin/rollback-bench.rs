@@ -1,0 +1,126 @@
+//! Rollback-with-stash benchmark (run inside the lab, as root):
+//! `cargo xtask lab run --zfs 2.1 -- rollback-bench [--small-mib 1] [--large-mib 1024]`.
+//!
+//! For each strategy (`swap`, `copy`) and each amount of change after the target (1 MiB and
+//! 1 GiB by default, incompressible data), a fresh mounted filesystem gets a 16 MiB base, a
+//! snapshot `@base`, the changes, a snapshot `@after` and 64 KiB of unsnapshotted writes; the
+//! time of `rollback::rollback` to `@base` (planning excluded) is measured. `swap` must not grow
+//! with the data: the run fails when swap(large)/swap(small) > 1.5. The pool and the `zfs` CLI
+//! (for setup only) live in the guest.
+
+use std::io::Write;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use flocker_core::name::SnapshotName;
+use flocker_core::rollback::{self, Store, Strategy};
+
+fn sh(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args[0]))?;
+    if !out.status.success() {
+        return Err(format!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn write_random(path: &str, bytes: u64) -> Result<(), String> {
+    let mut f = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    // xorshift: cheap, incompressible enough for ZFS compression.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        for c in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        left -= n as u64;
+    }
+    f.sync_all().map_err(|e| e.to_string())
+}
+
+fn one(pool: &str, store: &Store, strategy: Strategy, mib: u64, round: u32) -> Result<f64, String> {
+    let fs = format!("{pool}/b{round}");
+    let dir = format!("/var/tmp/flocker-bench/{fs}");
+    sh(&["zfs", "create", "-o", &format!("mountpoint={dir}"), "-o", "compression=off", &fs])?;
+    write_random(&format!("{dir}/base"), 16 << 20)?;
+    sh(&["zfs", "snapshot", &format!("{fs}@base")])?;
+    write_random(&format!("{dir}/changes"), mib << 20)?;
+    sh(&["zfs", "snapshot", &format!("{fs}@after")])?;
+    write_random(&format!("{dir}/live"), 64 << 10)?;
+    let target = SnapshotName::new(format!("{fs}@base")).map_err(|e| e.to_string())?;
+    let plan = rollback::plan_rollback(&target, strategy).map_err(|e| e.to_string())?;
+    if plan.strategy != Some(strategy) {
+        return Err(format!("plan refused: {plan}"));
+    }
+    let t = Instant::now();
+    let rec = rollback::rollback(store, &plan).map_err(|e| e.to_string())?;
+    let secs = t.elapsed().as_secs_f64();
+    rollback::stash_drop(store, &rec.id).map_err(|e| e.to_string())?;
+    sh(&["zfs", "destroy", "-r", &fs])?;
+    Ok(secs)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |flag: &str, default: u64| {
+        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let small = get("--small-mib", 1);
+    let large = get("--large-mib", 1024);
+    let pool = format!("rbbench{}", std::process::id());
+    let file = format!("/var/tmp/{pool}.img");
+    let size = format!("{}M", large * 3 + 512);
+    let run = || -> Result<Vec<(Strategy, u64, f64)>, String> {
+        sh(&["truncate", "-s", &size, &file])?;
+        sh(&["zpool", "create", "-f", "-O", "mountpoint=none", &pool, &file])?;
+        let store_dir = format!("/var/tmp/flocker-bench-store-{pool}");
+        let store = Store::open(&store_dir).map_err(|e| e.to_string())?;
+        let mut rows = Vec::new();
+        let mut round = 0;
+        for strategy in [Strategy::Swap, Strategy::Copy] {
+            for mib in [small, large] {
+                round += 1;
+                let secs = one(&pool, &store, strategy, mib, round)?;
+                eprintln!("{strategy} {mib} MiB: {secs:.3} s");
+                rows.push((strategy, mib, secs));
+            }
+        }
+        Ok(rows)
+    };
+    let result = run();
+    let _ = sh(&["zpool", "destroy", "-f", &pool]);
+    let _ = std::fs::remove_file(&file);
+    let rows = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rollback-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let version = std::fs::read_to_string("/sys/module/zfs/version").unwrap_or_default();
+    println!("OpenZFS {} — rollback to the snapshot before N MiB of changes, stash included", version.trim());
+    println!();
+    println!("| strategy | {small} MiB | {large} MiB | ratio |");
+    println!("|---|---|---|---|");
+    let mut ok = true;
+    for strategy in [Strategy::Swap, Strategy::Copy] {
+        let t = |m: u64| rows.iter().find(|r| r.0 == strategy && r.1 == m).map_or(0.0, |r| r.2);
+        let ratio = if t(small) > 0.0 { t(large) / t(small) } else { f64::INFINITY };
+        println!("| {strategy} | {:.3} s | {:.3} s | {ratio:.2} |", t(small), t(large));
+        if strategy == Strategy::Swap && ratio > 1.5 {
+            ok = false;
+        }
+    }
+    if ok {
+        println!("\nswap ratio <= 1.5: PASS");
+        ExitCode::SUCCESS
+    } else {
+        println!("\nswap ratio <= 1.5: FAIL");
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,299 @@
+//! The few kernel calls rollback needs besides libzfs_core: setting and inheriting a dataset
+//! property (`ZFS_IOC_SET_PROP`, `ZFS_IOC_INHERIT_PROP`) and mounting (`mount(2)`,
+//! `umount2(2)`). No process is spawned and libzfs is not used.
+//!
+//! # The property ioctls
+//!
+//! libzfs_core has no property setter and channel programs set only user properties. The two
+//! legacy ioctls take a `zfs_cmd_t`, whose definition OpenZFS does not install. They only read
+//! the struct's *leading* fields, whose layout has not changed since the ioctl interface was
+//! introduced: `zc_name[MAXPATHLEN]` (offset 0), `zc_nvlist_src` (4096), `zc_nvlist_src_size`
+//! (4104), `zc_nvlist_dst` (4112), `zc_nvlist_dst_size` (4120), `zc_nvlist_dst_filled` (4128),
+//! `zc_pad2` (4132), `zc_history` (4136), `zc_value[2 * MAXPATHLEN]` (4144); everything after
+//! (`zc_cookie`: "received", must be 0) stays zero. The kernel copies `sizeof (zfs_cmd_t)` in
+//! and out (about 13.5 KiB in 2.1–2.3), so the buffer here is 64 KiB of zeros, large enough for
+//! any version. The request numbers come from the installed `sys/fs/zfs.h` enum (`0x5a16` and
+//! `0x5a2b` on Linux, identical in 2.1 and 2.3). The lab tests set and inherit `mountpoint` on
+//! both flavours and check the result with the CLI.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use libzfs_core_sys as sys;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::name::DatasetName;
+use crate::nvlist::NvList;
+
+const ZFS_IOC_SET_PROP: libc::c_ulong = 0x5a16;
+const ZFS_IOC_INHERIT_PROP: libc::c_ulong = 0x5a2b;
+const ZC_SIZE: usize = 64 * 1024;
+const OFF_NAME: usize = 0;
+const OFF_SRC: usize = 4096;
+const OFF_SRC_SIZE: usize = 4104;
+const OFF_VALUE: usize = 4144;
+const MAXPATHLEN: usize = 4096;
+
+static DEV_ZFS: OnceLock<OwnedFd> = OnceLock::new();
+
+fn dev_zfs(op: &'static str) -> Result<libc::c_int> {
+    if let Some(fd) = DEV_ZFS.get() {
+        return Ok(fd.as_raw_fd());
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/zfs")
+        .map_err(|e| io_error(ErrorKind::Unavailable, op, "/dev/zfs", &e))?;
+    let _ = DEV_ZFS.set(OwnedFd::from(f));
+    DEV_ZFS
+        .get()
+        .map(|f| f.as_raw_fd())
+        .ok_or_else(|| Error::new(ErrorKind::Unavailable, op))
+}
+
+fn io_error(kind: ErrorKind, op: &'static str, name: &str, e: &std::io::Error) -> Error {
+    let mut err = Error::new(kind, op).with_name(name).with_detail(e.to_string());
+    if let Some(n) = e.raw_os_error() {
+        err = err.with_errno(n);
+    }
+    err
+}
+
+/// A zeroed command buffer, 8-byte aligned.
+struct Cmd(Vec<u64>);
+
+impl Cmd {
+    fn new(name: &str) -> Result<Cmd> {
+        let mut c = Cmd(vec![0u64; ZC_SIZE / 8]);
+        c.put_str(OFF_NAME, MAXPATHLEN, name)?;
+        Ok(c)
+    }
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: a Vec<u64> is a valid, initialised, exclusively borrowed byte buffer of
+        // len * 8 bytes; u8 has no alignment or validity requirements.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<u8>(), self.0.len() * 8) }
+    }
+    fn put_str(&mut self, off: usize, cap: usize, s: &str) -> Result<()> {
+        if s.len() >= cap || s.as_bytes().contains(&0) {
+            return Err(Error::new(ErrorKind::InvalidArgument, "zfs_cmd").with_detail(format!("{s:?} does not fit")));
+        }
+        self.bytes()[off..off + s.len()].copy_from_slice(s.as_bytes());
+        Ok(())
+    }
+    fn put_u64(&mut self, off: usize, v: u64) {
+        self.bytes()[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+fn ioctl(op: &'static str, name: &str, request: libc::c_ulong, cmd: &mut Cmd) -> Result<()> {
+    let fd = dev_zfs(op)?;
+    // SAFETY: `cmd` is a writable buffer larger than any version's zfs_cmd_t, alive for the
+    // call; the kernel reads and writes at most sizeof(zfs_cmd_t) bytes of it, and reads
+    // `zc_nvlist_src_size` bytes at `zc_nvlist_src`, which the caller keeps alive.
+    let rc = unsafe { libc::ioctl(fd, request as _, cmd.0.as_mut_ptr()) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    let kind = match e.raw_os_error() {
+        Some(libc::ENOENT) => ErrorKind::NotFound,
+        Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::PermissionDenied,
+        Some(libc::EINVAL) => ErrorKind::PropertyInvalid,
+        Some(libc::EBUSY) => ErrorKind::Busy,
+        Some(libc::ENOSPC) => ErrorKind::NoSpace,
+        Some(libc::EROFS) => ErrorKind::ReadOnly,
+        _ => ErrorKind::Other,
+    };
+    Err(io_error(kind, op, name, &e))
+}
+
+/// Sets properties of a filesystem or volume (`props`: name → string or `uint64`), like
+/// `zfs set`, without remounting anything. Corresponds to `ZFS_IOC_SET_PROP`.
+pub(crate) fn set_props(dataset: &DatasetName, props: &NvList) -> Result<()> {
+    const OP: &str = "ZFS_IOC_SET_PROP";
+    let mut buf: *mut libc::c_char = std::ptr::null_mut();
+    let mut len: usize = 0;
+    // SAFETY: `props` is a valid nvlist; with *buf == NULL nvlist_pack allocates the buffer
+    // with malloc and stores its pointer and length, which we free below.
+    let rc = unsafe { sys::nvlist_pack(props.as_ptr(), &raw mut buf, &raw mut len, 0, 0) };
+    if rc != 0 || buf.is_null() {
+        return Err(Error::new(ErrorKind::OutOfMemory, OP).with_errno(rc).with_name(dataset.as_str()));
+    }
+    let mut cmd = Cmd::new(dataset.as_str())?;
+    cmd.put_u64(OFF_SRC, buf as u64);
+    cmd.put_u64(OFF_SRC_SIZE, len as u64);
+    let r = ioctl(OP, dataset.as_str(), ZFS_IOC_SET_PROP, &mut cmd);
+    // SAFETY: `buf` was allocated by nvlist_pack with malloc and is freed exactly once.
+    unsafe { libc::free(buf.cast()) };
+    r
+}
+
+/// Sets one property. See [`set_props`].
+pub(crate) fn set_prop(dataset: &DatasetName, prop: &str, value: &crate::rollback::PropValue) -> Result<()> {
+    let mut l = NvList::new()?;
+    match value {
+        crate::rollback::PropValue::Number(n) => l.add_u64(prop, *n)?,
+        crate::rollback::PropValue::Text(s) => l.add_string(prop, s)?,
+    }
+    set_props(dataset, &l)
+}
+
+/// Removes the local value of `prop` so that it is inherited, like `zfs inherit`.
+/// Corresponds to `ZFS_IOC_INHERIT_PROP`.
+pub(crate) fn inherit_prop(dataset: &DatasetName, prop: &str) -> Result<()> {
+    let mut cmd = Cmd::new(dataset.as_str())?;
+    cmd.put_str(OFF_VALUE, 2 * MAXPATHLEN, prop)?;
+    ioctl("ZFS_IOC_INHERIT_PROP", dataset.as_str(), ZFS_IOC_INHERIT_PROP, &mut cmd)
+}
+
+fn cstring(op: &'static str, s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, op).with_detail("NUL in path"))
+}
+
+/// Mounts `dataset` at `path` (created if missing) the way `mount.zfs` does: `mount(2)` with
+/// type `zfs` and the `zfsutil` option (the kernel then takes the options from properties).
+pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
+    const OP: &str = "mount";
+    std::fs::create_dir_all(path).map_err(|e| io_error(ErrorKind::Io, OP, &path.to_string_lossy(), &e))?;
+    let src = cstring(OP, dataset.as_str())?;
+    let target = cstring(OP, &path.to_string_lossy())?;
+    let fstype: &CStr = c"zfs";
+    let data: &CStr = c"zfsutil";
+    // SAFETY: all pointers are NUL-terminated strings alive for the call.
+    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, data.as_ptr().cast()) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    let kind = match e.raw_os_error() {
+        Some(libc::EBUSY) => ErrorKind::Busy,
+        Some(libc::ENOENT) => ErrorKind::NotFound,
+        Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Io,
+    };
+    Err(io_error(kind, OP, dataset.as_str(), &e))
+}
+
+/// Unmounts `path` (no force, no lazy detach): fails with [`ErrorKind::Busy`] when in use.
+pub(crate) fn unmount(path: &Path) -> Result<()> {
+    const OP: &str = "umount2";
+    let target = cstring(OP, &path.to_string_lossy())?;
+    // SAFETY: a NUL-terminated path alive for the call.
+    let rc = unsafe { libc::umount2(target.as_ptr(), 0) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    let kind = match e.raw_os_error() {
+        Some(libc::EBUSY) => ErrorKind::Busy,
+        Some(libc::EINVAL) | Some(libc::ENOENT) => ErrorKind::NotFound,
+        Some(libc::EPERM) => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Io,
+    };
+    Err(io_error(kind, OP, &path.to_string_lossy(), &e))
+}
+
+/// Where each ZFS dataset is mounted, from `/proc/self/mountinfo` (dataset → path).
+pub(crate) fn zfs_mounts() -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    parse_mountinfo(&text)
+}
+
+/// Unescapes mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses mountinfo text into (source, mount point) pairs of `zfs` mounts.
+pub(crate) fn parse_mountinfo(text: &str) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 2 || r[0] != "zfs" {
+            continue;
+        }
+        v.push((unescape(r[1]), unescape(l[4])));
+    }
+    v
+}
+
+/// Whether any process uses something below `path` (cwd, root, open file, mapping).
+/// Best effort: processes we may not inspect are ignored.
+pub(crate) fn path_in_use(path: &str) -> bool {
+    let under = |p: &Path| {
+        let s = p.to_string_lossy();
+        s == path || s.starts_with(&format!("{}/", path.trim_end_matches('/')))
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
+    for p in procs.flatten() {
+        let name = p.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let base = p.path();
+        for link in ["cwd", "root"] {
+            if let Ok(t) = std::fs::read_link(base.join(link))
+                && under(&t) && !(link == "root" && t == Path::new("/")) {
+                    return true;
+                }
+        }
+        if let Ok(fds) = std::fs::read_dir(base.join("fd")) {
+            for fd in fds.flatten() {
+                if let Ok(t) = std::fs::read_link(fd.path())
+                    && under(&t) {
+                        return true;
+                    }
+            }
+        }
+        if let Ok(maps) = std::fs::read_to_string(base.join("maps")) {
+            for l in maps.lines() {
+                if let Some(i) = l.find('/')
+                    && under(Path::new(&l[i..])) {
+                        return true;
+                    }
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_zfs_lines() {
+        let t = "36 25 0:32 / /data rw,relatime shared:1 - zfs tank/data rw,xattr\n\
+                 37 25 0:33 / /srv/a\\040b rw - zfs tank/a\\040b rw\n\
+                 22 1 8:1 / / rw - ext4 /dev/vda rw\n";
+        assert_eq!(
+            parse_mountinfo(t),
+            vec![("tank/data".into(), "/data".into()), ("tank/a b".into(), "/srv/a b".into())]
+        );
+    }
+
+    #[test]
+    fn cmd_rejects_too_long_names() {
+        let long = "a".repeat(MAXPATHLEN);
+        let e = Cmd::new(&long).err().map(|e| e.kind());
+        assert_eq!(e, Some(ErrorKind::InvalidArgument));
+    }
+}

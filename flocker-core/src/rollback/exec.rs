@@ -1,0 +1,517 @@
+//! Carrying out a plan: one journaled, GUID-checked, idempotent step at a time; recovery.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
+use super::plan::{RollbackPlan, Step, Strategy, BASE_BOOKMARK};
+use super::read::{Info, info_one};
+use super::state::PropValue;
+use super::store::{Journal, StashRecord, StashedSnapshot, Store};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kernel;
+use crate::lzc::{self, DatasetType, PointInTime, ReceiveOptions, SendFlags};
+use crate::name::{BookmarkName, DatasetName, SnapshotName};
+use crate::nvlist::NvList;
+
+thread_local! {
+    static FAULT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Test-only: make the next operation on this thread stop before step `step` (0-based) as if
+/// the process had died there (the journal stays; nothing is cleaned up). `None` disables.
+/// The environment variable `FLOCKER_CORE_FAULT=<step>[:kill]` does the same for a whole
+/// process (`:kill` sends it a real `SIGKILL`).
+#[doc(hidden)]
+pub fn set_fault_injection(step: Option<usize>) {
+    FAULT.with(|f| f.set(step));
+}
+
+fn fault_point(i: usize) -> Result<()> {
+    let hit = FAULT.with(|f| {
+        if f.get() == Some(i) {
+            f.set(None);
+            true
+        } else {
+            false
+        }
+    });
+    if hit {
+        return Err(Error::new(ErrorKind::Interrupted, "rollback").with_detail(format!("fault injected before step {}", i + 1)));
+    }
+    if let Ok(v) = std::env::var("FLOCKER_CORE_FAULT") {
+        let (n, kill) = match v.split_once(':') {
+            Some((n, k)) => (n.to_string(), k == "kill"),
+            None => (v.clone(), false),
+        };
+        if n.parse::<usize>().ok() == Some(i) {
+            if kill {
+                // SAFETY: sending SIGKILL to ourselves; test-only, explicitly requested.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+            return Err(Error::new(ErrorKind::Interrupted, "rollback").with_detail(format!("fault injected before step {}", i + 1)));
+        }
+    }
+    Ok(())
+}
+
+fn ds(s: &str) -> Result<DatasetName> {
+    Ok(DatasetName::new(s)?)
+}
+fn sn(s: &str) -> Result<SnapshotName> {
+    Ok(SnapshotName::new(s)?)
+}
+
+fn mismatch(name: &str, detail: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Mismatch, "rollback").with_name(name).with_detail(detail.into())
+}
+
+fn is_mounted(dataset: &str) -> bool {
+    kernel::zfs_mounts().iter().any(|(s, _)| s == dataset)
+}
+
+/// Sends `send` (incremental from `from`) and receives it as `receive`, through a pipe.
+pub(crate) fn send_receive(send: &SnapshotName, from: Option<&str>, receive: &SnapshotName, origin: Option<&SnapshotName>, force: bool) -> Result<()> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::new(ErrorKind::Io, "pipe").with_detail(e.to_string()));
+    }
+    // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let from_owned: Option<String> = from.map(str::to_string);
+    let send_name = send.clone();
+    let sender = std::thread::spawn(move || -> Result<()> {
+        let from_point = match &from_owned {
+            Some(f) if f.contains('#') => Some(Either::B(BookmarkName::new(f)?)),
+            Some(f) => Some(Either::S(SnapshotName::new(f)?)),
+            None => None,
+        };
+        let pit = match &from_point {
+            Some(Either::S(s)) => Some(PointInTime::Snapshot(s)),
+            Some(Either::B(b)) => Some(PointInTime::Bookmark(b)),
+            None => None,
+        };
+        let res = lzc::send(&send_name, pit, w.as_fd(), SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA | SendFlags::COMPRESS);
+        drop(w);
+        res
+    });
+    let mut opts = ReceiveOptions::new().force(force);
+    if let Some(o) = origin {
+        opts = opts.origin(o);
+    }
+    let recv = lzc::receive(receive, &opts, r.as_fd());
+    drop(r);
+    let sent = sender.join().map_err(|_| Error::new(ErrorKind::Other, "lzc_send").with_detail("sender thread panicked"))?;
+    recv?;
+    sent
+}
+
+enum Either {
+    S(SnapshotName),
+    B(BookmarkName),
+}
+
+/// Runs the journal's plan from its `next_step`.
+pub(crate) struct Runner<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) journal: Journal,
+}
+
+impl Runner<'_> {
+    fn plan(&self) -> &RollbackPlan {
+        &self.journal.plan
+    }
+
+    fn clone_name(&self) -> String {
+        if self.plan().incoming.is_empty() {
+            format!("{}-new", self.plan().stash_dataset)
+        } else {
+            self.plan().incoming.clone()
+        }
+    }
+
+    fn is_restore(&self) -> bool {
+        self.journal.op == "restore"
+    }
+
+    pub(crate) fn run(&mut self) -> Result<()> {
+        self.store.put_journal(&self.journal)?;
+        let steps = self.plan().steps.clone();
+        while self.journal.next_step < steps.len() {
+            let i = self.journal.next_step;
+            fault_point(i)?;
+            let step = &steps[i];
+            self.check_guids(step)?;
+            self.step(step)?;
+            self.journal.next_step = i + 1;
+            self.store.put_journal(&self.journal)?;
+        }
+        Ok(())
+    }
+
+    /// The GUID the live dataset's name must have now.
+    fn live_guid(&self) -> u64 {
+        self.journal.guids.get("live").copied().unwrap_or(self.plan().dataset_guid)
+    }
+
+    fn check_live(&self) -> Result<Info> {
+        let p = self.plan();
+        let i = info_one(&p.dataset)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "rollback").with_name(p.dataset.as_str()))?;
+        if i.guid != self.live_guid() {
+            return Err(mismatch(&p.dataset, format!("GUID is {} but {} was expected: the dataset changed under us", i.guid, self.live_guid())));
+        }
+        Ok(i)
+    }
+
+    fn check_target(&self) -> Result<()> {
+        let p = self.plan();
+        let t = info_one(&p.target)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "rollback").with_name(p.target.as_str()))?;
+        if t.guid != p.target_guid {
+            return Err(mismatch(&p.target, format!("GUID is {} not {}", t.guid, p.target_guid)));
+        }
+        Ok(())
+    }
+
+    /// Re-checks, before every step, that the names still denote the objects planned.
+    fn check_guids(&self, step: &Step) -> Result<()> {
+        let p = self.plan();
+        match step {
+            Step::Snapshot { .. } | Step::RollbackTo { .. } | Step::Clone { .. } => {
+                if !self.is_restore() {
+                    self.check_live()?;
+                }
+                self.check_target()
+            }
+            Step::SendReceive { send, .. } if send.starts_with(&format!("{}@", p.dataset)) => {
+                self.check_live().map(drop)
+            }
+            Step::Rename { from, .. } => {
+                let want = if *from == p.dataset {
+                    Some(self.live_guid())
+                } else if *from == self.clone_name() {
+                    self.journal.guids.get("clone").copied()
+                } else {
+                    None
+                };
+                if let (Some(w), Some(i)) = (want, info_one(from)?)
+                    && i.guid != w {
+                        return Err(mismatch(from, format!("GUID is {} not {w}", i.guid)));
+                    }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn pre_guid(&self) -> Option<u64> {
+        self.journal.guids.get("pre").copied()
+    }
+
+    fn step(&mut self, step: &Step) -> Result<()> {
+        match step {
+            Step::Unmount { dataset, path } => {
+                if is_mounted(dataset) {
+                    kernel::unmount(std::path::Path::new(path))?;
+                }
+            }
+            Step::Snapshot { snapshot } => {
+                let s = sn(snapshot)?;
+                if !lzc::exists(&s)? {
+                    lzc::snapshot(std::slice::from_ref(&s), None)?;
+                }
+                if let Some(i) = info_one(snapshot)? {
+                    self.journal.guids.insert("pre".into(), i.guid);
+                }
+            }
+            Step::EnsureContainer { container } => {
+                let c = ds(container)?;
+                if !lzc::exists(&c)? {
+                    let mut props = NvList::new()?;
+                    props.add_u64("canmount", 0)?;
+                    props.add_string("mountpoint", "none")?;
+                    match lzc::create(&c, DatasetType::Filesystem, Some(&props), None) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::Exists => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Step::SendReceive { send, from, receive, origin } => {
+                let want = info_one(send)?.map(|i| i.guid);
+                if let Some(have) = info_one(receive)? {
+                    if Some(have.guid) == want {
+                        return Ok(());
+                    }
+                    return Err(mismatch(receive, "exists with another GUID"));
+                }
+                let origin = origin.as_deref().map(sn).transpose()?;
+                let force = self.is_restore();
+                send_receive(&sn(send)?, from.as_deref(), &sn(receive)?, origin.as_ref(), force)?;
+                if let Some(rd) = receive.split_once('@').map(|x| x.0)
+                    && *rd == self.plan().stash_dataset
+                        && let Some(i) = info_one(rd)? {
+                            self.journal.guids.insert("stash".into(), i.guid);
+                        }
+            }
+            Step::Bookmark { bookmark, source } => {
+                let b = BookmarkName::new(bookmark)?;
+                let have = lzc::get_bookmarks(&b.dataset(), &["guid"])?;
+                if !have.iter().any(|(n, _)| n == &b) {
+                    let s = sn(source)?;
+                    lzc::bookmark(&[(b, PointInTime::Snapshot(&s))])?;
+                }
+            }
+            Step::VerifyGuids => self.verify()?,
+            Step::Commit => {
+                let r = self.record()?;
+                self.store.put_record(&r)?;
+                self.journal.committed = true;
+            }
+            Step::DestroySnapshots { snapshots } => {
+                let mut todo = Vec::new();
+                for s in snapshots {
+                    let Some(i) = info_one(s)? else { continue };
+                    let short = s.split_once('@').map(|x| x.1).unwrap_or_default();
+                    let other = if s.starts_with(&format!("{}@", self.plan().dataset)) {
+                        format!("{}@{short}", self.plan().stash_dataset)
+                    } else {
+                        format!("{}@{short}", self.plan().dataset)
+                    };
+                    match info_one(&other)? {
+                        Some(o) if o.guid == i.guid => todo.push(sn(s)?),
+                        _ => return Err(mismatch(s, format!("refusing to destroy: {other} does not hold the same GUID {}", i.guid))),
+                    }
+                }
+                if !todo.is_empty() {
+                    lzc::destroy_snaps(&todo, false)?;
+                }
+            }
+            Step::RollbackTo { snapshot } => {
+                lzc::rollback_to(&ds(&self.plan().dataset)?, &sn(snapshot)?)?;
+            }
+            Step::Clone { clone, origin, props } => {
+                let c = ds(clone)?;
+                if !lzc::exists(&c)? {
+                    let mut l = NvList::new()?;
+                    for (k, v) in props {
+                        match v {
+                            PropValue::Number(n) => l.add_u64(k, *n)?,
+                            PropValue::Text(t) => l.add_string(k, t)?,
+                        }
+                    }
+                    lzc::clone(&c, &sn(origin)?, Some(&l))?;
+                }
+                if let Some(i) = info_one(clone)? {
+                    self.journal.guids.insert("clone".into(), i.guid);
+                }
+            }
+            Step::Promote { dataset } => {
+                if info_one(dataset)?.is_some_and(|i| i.origin.is_some()) {
+                    lzc::promote(&ds(dataset)?)?;
+                }
+            }
+            Step::Rename { from, to } => {
+                let (f, t) = (ds(from)?, ds(to)?);
+                if lzc::exists(&f)? {
+                    lzc::rename(&f, &t)?;
+                } else if !lzc::exists(&t)? {
+                    return Err(Error::new(ErrorKind::NotFound, "lzc_rename").with_name(from.as_str()));
+                }
+                if *from == self.clone_name() && *to == self.plan().dataset
+                    && let Some(g) = self.journal.guids.get("clone").copied() {
+                        self.journal.guids.insert("live".into(), g);
+                    }
+            }
+            Step::InheritProp { dataset, prop } => kernel::inherit_prop(&ds(dataset)?, prop)?,
+            Step::SetProp { dataset, prop, value } => kernel::set_prop(&ds(dataset)?, prop, value)?,
+            Step::Mount { dataset, path } => {
+                if !is_mounted(dataset) {
+                    kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn verify(&self) -> Result<()> {
+        let p = self.plan();
+        let swap = p.strategy == Some(Strategy::Swap);
+        let (place, mut expect): (&str, Vec<(String, u64)>) = if self.is_restore() || swap {
+            (p.dataset.as_str(), p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect())
+        } else {
+            (p.stash_dataset.as_str(), p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect())
+        };
+        if !self.is_restore() {
+            let pre_short = p.pre_snapshot.split_once('@').map(|x| x.1.to_string()).unwrap_or_default();
+            let g = self.pre_guid().ok_or_else(|| mismatch(&p.pre_snapshot, "its GUID was not recorded"))?;
+            expect.push((pre_short, g));
+        }
+        for (name, guid) in expect {
+            let full = format!("{place}@{name}");
+            let i = info_one(&full)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "verify").with_name(full.as_str()))?;
+            if i.guid != guid {
+                return Err(mismatch(&full, format!("GUID {} instead of {guid}", i.guid)));
+            }
+        }
+        if swap && !self.is_restore() {
+            let short = p.target.split_once('@').map(|x| x.1).unwrap_or_default();
+            let moved = format!("{}@{short}", self.clone_name());
+            let i = info_one(&moved)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "verify").with_name(moved.as_str()))?;
+            if i.guid != p.target_guid {
+                return Err(mismatch(&moved, "the promoted target has another GUID"));
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&self) -> Result<StashRecord> {
+        let p = self.plan();
+        let swap = p.strategy == Some(Strategy::Swap);
+        let stash_guid = if swap {
+            p.dataset_guid
+        } else {
+            self.journal.guids.get("stash").copied().ok_or_else(|| mismatch(&p.stash_dataset, "GUID not recorded"))?
+        };
+        let mut snapshots: Vec<StashedSnapshot> =
+            p.stashed.iter().map(|s| StashedSnapshot { name: s.name.clone(), guid: s.guid }).collect();
+        let pre_short = p.pre_snapshot.split_once('@').map(|x| x.1.to_string()).unwrap_or_default();
+        snapshots.push(StashedSnapshot { name: pre_short, guid: self.pre_guid().unwrap_or(0) });
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Ok(StashRecord {
+            id: p.stash_id.clone(),
+            dataset: p.dataset.clone(),
+            target: p.target.clone(),
+            target_guid: p.target_guid,
+            strategy: p.strategy.unwrap_or(Strategy::Copy),
+            stash_dataset: p.stash_dataset.clone(),
+            stash_guid,
+            snapshots,
+            created,
+            local_props: p.local_props.clone(),
+        })
+    }
+}
+
+/// Reverts an uncommitted rollback: removes only what the operation created (checked by GUID:
+/// a dataset is destroyed only if every snapshot GUID in it also lives on the original) and
+/// mounts again what it unmounted.
+pub(crate) fn revert(j: &Journal) -> Result<()> {
+    let p = &j.plan;
+    let fs = &p.dataset;
+    let fs_info = info_one(fs)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "recover").with_name(fs.as_str()))?;
+    if fs_info.guid != p.dataset_guid {
+        return Err(mismatch(fs, "the dataset is not the one the journal names; not touching it"));
+    }
+    let fresh = format!("{}-new", p.stash_dataset);
+    let clone = if p.incoming.is_empty() { fresh.clone() } else { p.incoming.clone() };
+    if let Some(ci) = info_one(&clone)? {
+        if j.guids.get("clone").is_some_and(|g| *g != ci.guid) {
+            return Err(mismatch(&clone, "GUID differs from the journal; not touching it"));
+        }
+        if ci.origin.is_none() {
+            // Promoted: give the snapshots back to the original.
+            lzc::promote(&ds(fs)?)?;
+        }
+        if clone == fresh {
+            let ci = info_one(&clone)?.unwrap_or_default();
+            if !ci.snaps.is_empty() {
+                return Err(mismatch(&clone, "still has snapshots; not destroying it"));
+            }
+            lzc::destroy(&ds(&clone)?)?;
+        }
+    }
+    if let Some(si) = info_one(&p.stash_dataset)? {
+        let fs_info = info_one(fs)?.unwrap_or_default();
+        let fs_guids: Vec<u64> = fs_info.snaps.values().copied().collect();
+        if si.guid == p.dataset_guid {
+            return Err(mismatch(&p.stash_dataset, "is the original dataset; recovery must roll forward"));
+        }
+        if !si.snaps.values().all(|g| fs_guids.contains(g)) {
+            return Err(mismatch(&p.stash_dataset, "holds snapshots that are not on the dataset; not destroying it"));
+        }
+        let snaps: Vec<SnapshotName> = si.snaps.keys().map(|s| sn(s)).collect::<Result<_>>()?;
+        if !snaps.is_empty() {
+            lzc::destroy_snaps(&snaps, false)?;
+        }
+        lzc::destroy(&ds(&p.stash_dataset)?)?;
+    }
+    if let Some(pi) = info_one(&p.pre_snapshot)?
+        && j.guids.get("pre").is_none_or(|g| *g == pi.guid) {
+            lzc::destroy_snaps(&[sn(&p.pre_snapshot)?], false)?;
+        }
+    for s in &p.steps {
+        if let Step::Mount { dataset, path } = s
+            && !is_mounted(dataset) {
+                kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
+            }
+    }
+    Ok(())
+}
+
+/// The receive-back plan of a restore: bring the stash's snapshots back onto the dataset.
+pub(crate) fn restore_plan(r: &StashRecord) -> RollbackPlan {
+    let base = format!("{}#{BASE_BOOKMARK}", r.stash_dataset);
+    let mut steps = vec![Step::Bookmark { bookmark: base.clone(), source: r.target.clone() }];
+    let mut prev = base;
+    for s in &r.snapshots {
+        steps.push(Step::SendReceive {
+            send: format!("{}@{}", r.stash_dataset, s.name),
+            from: Some(prev),
+            receive: format!("{}@{}", r.dataset, s.name),
+            origin: None,
+        });
+        prev = format!("{}@{}", r.stash_dataset, s.name);
+    }
+    steps.push(Step::VerifyGuids);
+    steps.push(Step::DestroySnapshots {
+        snapshots: r.snapshots.iter().map(|s| format!("{}@{}", r.stash_dataset, s.name)).collect(),
+    });
+    RollbackPlan {
+        dataset: r.dataset.clone(),
+        dataset_guid: 0,
+        target: r.target.clone(),
+        target_guid: r.target_guid,
+        requested: Strategy::Copy,
+        strategy: Some(Strategy::Copy),
+        reason: format!("restore of stash {}", r.id),
+        stash_id: r.id.clone(),
+        stash_dataset: r.stash_dataset.clone(),
+        pre_snapshot: String::new(),
+        stashed: r
+            .snapshots
+            .iter()
+            .map(|s| super::state::SnapshotState {
+                name: s.name.clone(),
+                guid: s.guid,
+                createtxg: 0,
+                written: 0,
+                holds: Vec::new(),
+                clones: Vec::new(),
+            })
+            .collect(),
+        space_needed: 0,
+        blockers: Vec::new(),
+        notes: Vec::new(),
+        steps,
+        local_props: r.local_props.clone(),
+        volume: false,
+        incoming: String::new(),
+    }
+}
+
+/// A fresh journal for `plan`.
+pub(crate) fn journal_for(op: &str, plan: RollbackPlan, restore_of: Option<String>) -> Journal {
+    Journal {
+        op: op.to_string(),
+        plan,
+        next_step: 0,
+        committed: op == "restore",
+        guids: BTreeMap::new(),
+        restore_of,
+    }
+}

@@ -1,0 +1,327 @@
+//! Non-destructive rollback: roll a dataset back to any of its snapshots and keep everything
+//! `zfs rollback -r` would destroy in a **stash** (see `ROLLBACK.md` for the design).
+//!
+//! - [`plan`] / [`RollbackPlan`]: pure planning from a [`LiveState`] (unit-tested anywhere);
+//!   [`plan_rollback`] reads the live state first. A plan prints as a dry run
+//!   ([`std::fmt::Display`]) and as JSON ([`RollbackPlan::to_json`]).
+//! - [`rollback`]: carries a plan out (strategy `swap` or `copy`), journaled and GUID-checked.
+//! - Stashes: [`stash_list`], [`stash_show`], [`stash_restore`], [`stash_drop`], [`stash_export`].
+//! - [`recover`]: finishes or reverts an interrupted operation (also run at the start of every
+//!   mutating call).
+//! - For retention: [`is_stash_dataset`] and [`protected_snapshots`].
+//!
+//! ```
+//! use flocker_core::rollback::{plan, LiveState, DatasetKind, SnapshotState, Strategy};
+//! let snap = |name: &str, txg| SnapshotState {
+//!     name: name.into(), guid: txg * 7, createtxg: txg, written: 4096,
+//!     holds: vec![], clones: vec![],
+//! };
+//! let state = LiveState {
+//!     dataset: "tank/home".into(), guid: 1, kind: DatasetKind::Filesystem, origin: None,
+//!     encrypted: false, mount: None, local_props: Default::default(),
+//!     snapshots: vec![snap("a", 10), snap("b", 20), snap("c", 30)],
+//!     bookmarks: vec![], children: vec![], written: 0, available: 1 << 30,
+//! };
+//! let p = plan(&state, "a", Strategy::Auto, "20261125T101500-abcdef");
+//! assert_eq!(p.strategy, Some(Strategy::Swap));
+//! assert_eq!(p.stashed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+//! println!("{p}");
+//! ```
+
+mod exec;
+mod plan;
+mod read;
+mod state;
+mod store;
+
+use std::io::Read;
+
+pub use exec::set_fault_injection;
+pub use plan::{BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Step, Strategy, index_value, plan, plan_swap_back};
+pub use read::{Info, info, info_one, read_state};
+pub use state::{BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState};
+pub use store::{DEFAULT_DIR, Journal, Lock, StashRecord, StashedSnapshot, Store};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::kernel;
+use crate::lzc::{self, PointInTime, SendFlags};
+use crate::name::{DatasetName, SnapshotName};
+
+/// A new stash id: `<UTC yyyymmddThhmmss>-<6 hex>`.
+pub fn new_stash_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let mut rnd = [0u8; 3];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut rnd)).is_ok();
+    if !ok {
+        let n = now.nanosecond() ^ std::process::id();
+        rnd = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+    }
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}-{:02x}{:02x}{:02x}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        rnd[0],
+        rnd[1],
+        rnd[2]
+    )
+}
+
+/// Whether `name` (a dataset, snapshot or bookmark) belongs to a stash: it lives under
+/// `<pool>/flocker-stash/`. Retention must never destroy these.
+pub fn is_stash_dataset(name: &str) -> bool {
+    let ds = name.split(['@', '#']).next().unwrap_or(name);
+    let mut parts = ds.split('/');
+    parts.next();
+    parts.next() == Some(STASH_CONTAINER)
+}
+
+/// Snapshots retention must keep: each stash's target `fs@S` (the stash is a clone of it) and
+/// every snapshot inside a stash.
+pub fn protected_snapshots(store: &Store) -> Result<Vec<String>> {
+    let mut v = Vec::new();
+    for r in store.records()? {
+        v.push(r.target.clone());
+        v.extend(r.snapshots.iter().map(|s| format!("{}@{}", r.stash_dataset, s.name)));
+    }
+    Ok(v)
+}
+
+/// Reads the live state and plans rolling `target`'s dataset back to it. Pure apart from the
+/// read: nothing is changed.
+pub fn plan_rollback(target: &SnapshotName, strategy: Strategy) -> Result<RollbackPlan> {
+    let state = read_state(&target.dataset())?;
+    Ok(plan(&state, target.short_name(), strategy, &new_stash_id()))
+}
+
+fn refuse(p: &RollbackPlan) -> Error {
+    let kind = p.blockers.first().map_or(ErrorKind::InvalidArgument, Blocker::error_kind);
+    let why: Vec<String> = p.blockers.iter().map(ToString::to_string).collect();
+    Error::new(kind, "rollback").with_name(p.dataset.as_str()).with_detail(format!("refused, nothing changed: {}", why.join("; ")))
+}
+
+/// Finishes or reverts an interrupted operation recorded in the store's journal. Returns a
+/// description of what was done (`None`: there was nothing to recover). The caller holds no
+/// lock; this takes it.
+pub fn recover(store: &Store) -> Result<Option<String>> {
+    let _lock = store.lock()?;
+    recover_locked(store)
+}
+
+fn recover_locked(store: &Store) -> Result<Option<String>> {
+    let Some(j) = store.journal()? else { return Ok(None) };
+    let what = if j.op == "restore" {
+        let id = j.restore_of.clone().unwrap_or_default();
+        let mut r = exec::Runner { store, journal: j };
+        r.run()?;
+        finish_restore(store, &id)?;
+        format!("finished the restore of stash {id}")
+    } else if j.committed {
+        let id = j.plan.stash_id.clone();
+        let restored = j.restore_of.clone();
+        let mut r = exec::Runner { store, journal: j };
+        r.run()?;
+        if let Some(old) = restored {
+            store.remove_record(&old)?;
+        }
+        format!("finished the rollback of {} (stash {id})", r.journal.plan.dataset)
+    } else {
+        exec::revert(&j)?;
+        format!("reverted the rollback of {}: nothing changed", j.plan.dataset)
+    };
+    store.clear_journal()?;
+    Ok(Some(what))
+}
+
+/// Carries out `plan` (which must be runnable), after recovering any interrupted operation.
+/// Returns the stash record.
+///
+/// Errors: the plan's first blocker's kind when refused (nothing changed); [`ErrorKind::Busy`]
+/// when another operation holds the lock or a mount is in use under `swap` (then everything is
+/// put back); [`ErrorKind::Mismatch`] when a GUID changed between steps; those of each step.
+/// A failure after the commit point leaves the journal: [`recover`] finishes it.
+pub fn rollback(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
+    let _lock = store.lock()?;
+    recover_locked(store)?;
+    rollback_locked(store, plan)
+}
+
+fn rollback_locked(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
+    rollback_journaled(store, plan, None)
+}
+
+fn rollback_journaled(store: &Store, plan: &RollbackPlan, restore_of: Option<String>) -> Result<StashRecord> {
+    if !plan.is_runnable() {
+        return Err(refuse(plan));
+    }
+    let mut journal = exec::journal_for("rollback", plan.clone(), restore_of.clone());
+    if let Some(id) = &restore_of
+        && let Ok(r) = store.record(id) {
+            journal.guids.insert("clone".into(), r.stash_guid);
+        }
+    let mut r = exec::Runner { store, journal };
+    match r.run() {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::Interrupted => return Err(e),
+        Err(e) if !r.journal.committed => {
+            // Put everything back; the original error is what the caller needs to see.
+            if exec::revert(&r.journal).is_ok() {
+                store.clear_journal()?;
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    }
+    let rec = store.record(&plan.stash_id)?;
+    if let Some(id) = &restore_of {
+        store.remove_record(id)?;
+    }
+    store.clear_journal()?;
+    Ok(rec)
+}
+
+/// What [`stash_list`] and [`stash_show`] report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StashView {
+    /// The trusted record.
+    #[serde(flatten)]
+    pub record: StashRecord,
+    /// Whether the stash dataset and every snapshot were found with the recorded GUIDs.
+    pub verified: bool,
+    /// Space used by the stash dataset.
+    pub used: u64,
+    /// Where it can be browsed, if mounted (`<path>/.zfs/snapshot/<name>`).
+    pub browse: Option<String>,
+}
+
+fn view(r: StashRecord) -> Result<StashView> {
+    let i = info_one(&r.stash_dataset)?;
+    let verified = i.as_ref().is_some_and(|i| {
+        i.guid == r.stash_guid
+            && r.snapshots.iter().all(|s| i.snaps.get(&format!("{}@{}", r.stash_dataset, s.name)) == Some(&s.guid))
+    });
+    let browse = kernel::zfs_mounts()
+        .into_iter()
+        .find(|(d, _)| *d == r.stash_dataset)
+        .map(|(_, p)| format!("{p}/.zfs/snapshot"));
+    Ok(StashView { used: i.map_or(0, |i| i.used), record: r, verified, browse })
+}
+
+/// All stashes (from the trusted records), each verified against the pool.
+pub fn stash_list(store: &Store) -> Result<Vec<StashView>> {
+    store.records()?.into_iter().map(view).collect()
+}
+
+/// One stash.
+pub fn stash_show(store: &Store, id: &str) -> Result<StashView> {
+    view(store.record(id)?)
+}
+
+fn verified(store: &Store, id: &str) -> Result<StashRecord> {
+    let v = stash_show(store, id)?;
+    if !v.verified {
+        return Err(Error::new(ErrorKind::Mismatch, "stash")
+            .with_name(id)
+            .with_detail(format!("{} does not match its record (GUIDs); not touching it", v.record.stash_dataset)));
+    }
+    Ok(v.record)
+}
+
+/// Undoes the rollback that made stash `id`: the dataset's current state newer than the target
+/// is stashed first (a rollback to the target with `strategy`, so nothing is lost), then the
+/// stash's snapshots are received back onto the dataset (same GUIDs) and the stash is
+/// destroyed. Returns the record of the stash that now holds the replaced state.
+pub fn stash_restore(store: &Store, id: &str, strategy: Strategy) -> Result<StashRecord> {
+    let _lock = store.lock()?;
+    recover_locked(store)?;
+    restore_locked(store, id, strategy, 0)
+}
+
+fn restore_locked(store: &Store, id: &str, strategy: Strategy, depth: usize) -> Result<StashRecord> {
+    let r = verified(store, id)?;
+    let target = SnapshotName::new(&r.target)?;
+    if info_one(&r.target)?.is_none() && depth < 64 {
+        // The target itself was stashed by a later rollback: restore that stash first.
+        let holder = store.records()?.into_iter().find(|o| {
+            o.id != r.id && o.dataset == r.dataset && o.snapshots.iter().any(|s| s.guid == r.target_guid)
+        });
+        if let Some(h) = holder {
+            restore_locked(store, &h.id, strategy, depth + 1)?;
+        }
+    }
+    let t = info_one(&r.target)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "restore").with_name(r.target.as_str()))?;
+    if t.guid != r.target_guid {
+        return Err(Error::new(ErrorKind::Mismatch, "restore").with_name(r.target.as_str()).with_detail("the target snapshot was replaced"));
+    }
+    let state = read_state(&target.dataset())?;
+    if strategy != Strategy::Copy && state.kind == DatasetKind::Filesystem {
+        // Swap the stash back in (O(1), keeps every object and its clones) when possible.
+        let sb = plan_swap_back(&state, &r, &new_stash_id());
+        if sb.is_runnable() {
+            return rollback_journaled(store, &sb, Some(id.to_string()));
+        }
+        if strategy == Strategy::Swap {
+            return Err(refuse(&sb));
+        }
+    }
+    let p = plan(&state, target.short_name(), strategy, &new_stash_id());
+    let newer = rollback_locked(store, &p)?;
+    let mut runner = exec::Runner { store, journal: exec::journal_for("restore", exec::restore_plan(&r), Some(id.to_string())) };
+    runner.run()?;
+    finish_restore(store, id)?;
+    store.clear_journal()?;
+    Ok(newer)
+}
+
+fn finish_restore(store: &Store, id: &str) -> Result<()> {
+    let Ok(r) = store.record(id) else { return Ok(()) };
+    if let Some(i) = info_one(&r.stash_dataset)?
+        && i.guid == r.stash_guid && i.snaps.is_empty() {
+            lzc::destroy(&DatasetName::new(&r.stash_dataset)?)?;
+        }
+    store.remove_record(id)
+}
+
+/// Destroys stash `id` (its snapshots and dataset) and its record, after checking every GUID
+/// against the record. Nothing is destroyed if anything does not match
+/// ([`ErrorKind::Mismatch`]) or if a stashed snapshot is held or cloned.
+pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
+    let _lock = store.lock()?;
+    recover_locked(store)?;
+    let r = verified(store, id)?;
+    let i = info_one(&r.stash_dataset)?.unwrap_or_default();
+    let snaps: Vec<SnapshotName> = i.snaps.keys().map(SnapshotName::new).collect::<std::result::Result<_, _>>()?;
+    if !snaps.is_empty() {
+        lzc::destroy_snaps(&snaps, false)?;
+    }
+    lzc::destroy(&DatasetName::new(&r.stash_dataset)?)?;
+    store.remove_record(id)
+}
+
+/// Writes stash `id` to `path` (which must not exist) as self-contained send streams: a full
+/// stream of the first stashed snapshot, then one incremental stream per following snapshot.
+/// Import with one `zfs receive` (or `lzc::receive`) per stream from the same file.
+/// Returns the bytes written.
+pub fn stash_export(store: &Store, id: &str, path: &std::path::Path) -> Result<u64> {
+    let r = verified(store, id)?;
+    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
+        Error::new(if e.kind() == std::io::ErrorKind::AlreadyExists { ErrorKind::Exists } else { ErrorKind::Io }, "export")
+            .with_name(path.to_string_lossy())
+            .with_detail(e.to_string())
+    })?;
+    use std::os::fd::AsFd;
+    let mut prev: Option<SnapshotName> = None;
+    for s in &r.snapshots {
+        let snap = SnapshotName::new(format!("{}@{}", r.stash_dataset, s.name))?;
+        lzc::send(&snap, prev.as_ref().map(PointInTime::Snapshot), f.as_fd(), SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA)?;
+        prev = Some(snap);
+    }
+    f.sync_all().map_err(|e| Error::new(ErrorKind::Io, "export").with_detail(e.to_string()))?;
+    Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests;

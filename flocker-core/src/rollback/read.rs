@@ -1,0 +1,281 @@
+//! Reading the live state of a dataset without the CLI: a read-only channel program
+//! (`lzc_channel_program_nosync`), `lzc_get_holds`, `lzc_get_bookmarks`, and
+//! `/proc/self/mountinfo` for mounts.
+
+use std::collections::BTreeMap;
+
+use super::state::{BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kernel;
+use crate::lzc::{self, ProgramLimits};
+use crate::name::{DatasetName, PoolName, SnapshotName};
+use crate::nvlist::{NvList, NvListRef, Value};
+
+/// Settable properties of filesystems whose local values the reader collects.
+const FS_PROPS: &[&str] = &[
+    "mountpoint", "canmount", "quota", "refquota", "reservation", "refreservation", "compression",
+    "atime", "relatime", "recordsize", "checksum", "copies", "dedup", "sync", "xattr", "acltype",
+    "exec", "setuid", "devices", "readonly", "snapdir", "logbias", "primarycache",
+    "secondarycache", "redundant_metadata", "dnodesize", "special_small_blocks", "aclinherit",
+    "aclmode", "snapdev", "sharenfs", "sharesmb", "overlay", "filesystem_limit",
+    "snapshot_limit", "zoned", "nbmand", "vscan",
+];
+
+/// Settable properties of volumes whose local values the reader collects.
+const VOL_PROPS: &[&str] = &[
+    "reservation", "refreservation", "compression", "checksum", "copies", "dedup", "sync",
+    "readonly", "logbias", "primarycache", "secondarycache", "redundant_metadata", "volmode",
+    "snapdev", "snapshot_limit", "volsize",
+];
+
+const STATE_PROGRAM: &str = r#"
+local args = ...
+local ds = args["dataset"]
+if not zfs.exists(ds) then
+    return { missing = true }
+end
+local out = {}
+out.guid = zfs.get_prop(ds, "guid")
+out.type = zfs.get_prop(ds, "type")
+local origin = zfs.get_prop(ds, "origin")
+if origin ~= nil and origin ~= "" then out.origin = origin end
+local enc = zfs.get_prop(ds, "encryption")
+if enc ~= nil then out.encryption = enc end
+out.written = zfs.get_prop(ds, "written")
+out.available = zfs.get_prop(ds, "available")
+local props = {}
+local list = args["fsprops"]
+if out.type == "volume" then list = args["volprops"] end
+for _, k in ipairs(list) do
+    local v, src = zfs.get_prop(ds, k)
+    if v ~= nil and src == ds then props[k] = v end
+end
+local iter = zfs.list.user_properties
+if iter == nil then iter = zfs.list.properties end
+if iter ~= nil then
+    for k, v, src in iter(ds) do
+        if src == ds then props[k] = v end
+    end
+end
+out.props = props
+local snaps = {}
+for s in zfs.list.snapshots(ds) do
+    local clones = {}
+    for c in zfs.list.clones(s) do clones[c] = true end
+    snaps[s] = {
+        guid = zfs.get_prop(s, "guid"),
+        createtxg = zfs.get_prop(s, "createtxg"),
+        written = zfs.get_prop(s, "written"),
+        clones = clones,
+    }
+end
+out.snaps = snaps
+local children = {}
+local function walk(d)
+    for c in zfs.list.children(d) do
+        children[c] = true
+        walk(c)
+    end
+end
+walk(ds)
+out.children = children
+return out
+"#;
+
+const INFO_PROGRAM: &str = r#"
+local args = ...
+local out = {}
+for _, n in ipairs(args["names"]) do
+    if zfs.exists(n) then
+        local e = { guid = zfs.get_prop(n, "guid") }
+        if not string.find(n, "@") then
+            local o = zfs.get_prop(n, "origin")
+            if o ~= nil and o ~= "" then e.origin = o end
+            local snaps = {}
+            for s in zfs.list.snapshots(n) do snaps[s] = zfs.get_prop(s, "guid") end
+            e.snaps = snaps
+            e.used = zfs.get_prop(n, "used")
+        else
+            e.createtxg = zfs.get_prop(n, "createtxg")
+            e.creation = zfs.get_prop(n, "creation")
+            e.used = zfs.get_prop(n, "used")
+        end
+        out[n] = e
+    end
+end
+return out
+"#;
+
+fn bad(what: &str, detail: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidData, "rollback state").with_name(what).with_detail(detail.into())
+}
+
+fn as_u64(v: Option<Value<'_>>) -> Option<u64> {
+    match v? {
+        Value::I64(n) => Some(n as u64),
+        Value::U64(n) => Some(n),
+        Value::I32(n) => Some(n as u64),
+        _ => None,
+    }
+}
+
+fn as_string(v: Option<Value<'_>>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.to_string_lossy().into_owned()),
+        _ => None,
+    }
+}
+
+fn keys(t: Option<Value<'_>>) -> Vec<String> {
+    match t {
+        Some(Value::NvList(l)) => l.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn program(pool: &PoolName, prog: &str, args: &NvList) -> Result<lzc::ProgramOutput> {
+    lzc::channel_program_nosync(pool, prog, ProgramLimits::new(100_000_000, 100 << 20), Some(args))
+}
+
+/// Reads everything the planner needs about `dataset`.
+///
+/// Errors: [`ErrorKind::NotFound`] when it does not exist, and those of the channel program.
+pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
+    let mut args = NvList::new()?;
+    args.add_string("dataset", dataset.as_str())?;
+    args.add_string_array("fsprops", FS_PROPS)?;
+    args.add_string_array("volprops", VOL_PROPS)?;
+    let out = program(&dataset.pool(), STATE_PROGRAM, &args)?;
+    let t = out.return_table().ok_or_else(|| bad(dataset.as_str(), "no table returned"))?;
+    if t.contains("missing") {
+        return Err(Error::new(ErrorKind::NotFound, "rollback state").with_name(dataset.as_str()));
+    }
+    let guid = as_u64(t.get("guid")).ok_or_else(|| bad(dataset.as_str(), "no guid"))?;
+    let kind = match as_string(t.get("type")).as_deref() {
+        Some("volume") => DatasetKind::Volume,
+        Some("filesystem") => DatasetKind::Filesystem,
+        other => return Err(bad(dataset.as_str(), format!("type {other:?} cannot be rolled back"))),
+    };
+    let encrypted = as_string(t.get("encryption")).is_some_and(|e| e != "off");
+    let mut local_props = BTreeMap::new();
+    if let Some(Value::NvList(pl)) = t.get("props") {
+        for (k, v) in pl.iter() {
+            let k = k.to_string_lossy().into_owned();
+            let pv = match v {
+                Value::String(s) => PropValue::Text(s.to_string_lossy().into_owned()),
+                Value::I64(n) => PropValue::Number(n as u64),
+                Value::U64(n) => PropValue::Number(n),
+                _ => continue,
+            };
+            local_props.insert(k, pv);
+        }
+    }
+    let mut snapshots = Vec::new();
+    if let Some(Value::NvList(sl)) = t.get("snaps") {
+        for (name, v) in sl.iter() {
+            let name = name.to_string_lossy().into_owned();
+            let Value::NvList(e) = v else { return Err(bad(&name, "not a table")) };
+            let short = name.split_once('@').map(|(_, s)| s.to_string()).unwrap_or_default();
+            let sn = SnapshotName::new(&name).map_err(|e| bad(&name, e.to_string()))?;
+            let holds = lzc::get_holds(&sn)?.into_keys().collect();
+            snapshots.push(SnapshotState {
+                name: short,
+                guid: as_u64(e.get("guid")).ok_or_else(|| bad(&name, "no guid"))?,
+                createtxg: as_u64(e.get("createtxg")).ok_or_else(|| bad(&name, "no createtxg"))?,
+                written: as_u64(e.get("written")).unwrap_or(0),
+                holds,
+                clones: keys(e.get("clones")),
+            });
+        }
+    }
+    snapshots.sort_by_key(|s| s.createtxg);
+    let bookmarks = lzc::get_bookmarks(dataset, &["guid", "createtxg"])?
+        .into_iter()
+        .map(|(b, p)| BookmarkState {
+            name: b.short_name().to_string(),
+            guid: p.guid().unwrap_or(0),
+            createtxg: p.createtxg().unwrap_or(0),
+        })
+        .collect();
+    let mounts = kernel::zfs_mounts();
+    let mount_of = |name: &str| {
+        mounts.iter().find(|(s, _)| s == name).map(|(_, p)| MountState { path: p.clone(), busy: kernel::path_in_use(p) })
+    };
+    let mut children: Vec<ChildState> = keys(t.get("children"))
+        .into_iter()
+        .map(|c| ChildState { mount: mount_of(&c), name: c })
+        .collect();
+    children.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(LiveState {
+        dataset: dataset.as_str().to_string(),
+        guid,
+        kind,
+        origin: as_string(t.get("origin")),
+        encrypted,
+        mount: mount_of(dataset.as_str()),
+        local_props,
+        snapshots,
+        bookmarks,
+        children,
+        written: as_u64(t.get("written")).unwrap_or(0),
+        available: as_u64(t.get("available")).unwrap_or(0),
+    })
+}
+
+/// What [`info`] knows about one dataset or snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Info {
+    /// GUID.
+    pub guid: u64,
+    /// Origin (datasets that are clones).
+    pub origin: Option<String>,
+    /// Snapshots (datasets): full name → GUID.
+    pub snaps: BTreeMap<String, u64>,
+    /// `used` bytes.
+    pub used: u64,
+    /// Creation txg (snapshots).
+    pub createtxg: u64,
+    /// Creation time (snapshots, seconds since the epoch).
+    pub creation: i64,
+}
+
+/// GUID, origin and snapshots of each existing name (datasets or snapshots) of one pool.
+pub fn info(pool: &PoolName, names: &[&str]) -> Result<BTreeMap<String, Info>> {
+    let mut args = NvList::new()?;
+    args.add_string_array("names", names)?;
+    let out = program(pool, INFO_PROGRAM, &args)?;
+    let mut m = BTreeMap::new();
+    let Some(t) = out.return_table() else { return Ok(m) };
+    for (n, v) in t.iter() {
+        let n = n.to_string_lossy().into_owned();
+        let Value::NvList(e) = v else { continue };
+        m.insert(n, parse_info(e));
+    }
+    Ok(m)
+}
+
+fn parse_info(e: NvListRef<'_>) -> Info {
+    let mut snaps = BTreeMap::new();
+    if let Some(Value::NvList(s)) = e.get("snaps") {
+        for (k, v) in s.iter() {
+            if let Some(g) = as_u64(Some(v)) {
+                snaps.insert(k.to_string_lossy().into_owned(), g);
+            }
+        }
+    }
+    Info {
+        guid: as_u64(e.get("guid")).unwrap_or(0),
+        origin: as_string(e.get("origin")),
+        snaps,
+        used: as_u64(e.get("used")).unwrap_or(0),
+        createtxg: as_u64(e.get("createtxg")).unwrap_or(0),
+        creation: as_u64(e.get("creation")).unwrap_or(0) as i64,
+    }
+}
+
+/// [`info`] of one name, `None` when it does not exist.
+pub fn info_one(name: &str) -> Result<Option<Info>> {
+    let pool = name.split(['/', '@', '#']).next().unwrap_or(name);
+    let pool = PoolName::new(pool)?;
+    Ok(info(&pool, &[name])?.remove(name))
+}

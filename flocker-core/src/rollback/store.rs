@@ -1,0 +1,242 @@
+//! The trusted side: stash records, the journal and the lock, in a directory owned by the
+//! effective user (root: `/var/lib/flocker-core`) and writable by nobody else.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{RollbackPlan, Strategy};
+use super::state::PropValue;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Default directory of the store.
+pub const DEFAULT_DIR: &str = "/var/lib/flocker-core";
+
+/// One stashed snapshot as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StashedSnapshot {
+    /// Short name.
+    pub name: String,
+    /// GUID (the original's, kept by the stash).
+    pub guid: u64,
+}
+
+/// The trusted record of one stash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StashRecord {
+    /// Stash id.
+    pub id: String,
+    /// Dataset that was rolled back.
+    pub dataset: String,
+    /// Target snapshot (full name).
+    pub target: String,
+    /// Target GUID (the stash is a clone of it).
+    pub target_guid: u64,
+    /// Strategy used.
+    pub strategy: Strategy,
+    /// Stash dataset.
+    pub stash_dataset: String,
+    /// Its GUID.
+    pub stash_guid: u64,
+    /// Stashed snapshots, oldest first; the last is the state at rollback time.
+    pub snapshots: Vec<StashedSnapshot>,
+    /// Creation time (seconds since the epoch).
+    pub created: i64,
+    /// Local properties of the dataset at rollback time.
+    pub local_props: BTreeMap<String, PropValue>,
+}
+
+/// What an interrupted operation was doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    /// `rollback` or `restore`.
+    pub op: String,
+    /// The plan being carried out (for `restore`: of the receive-back phase).
+    pub plan: RollbackPlan,
+    /// Index of the step about to run (or running).
+    pub next_step: usize,
+    /// Whether the commit point has been passed.
+    pub committed: bool,
+    /// GUIDs observed while running (`pre`, `clone`, `stash`).
+    pub guids: BTreeMap<String, u64>,
+    /// For `restore`: the stash being restored.
+    pub restore_of: Option<String>,
+}
+
+/// The store directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// The exclusive lock of a store; released on drop (and by the kernel when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Io,
+    };
+    let mut err = Error::new(kind, op).with_name(path.to_string_lossy()).with_detail(e.to_string());
+    if let Some(n) = e.raw_os_error() {
+        err = err.with_errno(n);
+    }
+    err
+}
+
+/// Refuses a path not owned by the effective user or writable by group/others.
+fn check_trusted(path: &Path) -> Result<()> {
+    let m = fs::symlink_metadata(path).map_err(|e| io_err("store", path, e))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if m.file_type().is_symlink() || m.uid() != euid || m.mode() & 0o022 != 0 {
+        return Err(Error::new(ErrorKind::PermissionDenied, "store")
+            .with_name(path.to_string_lossy())
+            .with_detail(format!(
+                "not trusted: owner {} (expected {euid}), mode {:o}; must not be a symlink nor writable by others",
+                m.uid(),
+                m.mode() & 0o7777
+            )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The store at [`DEFAULT_DIR`].
+    pub fn open_default() -> Result<Store> {
+        Store::open(DEFAULT_DIR)
+    }
+
+    /// Opens (creating with mode 0700 if missing) the store at `dir`, which must be owned by
+    /// the effective user and not writable by others ([`ErrorKind::PermissionDenied`]).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        for sub in [dir.clone(), dir.join("stash")] {
+            if !sub.exists() {
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(&sub).map_err(|e| io_err("store", &sub, e))?;
+            }
+            check_trusted(&sub)?;
+        }
+        Ok(Store { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes the store's exclusive lock without waiting: [`ErrorKind::Busy`] when another
+    /// operation holds it.
+    pub fn lock(&self) -> Result<Lock> {
+        let p = self.dir.join("lock");
+        let f = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&p).map_err(|e| io_err("lock", &p, e))?;
+        // SAFETY: a valid open descriptor; flock has no memory effects.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(Error::new(ErrorKind::Busy, "lock")
+                .with_name(p.to_string_lossy())
+                .with_detail("another flocker operation is running"));
+        }
+        Ok(Lock { _file: f })
+    }
+
+    fn write_json<T: Serialize>(&self, path: &Path, v: &T) -> Result<()> {
+        let text = serde_json::to_vec_pretty(v)
+            .map_err(|e| Error::new(ErrorKind::InvalidData, "store").with_detail(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp).map_err(|e| io_err("store", &tmp, e))?;
+        f.write_all(&text).map_err(|e| io_err("store", &tmp, e))?;
+        f.sync_all().map_err(|e| io_err("store", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| io_err("store", path, e))?;
+        if let Ok(d) = File::open(path.parent().unwrap_or(&self.dir)) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> Result<Option<T>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        check_trusted(path)?;
+        let text = fs::read(path).map_err(|e| io_err("store", path, e))?;
+        serde_json::from_slice(&text).map(Some).map_err(|e| {
+            Error::new(ErrorKind::InvalidData, "store").with_name(path.to_string_lossy()).with_detail(e.to_string())
+        })
+    }
+
+    fn record_path(&self, id: &str) -> Result<PathBuf> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Error::new(ErrorKind::InvalidArgument, "stash").with_name(id).with_detail("not a stash id"));
+        }
+        Ok(self.dir.join("stash").join(format!("{id}.json")))
+    }
+
+    /// Writes (replaces) a stash record.
+    pub fn put_record(&self, r: &StashRecord) -> Result<()> {
+        let p = self.record_path(&r.id)?;
+        self.write_json(&p, r)
+    }
+
+    /// The record of stash `id` ([`ErrorKind::NotFound`] when there is none).
+    pub fn record(&self, id: &str) -> Result<StashRecord> {
+        let p = self.record_path(id)?;
+        self.read_json(&p)?.ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, "stash").with_name(id).with_detail("no such stash record")
+        })
+    }
+
+    /// Removes the record of stash `id`.
+    pub fn remove_record(&self, id: &str) -> Result<()> {
+        let p = self.record_path(id)?;
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("store", &p, e)),
+        }
+    }
+
+    /// All stash records, oldest first.
+    pub fn records(&self) -> Result<Vec<StashRecord>> {
+        let d = self.dir.join("stash");
+        let mut v = Vec::new();
+        for e in fs::read_dir(&d).map_err(|e| io_err("store", &d, e))?.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "json")
+                && let Some(r) = self.read_json::<StashRecord>(&p)? {
+                    v.push(r);
+                }
+        }
+        v.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(v)
+    }
+
+    /// The journal of an interrupted operation, if any.
+    pub fn journal(&self) -> Result<Option<Journal>> {
+        self.read_json(&self.dir.join("journal.json"))
+    }
+
+    /// Writes the journal.
+    pub fn put_journal(&self, j: &Journal) -> Result<()> {
+        self.write_json(&self.dir.join("journal.json"), j)
+    }
+
+    /// Removes the journal.
+    pub fn clear_journal(&self) -> Result<()> {
+        let p = self.dir.join("journal.json");
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("store", &p, e)),
+        }
+    }
+}

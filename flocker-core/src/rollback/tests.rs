@@ -1,0 +1,379 @@
+//! Unit and property tests of the pure planner and the store.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
+use proptest::strategy::Strategy as PropStrategy;
+
+use super::*;
+use crate::error::ErrorKind;
+
+fn snap(name: &str, txg: u64) -> SnapshotState {
+    SnapshotState { name: name.into(), guid: 1000 + txg, createtxg: txg, written: 1 << 20, holds: vec![], clones: vec![] }
+}
+
+fn base() -> LiveState {
+    LiveState {
+        dataset: "tank/home".into(),
+        guid: 42,
+        kind: DatasetKind::Filesystem,
+        origin: None,
+        encrypted: false,
+        mount: None,
+        local_props: BTreeMap::new(),
+        snapshots: vec![snap("a", 10), snap("b", 20), snap("c", 30)],
+        bookmarks: vec![],
+        children: vec![],
+        written: 1 << 20,
+        available: 1 << 40,
+    }
+}
+
+const ID: &str = "20261125T101500-abcdef";
+
+#[test]
+fn auto_prefers_swap_when_unmountable() {
+    let p = plan(&base(), "a", Strategy::Auto, ID);
+    assert!(p.is_runnable());
+    assert_eq!(p.strategy, Some(Strategy::Swap));
+    assert_eq!(p.target_guid, 1010);
+    assert_eq!(p.stash_dataset, "tank/flocker-stash/20261125T101500-abcdef");
+    assert_eq!(p.pre_snapshot, "tank/home@flocker-pre-20261125T101500-abcdef");
+    let names: Vec<_> = p.stashed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["b", "c"]);
+    assert!(p.steps.contains(&Step::Promote { dataset: format!("{}-new", p.stash_dataset) }));
+    assert_eq!(p.space_needed, 0);
+}
+
+#[test]
+fn auto_prefers_copy_when_busy() {
+    let mut s = base();
+    s.mount = Some(MountState { path: "/home".into(), busy: true });
+    let p = plan(&s, "b", Strategy::Auto, ID);
+    assert_eq!(p.strategy, Some(Strategy::Copy));
+    assert!(p.is_runnable());
+    assert_eq!(p.space_needed, 2 << 20, "c written + live written");
+    // Copy: snapshot, container, 2 send/receives (c, pre), bookmark, verify, commit, destroy, rollback.
+    assert_eq!(p.steps.len(), 9);
+    assert_eq!(
+        p.steps[2],
+        Step::SendReceive {
+            send: "tank/home@c".into(),
+            from: Some("tank/home@b".into()),
+            receive: format!("{}@c", p.stash_dataset),
+            origin: Some("tank/home@b".into()),
+        }
+    );
+    assert_eq!(
+        p.steps.last(),
+        Some(&Step::RollbackTo { snapshot: "tank/home@b".into() })
+    );
+    match &p.steps[7] {
+        Step::DestroySnapshots { snapshots } => {
+            assert_eq!(snapshots, &vec!["tank/home@c".to_string(), p.pre_snapshot.clone()])
+        }
+        other => panic!("unexpected step {other:?}"),
+    }
+}
+
+#[test]
+fn swap_on_busy_mount_is_refused_with_busy() {
+    let mut s = base();
+    s.mount = Some(MountState { path: "/home".into(), busy: true });
+    let p = plan(&s, "a", Strategy::Swap, ID);
+    assert!(!p.is_runnable());
+    assert_eq!(p.blockers.len(), 1);
+    assert_eq!(p.blockers[0].error_kind(), ErrorKind::Busy);
+    assert_eq!(refuse(&p).kind(), ErrorKind::Busy);
+}
+
+#[test]
+fn copy_blockers_held_cloned_bookmark() {
+    let mut s = base();
+    s.snapshots[1].holds = vec!["keep".into()];
+    s.snapshots[2].clones = vec!["tank/c1".into()];
+    s.bookmarks = vec![BookmarkState { name: "bm".into(), guid: 1030, createtxg: 30 }];
+    let p = plan(&s, "a", Strategy::Copy, ID);
+    let kinds: Vec<_> = p.blockers.iter().map(Blocker::error_kind).collect();
+    assert_eq!(kinds, [ErrorKind::Held, ErrorKind::HasClones, ErrorKind::NotLatest]);
+    assert!(!p.is_runnable());
+    // Swap is not affected by any of them, and auto picks it.
+    let p = plan(&s, "a", Strategy::Auto, ID);
+    assert_eq!(p.strategy, Some(Strategy::Swap));
+    assert!(p.is_runnable());
+    // An older bookmark never blocks.
+    s.bookmarks = vec![BookmarkState { name: "old".into(), guid: 1010, createtxg: 10 }];
+    s.snapshots[1].holds.clear();
+    s.snapshots[2].clones.clear();
+    assert!(plan(&s, "a", Strategy::Copy, ID).is_runnable());
+}
+
+#[test]
+fn both_blocked_is_refused() {
+    let mut s = base();
+    s.mount = Some(MountState { path: "/home".into(), busy: true });
+    s.snapshots[2].holds = vec!["x".into()];
+    let p = plan(&s, "a", Strategy::Auto, ID);
+    assert_eq!(p.strategy, None);
+    assert_eq!(p.blockers.len(), 2);
+    assert!(p.steps.is_empty());
+}
+
+#[test]
+fn missing_target_encrypted_stash() {
+    let p = plan(&base(), "zzz", Strategy::Auto, ID);
+    assert_eq!(p.blockers[0].error_kind(), ErrorKind::NotFound);
+    let mut s = base();
+    s.encrypted = true;
+    let p = plan(&s, "a", Strategy::Auto, ID);
+    assert_eq!(p.blockers[0].error_kind(), ErrorKind::NotSupported);
+    assert!(!p.is_runnable());
+    let mut s = base();
+    s.dataset = "tank/flocker-stash/x".into();
+    assert!(!plan(&s, "a", Strategy::Copy, ID).is_runnable());
+}
+
+#[test]
+fn no_space_blocks_copy() {
+    let mut s = base();
+    s.available = 1024;
+    let p = plan(&s, "a", Strategy::Copy, ID);
+    assert_eq!(p.blockers, vec![Blocker::NoSpace { needed: 3 << 20, available: 1024 }]);
+}
+
+#[test]
+fn volume_auto_copies() {
+    let mut s = base();
+    s.kind = DatasetKind::Volume;
+    let p = plan(&s, "a", Strategy::Auto, ID);
+    assert_eq!(p.strategy, Some(Strategy::Copy));
+    assert!(p.reason.contains("volume"));
+}
+
+#[test]
+fn swap_moves_children_and_handles_local_mountpoint() {
+    let mut s = base();
+    s.mount = Some(MountState { path: "/srv/home".into(), busy: false });
+    s.local_props.insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
+    s.local_props.insert("quota".into(), PropValue::Number(1 << 30));
+    s.local_props.insert("reservation".into(), PropValue::Number(1 << 20));
+    s.children = vec![
+        ChildState { name: "tank/home/a".into(), mount: Some(MountState { path: "/srv/home/a".into(), busy: false }) },
+        ChildState { name: "tank/home/a/b".into(), mount: Some(MountState { path: "/srv/home/a/b".into(), busy: false }) },
+    ];
+    let p = plan(&s, "a", Strategy::Auto, ID);
+    assert_eq!(p.strategy, Some(Strategy::Swap));
+    assert_eq!(p.space_needed, 1 << 20);
+    let stash = p.stash_dataset.clone();
+    // Unmount deepest first, the dataset last.
+    assert_eq!(p.steps[0], Step::Unmount { dataset: "tank/home/a/b".into(), path: "/srv/home/a/b".into() });
+    assert_eq!(p.steps[1], Step::Unmount { dataset: "tank/home/a".into(), path: "/srv/home/a".into() });
+    assert_eq!(p.steps[2], Step::Unmount { dataset: "tank/home".into(), path: "/srv/home".into() });
+    // The clone gets the local properties except mountpoint.
+    let clone = p.steps.iter().find_map(|s| match s {
+        Step::Clone { props, .. } => Some(props.clone()),
+        _ => None,
+    });
+    let clone = clone.unwrap_or_default();
+    assert!(clone.contains_key("quota") && !clone.contains_key("mountpoint"));
+    // Only the direct child is renamed back.
+    let renames: Vec<_> = p.steps.iter().filter(|s| matches!(s, Step::Rename { .. })).collect();
+    assert_eq!(renames.len(), 3);
+    assert!(p.steps.contains(&Step::Rename { from: format!("{stash}/a"), to: "tank/home/a".into() }));
+    assert!(p.steps.contains(&Step::InheritProp { dataset: stash.clone(), prop: "mountpoint".into() }));
+    assert!(p.steps.contains(&Step::SetProp { dataset: stash, prop: "reservation".into(), value: PropValue::Number(0) }));
+    // Mount parents first.
+    let mounts: Vec<_> = p.steps.iter().filter_map(|s| match s {
+        Step::Mount { dataset, .. } => Some(dataset.as_str()),
+        _ => None,
+    }).collect();
+    assert_eq!(mounts, ["tank/home", "tank/home/a", "tank/home/a/b"]);
+    // Commit comes before the first rename.
+    let commit = p.steps.iter().position(|s| *s == Step::Commit);
+    let rename = p.steps.iter().position(|s| matches!(s, Step::Rename { .. }));
+    assert!(commit < rename);
+}
+
+#[test]
+fn latest_target_stashes_only_the_state_now() {
+    let p = plan(&base(), "c", Strategy::Copy, ID);
+    assert!(p.stashed.is_empty());
+    assert!(p.is_runnable());
+    let sr = p.steps.iter().filter(|s| matches!(s, Step::SendReceive { .. })).count();
+    assert_eq!(sr, 1);
+}
+
+#[test]
+fn display_and_json() {
+    let p = plan(&base(), "a", Strategy::Copy, ID);
+    let text = p.to_string();
+    assert!(text.contains("strategy: copy"));
+    assert!(text.contains("tank/home@b guid 1020"));
+    assert!(text.contains(" 1. snapshot tank/home@flocker-pre-"));
+    let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap_or_default();
+    assert_eq!(v["strategy"], "copy");
+    assert_eq!(v["steps"][0]["op"], "snapshot");
+    let back: RollbackPlan = serde_json::from_str(&p.to_json()).unwrap_or_else(|_| plan(&base(), "zz", Strategy::Swap, "x"));
+    assert_eq!(back, p);
+    let refused = plan(&base(), "nope", Strategy::Auto, ID);
+    assert!(refused.to_string().contains("REFUSED"));
+}
+
+#[test]
+fn swap_back_promotes_the_stash_and_restores_properties() {
+    let mut s = base();
+    s.snapshots.truncate(1); // after a rollback to a
+    s.snapshots.push(snap("later", 40));
+    s.mount = Some(MountState { path: "/srv/home".into(), busy: false });
+    s.local_props.insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
+    let mut props = BTreeMap::new();
+    props.insert("mountpoint".to_string(), PropValue::Text("/srv/home".into()));
+    let rec = StashRecord {
+        id: "old".into(),
+        dataset: "tank/home".into(),
+        target: "tank/home@a".into(),
+        target_guid: 1010,
+        strategy: Strategy::Swap,
+        stash_dataset: "tank/flocker-stash/old".into(),
+        stash_guid: 42,
+        snapshots: vec![StashedSnapshot { name: "b".into(), guid: 1020 }],
+        created: 0,
+        local_props: props,
+    };
+    let p = plan_swap_back(&s, &rec, ID);
+    assert!(p.is_runnable(), "{p}");
+    assert_eq!(p.incoming, "tank/flocker-stash/old");
+    assert!(p.steps.contains(&Step::Promote { dataset: "tank/flocker-stash/old".into() }));
+    assert!(!p.steps.iter().any(|s| matches!(s, Step::Clone { .. })));
+    assert!(p.steps.contains(&Step::Rename { from: "tank/flocker-stash/old".into(), to: "tank/home".into() }));
+    assert!(p.steps.contains(&Step::SetProp { dataset: "tank/home".into(), prop: "mountpoint".into(), value: PropValue::Text("/srv/home".into()) }));
+    assert_eq!(p.stashed.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["later"]);
+    // A replaced target is refused.
+    let mut bad = rec.clone();
+    bad.target_guid = 7;
+    let p = plan_swap_back(&s, &bad, ID);
+    assert_eq!(p.blockers.first().map(Blocker::error_kind), Some(ErrorKind::NotFound));
+}
+
+#[test]
+fn index_values() {
+    assert_eq!(index_value("compression", "lz4"), Some(15));
+    assert_eq!(index_value("compression", "gzip-9"), Some(13));
+    assert_eq!(index_value("canmount", "noauto"), Some(2));
+    assert_eq!(index_value("atime", "off"), Some(0));
+    assert_eq!(index_value("compression", "zstd-19"), None);
+    let mut s = base();
+    s.local_props.insert("compression".into(), PropValue::Text("zstd-19".into()));
+    let p = plan(&s, "a", Strategy::Swap, ID);
+    assert_eq!(p.blockers.first().map(Blocker::error_kind), Some(ErrorKind::NotSupported));
+    assert_eq!(plan(&s, "a", Strategy::Auto, ID).strategy, Some(Strategy::Copy));
+}
+
+#[test]
+fn stash_names_are_recognised() {
+    assert!(is_stash_dataset("tank/flocker-stash/20261125T101500-abcdef"));
+    assert!(is_stash_dataset("tank/flocker-stash/x@flocker-pre-x"));
+    assert!(is_stash_dataset("tank/flocker-stash"));
+    assert!(!is_stash_dataset("tank/home/flocker-stash"));
+    assert!(!is_stash_dataset("tank/home@flocker-stash"));
+}
+
+#[test]
+fn stash_ids_are_valid_dataset_components() {
+    let id = new_stash_id();
+    assert_eq!(id.len(), 22, "{id}");
+    assert!(crate::name::DatasetName::new(format!("tank/{STASH_CONTAINER}/{id}-new")).is_ok());
+}
+
+#[test]
+fn store_round_trip_lock_and_trust() {
+    let dir = std::env::temp_dir().join(format!("flocker-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let rec = StashRecord {
+        id: ID.into(),
+        dataset: "tank/home".into(),
+        target: "tank/home@a".into(),
+        target_guid: 1,
+        strategy: Strategy::Copy,
+        stash_dataset: format!("tank/flocker-stash/{ID}"),
+        stash_guid: 2,
+        snapshots: vec![StashedSnapshot { name: "b".into(), guid: 3 }],
+        created: 5,
+        local_props: BTreeMap::new(),
+    };
+    store.put_record(&rec).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.record(ID).ok(), Some(rec.clone()));
+    assert_eq!(store.records().map(|v| v.len()).ok(), Some(1));
+    assert_eq!(store.record("nope").map_err(|e| e.kind()).err(), Some(ErrorKind::NotFound));
+    assert_eq!(store.record("../x").map_err(|e| e.kind()).err(), Some(ErrorKind::InvalidArgument));
+    let l = store.lock();
+    assert!(l.is_ok());
+    assert_eq!(store.lock().map(drop).map_err(|e| e.kind()).err(), Some(ErrorKind::Busy));
+    drop(l);
+    assert!(store.lock().is_ok());
+    // A record writable by others is not believed.
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("stash").join(format!("{ID}.json"));
+    let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666));
+    assert_eq!(store.record(ID).map_err(|e| e.kind()).err(), Some(ErrorKind::PermissionDenied));
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777));
+    assert_eq!(Store::open(&dir).map(drop).map_err(|e| e.kind()).err(), Some(ErrorKind::PermissionDenied));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn arb_state() -> impl PropStrategy<Value = (LiveState, usize)> {
+    (1usize..8, any::<[bool; 8]>(), any::<[bool; 8]>(), any::<bool>(), any::<bool>(), 0usize..8).prop_map(
+        |(n, held, cloned, mounted, busy, t)| {
+            let mut s = base();
+            s.snapshots = (0..n).map(|i| snap(&format!("s{i}"), 10 * (i as u64 + 1))).collect();
+            for (i, sn) in s.snapshots.iter_mut().enumerate() {
+                if held[i] {
+                    sn.holds.push("h".into());
+                }
+                if cloned[i] {
+                    sn.clones.push(format!("tank/c{i}"));
+                }
+            }
+            if mounted {
+                s.mount = Some(MountState { path: "/home".into(), busy });
+            }
+            (s, t % n)
+        },
+    )
+}
+
+
+proptest! {
+    #[test]
+    fn plans_are_consistent((s, t) in arb_state(), which in 0u8..3) {
+        let strat = [Strategy::Auto, Strategy::Swap, Strategy::Copy][which as usize];
+        let target = s.snapshots[t].clone();
+        let p = plan(&s, &target.name, strat, ID);
+        // The stash holds exactly the newer snapshots, oldest first.
+        let want: Vec<_> = s.snapshots.iter().filter(|x| x.createtxg > target.createtxg).cloned().collect();
+        prop_assert_eq!(&p.stashed, &want);
+        // Never runnable with blockers; a chosen strategy is never Auto.
+        prop_assert!(!p.is_runnable() || p.blockers.is_empty());
+        prop_assert!(p.strategy != Some(Strategy::Auto));
+        if p.is_runnable() {
+            let st = p.strategy.unwrap_or(Strategy::Auto);
+            // Copy never runs over a held or cloned newer snapshot; swap never over a busy mount.
+            if st == Strategy::Copy {
+                prop_assert!(want.iter().all(|x| x.holds.is_empty() && x.clones.is_empty()));
+                // Every snapshot destroyed on the live dataset was sent to the stash first.
+                let sent: Vec<String> = p.steps.iter().filter_map(|x| match x {
+                    Step::SendReceive { send, .. } => Some(send.clone()), _ => None }).collect();
+                let destroy_at = p.steps.iter().position(|x| matches!(x, Step::DestroySnapshots { .. }));
+                let commit_at = p.steps.iter().position(|x| *x == Step::Commit);
+                prop_assert!(commit_at < destroy_at);
+                if let Some(Step::DestroySnapshots { snapshots }) = destroy_at.map(|i| &p.steps[i]) {
+                    for d in snapshots { prop_assert!(sent.contains(d)); }
+                }
+            } else {
+                prop_assert!(s.mount.as_ref().is_none_or(|m| !m.busy));
+            }
+            if strat != Strategy::Auto { prop_assert_eq!(Some(strat), p.strategy); }
+        }
+    }
+}

@@ -1,0 +1,1066 @@
+//! The `prune` example binary (examples/src/bin/prune.rs) against real pools, with the `zfs`
+//! CLI as the oracle: dry runs change nothing and explain every snapshot, real runs destroy
+//! exactly what the dry run said (names and GUIDs), the safety rules hold (newest, holds,
+//! clones, pins, stashes), batches are capped (checked in the pool's ioctl history), and bad
+//! input changes nothing.
+//!
+//! The binary is found in `FLOCKER_BIN_DIR` (set by `cargo xtask test`), else next to the
+//! test binary's `deps/` directory. Snapshots made here are all seconds old, so the policies
+//! are count-based (`min=`) or the plan is made a day or two ahead with `--now`; no test
+//! depends on timing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flocker_core::rollback::{
+    self, DatasetKind, Journal, LiveState, SnapshotState, StashRecord, StashedSnapshot, Store,
+    Strategy,
+};
+use flocker_tests::{Failed, TestPool, TestResult, ensure, fail, run, sh, zfs_test};
+use serde_json::Value;
+
+fn main() {
+    run(vec![
+        zfs_test("dry_run_lists_everything_and_destroys_nothing", dry_run),
+        zfs_test(
+            "real_run_destroys_exactly_what_the_dry_run_said",
+            real_matches_dry,
+        ),
+        zfs_test("newest_is_never_destroyed", newest_kept),
+        zfs_test("held_snapshot_is_kept_and_reported", held_kept),
+        zfs_test("snapshot_with_clone_is_kept", clone_kept),
+        zfs_test(
+            "held_or_cloned_meanwhile_is_skipped_rest_retried",
+            skipped_meanwhile,
+        ),
+        zfs_test("batch_cap_is_respected", batch_cap),
+        zfs_test("pin_property_pins", pin_property),
+        zfs_test("recursive_plans_each_dataset", recursive),
+        zfs_test("stashed_snapshots_are_kept", stashed),
+        zfs_test(
+            "interrupted_rollback_or_lock_blocks_real_run",
+            journal_and_lock,
+        ),
+        zfs_test("bad_input_changes_nothing", bad_input),
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn prune_bin() -> Result<PathBuf, Failed> {
+    let dir = match std::env::var_os("FLOCKER_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().map_err(fail)?;
+            // target/debug/deps/prune-HASH → target/debug
+            exe.parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .ok_or_else(|| fail("cannot locate the target directory"))?
+        }
+    };
+    let bin = dir.join("prune");
+    ensure!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p flocker-examples --bin prune` (or run `cargo xtask test`)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Result<Value, Failed> {
+        serde_json::from_str(&self.stdout).map_err(|e| {
+            fail(format!(
+                "prune's stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            ))
+        })
+    }
+}
+
+fn prune(args: &[&str]) -> Result<Out, Failed> {
+    let out = Command::new(prune_bin()?)
+        .args(args)
+        .output()
+        .map_err(|e| fail(format!("cannot run prune: {e}")))?;
+    Ok(Out {
+        // A signal (no code) counts as a failure of its own.
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Runs prune and requires exit status `want`.
+fn prune_ok(args: &[&str], want: i32) -> Result<Out, Failed> {
+    let o = prune(args)?;
+    ensure!(
+        o.code == want,
+        "prune {args:?} exited {} (wanted {want})\nstdout: {}\nstderr: {}",
+        o.code,
+        o.stdout,
+        o.stderr
+    );
+    Ok(o)
+}
+
+/// An RFC 3339 UTC instant `secs` from the guest's clock.
+fn now_plus(secs: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+const DAY: i64 = 86_400;
+
+/// The CLI's view: `name → guid` of the snapshots of `ds` and its descendants.
+fn cli_snaps(ds: &str) -> Result<BTreeMap<String, String>, Failed> {
+    let out = sh(
+        "zfs",
+        &["list", "-Hp", "-o", "name,guid", "-t", "snapshot", "-r", ds],
+    )?;
+    let mut m = BTreeMap::new();
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        let (n, g) = line
+            .split_once('\t')
+            .ok_or_else(|| fail(format!("odd zfs list line {line:?}")))?;
+        m.insert(n.to_string(), g.to_string());
+    }
+    Ok(m)
+}
+
+/// A pool with `pool/fs` and snapshots `s1..=sN`, plus a private stash-store path (not
+/// created) so that parallel runs do not share the store's lock.
+struct Fx {
+    pool: TestPool,
+    fs: String,
+    store: PathBuf,
+}
+
+impl Fx {
+    fn new(tag: &str, n: usize) -> Result<Fx, Failed> {
+        let pool = TestPool::new(tag, 256)?;
+        let fs = pool.ds("fs");
+        sh("zfs", &["create", &fs])?;
+        for i in 1..=n {
+            sh("zfs", &["snapshot", &format!("{fs}@s{i}")])?;
+        }
+        let store = PathBuf::from("/var/tmp/flocker-prune-stores").join(pool.name());
+        let _ = std::fs::remove_dir_all(&store);
+        Ok(Fx { pool, fs, store })
+    }
+
+    fn snap(&self, i: usize) -> String {
+        format!("{}@s{i}", self.fs)
+    }
+
+    fn store(&self) -> &str {
+        self.store.to_str().unwrap_or("/nonexistent")
+    }
+
+    fn snaps(&self) -> Result<BTreeMap<String, String>, Failed> {
+        cli_snaps(&self.fs)
+    }
+
+    /// The names (sorted) of the snapshots of `fs` still there.
+    fn names(&self) -> Result<BTreeSet<String>, Failed> {
+        Ok(self.snaps()?.into_keys().collect())
+    }
+
+    fn set(&self, idx: &[usize]) -> BTreeSet<String> {
+        idx.iter().map(|&i| self.snap(i)).collect()
+    }
+}
+
+impl Drop for Fx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+fn entries(v: &Value) -> Result<&Vec<Value>, Failed> {
+    v["entries"]
+        .as_array()
+        .ok_or_else(|| fail(format!("no entries array in {v}")))
+}
+
+fn entry<'a>(v: &'a Value, name: &str) -> Result<&'a Value, Failed> {
+    entries(v)?
+        .iter()
+        .find(|e| e["name"] == name)
+        .ok_or_else(|| fail(format!("no entry for {name}")))
+}
+
+/// `(name, guid)` of the entries with this decision.
+fn decided(v: &Value, decision: &str) -> Result<BTreeMap<String, String>, Failed> {
+    let mut m = BTreeMap::new();
+    for e in entries(v)? {
+        if e["decision"] == decision {
+            let n = e["name"]
+                .as_str()
+                .ok_or_else(|| fail("entry without name"))?;
+            let g = e["guid"]
+                .as_str()
+                .ok_or_else(|| fail("guid is not a string"))?;
+            m.insert(n.to_string(), g.to_string());
+        }
+    }
+    Ok(m)
+}
+
+/// The `protection` values of an entry's reasons.
+fn protections(e: &Value) -> Vec<String> {
+    e["reasons"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| r["type"] == "protected")
+                .filter_map(|r| r["protection"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn summary(v: &Value, key: &str) -> Result<u64, Failed> {
+    v["summary"][key]
+        .as_u64()
+        .ok_or_else(|| fail(format!("summary.{key} missing in {}", v["summary"])))
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+
+fn dry_run() -> TestResult {
+    let fx = Fx::new("dry", 6)?;
+    let before = fx.snaps()?;
+    let now = now_plus(DAY);
+    let args = [
+        fx.fs.as_str(),
+        "--keep",
+        "min=2",
+        "--now",
+        &now,
+        "--dry-run",
+        "--json",
+        "--store",
+        fx.store(),
+    ];
+    let v = prune_ok(&args, 0)?.json()?;
+    ensure!(fx.snaps()? == before, "a dry run changed the snapshots");
+    ensure!(
+        !fx.store.exists(),
+        "a dry run created the stash store {}",
+        fx.store.display()
+    );
+
+    // Every snapshot, in createtxg order, with the CLI's name and GUID.
+    let es = entries(&v)?;
+    let cli_order = sh(
+        "zfs",
+        &[
+            "list",
+            "-Hp",
+            "-o",
+            "name,guid",
+            "-t",
+            "snapshot",
+            "-s",
+            "createtxg",
+            "-d",
+            "1",
+            &fx.fs,
+        ],
+    )?;
+    let cli_rows: Vec<(String, String)> = cli_order
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, g)| (n.to_string(), g.to_string()))
+        .collect();
+    let ours: Vec<(String, String)> = es
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or("").to_string(),
+                e["guid"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    ensure!(
+        ours == cli_rows,
+        "entries {ours:?} differ from the CLI {cli_rows:?}"
+    );
+    for e in es {
+        ensure!(
+            e["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+            "entry without reasons: {e}"
+        );
+        ensure!(e["outcome"].is_null(), "a dry run reported an outcome: {e}");
+        ensure!(e["createtxg"].as_u64().is_some(), "createtxg missing: {e}");
+        ensure!(
+            e["creation"].as_str().is_some_and(|c| c.ends_with('Z')),
+            "creation not RFC 3339 UTC: {e}"
+        );
+    }
+    let destroy: BTreeSet<String> = decided(&v, "destroy")?.into_keys().collect();
+    ensure!(
+        destroy == fx.set(&[1, 2, 3, 4]),
+        "min=2 should destroy s1..s4, plan says {destroy:?}"
+    );
+    ensure!(
+        v["policy"] == "min=2" && v["dry_run"] == true && v["now"] == now.as_str(),
+        "header fields: policy {} dry_run {} now {}",
+        v["policy"],
+        v["dry_run"],
+        v["now"]
+    );
+    ensure!(
+        summary(&v, "destroy")? == 4
+            && summary(&v, "keep")? == 2
+            && summary(&v, "destroyed")? == 0
+            && summary(&v, "calls")? == 0,
+        "summary {}",
+        v["summary"]
+    );
+    // Kept by min=: the reason says so, with its rank.
+    let s6 = entry(&v, &fx.snap(6))?;
+    ensure!(
+        s6["reasons"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["by"] == "min" && r["rank"] == 1)),
+        "s6 not kept as min #1: {s6}"
+    );
+
+    // The text form: one line per snapshot, and the totals.
+    let o = prune_ok(
+        &[
+            fx.fs.as_str(),
+            "--keep",
+            "min=2",
+            "--now",
+            &now,
+            "--dry-run",
+            "--store",
+            fx.store(),
+        ],
+        0,
+    )?;
+    for i in 1..=6 {
+        let verb = if i <= 4 { "destroy" } else { "keep" };
+        let name = fx.snap(i);
+        ensure!(
+            o.stdout
+                .lines()
+                .any(|l| l.starts_with(verb) && l.contains(&format!(" {name} "))),
+            "no `{verb} {name}` line in:\n{}",
+            o.stdout
+        );
+    }
+    ensure!(
+        o.stdout.contains("would destroy 4, keep 2"),
+        "no totals in:\n{}",
+        o.stdout
+    );
+    ensure!(
+        fx.snaps()? == before,
+        "the text dry run changed the snapshots"
+    );
+    Ok(())
+}
+
+fn real_matches_dry() -> TestResult {
+    let fx = Fx::new("real", 8)?;
+    let before = fx.snaps()?;
+    let now = now_plus(DAY);
+    // A calendar rule (first snapshot of each UTC day, 2 days) plus the 2 newest: at least
+    // 4 of the 8 go, whichever days the snapshots fall on.
+    let base = [
+        fx.fs.as_str(),
+        "--keep",
+        "2x1d,min=2",
+        "--tz",
+        "UTC",
+        "--now",
+        &now,
+        "--json",
+        "--store",
+        fx.store(),
+    ];
+    let mut dry_args = base.to_vec();
+    dry_args.push("--dry-run");
+    let dry = prune_ok(&dry_args, 0)?.json()?;
+    let doomed = decided(&dry, "destroy")?;
+    ensure!(
+        doomed.len() >= 4,
+        "expected at least 4 to destroy: {doomed:?}"
+    );
+    for (n, g) in &doomed {
+        ensure!(
+            before.get(n) == Some(g),
+            "dry run names {n} with guid {g}, the CLI says {:?}",
+            before.get(n)
+        );
+    }
+
+    let real = prune_ok(&base, 0)?.json()?;
+    ensure!(
+        decided(&real, "destroy")? == doomed,
+        "the real run planned differently"
+    );
+    for e in entries(&real)? {
+        let want = if e["decision"] == "destroy" {
+            Value::from("destroyed")
+        } else {
+            Value::Null
+        };
+        ensure!(e["outcome"] == want, "outcome of {}: {e}", e["name"]);
+    }
+    let after = fx.snaps()?;
+    let mut expected = before.clone();
+    expected.retain(|n, _| !doomed.contains_key(n));
+    ensure!(
+        after == expected,
+        "after the run the CLI lists {after:?}, expected {expected:?}"
+    );
+    ensure!(
+        summary(&real, "destroyed")? == doomed.len() as u64,
+        "summary {}",
+        real["summary"]
+    );
+
+    // Idempotence, in text mode: planning again at the same instant destroys nothing more.
+    let mut text_args: Vec<&str> = base.iter().copied().filter(|a| *a != "--json").collect();
+    text_args.push("-v");
+    let o = prune_ok(&text_args, 0)?;
+    ensure!(
+        o.stdout.contains(&format!(
+            "destroyed 0, kept {}, skipped 0, failed 0",
+            expected.len()
+        )),
+        "second run:\n{}",
+        o.stdout
+    );
+    ensure!(fx.snaps()? == expected, "the second run changed something");
+    Ok(())
+}
+
+fn newest_kept() -> TestResult {
+    let fx = Fx::new("new", 5)?;
+    let now = now_plus(2 * DAY);
+    // A window that keeps nothing two days later: only the safety rule keeps the newest.
+    let args = [
+        fx.fs.as_str(),
+        "--keep",
+        "within=1s",
+        "--now",
+        &now,
+        "--store",
+        fx.store(),
+    ];
+    let mut dry = args.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let v = prune_ok(&dry, 0)?.json()?;
+    let s5 = entry(&v, &fx.snap(5))?;
+    ensure!(
+        s5["decision"] == "keep" && protections(s5).contains(&"newest".to_string()),
+        "newest not protected: {s5}"
+    );
+    ensure!(s5["expires"].is_null(), "the newest has an expiry: {s5}");
+    let o = prune_ok(&args, 0)?;
+    ensure!(
+        o.stdout
+            .contains("destroyed 4, kept 1, skipped 0, failed 0"),
+        "summary:\n{}",
+        o.stdout
+    );
+    ensure!(fx.names()? == fx.set(&[5]), "left: {:?}", fx.names()?);
+    // Again: the newest stays, whatever the policy.
+    prune_ok(&args, 0)?;
+    ensure!(
+        fx.names()? == fx.set(&[5]),
+        "the newest went: {:?}",
+        fx.names()?
+    );
+    Ok(())
+}
+
+fn held_kept() -> TestResult {
+    let fx = Fx::new("hold", 5)?;
+    sh("zfs", &["hold", "flocker-test", &fx.snap(2)])?;
+    let now = now_plus(DAY);
+    let args = [
+        fx.fs.as_str(),
+        "--keep",
+        "min=1",
+        "--now",
+        &now,
+        "--store",
+        fx.store(),
+    ];
+    let mut dry = args.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let v = prune_ok(&dry, 0)?.json()?;
+    let s2 = entry(&v, &fx.snap(2))?;
+    ensure!(
+        s2["decision"] == "keep" && protections(s2) == ["held"],
+        "held snapshot: {s2}"
+    );
+    // The real run reports it in its plan (-v) and keeps it.
+    let mut verbose = args.to_vec();
+    verbose.push("-v");
+    let o = prune_ok(&verbose, 0)?;
+    let line = format!("keep    {}  [protected: held", fx.snap(2));
+    ensure!(o.stdout.contains(&line), "no {line:?} in:\n{}", o.stdout);
+    ensure!(
+        o.stdout
+            .contains("destroyed 3, kept 2, skipped 0, failed 0"),
+        "summary:\n{}",
+        o.stdout
+    );
+    ensure!(fx.names()? == fx.set(&[2, 5]), "left: {:?}", fx.names()?);
+    sh("zfs", &["release", "flocker-test", &fx.snap(2)])?;
+    Ok(())
+}
+
+fn clone_kept() -> TestResult {
+    let fx = Fx::new("clone", 5)?;
+    let clone = fx.pool.ds("c");
+    sh("zfs", &["clone", &fx.snap(3), &clone])?;
+    let now = now_plus(DAY);
+    let args = [
+        fx.fs.as_str(),
+        "--keep",
+        "min=1",
+        "--now",
+        &now,
+        "--json",
+        "--store",
+        fx.store(),
+    ];
+    let v = prune_ok(&args, 0)?.json()?;
+    let s3 = entry(&v, &fx.snap(3))?;
+    ensure!(
+        s3["decision"] == "keep" && protections(s3) == ["has_clones"],
+        "cloned snapshot: {s3}"
+    );
+    ensure!(summary(&v, "destroyed")? == 3, "summary {}", v["summary"]);
+    ensure!(fx.names()? == fx.set(&[3, 5]), "left: {:?}", fx.names()?);
+    Ok(())
+}
+
+/// `--debug-ignore-holds` plans as if there were no holds or clones, so the kernel refuses the
+/// batches that contain them, exactly as when they appear between listing and destroying.
+fn skipped_meanwhile() -> TestResult {
+    let fx = Fx::new("race", 7)?;
+    sh("zfs", &["hold", "flocker-test", &fx.snap(2)])?;
+    sh("zfs", &["clone", &fx.snap(4), &fx.pool.ds("c")])?;
+    let now = now_plus(DAY);
+    let args = [
+        fx.fs.as_str(),
+        "--keep",
+        "min=1",
+        "--now",
+        &now,
+        "--batch",
+        "3",
+        "--debug-ignore-holds",
+        "--store",
+        fx.store(),
+    ];
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v = prune_ok(&json_args, 0)?.json()?;
+    let s2 = entry(&v, &fx.snap(2))?;
+    ensure!(
+        s2["decision"] == "destroy"
+            && s2["outcome"] == "skipped"
+            && s2["error"]["kind"] == "Held"
+            && s2["error"]["errno"] == "EBUSY",
+        "held one: {s2}"
+    );
+    let s4 = entry(&v, &fx.snap(4))?;
+    ensure!(
+        s4["outcome"] == "skipped"
+            && s4["error"]["kind"] == "HasClones"
+            && s4["error"]["errno"] == "EEXIST",
+        "cloned one: {s4}"
+    );
+    for i in [1, 3, 5, 6] {
+        let e = entry(&v, &fx.snap(i))?;
+        ensure!(e["outcome"] == "destroyed", "s{i}: {e}");
+    }
+    ensure!(
+        summary(&v, "destroyed")? == 4
+            && summary(&v, "skipped")? == 2
+            && summary(&v, "failed")? == 0,
+        "summary {}",
+        v["summary"]
+    );
+    ensure!(fx.names()? == fx.set(&[2, 4, 7]), "left: {:?}", fx.names()?);
+
+    // The text form reports each skip on its own line, and still exits 0.
+    sh("zfs", &["snapshot", &fx.snap(8)])?;
+    let o = prune_ok(&args, 0)?;
+    for (i, why) in [(2, "held"), (4, "has clones")] {
+        let want = format!("skipped {}: {why}", fx.snap(i));
+        ensure!(o.stdout.contains(&want), "no {want:?} in:\n{}", o.stdout);
+    }
+    ensure!(
+        o.stdout
+            .contains("destroyed 1, kept 1, skipped 2, failed 0"),
+        "summary:\n{}",
+        o.stdout
+    );
+    ensure!(fx.names()? == fx.set(&[2, 4, 8]), "left: {:?}", fx.names()?);
+    sh("zfs", &["release", "flocker-test", &fx.snap(2)])?;
+    Ok(())
+}
+
+/// `ioctl destroy_snaps` records of `zpool history -i`: the snapshot names of each call.
+fn destroy_ioctls(pool: &str) -> Result<Vec<Vec<String>>, Failed> {
+    let out = sh("zpool", &["history", "-i", pool])?;
+    let mut calls: Vec<Vec<String>> = Vec::new();
+    let mut inside = false;
+    for line in out.lines() {
+        if line.contains("ioctl destroy_snaps") {
+            calls.push(Vec::new());
+            inside = true;
+        } else if !line.starts_with(' ') {
+            inside = false;
+        } else if inside {
+            let t = line.trim().trim_matches('\'');
+            if t.contains('@')
+                && let Some(c) = calls.last_mut()
+            {
+                c.push(t.to_string());
+            }
+        }
+    }
+    Ok(calls)
+}
+
+fn batch_cap() -> TestResult {
+    let fx = Fx::new("batch", 9)?;
+    let now = now_plus(DAY);
+    let v = prune_ok(
+        &[
+            fx.fs.as_str(),
+            "--keep",
+            "min=2",
+            "--now",
+            &now,
+            "--batch",
+            "2",
+            "--json",
+            "--store",
+            fx.store(),
+        ],
+        0,
+    )?
+    .json()?;
+    ensure!(
+        summary(&v, "destroyed")? == 7 && summary(&v, "calls")? == 4,
+        "7 snapshots in batches of 2 should take 4 calls: {}",
+        v["summary"]
+    );
+    ensure!(fx.names()? == fx.set(&[8, 9]), "left: {:?}", fx.names()?);
+    // The pool's own record of the ioctls: 4 calls of at most 2 names, oldest first.
+    let calls = destroy_ioctls(fx.pool.name())?;
+    ensure!(
+        calls.len() == 4,
+        "zpool history shows {} destroy_snaps calls: {calls:?}",
+        calls.len()
+    );
+    ensure!(
+        calls.iter().all(|c| !c.is_empty() && c.len() <= 2),
+        "a call exceeded the cap: {calls:?}"
+    );
+    let flat: Vec<String> = calls.concat();
+    let want: Vec<String> = (1..=7).map(|i| fx.snap(i)).collect();
+    let mut sorted = flat.clone();
+    sorted.sort();
+    ensure!(sorted == want, "history names {flat:?}, expected s1..s7");
+    // Oldest first across calls.
+    let first_call: BTreeSet<&String> = calls[0].iter().collect();
+    ensure!(
+        first_call == [&want[0], &want[1]].into_iter().collect(),
+        "first call was {:?}",
+        calls[0]
+    );
+    Ok(())
+}
+
+fn pin_property() -> TestResult {
+    let fx = Fx::new("pin", 5)?;
+    sh("zfs", &["set", "com.example:keep=yes", &fx.snap(2)])?;
+    sh("zfs", &["set", "com.example:keep=off", &fx.snap(3)])?;
+    let now = now_plus(DAY);
+    let v = prune_ok(
+        &[
+            fx.fs.as_str(),
+            "--keep",
+            "min=1",
+            "--pin-property",
+            "com.example:keep",
+            "--now",
+            &now,
+            "--json",
+            "--store",
+            fx.store(),
+        ],
+        0,
+    )?
+    .json()?;
+    ensure!(
+        v["policy"] == "min=1,pin=com.example:keep",
+        "policy {}",
+        v["policy"]
+    );
+    let s2 = entry(&v, &fx.snap(2))?;
+    let pinned = s2["reasons"].as_array().is_some_and(|rs| {
+        rs.iter()
+            .any(|r| r["protection"] == "pin_property" && r["property"] == "com.example:keep")
+    });
+    ensure!(s2["decision"] == "keep" && pinned, "pinned one: {s2}");
+    let s3 = entry(&v, &fx.snap(3))?;
+    ensure!(s3["outcome"] == "destroyed", "`off` must not pin: {s3}");
+    ensure!(fx.names()? == fx.set(&[2, 5]), "left: {:?}", fx.names()?);
+    Ok(())
+}
+
+fn recursive() -> TestResult {
+    let fx = Fx::new("rec", 4)?;
+    let child = format!("{}/child", fx.fs);
+    sh("zfs", &["create", &child])?;
+    for i in 1..=3 {
+        sh("zfs", &["snapshot", &format!("{child}@c{i}")])?;
+    }
+    let now = now_plus(DAY);
+    let v = prune_ok(
+        &[
+            fx.fs.as_str(),
+            "-r",
+            "--keep",
+            "min=1",
+            "--now",
+            &now,
+            "--json",
+            "--store",
+            fx.store(),
+        ],
+        0,
+    )?
+    .json()?;
+    let ds: Vec<&str> = v["datasets"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["name"].as_str()).collect())
+        .unwrap_or_default();
+    ensure!(ds == [fx.fs.as_str(), child.as_str()], "datasets {ds:?}");
+    for e in entries(&v)? {
+        let n = e["name"].as_str().unwrap_or("");
+        ensure!(
+            n.split('@').next() == e["dataset"].as_str(),
+            "entry {n} in dataset {}",
+            e["dataset"]
+        );
+    }
+    // Each dataset keeps its own newest.
+    let left: BTreeSet<String> = cli_snaps(&fx.fs)?.into_keys().collect();
+    let want: BTreeSet<String> = [fx.snap(4), format!("{child}@c3")].into_iter().collect();
+    ensure!(left == want, "left: {left:?}");
+    Ok(())
+}
+
+fn stash_record(fx: &Fx, target: usize, extra_guid: u64) -> Result<StashRecord, Failed> {
+    let snaps = fx.snaps()?;
+    let guid = |n: &str| -> Result<u64, Failed> {
+        snaps
+            .get(n)
+            .and_then(|g| g.parse().ok())
+            .ok_or_else(|| fail(format!("no guid for {n}")))
+    };
+    Ok(StashRecord {
+        id: "20260101T000000-abcdef".into(),
+        dataset: fx.fs.clone(),
+        target: fx.snap(target),
+        target_guid: guid(&fx.snap(target))?,
+        strategy: Strategy::Copy,
+        stash_dataset: format!("{}/flocker-stash/20260101T000000-abcdef", fx.pool.name()),
+        stash_guid: 1,
+        snapshots: vec![StashedSnapshot {
+            name: "elsewhere".into(),
+            guid: extra_guid,
+        }],
+        created: 1_767_225_600,
+        local_props: BTreeMap::new(),
+    })
+}
+
+fn stashed() -> TestResult {
+    let fx = Fx::new("stash", 5)?;
+    // A record naming s2 as a stash's target, and s3's GUID among its snapshots.
+    let s3_guid: u64 = fx
+        .snaps()?
+        .get(&fx.snap(3))
+        .and_then(|g| g.parse().ok())
+        .ok_or_else(|| fail("no guid for s3"))?;
+    let store = Store::open(&fx.store).map_err(fail)?;
+    store
+        .put_record(&stash_record(&fx, 2, s3_guid)?)
+        .map_err(fail)?;
+    let now = now_plus(DAY);
+    let v = prune_ok(
+        &[
+            fx.fs.as_str(),
+            "--keep",
+            "min=1",
+            "--now",
+            &now,
+            "--json",
+            "--store",
+            fx.store(),
+        ],
+        0,
+    )?
+    .json()?;
+    for i in [2, 3] {
+        let e = entry(&v, &fx.snap(i))?;
+        ensure!(
+            e["decision"] == "keep" && protections(e) == ["stashed"],
+            "s{i}: {e}"
+        );
+    }
+    ensure!(fx.names()? == fx.set(&[2, 3, 5]), "left: {:?}", fx.names()?);
+
+    // Snapshots inside the stash container are never destroyed, records or not.
+    let container = fx.pool.ds(rollback::STASH_CONTAINER);
+    let inner = format!("{container}/x");
+    sh("zfs", &["create", "-p", &inner])?;
+    for i in 1..=3 {
+        sh("zfs", &["snapshot", &format!("{inner}@n{i}")])?;
+    }
+    let before = cli_snaps(&container)?;
+    let v = prune_ok(
+        &[
+            container.as_str(),
+            "-r",
+            "--keep",
+            "min=1",
+            "--now",
+            &now,
+            "--json",
+            "--store",
+            fx.store(),
+        ],
+        0,
+    )?
+    .json()?;
+    ensure!(
+        summary(&v, "destroy")? == 0,
+        "stash snapshots planned for destruction: {}",
+        v["summary"]
+    );
+    for e in entries(&v)? {
+        ensure!(
+            protections(e).contains(&"stashed".to_string()),
+            "not protected as stashed: {e}"
+        );
+    }
+    ensure!(cli_snaps(&container)? == before, "stash snapshots changed");
+    Ok(())
+}
+
+fn journal_and_lock() -> TestResult {
+    let fx = Fx::new("jrnl", 4)?;
+    let before = fx.snaps()?;
+    let now = now_plus(DAY);
+    let args = [
+        fx.fs.as_str(),
+        "--keep",
+        "min=1",
+        "--now",
+        &now,
+        "--store",
+        fx.store(),
+    ];
+    let store = Store::open(&fx.store).map_err(fail)?;
+
+    // Another flocker operation holds the lock: refused, nothing changed.
+    {
+        let _lock = store.lock().map_err(fail)?;
+        let o = prune_ok(&args, 1)?;
+        ensure!(o.stderr.contains("cannot lock"), "stderr: {}", o.stderr);
+        ensure!(fx.snaps()? == before, "ran while the store was locked");
+    }
+
+    // An interrupted rollback of this pool awaits recovery: a real run is refused, a dry run
+    // warns.
+    let snap = |name: &str, txg: u64| SnapshotState {
+        name: name.into(),
+        guid: txg,
+        createtxg: txg,
+        written: 0,
+        holds: vec![],
+        clones: vec![],
+    };
+    let state = LiveState {
+        dataset: fx.fs.clone(),
+        guid: 1,
+        kind: DatasetKind::Filesystem,
+        origin: None,
+        encrypted: false,
+        mount: None,
+        local_props: BTreeMap::new(),
+        snapshots: vec![snap("s1", 10), snap("s2", 20)],
+        bookmarks: vec![],
+        children: vec![],
+        written: 0,
+        available: 1 << 30,
+    };
+    let plan = rollback::plan(&state, "s1", Strategy::Copy, "20260101T000000-abcdef");
+    store
+        .put_journal(&Journal {
+            op: "rollback".into(),
+            plan,
+            next_step: 0,
+            committed: false,
+            guids: BTreeMap::new(),
+            restore_of: None,
+        })
+        .map_err(fail)?;
+    let o = prune_ok(&args, 1)?;
+    ensure!(
+        o.stderr.contains("awaits recovery") && o.stderr.lines().count() == 1,
+        "stderr: {}",
+        o.stderr
+    );
+    ensure!(fx.snaps()? == before, "ran despite the journal");
+    let mut dry = args.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let v = prune_ok(&dry, 0)?.json()?;
+    ensure!(
+        v["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|x| x.as_str().is_some_and(|s| s.contains("awaits recovery")))),
+        "no warning: {}",
+        v["warnings"]
+    );
+    store.clear_journal().map_err(fail)?;
+    prune_ok(&args, 0)?;
+    ensure!(fx.names()? == fx.set(&[4]), "left: {:?}", fx.names()?);
+    Ok(())
+}
+
+fn bad_input() -> TestResult {
+    let fx = Fx::new("bad", 3)?;
+    let before = fx.snaps()?;
+    let now = now_plus(DAY);
+    let bad_ds = format!("{}//fs", fx.pool.name());
+    let snap_as_ds = fx.snap(1);
+    let fs = fx.fs.as_str();
+    let st = fx.store();
+    // (arguments, expected exit status, text the one-line error must contain)
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec![fs, "--keep", "48x1h,30x1q", "--store", st],
+            2,
+            "unknown unit at byte 10: \"q\"",
+        ),
+        (vec![fs, "--keep", "", "--store", st], 2, "empty"),
+        (
+            vec![bad_ds.as_str(), "--keep", "min=1", "--store", st],
+            2,
+            "bad dataset name",
+        ),
+        (
+            vec![snap_as_ds.as_str(), "--keep", "min=1", "--store", st],
+            2,
+            "bad dataset name",
+        ),
+        (
+            vec![fs, "--keep", "min=1", "--tz", "Mars/Base", "--store", st],
+            2,
+            "unknown time zone",
+        ),
+        (
+            vec![fs, "--keep", "min=1", "--now", "yesterday", "--store", st],
+            2,
+            "bad --now",
+        ),
+        (
+            vec![
+                fs,
+                "--keep",
+                "min=1",
+                "--pin-property",
+                "Bad",
+                "--store",
+                st,
+            ],
+            2,
+            "bad --pin-property",
+        ),
+    ];
+    for (args, code, text) in &cases {
+        let mut a = args.clone();
+        if !a.contains(&"--now") {
+            a.extend(["--now", now.as_str()]);
+        }
+        let o = prune_ok(&a, *code)?;
+        ensure!(
+            o.stderr.lines().count() == 1 && o.stderr.contains(text),
+            "prune {a:?}: wanted one line with {text:?}, got: {}",
+            o.stderr
+        );
+        ensure!(o.stdout.is_empty(), "prune {a:?} printed: {}", o.stdout);
+        ensure!(fx.snaps()? == before, "prune {a:?} changed the snapshots");
+        ensure!(!fx.store.exists(), "prune {a:?} created the stash store");
+    }
+    // clap's own refusals (exit 2).
+    let o = prune_ok(&[fs, "--keep", "min=1", "--batch", "0", "--store", st], 2)?;
+    ensure!(o.stderr.contains("--batch"), "stderr: {}", o.stderr);
+    prune_ok(&[fs, "--store", st], 2)?;
+    ensure!(fx.snaps()? == before, "a refused run changed the snapshots");
+
+    // An unknown dataset (valid name): ZFS says not found, exit 1, nothing changed.
+    let missing = fx.pool.ds("nope");
+    let o = prune_ok(
+        &[
+            missing.as_str(),
+            "--keep",
+            "min=1",
+            "--now",
+            &now,
+            "--store",
+            st,
+        ],
+        1,
+    )?;
+    ensure!(
+        o.stderr.lines().count() == 1
+            && o.stderr.contains("cannot list the snapshots of")
+            && o.stderr.contains("not found"),
+        "stderr: {}",
+        o.stderr
+    );
+    ensure!(
+        fx.snaps()? == before,
+        "the unknown dataset run changed the snapshots"
+    );
+    Ok(())
+}
