@@ -198,6 +198,9 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
     }
     std::fs::write(&runner, script).map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
     let mut vm_args = opts.vm.clone();
+    // The whole suite runs in one boot: allow at least an hour (it took 17 min per flavour on a
+    // saturated host), so a slow machine is not mistaken for a hung guest.
+    vm_args.timeout = vm_args.timeout.max(3600);
     vm_args.shares.push(target_base());
     vm_args.env.push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
     println!("== ZFS tests in the lab, zfs {}", flavour.as_str());
