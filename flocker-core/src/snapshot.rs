@@ -227,11 +227,12 @@ fn parse_table(table: NvListRef<'_>, found: &mut BTreeMap<String, Snapshot>) -> 
     Ok(())
 }
 
-/// Checks a user property the way the kernel will (`zfs_prop_user`): a `:` in the name,
-/// only lower-case letters, digits and `:-_.` in it, and sizes within ZAP limits.
-fn check_user_prop(name: &str, value: &str) -> Result<()> {
+/// Checks a user property name the way the kernel will (`zfs_prop_user`): a `:` in the name,
+/// only lower-case letters, digits and `:-_.` in it, and at most [`MAX_PROP_NAME_LEN`] bytes.
+/// Errors are [`ErrorKind::PropertyInvalid`] naming `op`.
+pub(crate) fn check_user_prop_name(op: &'static str, name: &str) -> Result<()> {
     let bad = |why: String| {
-        Error::new(ErrorKind::PropertyInvalid, "lzc_snapshot")
+        Error::new(ErrorKind::PropertyInvalid, op)
             .with_name(name)
             .with_detail(why)
     };
@@ -254,6 +255,18 @@ fn check_user_prop(name: &str, value: &str) -> Result<()> {
             name.len()
         )));
     }
+    Ok(())
+}
+
+/// Checks a user property the way the kernel will: the name as [`check_user_prop_name`], and
+/// the value's size within ZAP limits and free of NUL bytes.
+fn check_user_prop(name: &str, value: &str) -> Result<()> {
+    check_user_prop_name("lzc_snapshot", name)?;
+    let bad = |why: String| {
+        Error::new(ErrorKind::PropertyInvalid, "lzc_snapshot")
+            .with_name(name)
+            .with_detail(why)
+    };
     if value.len() >= MAX_PROP_VALUE_LEN {
         return Err(bad(format!(
             "property value is {} bytes; less than {MAX_PROP_VALUE_LEN} allowed",

@@ -119,15 +119,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lzc::{self, DatasetType, ProgramLimits};
 use crate::name::{BookmarkName, DatasetName, SnapshotName};
 use crate::nvlist::NvList;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, check_user_prop_name};
 
 use page::{Cursor, PageOutcome, SnapCursor};
 
 /// The operation named in the inventory's own errors.
 const OP: &str = "inventory";
-
-/// Longest user property name (`ZAP_MAXNAMELEN` − 1).
-const MAX_USER_PROP_LEN: usize = 255;
 
 /// Which user properties to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,7 +151,7 @@ impl UserProps {
     {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
         for n in &names {
-            check_user_prop_name(n)?;
+            check_user_prop_name(OP, n)?;
         }
         Ok(UserProps::Named(names))
     }
@@ -162,7 +159,7 @@ impl UserProps {
     fn check(&self) -> Result<()> {
         if let UserProps::Named(names) = self {
             for n in names {
-                check_user_prop_name(n)?;
+                check_user_prop_name(OP, n)?;
             }
         }
         Ok(())
@@ -178,28 +175,6 @@ impl UserProps {
     }
 }
 
-/// `zfs_prop_user`: a `:` somewhere, and only `[a-z0-9:._-]`.
-fn check_user_prop_name(name: &str) -> Result<()> {
-    let bad = |why: String| {
-        Error::new(ErrorKind::PropertyInvalid, OP).with_name(name).with_detail(why)
-    };
-    if !name.contains(':') {
-        return Err(bad(format!("{name:?} is not a user property (it needs a ':')")));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || ":-_.".contains(*c)))
-    {
-        return Err(bad(format!("invalid character {c:?} in property name {name:?}")));
-    }
-    if name.len() > MAX_USER_PROP_LEN {
-        return Err(bad(format!(
-            "property name is {} bytes; at most {MAX_USER_PROP_LEN}",
-            name.len()
-        )));
-    }
-    Ok(())
-}
 
 /// How deep below the root a listing goes, as `zfs list -d`; `None` for the whole tree.
 fn depth_arg(max_depth: Option<u32>) -> i64 {
