@@ -26,7 +26,11 @@ pub fn lab_flavour() -> Option<String> {
 /// A test that needs ZFS: marked ignored (reported as skipped) when `/dev/zfs` is missing.
 pub fn zfs_test(name: &str, f: fn() -> TestResult) -> Trial {
     let t = Trial::test(name, f);
-    if zfs_available() { t } else { t.with_ignored_flag(true) }
+    if zfs_available() {
+        t
+    } else {
+        t.with_ignored_flag(true)
+    }
 }
 
 /// A pure test that runs anywhere.
@@ -38,7 +42,9 @@ pub fn host_test(name: &str, f: fn() -> TestResult) -> Trial {
 pub fn run(trials: Vec<Trial>) -> ! {
     let args = Arguments::from_args();
     if !zfs_available() {
-        eprintln!("note: /dev/zfs is missing: ZFS tests are reported as ignored (skipped); run them with `cargo xtask test`");
+        eprintln!(
+            "note: /dev/zfs is missing: ZFS tests are reported as ignored (skipped); run them with `cargo xtask test`"
+        );
     }
     libtest_mimic::run(&args, trials).exit()
 }
@@ -92,7 +98,10 @@ impl TestPool {
         let f = std::fs::File::create(&file).map_err(fail)?;
         f.set_len(size_mib * 1024 * 1024).map_err(fail)?;
         let file_s = file.to_string_lossy().into_owned();
-        sh("zpool", &["create", "-f", "-O", "mountpoint=none", &name, &file_s])?;
+        sh(
+            "zpool",
+            &["create", "-f", "-O", "mountpoint=none", &name, &file_s],
+        )?;
         Ok(TestPool { name, file })
     }
 
@@ -109,7 +118,9 @@ impl TestPool {
 
 impl Drop for TestPool {
     fn drop(&mut self) {
-        let _ = Command::new("zpool").args(["destroy", "-f", &self.name]).status();
+        let _ = Command::new("zpool")
+            .args(["destroy", "-f", &self.name])
+            .status();
         let _ = std::fs::remove_file(&self.file);
     }
 }

@@ -47,7 +47,11 @@ fn snap_cols(s: &SnapshotInfo) -> Vec<String> {
     let clones = if s.clones.is_empty() {
         String::new()
     } else {
-        s.clones.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+        s.clones
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     };
     vec![
         s.guid.to_string(),
@@ -65,7 +69,10 @@ fn snap_cols(s: &SnapshotInfo) -> Vec<String> {
 /// The CLI prints clones as a comma-separated list in its own order, or `-`/empty.
 fn normalise_snap_row(mut cols: Vec<String>) -> Vec<String> {
     if let Some(c) = cols.get_mut(7) {
-        let mut v: Vec<&str> = c.split(',').filter(|x| !x.is_empty() && *x != "-").collect();
+        let mut v: Vec<&str> = c
+            .split(',')
+            .filter(|x| !x.is_empty() && *x != "-")
+            .collect();
         v.sort();
         *c = v.join(",");
     }
@@ -85,7 +92,9 @@ fn ds_cols(d: &DatasetInfo) -> Vec<String> {
         d.referenced.to_string(),
         d.available.to_string(),
         opt(d.written),
-        d.origin.as_ref().map_or("-".to_string(), |o| o.as_str().to_string()),
+        d.origin
+            .as_ref()
+            .map_or("-".to_string(), |o| o.as_str().to_string()),
         opt(d.volsize),
         d.mountpoint.clone().unwrap_or_else(|| "-".to_string()),
     ]
@@ -110,8 +119,7 @@ fn compare_with_cli<T>(
             last_err = "the pool changed during the comparison".into();
             continue;
         }
-        let mine: BTreeMap<String, Vec<String>> =
-            list.iter().map(|t| (name(t), cols(t))).collect();
+        let mine: BTreeMap<String, Vec<String>> = list.iter().map(|t| (name(t), cols(t))).collect();
         ensure!(mine.len() == list.len(), "duplicate names in our listing");
         if mine == before {
             return Ok(mine.len());
@@ -143,7 +151,10 @@ impl Fixture {
         let pool = TestPool::new(tag, 256)?;
         let root = pool.ds("fs");
         let mnt = format!("/var/tmp/flocker-mnt/{}", pool.name());
-        sh("zfs", &["create", "-o", &format!("mountpoint={mnt}"), &root])?;
+        sh(
+            "zfs",
+            &["create", "-o", &format!("mountpoint={mnt}"), &root],
+        )?;
         sh("zfs", &["create", &pool.ds("fs/a")])?;
         sh("zfs", &["create", &pool.ds("fs/a/deep")])?;
         sh("zfs", &["create", "-s", "-V", "16M", &pool.ds("fs/vol")])?;
@@ -158,7 +169,10 @@ impl Fixture {
         sh("zfs", &["snapshot", "-r", &format!("{root}@s3")])?;
         std::fs::remove_file(&file).map_err(fail)?;
         sh("zfs", &["snapshot", &format!("{root}@s4")])?;
-        sh("zfs", &["set", "com.example:tag=red", &format!("{root}@s3")])?;
+        sh(
+            "zfs",
+            &["set", "com.example:tag=red", &format!("{root}@s3")],
+        )?;
         sh("zfs", &["clone", &format!("{root}@s2"), &pool.ds("clone")])?;
         sh("zfs", &["hold", "keep", &format!("{root}@s3")])?;
         sh("zfs", &["hold", "other", &format!("{root}@s3")])?;
@@ -166,8 +180,14 @@ impl Fixture {
         // Held and cloned: both stay, marked for deferred destroy.
         sh("zfs", &["destroy", "-d", &format!("{root}@s2")])?;
         sh("zfs", &["destroy", "-d", &format!("{root}/a@s1")])?;
-        sh("zfs", &["bookmark", &format!("{root}@s1"), &format!("{root}#b1")])?;
-        sh("zfs", &["bookmark", &format!("{root}/a@s3"), &format!("{root}/a#b2")])?;
+        sh(
+            "zfs",
+            &["bookmark", &format!("{root}@s1"), &format!("{root}#b1")],
+        )?;
+        sh(
+            "zfs",
+            &["bookmark", &format!("{root}/a@s3"), &format!("{root}/a#b2")],
+        )?;
         Ok(Fixture { pool })
     }
 
@@ -190,8 +210,13 @@ fn snapshots_match_cli() -> TestResult {
                     .map_err(fail)
             },
             || {
-                let rows = cli_rows(&["list", "-Hp", "-t", "snapshot", "-o", SNAP_COLS, "-r", &pool])?;
-                Ok(rows.into_iter().map(|(k, v)| (k, normalise_snap_row(v))).collect())
+                let rows = cli_rows(&[
+                    "list", "-Hp", "-t", "snapshot", "-o", SNAP_COLS, "-r", &pool,
+                ])?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(k, v)| (k, normalise_snap_row(v)))
+                    .collect())
             },
             |s: &SnapshotInfo| s.name.as_str().to_string(),
             snap_cols,
@@ -201,8 +226,15 @@ fn snapshots_match_cli() -> TestResult {
     // The fixture's special cases, explicitly.
     let list = Inventory::new().snapshots(&SnapshotQuery::new(&ds(&fx.pool.ds("fs"))?))?;
     let names: Vec<&str> = list.iter().map(|s| s.name.short_name()).collect();
-    ensure!(names == ["s1", "s2", "s3", "s4"], "not oldest first: {names:?}");
-    ensure!(list[1].defer_destroy && list[1].clones.len() == 1, "s2: {:?}", list[1]);
+    ensure!(
+        names == ["s1", "s2", "s3", "s4"],
+        "not oldest first: {names:?}"
+    );
+    ensure!(
+        list[1].defer_destroy && list[1].clones.len() == 1,
+        "s2: {:?}",
+        list[1]
+    );
     ensure!(list[2].userrefs == 2, "s3 userrefs {}", list[2].userrefs);
     Ok(())
 }
@@ -234,10 +266,15 @@ fn datasets_match_cli() -> TestResult {
         .iter()
         .map(|d| d.name.as_str().to_string())
         .collect();
-    let cli: Vec<String> =
-        cli_rows(&["list", "-H", "-o", "name", "-d", "1", &fx.pool.ds("fs")])?.into_keys().collect();
+    let cli: Vec<String> = cli_rows(&["list", "-H", "-o", "name", "-d", "1", &fx.pool.ds("fs")])?
+        .into_keys()
+        .collect();
     ensure!(d1 == cli, "depth 1: ours {d1:?} cli {cli:?}");
-    let vols = inv.datasets(&DatasetQuery::new(&root).recursive().only(DatasetType::Volume))?;
+    let vols = inv.datasets(
+        &DatasetQuery::new(&root)
+            .recursive()
+            .only(DatasetType::Volume),
+    )?;
     ensure!(
         vols.len() == 1 && vols[0].name.as_str() == fx.pool.ds("fs/vol"),
         "volumes: {vols:?}"
@@ -258,13 +295,26 @@ type UserPropRows = BTreeMap<(String, String), (String, String)>;
 fn cli_user_props(pool: &str) -> Result<UserPropRows, Failed> {
     let out = sh(
         "zfs",
-        &["get", "-Hp", "-r", "-t", "all", "-o", "name,property,value,source", "all", pool],
+        &[
+            "get",
+            "-Hp",
+            "-r",
+            "-t",
+            "all",
+            "-o",
+            "name,property,value,source",
+            "all",
+            pool,
+        ],
     )?;
     let mut m = BTreeMap::new();
     for line in out.lines() {
         let c: Vec<&str> = line.split('\t').collect();
         if c.len() == 4 && c[1].contains(':') && c[3] != "-" {
-            m.insert((c[0].to_string(), c[1].to_string()), (c[2].to_string(), c[3].to_string()));
+            m.insert(
+                (c[0].to_string(), c[1].to_string()),
+                (c[2].to_string(), c[3].to_string()),
+            );
         }
     }
     Ok(m)
@@ -278,7 +328,9 @@ fn user_properties_match_cli() -> TestResult {
     ensure!(cli.len() >= 10, "fixture too small: {cli:?}");
     let mut inv = Inventory::new().with_page_size(4);
     let mut ours = BTreeMap::new();
-    let all = SnapshotQuery::new(&root).recursive().user_properties(UserProps::All);
+    let all = SnapshotQuery::new(&root)
+        .recursive()
+        .user_properties(UserProps::All);
     for s in inv.snapshots(&all)? {
         for (k, v) in &s.user_properties {
             ours.insert(
@@ -287,7 +339,9 @@ fn user_properties_match_cli() -> TestResult {
             );
         }
     }
-    let dq = DatasetQuery::new(&root).recursive().user_properties(UserProps::All);
+    let dq = DatasetQuery::new(&root)
+        .recursive()
+        .user_properties(UserProps::All);
     for d in inv.datasets(&dq)? {
         for (k, v) in &d.user_properties {
             ours.insert(
@@ -296,7 +350,10 @@ fn user_properties_match_cli() -> TestResult {
             );
         }
     }
-    ensure!(ours == cli, "user properties differ:\nours {ours:#?}\ncli {cli:#?}");
+    ensure!(
+        ours == cli,
+        "user properties differ:\nours {ours:#?}\ncli {cli:#?}"
+    );
     // Named: only those asked for, unset ones left out.
     let named = UserProps::named(["com.example:tag", "com.example:absent"])?;
     let list = inv.snapshots(&SnapshotQuery::new(&root).recursive().user_properties(named))?;
@@ -318,7 +375,10 @@ fn user_properties_match_cli() -> TestResult {
         );
     }
     let e = UserProps::named(["NotAUserProp"]).unwrap_err();
-    ensure!(e.kind() == ErrorKind::PropertyInvalid, "bad user prop name: {e}");
+    ensure!(
+        e.kind() == ErrorKind::PropertyInvalid,
+        "bad user prop name: {e}"
+    );
     Ok(())
 }
 
@@ -357,25 +417,46 @@ fn holds_and_bookmarks_match_cli() -> TestResult {
     let mut ours = BTreeSet::new();
     for s in &snaps {
         let holds = s.holds.as_ref().ok_or_else(|| fail("holds not listed"))?;
-        ensure!(holds.len() as u64 == s.userrefs, "{}: userrefs vs holds", s.name);
+        ensure!(
+            holds.len() as u64 == s.userrefs,
+            "{}: userrefs vs holds",
+            s.name
+        );
         for h in holds {
             ours.insert((s.name.as_str().to_string(), h.tag.clone(), cli_time(h)));
         }
         let single = inv.holds(&s.name)?;
-        ensure!(&single == holds, "{}: holds() {single:?} vs listing {holds:?}", s.name);
+        ensure!(
+            &single == holds,
+            "{}: holds() {single:?} vs listing {holds:?}",
+            s.name
+        );
     }
-    ensure!(ours.len() == 3 && ours == cli, "holds differ: ours {ours:?} cli {cli:?}");
+    ensure!(
+        ours.len() == 3 && ours == cli,
+        "holds differ: ours {ours:?} cli {cli:?}"
+    );
     // One snapshot with everything.
     let s3 = inv.snapshot(&snap(&format!("{}@s3", fx.pool.ds("fs")))?)?;
     ensure!(s3.holds.as_ref().map(Vec::len) == Some(2), "{s3:?}");
     ensure!(
-        s3.user_properties.get("com.example:tag").map(|p| p.value.as_str()) == Some("red"),
+        s3.user_properties
+            .get("com.example:tag")
+            .map(|p| p.value.as_str())
+            == Some("red"),
         "{s3:?}"
     );
     // Bookmarks, against `zfs list -t bookmark`.
     let marks = inv.bookmarks(&root, None)?;
     let cli = cli_rows(&[
-        "list", "-Hp", "-t", "bookmark", "-o", "name,guid,createtxg,creation", "-r", &pool,
+        "list",
+        "-Hp",
+        "-t",
+        "bookmark",
+        "-o",
+        "name,guid,createtxg,creation",
+        "-r",
+        &pool,
     ])?;
     let mine: BTreeMap<String, Vec<String>> = marks
         .iter()
@@ -390,7 +471,10 @@ fn holds_and_bookmarks_match_cli() -> TestResult {
             )
         })
         .collect();
-    ensure!(mine.len() == 2 && mine == cli, "bookmarks: ours {mine:?} cli {cli:?}");
+    ensure!(
+        mine.len() == 2 && mine == cli,
+        "bookmarks: ours {mine:?} cli {cli:?}"
+    );
     let top = inv.bookmarks(&ds(&fx.pool.ds("fs"))?, Some(0))?;
     ensure!(top.len() == 1, "depth 0 bookmarks: {top:?}");
     Ok(())
@@ -411,7 +495,9 @@ fn paging_boundaries() -> TestResult {
     const N: usize = 25;
     make_snapshots(&fs, N, "s")?;
     let cli: BTreeSet<String> =
-        cli_rows(&["list", "-H", "-t", "snapshot", "-o", "name", "-r", &fs])?.into_keys().collect();
+        cli_rows(&["list", "-H", "-t", "snapshot", "-o", "name", "-r", &fs])?
+            .into_keys()
+            .collect();
     ensure!(cli.len() == N, "fixture: {} snapshots", cli.len());
     let root = ds(&fs)?;
     for page in [1, 2, 5, N - 1, N, N + 1, 10_000] {
@@ -427,9 +513,17 @@ fn paging_boundaries() -> TestResult {
         let names: Vec<String> = list.iter().map(|s| s.name.as_str().to_string()).collect();
         let set: BTreeSet<String> = names.iter().cloned().collect();
         ensure!(set.len() == names.len(), "page {page}: duplicates");
-        ensure!(set == cli, "page {page}: {} listed, cli {}", set.len(), cli.len());
+        ensure!(
+            set == cli,
+            "page {page}: {} listed, cli {}",
+            set.len(),
+            cli.len()
+        );
         let want = N.div_ceil(page) as u64;
-        ensure!(calls == want && done, "page {page}: {calls} calls, expected {want}");
+        ensure!(
+            calls == want && done,
+            "page {page}: {calls} calls, expected {want}"
+        );
     }
     // A tree: pages that end exactly at a dataset boundary and pages spanning datasets.
     for i in 0..4 {
@@ -437,9 +531,10 @@ fn paging_boundaries() -> TestResult {
         sh("zfs", &["create", &child])?;
         make_snapshots(&child, i * 3, "t")?;
     }
-    let cli: BTreeSet<String> = cli_rows(&["list", "-H", "-t", "snapshot", "-o", "name", "-r", &fs])?
-        .into_keys()
-        .collect();
+    let cli: BTreeSet<String> =
+        cli_rows(&["list", "-H", "-t", "snapshot", "-o", "name", "-r", &fs])?
+            .into_keys()
+            .collect();
     ensure!(cli.len() == N + 18, "tree fixture: {}", cli.len());
     for page in [1, 3, 4, 7, 25, 26, 1000] {
         let mut pages = Vec::new();
@@ -450,9 +545,15 @@ fn paging_boundaries() -> TestResult {
                 ControlFlow::Continue(())
             },
         )?;
-        let names: Vec<String> =
-            pages.iter().flatten().map(|s| s.name.as_str().to_string()).collect();
-        ensure!(pages.iter().all(|p| p.len() <= page), "page {page}: a page is too big");
+        let names: Vec<String> = pages
+            .iter()
+            .flatten()
+            .map(|s| s.name.as_str().to_string())
+            .collect();
+        ensure!(
+            pages.iter().all(|p| p.len() <= page),
+            "page {page}: a page is too big"
+        );
         let sorted = {
             let mut v = names.clone();
             v.sort_by(|a, b| {
@@ -462,35 +563,64 @@ fn paging_boundaries() -> TestResult {
             });
             v
         };
-        ensure!(names == sorted, "page {page}: pages not in (dataset, name) order");
+        ensure!(
+            names == sorted,
+            "page {page}: pages not in (dataset, name) order"
+        );
         let set: BTreeSet<String> = names.iter().cloned().collect();
-        ensure!(set.len() == names.len() && set == cli, "page {page}: listing differs");
+        ensure!(
+            set.len() == names.len() && set == cli,
+            "page {page}: listing differs"
+        );
         let max_calls = (N + 18).div_ceil(page) + 1;
-        ensure!(pages.len() <= max_calls, "page {page}: {} pages", pages.len());
+        ensure!(
+            pages.len() <= max_calls,
+            "page {page}: {} pages",
+            pages.len()
+        );
     }
     // The cheaper listings agree with the full one.
     let mut inv = Inventory::new().with_page_size(4);
     let q = SnapshotQuery::new(&root).recursive();
     let full = inv.snapshots(&q)?;
-    let names: BTreeSet<String> =
-        inv.snapshot_names(&q)?.iter().map(|n| n.as_str().to_string()).collect();
+    let names: BTreeSet<String> = inv
+        .snapshot_names(&q)?
+        .iter()
+        .map(|n| n.as_str().to_string())
+        .collect();
     ensure!(names == cli, "snapshot_names differs from the CLI");
     let basics = inv.snapshot_basics(&q)?;
     let projected: Vec<(String, u64, u64, i64)> = full
         .iter()
-        .map(|s| (s.name.as_str().to_string(), s.guid, s.createtxg, s.creation.unix_timestamp()))
+        .map(|s| {
+            (
+                s.name.as_str().to_string(),
+                s.guid,
+                s.createtxg,
+                s.creation.unix_timestamp(),
+            )
+        })
         .collect();
     let got: Vec<(String, u64, u64, i64)> = basics
         .iter()
-        .map(|s| (s.name().as_str().to_string(), s.guid(), s.createtxg(), s.creation().unix_timestamp()))
+        .map(|s| {
+            (
+                s.name().as_str().to_string(),
+                s.guid(),
+                s.createtxg(),
+                s.creation().unix_timestamp(),
+            )
+        })
         .collect();
     ensure!(got == projected, "snapshot_basics differs from snapshots");
     // Stopping early.
     let mut seen = 0;
-    Inventory::new().with_page_size(5).snapshot_pages(&SnapshotQuery::new(&root), |p| {
-        seen += p.len();
-        ControlFlow::Break(())
-    })?;
+    Inventory::new()
+        .with_page_size(5)
+        .snapshot_pages(&SnapshotQuery::new(&root), |p| {
+            seen += p.len();
+            ControlFlow::Break(())
+        })?;
     ensure!(seen == 5, "break after one page saw {seen}");
     Ok(())
 }
@@ -503,29 +633,35 @@ fn changes_between_pages() -> TestResult {
     let root = ds(&fs)?;
     let mut pages: Vec<Vec<String>> = Vec::new();
     let mut err = None;
-    Inventory::new().with_page_size(3).snapshot_pages(&SnapshotQuery::new(&root), |p| {
-        pages.push(p.iter().map(|s| s.name.short_name().to_string()).collect());
-        if pages.len() == 1 {
-            // The page ended on s002: destroy it (the resume point), destroy s007 (not yet
-            // listed), create s005x (after the position) and s001x (before it).
-            let r = (|| -> TestResult {
-                sh("zfs", &["destroy", &format!("{fs}@s002")])?;
-                sh("zfs", &["destroy", &format!("{fs}@s007")])?;
-                lzc::snapshot(&[snap(&format!("{fs}@s005x"))?], None)?;
-                lzc::snapshot(&[snap(&format!("{fs}@s001x"))?], None)?;
-                Ok(())
-            })();
-            if let Err(e) = r {
-                err = Some(e);
-                return ControlFlow::Break(());
+    Inventory::new()
+        .with_page_size(3)
+        .snapshot_pages(&SnapshotQuery::new(&root), |p| {
+            pages.push(p.iter().map(|s| s.name.short_name().to_string()).collect());
+            if pages.len() == 1 {
+                // The page ended on s002: destroy it (the resume point), destroy s007 (not yet
+                // listed), create s005x (after the position) and s001x (before it).
+                let r = (|| -> TestResult {
+                    sh("zfs", &["destroy", &format!("{fs}@s002")])?;
+                    sh("zfs", &["destroy", &format!("{fs}@s007")])?;
+                    lzc::snapshot(&[snap(&format!("{fs}@s005x"))?], None)?;
+                    lzc::snapshot(&[snap(&format!("{fs}@s001x"))?], None)?;
+                    Ok(())
+                })();
+                if let Err(e) = r {
+                    err = Some(e);
+                    return ControlFlow::Break(());
+                }
             }
-        }
-        ControlFlow::Continue(())
-    })?;
+            ControlFlow::Continue(())
+        })?;
     if let Some(e) = err {
         return Err(e);
     }
-    ensure!(pages[0] == ["s000", "s001", "s002"], "first page {:?}", pages[0]);
+    ensure!(
+        pages[0] == ["s000", "s001", "s002"],
+        "first page {:?}",
+        pages[0]
+    );
     let all: Vec<&str> = pages.iter().flatten().map(String::as_str).collect();
     let set: BTreeSet<&str> = all.iter().copied().collect();
     ensure!(set.len() == all.len(), "duplicates: {all:?}");
@@ -597,7 +733,9 @@ fn changes_between_pages() -> TestResult {
     if let Some(Err(e)) = cleanup {
         return Err(e);
     }
-    let e = r.err().ok_or_else(|| fail("listing a destroyed root succeeded"))?;
+    let e = r
+        .err()
+        .ok_or_else(|| fail("listing a destroyed root succeeded"))?;
     ensure!(e.kind() == ErrorKind::NotFound, "destroyed root: {e}");
     Ok(())
 }
@@ -616,7 +754,8 @@ fn errors_are_typed() -> TestResult {
         inv.dataset(&missing).err(),
         inv.snapshot(&snap(&format!("{fs}@nope"))?).err(),
         inv.holds(&snap(&format!("{fs}@nope"))?).err(),
-        inv.snapshots(&SnapshotQuery::new(&ds("nosuchpool/fs")?)).err(),
+        inv.snapshots(&SnapshotQuery::new(&ds("nosuchpool/fs")?))
+            .err(),
     ] {
         let e = e.ok_or_else(|| fail("a missing item was listed"))?;
         ensure!(e.kind() == ErrorKind::NotFound, "missing: {e}");
@@ -625,7 +764,10 @@ fn errors_are_typed() -> TestResult {
     let mut tiny = Inventory::new().with_limits(ProgramLimits::new(100, 10 << 20));
     let e = tiny.snapshots(&SnapshotQuery::new(&ds(&fs)?)).err();
     let e = e.ok_or_else(|| fail("100 instructions were enough"))?;
-    ensure!(e.kind() == ErrorKind::ChannelProgramLimit, "tiny limits: {e}");
+    ensure!(
+        e.kind() == ErrorKind::ChannelProgramLimit,
+        "tiny limits: {e}"
+    );
     let e = Inventory::new()
         .with_limits(ProgramLimits::new(u64::MAX, 10 << 20))
         .snapshots(&SnapshotQuery::new(&ds(&fs)?))
@@ -635,7 +777,9 @@ fn errors_are_typed() -> TestResult {
     // Exported, then read-only.
     let name = pool.name().to_string();
     sh("zpool", &["export", &name])?;
-    let e = Inventory::new().snapshots(&SnapshotQuery::new(&ds(&fs)?)).err();
+    let e = Inventory::new()
+        .snapshots(&SnapshotQuery::new(&ds(&fs)?))
+        .err();
     let reimport = |extra: &[&str]| -> TestResult {
         let mut args = vec!["import", "-d", "/var/tmp/flocker-pools"];
         args.extend_from_slice(extra);
@@ -646,7 +790,9 @@ fn errors_are_typed() -> TestResult {
         let e = e.ok_or_else(|| fail("listed an exported pool"))?;
         ensure!(e.kind() == ErrorKind::NotFound, "exported: {e}");
         reimport(&["-o", "readonly=on"])?;
-        let e = Inventory::new().snapshots(&SnapshotQuery::new(&ds(&fs)?)).err();
+        let e = Inventory::new()
+            .snapshots(&SnapshotQuery::new(&ds(&fs)?))
+            .err();
         let e = e.ok_or_else(|| fail("listed a read-only pool"))?;
         ensure!(e.kind() == ErrorKind::ReadOnly, "read-only: {e}");
         Ok(())
@@ -888,7 +1034,10 @@ fn lua_available() -> bool {
 }
 
 fn lua_paging_model() -> TestResult {
-    let programs = concat!(env!("CARGO_MANIFEST_DIR"), "/../flocker-core/src/inventory/lua");
+    let programs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../flocker-core/src/inventory/lua"
+    );
     let dir = std::env::temp_dir().join(format!("flocker-inventory-lua-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(fail)?;
     let harness = dir.join("harness.lua");
@@ -907,7 +1056,10 @@ fn lua_paging_model() -> TestResult {
         stdout,
         String::from_utf8_lossy(&out.stderr)
     );
-    ensure!(stdout.lines().filter(|l| l.starts_with("ok ")).count() == 5, "{stdout}");
+    ensure!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count() == 5,
+        "{stdout}"
+    );
     Ok(())
 }
 
@@ -915,8 +1067,14 @@ fn main() {
     run(vec![
         zfs_test("inventory::snapshots_match_cli", snapshots_match_cli),
         zfs_test("inventory::datasets_match_cli", datasets_match_cli),
-        zfs_test("inventory::user_properties_match_cli", user_properties_match_cli),
-        zfs_test("inventory::holds_and_bookmarks_match_cli", holds_and_bookmarks_match_cli),
+        zfs_test(
+            "inventory::user_properties_match_cli",
+            user_properties_match_cli,
+        ),
+        zfs_test(
+            "inventory::holds_and_bookmarks_match_cli",
+            holds_and_bookmarks_match_cli,
+        ),
         zfs_test("inventory::paging_boundaries", paging_boundaries),
         zfs_test("inventory::changes_between_pages", changes_between_pages),
         zfs_test("inventory::errors_are_typed", errors_are_typed),

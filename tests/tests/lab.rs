@@ -31,7 +31,19 @@ fn pool_on_file_is_online() -> TestResult {
     ensure!(health.trim() == "ONLINE", "pool health is {health:?}");
     sh("zfs", &["create", &pool.ds("fs")])?;
     sh("zfs", &["snapshot", &format!("{}@one", pool.ds("fs"))])?;
-    let snaps = sh("zfs", &["list", "-H", "-t", "snapshot", "-o", "name", "-r", pool.name()])?;
+    let snaps = sh(
+        "zfs",
+        &[
+            "list",
+            "-H",
+            "-t",
+            "snapshot",
+            "-o",
+            "name",
+            "-r",
+            pool.name(),
+        ],
+    )?;
     ensure!(
         snaps.lines().any(|l| l == format!("{}@one", pool.ds("fs"))),
         "snapshot missing from `zfs list`: {snaps:?}"
@@ -41,7 +53,10 @@ fn pool_on_file_is_online() -> TestResult {
 
 fn main() {
     run(vec![
-        zfs_test("lab::module_version_matches_flavour", module_version_matches_flavour),
+        zfs_test(
+            "lab::module_version_matches_flavour",
+            module_version_matches_flavour,
+        ),
         zfs_test("lab::userland_matches_module", userland_matches_module),
         zfs_test("lab::pool_on_file_is_online", pool_on_file_is_online),
     ])

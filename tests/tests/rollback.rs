@@ -15,11 +15,15 @@ fn zfs(args: &[&str]) -> Result<String, Failed> {
 }
 
 fn prop(name: &str, p: &str) -> Result<String, Failed> {
-    Ok(zfs(&["get", "-Hp", "-o", "value", p, name])?.trim().to_string())
+    Ok(zfs(&["get", "-Hp", "-o", "value", p, name])?
+        .trim()
+        .to_string())
 }
 
 fn prop_source(name: &str, p: &str) -> Result<String, Failed> {
-    Ok(zfs(&["get", "-H", "-o", "source", p, name])?.trim().to_string())
+    Ok(zfs(&["get", "-H", "-o", "source", p, name])?
+        .trim()
+        .to_string())
 }
 
 fn exists(name: &str) -> bool {
@@ -28,11 +32,27 @@ fn exists(name: &str) -> bool {
 
 /// `short name → guid` of the snapshots of `fs`.
 fn snaps(fs: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let out = zfs(&["list", "-H", "-p", "-t", "snapshot", "-o", "name,guid", "-d", "1", fs])?;
+    let out = zfs(&[
+        "list",
+        "-H",
+        "-p",
+        "-t",
+        "snapshot",
+        "-o",
+        "name,guid",
+        "-d",
+        "1",
+        fs,
+    ])?;
     Ok(out
         .lines()
         .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| (n.split_once('@').map(|x| x.1).unwrap_or(n).to_string(), g.to_string()))
+        .map(|(n, g)| {
+            (
+                n.split_once('@').map(|x| x.1).unwrap_or(n).to_string(),
+                g.to_string(),
+            )
+        })
         .collect())
 }
 
@@ -93,7 +113,10 @@ fn snap_file(p: &TestPool, snap: &str, file: &str) -> Result<String, Failed> {
 }
 
 fn plan(target: &str, s: Strategy) -> Result<RollbackPlan, Failed> {
-    ok(rollback::plan_rollback(&SnapshotName::new(target).map_err(fail)?, s))
+    ok(rollback::plan_rollback(
+        &SnapshotName::new(target).map_err(fail)?,
+        s,
+    ))
 }
 
 /// Checks the state after a rollback of the fixture to `@a`.
@@ -105,19 +128,32 @@ fn check_rolled_back_to_a(
     rec: &StashRecord,
 ) -> TestResult {
     let after = snaps(fs)?;
-    ensure!(after.len() == 1 && after.get("a") == before.get("a"), "fs snapshots {after:?}");
+    ensure!(
+        after.len() == 1 && after.get("a") == before.get("a"),
+        "fs snapshots {after:?}"
+    );
     ensure!(read(&format!("{dir}/v"))? == "a", "content is not a's");
     let stashed = snaps(&rec.stash_dataset)?;
     for s in ["b", "c"] {
-        ensure!(stashed.get(s) == before.get(s), "stash {s}: {stashed:?} vs {before:?}");
+        ensure!(
+            stashed.get(s) == before.get(s),
+            "stash {s}: {stashed:?} vs {before:?}"
+        );
     }
-    let pre = rec.snapshots.last().map(|s| s.name.clone()).unwrap_or_default();
+    let pre = rec
+        .snapshots
+        .last()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
     ensure!(stashed.contains_key(&pre), "no pre snapshot in {stashed:?}");
     let now = snap_file(p, &format!("{}@{pre}", rec.stash_dataset), "v")?;
     ensure!(now == "now", "pre snapshot holds {now:?}");
     ensure!(prop(fs, "mountpoint")? == dir, "mountpoint moved");
     ensure!(prop(fs, "mounted")? == "yes", "not mounted");
-    ensure!(prop(&rec.stash_dataset, "origin")? == format!("{fs}@a"), "stash is not a clone of fs@a");
+    ensure!(
+        prop(&rec.stash_dataset, "origin")? == format!("{fs}@a"),
+        "stash is not a clone of fs@a"
+    );
     Ok(())
 }
 
@@ -128,7 +164,16 @@ fn rollback_strategy(s: Strategy) -> TestResult {
     let before = snaps(&fs)?;
     let guid = prop(&fs, "guid")?;
     let pl = plan(&format!("{fs}@a"), s)?;
-    ensure!(pl.strategy == Some(if s == Strategy::Auto { Strategy::Swap } else { s }), "strategy {:?}", pl.strategy);
+    ensure!(
+        pl.strategy
+            == Some(if s == Strategy::Auto {
+                Strategy::Swap
+            } else {
+                s
+            }),
+        "strategy {:?}",
+        pl.strategy
+    );
     let rec = ok(rollback::rollback(&st, &pl))?;
     check_rolled_back_to_a(&p, &fs, &dir, &before, &rec)?;
     if s == Strategy::Copy {
@@ -161,10 +206,17 @@ fn busy_mount_blocks_swap_auto_copies() -> TestResult {
     let r = (|| -> TestResult {
         let pl = plan(&format!("{fs}@a"), Strategy::Swap)?;
         expect_kind(rollback::rollback(&st, &pl), ErrorKind::Busy)?;
-        ensure!(snaps(&fs)? == before, "swap on a busy mount changed snapshots");
+        ensure!(
+            snaps(&fs)? == before,
+            "swap on a busy mount changed snapshots"
+        );
         ensure!(prop(&fs, "mounted")? == "yes", "unmounted");
         let pl = plan(&format!("{fs}@a"), Strategy::Auto)?;
-        ensure!(pl.strategy == Some(Strategy::Copy), "auto chose {:?}", pl.strategy);
+        ensure!(
+            pl.strategy == Some(Strategy::Copy),
+            "auto chose {:?}",
+            pl.strategy
+        );
         let rec = ok(rollback::rollback(&st, &pl))?;
         check_rolled_back_to_a(&p, &fs, &dir, &before, &rec)
     })();
@@ -188,7 +240,10 @@ fn child_filesystem(s: Strategy) -> TestResult {
     check_rolled_back_to_a(&p, &fs, &dir, &before, &rec)?;
     ensure!(prop(&kid, "guid")? == kid_guid, "child replaced");
     ensure!(prop(&kid, "mounted")? == "yes", "child not mounted");
-    ensure!(prop(&kid, "mountpoint")? == format!("{dir}/kid"), "child mountpoint");
+    ensure!(
+        prop(&kid, "mountpoint")? == format!("{dir}/kid"),
+        "child mountpoint"
+    );
     ensure!(read(&format!("{dir}/kid/k"))? == "kid", "child content");
     ensure!(snaps(&kid)?.contains_key("k1"), "child snapshot");
     Ok(())
@@ -204,19 +259,41 @@ fn local_mountpoint_swap() -> TestResult {
     let p = TestPool::new("rbmp", 256)?;
     let (fs, dir) = fixture(&p)?;
     let st = store(&p)?;
-    ensure!(prop_source(&fs, "mountpoint")? == "local", "fixture mountpoint not local");
+    ensure!(
+        prop_source(&fs, "mountpoint")? == "local",
+        "fixture mountpoint not local"
+    );
     zfs(&["set", "quota=200M", &fs])?;
     zfs(&["set", "compression=lz4", &fs])?;
     zfs(&["set", "atime=off", &fs])?;
     zfs(&["set", "com.example:tag=x", &fs])?;
-    let rec = ok(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Swap)?))?;
-    ensure!(prop(&fs, "mountpoint")? == dir && prop_source(&fs, "mountpoint")? == "local", "fs mountpoint");
-    ensure!(prop(&fs, "quota")? == (200u64 << 20).to_string(), "quota not kept");
-    ensure!(prop(&fs, "compression")? == "lz4" && prop_source(&fs, "compression")? == "local", "compression");
+    let rec = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Swap)?,
+    ))?;
+    ensure!(
+        prop(&fs, "mountpoint")? == dir && prop_source(&fs, "mountpoint")? == "local",
+        "fs mountpoint"
+    );
+    ensure!(
+        prop(&fs, "quota")? == (200u64 << 20).to_string(),
+        "quota not kept"
+    );
+    ensure!(
+        prop(&fs, "compression")? == "lz4" && prop_source(&fs, "compression")? == "local",
+        "compression"
+    );
     ensure!(prop(&fs, "atime")? == "off", "atime");
     ensure!(prop(&fs, "com.example:tag")? == "x", "user property");
-    ensure!(prop(&rec.stash_dataset, "mountpoint")? == "none", "stash mountpoint {}", prop(&rec.stash_dataset, "mountpoint")?);
-    ensure!(prop(&rec.stash_dataset, "mounted")? == "no", "stash mounted");
+    ensure!(
+        prop(&rec.stash_dataset, "mountpoint")? == "none",
+        "stash mountpoint {}",
+        prop(&rec.stash_dataset, "mountpoint")?
+    );
+    ensure!(
+        prop(&rec.stash_dataset, "mounted")? == "no",
+        "stash mounted"
+    );
     ensure!(read(&format!("{dir}/v"))? == "a", "content");
     Ok(())
 }
@@ -230,7 +307,10 @@ fn held_snapshot() -> TestResult {
     let pl = plan(&format!("{fs}@a"), Strategy::Copy)?;
     expect_kind(rollback::rollback(&st, &pl), ErrorKind::Held)?;
     ensure!(snaps(&fs)? == before, "refused plan changed something");
-    let rec = ok(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Auto)?))?;
+    let rec = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Auto)?,
+    ))?;
     check_rolled_back_to_a(&p, &fs, &dir, &before, &rec)?;
     let holds = zfs(&["holds", "-H", &format!("{}@b", rec.stash_dataset)])?;
     ensure!(holds.contains("keep"), "hold lost: {holds:?}");
@@ -244,10 +324,20 @@ fn clone_of_newer_snapshot() -> TestResult {
     let cl = p.ds("cl");
     zfs(&["clone", &format!("{fs}@c"), &cl])?;
     let before = snaps(&fs)?;
-    expect_kind(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Copy)?), ErrorKind::HasClones)?;
-    let rec = ok(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Auto)?))?;
+    expect_kind(
+        rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Copy)?),
+        ErrorKind::HasClones,
+    )?;
+    let rec = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Auto)?,
+    ))?;
     check_rolled_back_to_a(&p, &fs, &dir, &before, &rec)?;
-    ensure!(prop(&cl, "origin")? == format!("{}@c", rec.stash_dataset), "clone origin {}", prop(&cl, "origin")?);
+    ensure!(
+        prop(&cl, "origin")? == format!("{}@c", rec.stash_dataset),
+        "clone origin {}",
+        prop(&cl, "origin")?
+    );
     Ok(())
 }
 
@@ -257,11 +347,29 @@ fn newer_bookmark() -> TestResult {
     let st = store(&p)?;
     zfs(&["bookmark", &format!("{fs}@c"), &format!("{fs}#bc")])?;
     let before = snaps(&fs)?;
-    expect_kind(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Copy)?), ErrorKind::NotLatest)?;
-    let rec = ok(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Swap)?))?;
+    expect_kind(
+        rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Copy)?),
+        ErrorKind::NotLatest,
+    )?;
+    let rec = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Swap)?,
+    ))?;
     check_rolled_back_to_a(&p, &fs, &dir, &before, &rec)?;
-    let bms = zfs(&["list", "-H", "-o", "name,guid", "-t", "bookmark", "-r", p.name()])?;
-    ensure!(bms.contains("#bc") && bms.contains(&before["c"]), "bookmark lost: {bms}");
+    let bms = zfs(&[
+        "list",
+        "-H",
+        "-o",
+        "name,guid",
+        "-t",
+        "bookmark",
+        "-r",
+        p.name(),
+    ])?;
+    ensure!(
+        bms.contains("#bc") && bms.contains(&before["c"]),
+        "bookmark lost: {bms}"
+    );
     Ok(())
 }
 
@@ -273,15 +381,32 @@ fn to_latest_and_oldest(s: Strategy) -> TestResult {
     let rec = ok(rollback::rollback(&st, &plan(&format!("{fs}@c"), s)?))?;
     ensure!(read(&format!("{dir}/v"))? == "c", "latest: content");
     ensure!(snaps(&fs)? == before, "latest: snapshots changed");
-    ensure!(rec.snapshots.len() == 1, "latest: stashed {:?}", rec.snapshots);
+    ensure!(
+        rec.snapshots.len() == 1,
+        "latest: stashed {:?}",
+        rec.snapshots
+    );
     if s == Strategy::Copy {
         // The first stash is a clone of fs@c (it pins it): copy cannot destroy c; auto swaps.
-        expect_kind(rollback::rollback(&st, &plan(&format!("{fs}@a"), s)?), ErrorKind::HasClones)?;
+        expect_kind(
+            rollback::rollback(&st, &plan(&format!("{fs}@a"), s)?),
+            ErrorKind::HasClones,
+        )?;
     }
-    let rec2 = ok(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Auto)?))?;
+    let rec2 = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Auto)?,
+    ))?;
     ensure!(read(&format!("{dir}/v"))? == "a", "oldest: content");
-    ensure!(rec2.snapshots.len() == 3, "oldest: stashed {:?}", rec2.snapshots);
-    ensure!(ok(rollback::stash_list(&st))?.iter().all(|v| v.verified), "unverified stash");
+    ensure!(
+        rec2.snapshots.len() == 3,
+        "oldest: stashed {:?}",
+        rec2.snapshots
+    );
+    ensure!(
+        ok(rollback::stash_list(&st))?.iter().all(|v| v.verified),
+        "unverified stash"
+    );
     Ok(())
 }
 fn latest_oldest_copy() -> TestResult {
@@ -307,9 +432,19 @@ fn restore(s: Strategy) -> TestResult {
     }
     ensure!(read(&format!("{dir}/v"))? == "now", "content not restored");
     ensure!(!exists(&rec.stash_dataset), "old stash still there");
-    let pre = newer.snapshots.last().map(|x| x.name.clone()).unwrap_or_default();
-    ensure!(snap_file(&p, &format!("{}@{pre}", newer.stash_dataset), "v")? == "after", "replaced state lost");
-    ensure!(ok(st.record(&rec.id)).is_err(), "record of the restored stash remains");
+    let pre = newer
+        .snapshots
+        .last()
+        .map(|x| x.name.clone())
+        .unwrap_or_default();
+    ensure!(
+        snap_file(&p, &format!("{}@{pre}", newer.stash_dataset), "v")? == "after",
+        "replaced state lost"
+    );
+    ensure!(
+        ok(st.record(&rec.id)).is_err(),
+        "record of the restored stash remains"
+    );
     Ok(())
 }
 fn restore_copy() -> TestResult {
@@ -324,8 +459,14 @@ fn two_rollbacks_restore_first() -> TestResult {
     let (fs, dir) = fixture(&p)?;
     let st = store(&p)?;
     let before = snaps(&fs)?;
-    let first = ok(rollback::rollback(&st, &plan(&format!("{fs}@b"), Strategy::Auto)?))?;
-    let _second = ok(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Auto)?))?;
+    let first = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@b"), Strategy::Auto)?,
+    ))?;
+    let _second = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Auto)?,
+    ))?;
     ok(rollback::stash_restore(&st, &first.id, Strategy::Auto))?;
     let after = snaps(&fs)?;
     for (n, g) in &before {
@@ -347,11 +488,21 @@ fn zvol() -> TestResult {
     };
     let st = store(&p)?;
     let pl = plan(&format!("{vol}@a"), Strategy::Auto)?;
-    ensure!(pl.strategy == Some(Strategy::Copy), "auto chose {:?} for a volume", pl.strategy);
+    ensure!(
+        pl.strategy == Some(Strategy::Copy),
+        "auto chose {:?} for a volume",
+        pl.strategy
+    );
     let rec = ok(rollback::rollback(&st, &pl))?;
     ensure!(snaps(&vol)?.len() == 1, "volume still has newer snapshots");
-    ensure!(snaps(&rec.stash_dataset)?.get("b") == snaps_before.get("b"), "b not stashed");
-    ensure!(prop(&rec.stash_dataset, "type")? == "volume", "stash is not a volume");
+    ensure!(
+        snaps(&rec.stash_dataset)?.get("b") == snaps_before.get("b"),
+        "b not stashed"
+    );
+    ensure!(
+        prop(&rec.stash_dataset, "type")? == "volume",
+        "stash is not a volume"
+    );
     Ok(())
 }
 
@@ -360,21 +511,37 @@ fn drop_and_export() -> TestResult {
     let (fs, _dir) = fixture(&p)?;
     let st = store(&p)?;
     let before = snaps(&fs)?;
-    let rec = ok(rollback::rollback(&st, &plan(&format!("{fs}@a"), Strategy::Copy)?))?;
+    let rec = ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Copy)?,
+    ))?;
     let file = format!("/var/tmp/flocker-export-{}", p.name());
     let _ = std::fs::remove_file(&file);
-    let n = ok(rollback::stash_export(&st, &rec.id, std::path::Path::new(&file)))?;
+    let n = ok(rollback::stash_export(
+        &st,
+        &rec.id,
+        std::path::Path::new(&file),
+    ))?;
     ensure!(n > 0, "empty export");
-    expect_kind(rollback::stash_export(&st, &rec.id, std::path::Path::new(&file)), ErrorKind::Exists)?;
+    expect_kind(
+        rollback::stash_export(&st, &rec.id, std::path::Path::new(&file)),
+        ErrorKind::Exists,
+    )?;
     // Import: one `zfs receive` per stream, all reading the same file.
     let imp = p.ds("imported");
     let script = format!(
         "exec < {file}; for i in {}; do zfs receive -u {imp} || exit 1; done",
-        (0..rec.snapshots.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+        (0..rec.snapshots.len())
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     sh("sh", &["-c", &script])?;
     let imported = snaps(&imp)?;
-    ensure!(imported.get("b") == before.get("b") && imported.get("c") == before.get("c"), "imported {imported:?}");
+    ensure!(
+        imported.get("b") == before.get("b") && imported.get("c") == before.get("c"),
+        "imported {imported:?}"
+    );
     ok(rollback::stash_drop(&st, &rec.id))?;
     ensure!(!exists(&rec.stash_dataset), "stash still exists");
     expect_kind(rollback::stash_show(&st, &rec.id), ErrorKind::NotFound)?;
@@ -414,13 +581,33 @@ fn fault_at_every_step(s: Strategy) -> TestResult {
                 ok(rollback::stash_drop(&st, &r.record.id))?;
             }
         } else {
-            ensure!(now == before, "step {i}: neither old nor new state: {now:?}");
-            ensure!(ok(st.records())?.is_empty(), "step {i}: record without rollback");
+            ensure!(
+                now == before,
+                "step {i}: neither old nor new state: {now:?}"
+            );
+            ensure!(
+                ok(st.records())?.is_empty(),
+                "step {i}: record without rollback"
+            );
         }
-        ensure!(read(&format!("{dir}/v"))? == "now" || snaps(&fs)?.len() == 1, "step {i}: data");
+        ensure!(
+            read(&format!("{dir}/v"))? == "now" || snaps(&fs)?.len() == 1,
+            "step {i}: data"
+        );
         ensure!(prop(&fs, "mounted")? == "yes", "step {i}: not mounted");
-        let leftovers = zfs(&["list", "-H", "-o", "name", "-r", &format!("{}/flocker-stash", p.name())]).unwrap_or_default();
-        ensure!(leftovers.lines().count() <= 1, "step {i}: leftovers {leftovers}");
+        let leftovers = zfs(&[
+            "list",
+            "-H",
+            "-o",
+            "name",
+            "-r",
+            &format!("{}/flocker-stash", p.name()),
+        ])
+        .unwrap_or_default();
+        ensure!(
+            leftovers.lines().count() <= 1,
+            "step {i}: leftovers {leftovers}"
+        );
     }
     Ok(())
 }
@@ -438,11 +625,26 @@ fn forged_markers_are_ignored() -> TestResult {
     let (fs, _dir) = fixture(&p)?;
     let st = store(&p)?;
     let fake = format!("{}/flocker-stash/20260101T000000-abcdef", p.name());
-    zfs(&["create", "-p", "-o", "org.flocker:stash=20260101T000000-abcdef", &fake])?;
+    zfs(&[
+        "create",
+        "-p",
+        "-o",
+        "org.flocker:stash=20260101T000000-abcdef",
+        &fake,
+    ])?;
     zfs(&["set", "org.flocker:journal=rollback", &fs])?;
-    ensure!(ok(rollback::stash_list(&st))?.is_empty(), "a marker became a stash");
-    expect_kind(rollback::stash_drop(&st, "20260101T000000-abcdef"), ErrorKind::NotFound)?;
-    ensure!(ok(rollback::recover(&st))?.is_none(), "recovered from a marker");
+    ensure!(
+        ok(rollback::stash_list(&st))?.is_empty(),
+        "a marker became a stash"
+    );
+    expect_kind(
+        rollback::stash_drop(&st, "20260101T000000-abcdef"),
+        ErrorKind::NotFound,
+    )?;
+    ensure!(
+        ok(rollback::recover(&st))?.is_none(),
+        "recovered from a marker"
+    );
     // A record naming the victim dataset, but with a wrong GUID.
     let forged = StashRecord {
         id: "20260101T000000-abcdef".into(),
@@ -458,8 +660,14 @@ fn forged_markers_are_ignored() -> TestResult {
     };
     ok(st.put_record(&forged))?;
     expect_kind(rollback::stash_drop(&st, &forged.id), ErrorKind::Mismatch)?;
-    expect_kind(rollback::stash_restore(&st, &forged.id, Strategy::Auto), ErrorKind::Mismatch)?;
-    ensure!(exists(&fs) && exists(&fake) && snaps(&fs)?.len() == 3, "something was destroyed");
+    expect_kind(
+        rollback::stash_restore(&st, &forged.id, Strategy::Auto),
+        ErrorKind::Mismatch,
+    )?;
+    ensure!(
+        exists(&fs) && exists(&fake) && snaps(&fs)?.len() == 3,
+        "something was destroyed"
+    );
     Ok(())
 }
 
@@ -470,10 +678,19 @@ fn dry_run_changes_nothing() -> TestResult {
     let before = snaps(&fs)?;
     let pl = plan(&format!("{fs}@a"), Strategy::Auto)?;
     let text = pl.to_string();
-    ensure!(pl.steps.iter().all(|s| text.contains(&s.to_string())), "dry run misses steps");
-    ensure!(pl.steps.iter().any(|s| matches!(s, Step::Promote { .. })), "swap without promote");
+    ensure!(
+        pl.steps.iter().all(|s| text.contains(&s.to_string())),
+        "dry run misses steps"
+    );
+    ensure!(
+        pl.steps.iter().any(|s| matches!(s, Step::Promote { .. })),
+        "swap without promote"
+    );
     ensure!(snaps(&fs)? == before, "dry run changed snapshots");
-    ensure!(!exists(&format!("{}/flocker-stash", p.name())), "dry run created the container");
+    ensure!(
+        !exists(&format!("{}/flocker-stash", p.name())),
+        "dry run created the container"
+    );
     Ok(())
 }
 
@@ -481,14 +698,24 @@ fn dry_run_changes_nothing() -> TestResult {
 /// `cargo build -p flocker-examples --bin datavault`).
 fn datavault() -> Result<PathBuf, Failed> {
     let exe = std::env::current_exe().map_err(fail)?;
-    let p = exe.parent().and_then(|d| d.parent()).map(|d| d.join("datavault")).ok_or_else(|| fail("no target dir"))?;
-    ensure!(p.exists(), "{} is missing: cargo build -p flocker-examples --bin datavault", p.display());
+    let p = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("datavault"))
+        .ok_or_else(|| fail("no target dir"))?;
+    ensure!(
+        p.exists(),
+        "{} is missing: cargo build -p flocker-examples --bin datavault",
+        p.display()
+    );
     Ok(p)
 }
 
 fn dv(store: &Store, args: &[&str], env: &[(&str, &str)]) -> Result<std::process::Output, Failed> {
     let mut c = std::process::Command::new(datavault()?);
-    c.args(args).env("FLOCKER_STORE", store.dir()).stdin(std::process::Stdio::null());
+    c.args(args)
+        .env("FLOCKER_STORE", store.dir())
+        .stdin(std::process::Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -502,20 +729,47 @@ fn cli_contract() -> TestResult {
     let before = snaps(&fs)?;
     // Without --yes and with stdin not a terminal: refused, nothing changed.
     let o = dv(&st, &["rollback", &format!("{fs}@a")], &[])?;
-    ensure!(!o.status.success() && snaps(&fs)? == before, "rollback without --yes ran");
+    ensure!(
+        !o.status.success() && snaps(&fs)? == before,
+        "rollback without --yes ran"
+    );
     // Errors: one line, non-zero, nothing changed.
     for bad in [format!("{fs}@nope"), "not a name@x".to_string()] {
         let o = dv(&st, &["rollback", &bad, "--yes"], &[])?;
         let err = String::from_utf8_lossy(&o.stderr).to_string();
-        ensure!(!o.status.success() && err.trim().lines().count() == 1, "{bad}: {err:?}");
+        ensure!(
+            !o.status.success() && err.trim().lines().count() == 1,
+            "{bad}: {err:?}"
+        );
     }
     ensure!(snaps(&fs)? == before, "errors changed something");
     // Dry run as JSON changes nothing.
-    let o = dv(&st, &["rollback", &format!("{fs}@a"), "--dry-run", "--json"], &[])?;
+    let o = dv(
+        &st,
+        &["rollback", &format!("{fs}@a"), "--dry-run", "--json"],
+        &[],
+    )?;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).map_err(fail)?;
-    ensure!(v["steps"].as_array().is_some_and(|a| !a.is_empty()) && snaps(&fs)? == before, "dry run");
-    let o = dv(&st, &["rollback", &format!("{fs}@a"), "--strategy", "copy", "--yes"], &[])?;
-    ensure!(o.status.success(), "rollback: {}", String::from_utf8_lossy(&o.stderr));
+    ensure!(
+        v["steps"].as_array().is_some_and(|a| !a.is_empty()) && snaps(&fs)? == before,
+        "dry run"
+    );
+    let o = dv(
+        &st,
+        &[
+            "rollback",
+            &format!("{fs}@a"),
+            "--strategy",
+            "copy",
+            "--yes",
+        ],
+        &[],
+    )?;
+    ensure!(
+        o.status.success(),
+        "rollback: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = dv(&st, &["stash", "list", "--json"], &[])?;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).map_err(fail)?;
     let arr = v.as_array().cloned().unwrap_or_default();
@@ -525,13 +779,26 @@ fn cli_contract() -> TestResult {
     }
     let id = arr[0]["id"].as_str().unwrap_or_default().to_string();
     let o = dv(&st, &["stash", "drop", &id], &[])?;
-    ensure!(!o.status.success() && ok(st.record(&id)).is_ok(), "drop without --yes ran");
+    ensure!(
+        !o.status.success() && ok(st.record(&id)).is_ok(),
+        "drop without --yes ran"
+    );
     let o = dv(&st, &["stash", "restore", &id, "--yes"], &[])?;
-    ensure!(o.status.success(), "restore: {}", String::from_utf8_lossy(&o.stderr));
+    ensure!(
+        o.status.success(),
+        "restore: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let after = snaps(&fs)?;
-    ensure!(before.iter().all(|(n, g)| after.get(n) == Some(g)), "restore lost snapshots");
+    ensure!(
+        before.iter().all(|(n, g)| after.get(n) == Some(g)),
+        "restore lost snapshots"
+    );
     let o = dv(&st, &["recover"], &[])?;
-    ensure!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("nothing"), "recover");
+    ensure!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("nothing"),
+        "recover"
+    );
     Ok(())
 }
 
@@ -545,24 +812,49 @@ fn kill_at_every_step(s: Strategy) -> TestResult {
     let n = plan(&format!("{fs}@a"), s)?.steps.len();
     for i in 0..n {
         let fault = format!("{i}:kill");
-        let o = dv(&st, &["rollback", &format!("{fs}@a"), "--strategy", &strat, "--yes"], &[("FLOCKER_CORE_FAULT", &fault)])?;
+        let o = dv(
+            &st,
+            &[
+                "rollback",
+                &format!("{fs}@a"),
+                "--strategy",
+                &strat,
+                "--yes",
+            ],
+            &[("FLOCKER_CORE_FAULT", &fault)],
+        )?;
         use std::os::unix::process::ExitStatusExt;
-        ensure!(o.status.signal() == Some(9), "step {i}: not killed: {:?} {}", o.status, String::from_utf8_lossy(&o.stderr));
+        ensure!(
+            o.status.signal() == Some(9),
+            "step {i}: not killed: {:?} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
         let o = dv(&st, &["recover"], &[])?;
-        ensure!(o.status.success(), "step {i}: recover: {}", String::from_utf8_lossy(&o.stderr));
+        ensure!(
+            o.status.success(),
+            "step {i}: recover: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let now = snaps(&fs)?;
         if now.len() == 1 {
             ensure!(read(&format!("{dir}/v"))? == "a", "step {i}: content");
             for r in ok(st.records())? {
                 let stashed = snaps(&r.stash_dataset)?;
-                ensure!(stashed.get("b") == before.get("b") && stashed.get("c") == before.get("c"), "step {i}: stash");
+                ensure!(
+                    stashed.get("b") == before.get("b") && stashed.get("c") == before.get("c"),
+                    "step {i}: stash"
+                );
                 ok(rollback::stash_restore(&st, &r.id, s))?;
             }
             for r in ok(rollback::stash_list(&st))? {
                 ok(rollback::stash_drop(&st, &r.record.id))?;
             }
             let back = snaps(&fs)?;
-            ensure!(before.iter().all(|(n, g)| back.get(n) == Some(g)), "step {i}: restore lost {back:?}");
+            ensure!(
+                before.iter().all(|(n, g)| back.get(n) == Some(g)),
+                "step {i}: restore lost {back:?}"
+            );
             // Restore keeps the pre-rollback snapshot on the dataset; remove it for the next round.
             for n in back.keys().filter(|n| n.starts_with(rollback::PRE_PREFIX)) {
                 zfs(&["destroy", &format!("{fs}@{n}")])?;
@@ -570,7 +862,10 @@ fn kill_at_every_step(s: Strategy) -> TestResult {
         } else {
             ensure!(now == before, "step {i}: neither old nor new: {now:?}");
         }
-        ensure!(snaps(&fs)? == before && read(&format!("{dir}/v"))? == "now", "step {i}: not back to the old state");
+        ensure!(
+            snaps(&fs)? == before && read(&format!("{dir}/v"))? == "now",
+            "step {i}: not back to the old state"
+        );
     }
     Ok(())
 }
@@ -586,7 +881,10 @@ fn main() {
         zfs_test("rollback::copy_basic", copy_basic),
         zfs_test("rollback::swap_basic", swap_basic),
         zfs_test("rollback::auto_basic", auto_basic),
-        zfs_test("rollback::busy_mount_blocks_swap_auto_copies", busy_mount_blocks_swap_auto_copies),
+        zfs_test(
+            "rollback::busy_mount_blocks_swap_auto_copies",
+            busy_mount_blocks_swap_auto_copies,
+        ),
         zfs_test("rollback::child_swap", child_swap),
         zfs_test("rollback::child_copy", child_copy),
         zfs_test("rollback::local_mountpoint_swap", local_mountpoint_swap),
@@ -597,12 +895,18 @@ fn main() {
         zfs_test("rollback::latest_oldest_swap", latest_oldest_swap),
         zfs_test("rollback::restore_copy", restore_copy),
         zfs_test("rollback::restore_swap", restore_swap),
-        zfs_test("rollback::two_rollbacks_restore_first", two_rollbacks_restore_first),
+        zfs_test(
+            "rollback::two_rollbacks_restore_first",
+            two_rollbacks_restore_first,
+        ),
         zfs_test("rollback::zvol", zvol),
         zfs_test("rollback::drop_and_export", drop_and_export),
         zfs_test("rollback::fault_copy", fault_copy),
         zfs_test("rollback::fault_swap", fault_swap),
-        zfs_test("rollback::forged_markers_are_ignored", forged_markers_are_ignored),
+        zfs_test(
+            "rollback::forged_markers_are_ignored",
+            forged_markers_are_ignored,
+        ),
         zfs_test("rollback::dry_run_changes_nothing", dry_run_changes_nothing),
         zfs_test("rollback::cli_contract", cli_contract),
         zfs_test("rollback::kill_copy", kill_copy),

@@ -67,7 +67,11 @@ fn parse_one_line(text: &str) -> Vec<Source> {
             let mut words = rest.split_whitespace().filter(|w| !w.starts_with('['));
             let uri = words.next()?.to_string();
             let suite = words.next()?.to_string();
-            Some(Source { uri, suites: vec![suite], components: words.map(str::to_string).collect() })
+            Some(Source {
+                uri,
+                suites: vec![suite],
+                components: words.map(str::to_string).collect(),
+            })
         })
         .collect()
 }
@@ -104,15 +108,19 @@ fn enable_contrib_and_backports() -> Result<bool> {
             .split("\n\n")
             .map(|stanza| {
                 let is_main = stanza.lines().any(|l| {
-                    l.strip_prefix("Suites:").is_some_and(|v| v.split_whitespace().any(|s| s == code))
-                }) && !stanza.lines().any(|l| l.starts_with("URIs:") && l.contains("security"));
+                    l.strip_prefix("Suites:")
+                        .is_some_and(|v| v.split_whitespace().any(|s| s == code))
+                }) && !stanza
+                    .lines()
+                    .any(|l| l.starts_with("URIs:") && l.contains("security"));
                 if !is_main {
                     return stanza.to_string();
                 }
                 stanza
                     .lines()
                     .map(|l| {
-                        if l.starts_with("Suites:") && !l.split_whitespace().any(|s| s == backports) {
+                        if l.starts_with("Suites:") && !l.split_whitespace().any(|s| s == backports)
+                        {
                             changed = true;
                             format!("{l} {backports}")
                         } else if l.starts_with("Components:")
@@ -174,17 +182,26 @@ fn have_cmd(name: &str) -> bool {
 }
 
 fn have_libclang() -> bool {
-    ["/usr/lib", "/usr/lib/x86_64-linux-gnu"].iter().any(|base| {
-        std::fs::read_dir(base).is_ok_and(|rd| {
-            rd.flatten().any(|e| {
-                let n = e.file_name();
-                let n = n.to_string_lossy();
-                (n.starts_with("llvm-") && e.path().join("lib").read_dir().is_ok_and(|mut r| {
-                    r.any(|f| f.is_ok_and(|f| f.file_name().to_string_lossy().starts_with("libclang")))
-                })) || n.starts_with("libclang-") || n.starts_with("libclang.so")
+    ["/usr/lib", "/usr/lib/x86_64-linux-gnu"]
+        .iter()
+        .any(|base| {
+            std::fs::read_dir(base).is_ok_and(|rd| {
+                rd.flatten().any(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    (n.starts_with("llvm-")
+                        && e.path().join("lib").read_dir().is_ok_and(|mut r| {
+                            r.any(|f| {
+                                f.is_ok_and(|f| {
+                                    f.file_name().to_string_lossy().starts_with("libclang")
+                                })
+                            })
+                        }))
+                        || n.starts_with("libclang-")
+                        || n.starts_with("libclang.so")
+                })
             })
         })
-    })
 }
 
 fn have_pkg_config_zfs() -> bool {
@@ -227,7 +244,11 @@ fn apt(args: &[&str]) -> Result<()> {
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run apt-get: {e}"))?;
-    if st.success() { Ok(()) } else { Err(format!("`apt-get {}` failed ({st})", args.join(" "))) }
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("`apt-get {}` failed ({st})", args.join(" ")))
+    }
 }
 
 /// Make sure the apt sources have contrib + backports and `apt-get update` has seen them.
@@ -254,31 +275,59 @@ pub fn ensure_lab_prereqs() -> Result<()> {
              `apt-get update && apt-get install --no-install-recommends -t {code}-backports \
              qemu-system-x86 && apt-get install --no-install-recommends {}`",
             names.join(" "),
-            names.iter().filter(|n| **n != "qemu-system-x86").copied().collect::<Vec<_>>().join(" ")
+            names
+                .iter()
+                .filter(|n| **n != "qemu-system-x86")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
     }
     eprintln!("[lab] installing host packages: {}", names.join(" "));
     enable_contrib_and_backports()?;
     apt(&["-q", "update"])?;
     let backports = format!("{code}-backports");
-    let bp: Vec<&str> = missing.iter().filter(|(_, b)| *b).map(|(n, _)| *n).collect();
+    let bp: Vec<&str> = missing
+        .iter()
+        .filter(|(_, b)| *b)
+        .map(|(n, _)| *n)
+        .collect();
     if !bp.is_empty() {
-        let mut args = vec!["install", "-y", "-q", "--no-install-recommends", "-t", &backports];
+        let mut args = vec![
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "-t",
+            &backports,
+        ];
         args.extend(&bp);
         apt(&args)?;
     }
-    let plain: Vec<&str> = missing.iter().filter(|(_, b)| !*b).map(|(n, _)| *n).collect();
+    let plain: Vec<&str> = missing
+        .iter()
+        .filter(|(_, b)| !*b)
+        .map(|(n, _)| *n)
+        .collect();
     if !plain.is_empty() {
         let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
         args.extend(&plain);
         apt(&args)?;
     }
     let still = missing_names();
-    if still.is_empty() { Ok(()) } else { Err(format!("still missing after install: {still}")) }
+    if still.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("still missing after install: {still}"))
+    }
 }
 
 fn missing_names() -> String {
-    missing().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ")
+    missing()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -297,7 +346,9 @@ mod tests {
 
     #[test]
     fn one_line_sources_skip_options() {
-        let s = parse_one_line("# c\ndeb [arch=amd64] http://m.invalid/debian bookworm main contrib\ndeb-src http://x bookworm main\n");
+        let s = parse_one_line(
+            "# c\ndeb [arch=amd64] http://m.invalid/debian bookworm main contrib\ndeb-src http://x bookworm main\n",
+        );
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].uri, "http://m.invalid/debian");
         assert_eq!(s[0].suites, vec!["bookworm"]);

@@ -29,7 +29,9 @@ pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(d).join("flocker-lab");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/root".into());
     home.join(".cache/flocker-lab")
 }
 
@@ -75,15 +77,25 @@ pub fn recipe_key(flavour: Flavour) -> Result<String> {
 }
 
 fn image_dir(flavour: Flavour) -> Result<PathBuf> {
-    Ok(cache_dir().join("images").join(format!("zfs-{}-{}", flavour.as_str(), recipe_key(flavour)?)))
+    Ok(cache_dir().join("images").join(format!(
+        "zfs-{}-{}",
+        flavour.as_str(),
+        recipe_key(flavour)?
+    )))
 }
 
 fn read_manifest(dir: &Path) -> Option<Image> {
     let text = std::fs::read_to_string(dir.join("manifest")).ok()?;
     let get = |k: &str| {
-        text.lines().find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('='))).map(str::to_string)
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+            .map(str::to_string)
     };
-    let img = Image { dir: dir.to_path_buf(), kernel: get("kernel")?, zfs: get("zfs")? };
+    let img = Image {
+        dir: dir.to_path_buf(),
+        kernel: get("kernel")?,
+        zfs: get("zfs")?,
+    };
     (img.rootfs().is_file() && img.vmlinuz().is_file() && img.initrd().is_file()).then_some(img)
 }
 
@@ -104,7 +116,11 @@ pub fn lock(path: &Path) -> Result<Lock> {
         rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
     }
     if rc != 0 {
-        return Err(format!("cannot lock {}: {}", path.display(), std::io::Error::last_os_error()));
+        return Err(format!(
+            "cannot lock {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(Lock(f))
 }
@@ -160,7 +176,8 @@ pub fn ensure(flavour: Flavour) -> Result<Image> {
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp_out, &dir).map_err(|e| format!("cannot move the image into place: {e}"))?;
+    std::fs::rename(&tmp_out, &dir)
+        .map_err(|e| format!("cannot move the image into place: {e}"))?;
     let img = read_manifest(&dir).ok_or("the recipe finished but the image is incomplete")?;
     eprintln!(
         "[lab] built zfs {} image in {:.0} s: kernel {}, zfs {}",
@@ -184,10 +201,14 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
     let include = dir.join("include");
     let lib = dir.join("lib");
     let env = vec![
-        ("LIBZFS_CORE_INCLUDE_DIR".to_string(), include.display().to_string()),
+        (
+            "LIBZFS_CORE_INCLUDE_DIR".to_string(),
+            include.display().to_string(),
+        ),
         ("LIBZFS_CORE_LIB_DIR".to_string(), lib.display().to_string()),
     ];
-    let complete = || std::fs::read_to_string(dir.join(".complete")).is_ok_and(|v| v.trim() == img.zfs);
+    let complete =
+        || std::fs::read_to_string(dir.join(".complete")).is_ok_and(|v| v.trim() == img.zfs);
     if complete() {
         return Ok(env);
     }
@@ -196,7 +217,11 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
         return Ok(env);
     }
     host::ensure_apt_sources()?;
-    eprintln!("[lab] unpacking OpenZFS {} development files into {}", img.zfs, dir.display());
+    eprintln!(
+        "[lab] unpacking OpenZFS {} development files into {}",
+        img.zfs,
+        dir.display()
+    );
     let debs = cache_dir().join(format!("dev-{}-debs", flavour.as_str()));
     let _ = std::fs::remove_dir_all(&debs);
     let _ = std::fs::remove_dir_all(&dir);
@@ -214,7 +239,10 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
         ));
     }
     let text = String::from_utf8_lossy(&show.stdout);
-    let depends = text.lines().find_map(|l| l.strip_prefix("Depends:")).unwrap_or("");
+    let depends = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Depends:"))
+        .unwrap_or("");
     let mut pkgs = vec![format!("libzfslinux-dev={}", img.zfs)];
     for dep in depends.split(',') {
         let name = dep.split_whitespace().next().unwrap_or("");
@@ -235,7 +263,10 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
     }
     let root = dir.join("root");
     std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    for e in std::fs::read_dir(&debs).map_err(|e| e.to_string())?.flatten() {
+    for e in std::fs::read_dir(&debs)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
         let st = Command::new("dpkg-deb")
             .arg("-x")
             .arg(e.path())
@@ -251,7 +282,9 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
     // Runtime libraries live in /lib/<triplet>; the dev symlinks in /usr/lib are absolute and
     // would point at the host's own copies, so make relative ones next to the real files.
     for libdir in ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"] {
-        let Ok(rd) = std::fs::read_dir(root.join(libdir)) else { continue };
+        let Ok(rd) = std::fs::read_dir(root.join(libdir)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.contains(".so.") && e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
@@ -259,11 +292,20 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
             }
         }
     }
-    for base in ["libzfs_core", "libnvpair", "libuutil", "libzfs", "libzfsbootenv"] {
-        let real = std::fs::read_dir(&lib).map_err(|e| e.to_string())?.flatten().find_map(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            (n.starts_with(&format!("{base}.so.")) && n.matches('.').count() >= 4).then_some(n)
-        });
+    for base in [
+        "libzfs_core",
+        "libnvpair",
+        "libuutil",
+        "libzfs",
+        "libzfsbootenv",
+    ] {
+        let real = std::fs::read_dir(&lib)
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .find_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                (n.starts_with(&format!("{base}.so.")) && n.matches('.').count() >= 4).then_some(n)
+            });
         if let Some(real) = real {
             let _ = std::os::unix::fs::symlink(real, lib.join(format!("{base}.so")));
         }
@@ -271,7 +313,10 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&debs);
     if !include.join("libzfs/libzfs_core.h").exists() || !lib.join("libzfs_core.so").exists() {
-        return Err(format!("unpacked development files in {} are incomplete", dir.display()));
+        return Err(format!(
+            "unpacked development files in {} are incomplete",
+            dir.display()
+        ));
     }
     std::fs::write(dir.join(".complete"), &img.zfs).map_err(|e| e.to_string())?;
     Ok(env)
@@ -279,11 +324,20 @@ pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
 
 /// `cargo xtask lab info`.
 pub fn info() -> Result<()> {
-    println!("cache: {} (override with FLOCKER_LAB_CACHE)", cache_dir().display());
+    println!(
+        "cache: {} (override with FLOCKER_LAB_CACHE)",
+        cache_dir().display()
+    );
     for f in Flavour::ALL {
         let dir = image_dir(f)?;
         match read_manifest(&dir) {
-            Some(img) => println!("zfs {}: built, kernel {}, zfs {} ({})", f.as_str(), img.kernel, img.zfs, dir.display()),
+            Some(img) => println!(
+                "zfs {}: built, kernel {}, zfs {} ({})",
+                f.as_str(),
+                img.kernel,
+                img.zfs,
+                dir.display()
+            ),
             None => println!("zfs {}: not built (key {})", f.as_str(), recipe_key(f)?),
         }
     }

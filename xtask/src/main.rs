@@ -153,7 +153,11 @@ fn main() -> ExitCode {
     let res: Result<i32> = match cli.cmd {
         Cmd::Deps => host::ensure_lab_prereqs().map(|()| 0),
         Cmd::Test(a) => test::run(&test::Options {
-            flavours: if a.flavours.is_empty() { Flavour::ALL.to_vec() } else { a.flavours },
+            flavours: if a.flavours.is_empty() {
+                Flavour::ALL.to_vec()
+            } else {
+                a.flavours
+            },
             host: !a.lab_only,
             lab: !a.host_only,
             vm: a.vm,

@@ -42,7 +42,10 @@ impl Counts {
         self.skipped += o.skipped;
     }
     fn line(&self, label: &str) -> String {
-        format!("{label}: {} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+        format!(
+            "{label}: {} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
     }
 }
 
@@ -70,13 +73,21 @@ pub fn parse_result_line(line: &str) -> Option<Counts> {
 }
 
 fn target_base() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 /// Run `cargo` with args, streaming its stdout and returning it.
-fn cargo_streamed(args: &[&str], env: &[(String, String)], target: Option<&Path>) -> Result<(bool, String)> {
+fn cargo_streamed(
+    args: &[&str],
+    env: &[(String, String)],
+    target: Option<&Path>,
+) -> Result<(bool, String)> {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.args(args).current_dir(repo_root()).envs(env.iter().map(|(k, v)| (k, v)));
+    c.args(args)
+        .current_dir(repo_root())
+        .envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(t) = target {
         c.env("CARGO_TARGET_DIR", t);
     }
@@ -112,7 +123,9 @@ fn host_tests(filter: &[String]) -> Counts {
                 }
             }
             if !ok && counts.failed == 0 {
-                eprintln!("xtask: `cargo test --workspace` failed without a failing test (build error?)");
+                eprintln!(
+                    "xtask: `cargo test --workspace` failed without a failing test (build error?)"
+                );
                 counts.failed += 1;
             }
         }
@@ -136,10 +149,20 @@ fn target_for(flavour: Flavour) -> PathBuf {
 /// Build the example binaries for a flavour; returns their directory.
 pub fn build_examples(flavour: Flavour, env: &[(String, String)]) -> Result<PathBuf> {
     let target = target_for(flavour);
-    eprintln!("[lab] building the example binaries for zfs {}", flavour.as_str());
-    let (ok, _) = cargo_streamed(&["build", "-p", "flocker-examples", "--bins", "--quiet"], env, Some(&target))?;
+    eprintln!(
+        "[lab] building the example binaries for zfs {}",
+        flavour.as_str()
+    );
+    let (ok, _) = cargo_streamed(
+        &["build", "-p", "flocker-examples", "--bins", "--quiet"],
+        env,
+        Some(&target),
+    )?;
     if !ok {
-        return Err(format!("building the example binaries for zfs {} failed", flavour.as_str()));
+        return Err(format!(
+            "building the example binaries for zfs {} failed",
+            flavour.as_str()
+        ));
     }
     Ok(target.join("debug"))
 }
@@ -148,24 +171,53 @@ pub fn build_examples(flavour: Flavour, env: &[(String, String)]) -> Result<Path
 /// executables and the directory of the other binaries.
 fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>, PathBuf)> {
     let target = target_for(flavour);
-    println!("== building for zfs {} into {}", flavour.as_str(), target.display());
-    let (ok, _) = cargo_streamed(&["build", "--workspace", "--exclude", "xtask", "--bins", "--quiet"], env, Some(&target))?;
+    println!(
+        "== building for zfs {} into {}",
+        flavour.as_str(),
+        target.display()
+    );
+    let (ok, _) = cargo_streamed(
+        &[
+            "build",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--bins",
+            "--quiet",
+        ],
+        env,
+        Some(&target),
+    )?;
     if !ok {
-        return Err(format!("building the workspace's binaries for zfs {} failed", flavour.as_str()));
+        return Err(format!(
+            "building the workspace's binaries for zfs {} failed",
+            flavour.as_str()
+        ));
     }
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.args(["test", "-p", "flocker-tests", "--no-run", "--message-format=json-render-diagnostics"])
-        .current_dir(repo_root())
-        .env("CARGO_TARGET_DIR", &target)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stderr(Stdio::inherit());
+    c.args([
+        "test",
+        "-p",
+        "flocker-tests",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ])
+    .current_dir(repo_root())
+    .env("CARGO_TARGET_DIR", &target)
+    .envs(env.iter().map(|(k, v)| (k, v)))
+    .stderr(Stdio::inherit());
     let out = c.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!("building the ZFS tests for zfs {} failed", flavour.as_str()));
+        return Err(format!(
+            "building the ZFS tests for zfs {} failed",
+            flavour.as_str()
+        ));
     }
     let mut bins = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if v["reason"] != "compiler-artifact" || v["profile"]["test"] != true {
             continue;
         }
@@ -186,7 +238,8 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
         return Err("no ZFS test binaries were built".into());
     }
     let runner = bin_dir.join(format!("lab-runner-{}.sh", flavour.as_str()));
-    let mut script = String::from("#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n");
+    let mut script =
+        String::from("#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n");
     let extra: Vec<String> = opts.filter.iter().map(|a| sh_quote(a)).collect();
     for b in &bins {
         let q = sh_quote(&b.to_string_lossy());
@@ -196,20 +249,29 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
             extra.join(" ")
         ));
     }
-    std::fs::write(&runner, script).map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
+    std::fs::write(&runner, script)
+        .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
     let mut vm_args = opts.vm.clone();
     // The whole suite runs in one boot: allow at least an hour (it took 17 min per flavour on a
     // saturated host), so a slow machine is not mistaken for a hung guest.
     vm_args.timeout = vm_args.timeout.max(3600);
     vm_args.shares.push(target_base());
-    vm_args.env.push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
+    vm_args
+        .env
+        .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
     println!("== ZFS tests in the lab, zfs {}", flavour.as_str());
     let started = Instant::now();
-    let out = vm::run_in_lab(flavour, &vm_args, &["sh".into(), runner.display().to_string()])?;
+    let out = vm::run_in_lab(
+        flavour,
+        &vm_args,
+        &["sh".into(), runner.display().to_string()],
+    )?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut counts = Counts::default();
     let mut cur: Option<(String, Counts, bool)> = None;
-    let close = |cur: &mut Option<(String, Counts, bool)>, code: Option<i32>, counts: &mut Counts| {
+    let close = |cur: &mut Option<(String, Counts, bool)>,
+                 code: Option<i32>,
+                 counts: &mut Counts| {
         if let Some((name, c, seen)) = cur.take() {
             counts.add(c);
             if !seen {
@@ -229,16 +291,27 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
         } else if let Some(code) = l.strip_prefix("### exit ") {
             close(&mut cur, code.trim().parse().ok(), &mut counts);
         } else if let Some(c) = parse_result_line(l)
-            && let Some((_, acc, seen)) = cur.as_mut() {
-                acc.add(c);
-                *seen = true;
-            }
+            && let Some((_, acc, seen)) = cur.as_mut()
+        {
+            acc.add(c);
+            *seen = true;
+        }
     }
     close(&mut cur, None, &mut counts);
-    println!("== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)", flavour.as_str(), started.elapsed().as_secs_f64(), out.boot_secs);
+    println!(
+        "== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)",
+        flavour.as_str(),
+        started.elapsed().as_secs_f64(),
+        out.boot_secs
+    );
 
     counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
-    let upstream = out.zfs_version.split('-').next().unwrap_or(&out.zfs_version).to_string();
+    let upstream = out
+        .zfs_version
+        .split('-')
+        .next()
+        .unwrap_or(&out.zfs_version)
+        .to_string();
     Ok((format!("zfs-{upstream}"), counts))
 }
 
@@ -246,39 +319,58 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
 /// must each fail the host side with the right status or message, within a bounded time.
 fn lab_self_tests(flavour: Flavour, vm_args: &VmArgs, boot_secs: f64) -> Counts {
     let mut counts = Counts::default();
-    let mut check = |name: &str, args: &VmArgs, cmd: &[&str], verdict: &dyn Fn(Result<vm::Outcome>) -> Result<(), String>| {
-        print!("test lab::{name} ... ");
-        let _ = std::io::stdout().flush();
-        let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
-        match verdict(vm::run_in_lab(flavour, args, &cmd)) {
-            Ok(()) => {
-                println!("ok");
-                counts.passed += 1;
+    let mut check =
+        |name: &str,
+         args: &VmArgs,
+         cmd: &[&str],
+         verdict: &dyn Fn(Result<vm::Outcome>) -> Result<(), String>| {
+            print!("test lab::{name} ... ");
+            let _ = std::io::stdout().flush();
+            let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+            match verdict(vm::run_in_lab(flavour, args, &cmd)) {
+                Ok(()) => {
+                    println!("ok");
+                    counts.passed += 1;
+                }
+                Err(e) => {
+                    println!("FAILED ({e})");
+                    counts.failed += 1;
+                }
             }
-            Err(e) => {
-                println!("FAILED ({e})");
-                counts.failed += 1;
-            }
-        }
-    };
-    check("guest_failure_propagates", vm_args, &["sh", "-c", "exit 7"], &|r| match r {
-        Ok(o) if o.code == 7 => Ok(()),
-        Ok(o) => Err(format!("status {} instead of 7", o.code)),
-        Err(e) => Err(e),
-    });
+        };
+    check(
+        "guest_failure_propagates",
+        vm_args,
+        &["sh", "-c", "exit 7"],
+        &|r| match r {
+            Ok(o) if o.code == 7 => Ok(()),
+            Ok(o) => Err(format!("status {} instead of 7", o.code)),
+            Err(e) => Err(e),
+        },
+    );
     // Generous: twice the boot we just measured plus a minute, so a slow boot is not a "hang".
     let mut short = vm_args.clone();
     short.timeout = (boot_secs * 2.0) as u64 + 60;
-    check("guest_hang_is_reported", &short, &["sleep", "100000"], &|r| match r {
-        Err(e) if e.contains("hung") && e.contains("running the command") => Ok(()),
-        Err(e) => Err(format!("unexpected error: {e}")),
-        Ok(o) => Err(format!("a hung command returned status {}", o.code)),
-    });
-    check("kernel_panic_is_reported", vm_args, &["sh", "-c", "echo c >/proc/sysrq-trigger; sleep 600"], &|r| match r {
-        Err(e) if e.contains("panicked") => Ok(()),
-        Err(e) => Err(format!("unexpected error: {e}")),
-        Ok(o) => Err(format!("a panicked guest returned status {}", o.code)),
-    });
+    check(
+        "guest_hang_is_reported",
+        &short,
+        &["sleep", "100000"],
+        &|r| match r {
+            Err(e) if e.contains("hung") && e.contains("running the command") => Ok(()),
+            Err(e) => Err(format!("unexpected error: {e}")),
+            Ok(o) => Err(format!("a hung command returned status {}", o.code)),
+        },
+    );
+    check(
+        "kernel_panic_is_reported",
+        vm_args,
+        &["sh", "-c", "echo c >/proc/sysrq-trigger; sleep 600"],
+        &|r| match r {
+            Err(e) if e.contains("panicked") => Ok(()),
+            Err(e) => Err(format!("unexpected error: {e}")),
+            Ok(o) => Err(format!("a panicked guest returned status {}", o.code)),
+        },
+    );
     counts
 }
 
@@ -304,7 +396,11 @@ pub fn run(opts: &Options) -> Result<i32> {
                 }
                 Err(e) => {
                     eprintln!("xtask: the zfs {} lab could not run: {e}", f.as_str());
-                    lines.push(format!("zfs-{}: not run ({})", f.as_str(), e.lines().next().unwrap_or("")));
+                    lines.push(format!(
+                        "zfs-{}: not run ({})",
+                        f.as_str(),
+                        e.lines().next().unwrap_or("")
+                    ));
                     broken = true;
                 }
             }
@@ -325,15 +421,39 @@ mod tests {
     #[test]
     fn parses_libtest_summary() {
         let c = parse_result_line("test result: ok. 12 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.01s").unwrap();
-        assert_eq!(c, Counts { passed: 12, failed: 0, skipped: 3 });
-        let c = parse_result_line("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out").unwrap();
-        assert_eq!(c, Counts { passed: 1, failed: 2, skipped: 0 });
+        assert_eq!(
+            c,
+            Counts {
+                passed: 12,
+                failed: 0,
+                skipped: 3
+            }
+        );
+        let c = parse_result_line(
+            "test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Counts {
+                passed: 1,
+                failed: 2,
+                skipped: 0
+            }
+        );
         assert!(parse_result_line("running 3 tests").is_none());
     }
 
     #[test]
     fn summary_line_shape() {
-        let c = Counts { passed: 4, failed: 1, skipped: 2 };
-        assert_eq!(c.line("zfs-2.1.11"), "zfs-2.1.11: 4 passed, 1 failed, 2 skipped");
+        let c = Counts {
+            passed: 4,
+            failed: 1,
+            skipped: 2,
+        };
+        assert_eq!(
+            c.line("zfs-2.1.11"),
+            "zfs-2.1.11: 4 passed, 1 failed, 2 skipped"
+        );
     }
 }

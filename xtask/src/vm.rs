@@ -34,7 +34,10 @@ pub struct Outcome {
 
 /// Quote a word for the guest's POSIX shell.
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -66,16 +69,22 @@ fn accel_for(req: Accel, img: &Image) -> &'static str {
 /// that creates VMs but cannot run a normal guest (e.g. PVM-only), so we boot the lab kernel
 /// once with a trivial command under KVM, bounded in time, and remember the answer per host boot.
 fn kvm_works(img: &Image) -> bool {
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
         return false;
     }
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let memo = image::cache_dir().join("kvm-probe");
     if let Ok(text) = std::fs::read_to_string(&memo)
         && let Some((id, answer)) = text.split_once(' ')
-            && id == boot_id.trim() {
-                return answer.trim() == "yes";
-            }
+        && id == boot_id.trim()
+    {
+        return answer.trim() == "yes";
+    }
     eprintln!("[lab] /dev/kvm exists: checking that it runs a guest (once per host boot)");
     let args = VmArgs {
         timeout: 60,
@@ -85,10 +94,29 @@ fn kvm_works(img: &Image) -> bool {
         env: Vec::new(),
         accel: Accel::Kvm,
     };
-    let ok = boot(img, Flavour::V2_1, "kvm", &args, &["true".to_string()], Mode::Run, true, false)
-        .is_ok_and(|o| o.code == 0);
-    eprintln!("[lab] KVM {}", if ok { "works: using it" } else { "does not run a guest here: using TCG" });
-    let _ = std::fs::write(&memo, format!("{} {}\n", boot_id.trim(), if ok { "yes" } else { "no" }));
+    let ok = boot(
+        img,
+        Flavour::V2_1,
+        "kvm",
+        &args,
+        &["true".to_string()],
+        Mode::Run,
+        true,
+        false,
+    )
+    .is_ok_and(|o| o.code == 0);
+    eprintln!(
+        "[lab] KVM {}",
+        if ok {
+            "works: using it"
+        } else {
+            "does not run a guest here: using TCG"
+        }
+    );
+    let _ = std::fs::write(
+        &memo,
+        format!("{} {}\n", boot_id.trim(), if ok { "yes" } else { "no" }),
+    );
     ok
 }
 
@@ -103,23 +131,39 @@ fn shares_for(args: &VmArgs) -> Result<Vec<PathBuf>> {
     want.extend(args.shares.iter().cloned());
     let mut canon: Vec<PathBuf> = Vec::new();
     for p in want {
-        let c = p.canonicalize().map_err(|e| format!("cannot share {}: {e}", p.display()))?;
+        let c = p
+            .canonicalize()
+            .map_err(|e| format!("cannot share {}: {e}", p.display()))?;
         canon.push(c);
     }
     canon.sort();
     canon.dedup();
     // Keep only outermost directories: a share inside another is already visible.
-    let outer: Vec<PathBuf> =
-        canon.iter().filter(|p| !canon.iter().any(|q| q != *p && p.starts_with(q))).cloned().collect();
+    let outer: Vec<PathBuf> = canon
+        .iter()
+        .filter(|p| !canon.iter().any(|q| q != *p && p.starts_with(q)))
+        .cloned()
+        .collect();
     Ok(outer)
 }
 
-fn boot_script(flavour: Flavour, shares: &[PathBuf], cwd: &Path, env: &[String], cmd: &[String], mode: Mode) -> String {
+fn boot_script(
+    flavour: Flavour,
+    shares: &[PathBuf],
+    cwd: &Path,
+    env: &[String],
+    cmd: &[String],
+    mode: Mode,
+) -> String {
     let mut s = String::new();
     s.push_str("#!/bin/sh\n# Written by cargo xtask for one boot.\nexport PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n");
     s.push_str(&format!("M='{MARK}'\n"));
     // Markers are for the host's reader; an interactive console does not need them.
-    s.push_str(if mode == Mode::Shell { "MO=/dev/null EO=/dev/ttyS0\n" } else { "MO=/dev/ttyS0 EO=/dev/ttyS1\n" });
+    s.push_str(if mode == Mode::Shell {
+        "MO=/dev/null EO=/dev/ttyS0\n"
+    } else {
+        "MO=/dev/ttyS0 EO=/dev/ttyS1\n"
+    });
     s.push_str(
         r#"off() { sync; echo 1 >/proc/sys/kernel/sysrq; echo o >/proc/sysrq-trigger; sleep 60; }
 fail() { echo "${M}FAIL@@ $*" >$MO; echo "flocker lab: $*" >$EO; echo "fail $*" >/run/ctl/status.tmp; mv /run/ctl/status.tmp /run/ctl/status; off; }
@@ -147,19 +191,28 @@ ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/versio
             p.display()
         ));
     }
-    s.push_str(&format!("export FLOCKER_LAB=1 FLOCKER_LAB_FLAVOUR={}\n", flavour.as_str()));
+    s.push_str(&format!(
+        "export FLOCKER_LAB=1 FLOCKER_LAB_FLAVOUR={}\n",
+        flavour.as_str()
+    ));
     for kv in env {
         if let Some((k, v)) = kv.split_once('=')
-            && !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                s.push_str(&format!("export {k}={}\n", sh_quote(v)));
-            }
+            && !k.is_empty()
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            s.push_str(&format!("export {k}={}\n", sh_quote(v)));
+        }
     }
     for pass in ["RUST_BACKTRACE", "RUST_LOG", "NO_COLOR", "CI"] {
         if let Ok(v) = std::env::var(pass) {
             s.push_str(&format!("export {pass}={}\n", sh_quote(&v)));
         }
     }
-    s.push_str(&format!("cd {} || fail \"cannot cd to {}\"\n", sh_quote(&cwd.to_string_lossy()), cwd.display()));
+    s.push_str(&format!(
+        "cd {} || fail \"cannot cd to {}\"\n",
+        sh_quote(&cwd.to_string_lossy()),
+        cwd.display()
+    ));
     match mode {
         Mode::Run => {
             let words: Vec<String> = cmd.iter().map(|w| sh_quote(w)).collect();
@@ -192,15 +245,19 @@ fn boot(
     announce: bool,
 ) -> Result<Outcome> {
     let ctl_parent = image::cache_dir().join("run");
-    std::fs::create_dir_all(&ctl_parent).map_err(|e| format!("cannot create {}: {e}", ctl_parent.display()))?;
+    std::fs::create_dir_all(&ctl_parent)
+        .map_err(|e| format!("cannot create {}: {e}", ctl_parent.display()))?;
     let ctl = ctl_parent.join(format!("{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&ctl).map_err(|e| format!("cannot create {}: {e}", ctl.display()))?;
     let _cleanup = RemoveOnDrop(ctl.clone());
     let shares = shares_for(args)?;
     let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
     let cwd = cwd.canonicalize().unwrap_or(cwd);
-    std::fs::write(ctl.join("boot.sh"), boot_script(flavour, &shares, &cwd, &args.env, cmd, mode))
-        .map_err(|e| format!("cannot write the boot script: {e}"))?;
+    std::fs::write(
+        ctl.join("boot.sh"),
+        boot_script(flavour, &shares, &cwd, &args.env, cmd, mode),
+    )
+    .map_err(|e| format!("cannot write the boot script: {e}"))?;
 
     let mut q = Command::new("qemu-system-x86_64");
     if accel == "kvm" {
@@ -208,47 +265,78 @@ fn boot(
     } else {
         q.args(["-accel", "tcg,thread=multi", "-cpu", "max"]);
     }
-    q.args(["-machine", "q35", "-nodefaults", "-display", "none", "-no-reboot"]);
+    q.args([
+        "-machine",
+        "q35",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
     q.args(["-m", &args.mem.to_string(), "-smp", &args.cpus.to_string()]);
-    q.arg("-kernel").arg(img.vmlinuz()).arg("-initrd").arg(img.initrd());
+    q.arg("-kernel")
+        .arg(img.vmlinuz())
+        .arg("-initrd")
+        .arg(img.initrd());
     q.args([
         "-append",
         "root=/dev/vda rw console=ttyS0 quiet loglevel=1 init=/sbin/flocker-init panic=-1 \
          systemd.show_status=0 rd.udev.log_level=0 mitigations=off",
     ]);
-    q.arg("-drive").arg(format!("file={},if=virtio,format=raw,snapshot=on,cache=unsafe", img.rootfs().display()));
-    q.arg("-virtfs").arg(format!("local,path={},mount_tag=ctl,security_model=none,id=ctl", ctl.display()));
+    q.arg("-drive").arg(format!(
+        "file={},if=virtio,format=raw,snapshot=on,cache=unsafe",
+        img.rootfs().display()
+    ));
+    q.arg("-virtfs").arg(format!(
+        "local,path={},mount_tag=ctl,security_model=none,id=ctl",
+        ctl.display()
+    ));
     for (i, p) in shares.iter().enumerate() {
-        q.arg("-virtfs").arg(format!("local,path={},mount_tag=share{i},security_model=none,id=share{i}", p.display()));
+        q.arg("-virtfs").arg(format!(
+            "local,path={},mount_tag=share{i},security_model=none,id=share{i}",
+            p.display()
+        ));
     }
     q.args(["-device", "virtio-rng-pci"]);
 
     let mut listeners = Vec::new();
     if mode == Mode::Shell {
         q.args(["-serial", "mon:stdio", "-serial", "null"]);
-        q.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        q.stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
     } else {
         for n in 0..2 {
             let path = ctl.join(format!("ttyS{n}.sock"));
-            let l = UnixListener::bind(&path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-            q.arg("-chardev").arg(format!("socket,id=s{n},path={}", path.display()));
+            let l = UnixListener::bind(&path)
+                .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+            q.arg("-chardev")
+                .arg(format!("socket,id=s{n},path={}", path.display()));
             q.args(["-serial", &format!("chardev:s{n}")]);
             listeners.push(l);
         }
-        q.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        q.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
     }
     if announce {
         eprintln!(
             "[lab] booting zfs {} (kernel {}, {}, {} MiB, timeout {} s)",
             flavour.as_str(),
             img.kernel,
-            if accel == "kvm" { "KVM" } else { "TCG software emulation" },
+            if accel == "kvm" {
+                "KVM"
+            } else {
+                "TCG software emulation"
+            },
             args.mem,
             args.timeout
         );
     }
     let started = Instant::now();
-    let mut child = q.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    let mut child = q
+        .spawn()
+        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
     let _guard = KillOnDrop(child.id());
 
     if mode == Mode::Shell {
@@ -280,7 +368,13 @@ fn boot(
     drop(tx);
 
     let deadline = started + Duration::from_secs(args.timeout);
-    let mut console = Console { pending: Vec::new(), captured: Vec::new(), begun: false, boot_log: Vec::new(), quiet };
+    let mut console = Console {
+        pending: Vec::new(),
+        captured: Vec::new(),
+        begun: false,
+        boot_log: Vec::new(),
+        quiet,
+    };
     let mut boot_secs = 0.0;
     let mut zfs_version = String::new();
     let mut fail_msg: Option<String> = None;
@@ -330,7 +424,9 @@ fn boot(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 // Both serial sockets closed: qemu is exiting.
-                let rest = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(30));
+                let rest = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_secs(30));
                 let t0 = Instant::now();
                 while t0.elapsed() < rest {
                     if let Ok(Some(_)) = child.try_wait() {
@@ -347,11 +443,24 @@ fn boot(
     for r in readers {
         let _ = r.join();
     }
-    let qemu_text = format!("{}{}", qemu_out.join().unwrap_or_default(), qemu_err.join().unwrap_or_default());
+    let qemu_text = format!(
+        "{}{}",
+        qemu_out.join().unwrap_or_default(),
+        qemu_err.join().unwrap_or_default()
+    );
     if let Some(msg) = fail_msg {
-        return Err(format!("the guest failed before running the command: {msg}"));
+        return Err(format!(
+            "the guest failed before running the command: {msg}"
+        ));
     }
-    let mut out = finish(&ctl, st.success(), started, boot_secs, &console.log(), qemu_text)?;
+    let mut out = finish(
+        &ctl,
+        st.success(),
+        started,
+        boot_secs,
+        &console.log(),
+        qemu_text,
+    )?;
     if out.zfs_version.is_empty() {
         out.zfs_version = zfs_version;
     }
@@ -359,29 +468,53 @@ fn boot(
     Ok(out)
 }
 
-fn finish(ctl: &Path, qemu_ok: bool, started: Instant, boot_secs: f64, log: &str, qemu_text: String) -> Result<Outcome> {
+fn finish(
+    ctl: &Path,
+    qemu_ok: bool,
+    started: Instant,
+    boot_secs: f64,
+    log: &str,
+    qemu_text: String,
+) -> Result<Outcome> {
     let status = std::fs::read_to_string(ctl.join("status")).ok();
     let Some(status) = status else {
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(25)..].join("\n");
-        let panic = log.lines().find(|l| l.contains("Kernel panic")).map(str::to_string);
+        let panic = log
+            .lines()
+            .find(|l| l.contains("Kernel panic"))
+            .map(str::to_string);
         return Err(match panic {
             Some(p) => format!("the guest kernel panicked: {p}\nlast console lines:\n{tail}"),
             None => format!(
                 "the VM stopped after {:.0} s without reporting an exit status (qemu {}){}\nlast console lines:\n{tail}",
                 started.elapsed().as_secs_f64(),
                 if qemu_ok { "exited normally" } else { "failed" },
-                if qemu_text.trim().is_empty() { String::new() } else { format!("\nqemu said: {}", qemu_text.trim()) }
+                if qemu_text.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("\nqemu said: {}", qemu_text.trim())
+                }
             ),
         });
     };
     let mut words = status.split_whitespace();
     let first = words.next().unwrap_or("");
     if first == "fail" {
-        return Err(format!("the guest failed: {}", words.collect::<Vec<_>>().join(" ")));
+        return Err(format!(
+            "the guest failed: {}",
+            words.collect::<Vec<_>>().join(" ")
+        ));
     }
-    let code: i32 = first.parse().map_err(|_| format!("bad status from the guest: {status:?}"))?;
-    Ok(Outcome { code, zfs_version: words.next().unwrap_or("").to_string(), boot_secs, stdout: Vec::new() })
+    let code: i32 = first
+        .parse()
+        .map_err(|_| format!("bad status from the guest: {status:?}"))?;
+    Ok(Outcome {
+        code,
+        zfs_version: words.next().unwrap_or("").to_string(),
+        boot_secs,
+        stdout: Vec::new(),
+    })
 }
 
 enum Event {
@@ -478,7 +611,10 @@ fn collect<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<St
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     (t as u64) ^ N.fetch_add(1, Ordering::SeqCst)
 }
 
@@ -506,7 +642,10 @@ pub fn run_in_lab(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<Out
     let img = image::ensure(flavour)?;
     let accel = accel_for(args.accel, &img);
     let out = boot(&img, flavour, accel, args, cmd, Mode::Run, false, true)?;
-    eprintln!("[lab] zfs {} loaded; command started {:.1} s after qemu start", out.zfs_version, out.boot_secs);
+    eprintln!(
+        "[lab] zfs {} loaded; command started {:.1} s after qemu start",
+        out.zfs_version, out.boot_secs
+    );
     Ok(out)
 }
 
@@ -538,8 +677,13 @@ pub fn demo(flavour: Flavour, args: &VmArgs) -> Result<i32> {
     let bin_dir = crate::test::build_examples(flavour, &env)?;
     let mut args = args.clone();
     args.shares.push(bin_dir.clone());
-    args.env.push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
+    args.env
+        .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
     let script = image::repo_root().join("xtask/lab/demo.sh");
-    let out = run_in_lab(flavour, &args, &["sh".to_string(), script.display().to_string()])?;
+    let out = run_in_lab(
+        flavour,
+        &args,
+        &["sh".to_string(), script.display().to_string()],
+    )?;
     Ok(out.code)
 }

@@ -97,7 +97,9 @@ struct Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let _ = Command::new("zpool").args(["destroy", "-f", &self.name]).status();
+        let _ = Command::new("zpool")
+            .args(["destroy", "-f", &self.name])
+            .status();
         let _ = std::fs::remove_file(&self.file);
     }
 }
@@ -189,8 +191,7 @@ fn compare_snapshots(
         cli.push(secs(t.elapsed()));
 
         if run == 0 {
-            let theirs: BTreeSet<&str> =
-                out.lines().filter_map(|l| l.split('\t').next()).collect();
+            let theirs: BTreeSet<&str> = out.lines().filter_map(|l| l.split('\t').next()).collect();
             let mine: BTreeSet<&str> = mine.iter().map(String::as_str).collect();
             if theirs != mine {
                 return Err(format!(
@@ -244,18 +245,29 @@ fn compare_datasets(root: &DatasetName, runs: usize) -> Result<(usize, f64, f64)
             .map_err(|e| e.to_string())?;
         ours.push(secs(t.elapsed()));
         let t = Instant::now();
-        let out = sh("zfs", &["list", "-Hp", "-o", CLI_DS_COLS, "-r", root.as_str()])?;
+        let out = sh(
+            "zfs",
+            &["list", "-Hp", "-o", CLI_DS_COLS, "-r", root.as_str()],
+        )?;
         cli.push(secs(t.elapsed()));
         if run == 0 {
-            let theirs: BTreeSet<&str> =
-                out.lines().filter_map(|l| l.split('\t').next()).collect();
+            let theirs: BTreeSet<&str> = out.lines().filter_map(|l| l.split('\t').next()).collect();
             let mine: BTreeSet<&str> = list.iter().map(|d| d.name.as_str()).collect();
             if theirs != mine {
-                return Err(format!("dataset listings differ: {} vs {}", mine.len(), theirs.len()));
+                return Err(format!(
+                    "dataset listings differ: {} vs {}",
+                    mine.len(),
+                    theirs.len()
+                ));
             }
             count = mine.len();
         }
-        eprintln!("  run {}: ours {:.2} s, cli {:.2} s", run + 1, ours[run], cli[run]);
+        eprintln!(
+            "  run {}: ours {:.2} s, cli {:.2} s",
+            run + 1,
+            ours[run],
+            cli[run]
+        );
     }
     Ok((count, median(&mut ours), median(&mut cli)))
 }
@@ -276,7 +288,10 @@ fn main_inner() -> Result<(), String> {
     let f = std::fs::File::create(&file).map_err(|e| format!("{file}: {e}"))?;
     f.set_len(a.size_gib << 30).map_err(|e| e.to_string())?;
     drop(f);
-    sh("zpool", &["create", "-f", "-O", "mountpoint=none", &name, &file])?;
+    sh(
+        "zpool",
+        &["create", "-f", "-O", "mountpoint=none", &name, &file],
+    )?;
     let pool = Pool { name, file };
     let total = Instant::now();
     let mut rows = Vec::new();
@@ -287,7 +302,8 @@ fn main_inner() -> Result<(), String> {
         lzc::create(&one, DatasetType::Filesystem, None, None).map_err(|e| e.to_string())?;
         let t = Instant::now();
         for i in 0..a.one {
-            let s = SnapshotName::new(format!("{}@s{i:06}", one.as_str())).map_err(|e| e.to_string())?;
+            let s = SnapshotName::new(format!("{}@s{i:06}", one.as_str()))
+                .map_err(|e| e.to_string())?;
             lzc::snapshot(&[s], None).map_err(|e| e.to_string())?;
             if (i + 1) % 1000 == 0 {
                 eprintln!("  {} snapshots in {:.0} s", i + 1, secs(t.elapsed()));
@@ -340,9 +356,15 @@ fn main_inner() -> Result<(), String> {
     }
 
     println!();
-    println!("OpenZFS {version}, flavour {flavour}, {} runs (medians), total {:.0} s", a.runs, secs(total.elapsed()));
+    println!(
+        "OpenZFS {version}, flavour {flavour}, {} runs (medians), total {:.0} s",
+        a.runs,
+        secs(total.elapsed())
+    );
     println!();
-    println!("| listing | items | created in | flocker-core | `zfs list -Hp` | ratio (cli / ours) |");
+    println!(
+        "| listing | items | created in | flocker-core | `zfs list -Hp` | ratio (cli / ours) |"
+    );
     println!("|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");

@@ -16,9 +16,16 @@ use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Store, Strategy};
 
 fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args[0]))?;
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
     if !out.status.success() {
-        return Err(format!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -46,7 +53,15 @@ fn write_random(path: &str, bytes: u64) -> Result<(), String> {
 fn one(pool: &str, store: &Store, strategy: Strategy, mib: u64, round: u32) -> Result<f64, String> {
     let fs = format!("{pool}/b{round}");
     let dir = format!("/var/tmp/flocker-bench/{fs}");
-    sh(&["zfs", "create", "-o", &format!("mountpoint={dir}"), "-o", "compression=off", &fs])?;
+    sh(&[
+        "zfs",
+        "create",
+        "-o",
+        &format!("mountpoint={dir}"),
+        "-o",
+        "compression=off",
+        &fs,
+    ])?;
     write_random(&format!("{dir}/base"), 16 << 20)?;
     sh(&["zfs", "snapshot", &format!("{fs}@base")])?;
     write_random(&format!("{dir}/changes"), mib << 20)?;
@@ -68,7 +83,11 @@ fn one(pool: &str, store: &Store, strategy: Strategy, mib: u64, round: u32) -> R
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let get = |flag: &str, default: u64| {
-        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     let small = get("--small-mib", 1);
     let large = get("--large-mib", 1024);
@@ -77,7 +96,15 @@ fn main() -> ExitCode {
     let size = format!("{}M", large * 3 + 512);
     let run = || -> Result<Vec<(Strategy, u64, f64)>, String> {
         sh(&["truncate", "-s", &size, &file])?;
-        sh(&["zpool", "create", "-f", "-O", "mountpoint=none", &pool, &file])?;
+        sh(&[
+            "zpool",
+            "create",
+            "-f",
+            "-O",
+            "mountpoint=none",
+            &pool,
+            &file,
+        ])?;
         let store_dir = format!("/var/tmp/flocker-bench-store-{pool}");
         let store = Store::open(&store_dir).map_err(|e| e.to_string())?;
         let mut rows = Vec::new();
@@ -103,15 +130,30 @@ fn main() -> ExitCode {
         }
     };
     let version = std::fs::read_to_string("/sys/module/zfs/version").unwrap_or_default();
-    println!("OpenZFS {} — rollback to the snapshot before N MiB of changes, stash included", version.trim());
+    println!(
+        "OpenZFS {} — rollback to the snapshot before N MiB of changes, stash included",
+        version.trim()
+    );
     println!();
     println!("| strategy | {small} MiB | {large} MiB | ratio |");
     println!("|---|---|---|---|");
     let mut ok = true;
     for strategy in [Strategy::Swap, Strategy::Copy] {
-        let t = |m: u64| rows.iter().find(|r| r.0 == strategy && r.1 == m).map_or(0.0, |r| r.2);
-        let ratio = if t(small) > 0.0 { t(large) / t(small) } else { f64::INFINITY };
-        println!("| {strategy} | {:.3} s | {:.3} s | {ratio:.2} |", t(small), t(large));
+        let t = |m: u64| {
+            rows.iter()
+                .find(|r| r.0 == strategy && r.1 == m)
+                .map_or(0.0, |r| r.2)
+        };
+        let ratio = if t(small) > 0.0 {
+            t(large) / t(small)
+        } else {
+            f64::INFINITY
+        };
+        println!(
+            "| {strategy} | {:.3} s | {:.3} s | {ratio:.2} |",
+            t(small),
+            t(large)
+        );
         if strategy == Strategy::Swap && ratio > 1.5 {
             ok = false;
         }

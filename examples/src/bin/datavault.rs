@@ -52,7 +52,13 @@ struct Flags {
 }
 
 fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, Failure> {
-    let mut f = Flags { json: false, yes: false, dry_run: false, strategy: Strategy::Auto, positional: Vec::new() };
+    let mut f = Flags {
+        json: false,
+        yes: false,
+        dry_run: false,
+        strategy: Strategy::Auto,
+        positional: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let name = a.split('=').next().unwrap_or(a);
@@ -66,7 +72,10 @@ fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, Failure> {
             "--strategy" => {
                 let v = match a.split_once('=') {
                     Some((_, v)) => v.to_string(),
-                    None => it.next().cloned().ok_or_else(|| Failure::Usage("--strategy needs a value".into()))?,
+                    None => it
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| Failure::Usage("--strategy needs a value".into()))?,
                 };
                 f.strategy = v.parse().map_err(Failure::Usage)?;
             }
@@ -86,7 +95,9 @@ fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::Refused("stdin is not a terminal: pass --yes to confirm".into()));
+        return Err(Failure::Refused(
+            "stdin is not a terminal: pass --yes to confirm".into(),
+        ));
     }
     print!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
@@ -141,19 +152,31 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 }
                 if !plan.is_runnable() {
                     let why: Vec<String> = plan.blockers.iter().map(ToString::to_string).collect();
-                    return Err(Failure::Refused(format!("rollback refused, nothing changed: {}", why.join("; "))));
+                    return Err(Failure::Refused(format!(
+                        "rollback refused, nothing changed: {}",
+                        why.join("; ")
+                    )));
                 }
                 return Ok(());
             }
             if !f.json {
                 print!("{plan}");
             }
-            confirm(f.yes, &format!("roll {} back to {}?", plan.dataset, plan.target))?;
+            confirm(
+                f.yes,
+                &format!("roll {} back to {}?", plan.dataset, plan.target),
+            )?;
             let rec = rollback::rollback(&st, &plan)?;
             if f.json {
                 println!("{}", json(&rec));
             } else {
-                println!("rolled back {} to {}; stash {} holds {} snapshot(s)", rec.dataset, rec.target, rec.id, rec.snapshots.len());
+                println!(
+                    "rolled back {} to {}; stash {} holds {} snapshot(s)",
+                    rec.dataset,
+                    rec.target,
+                    rec.id,
+                    rec.snapshots.len()
+                );
             }
             Ok(())
         }
@@ -210,9 +233,19 @@ fn stash(args: &[String]) -> Result<(), Failure> {
             if f.json {
                 println!("{}", json(&stash_json(&s)));
             } else {
-                println!("stash {} ({})", s.record.id, if s.verified { "verified" } else { "UNVERIFIED" });
-                println!("dataset: {} rolled back to {} with {}", s.record.dataset, s.record.target, s.record.strategy);
-                println!("stash dataset: {} ({} bytes)", s.record.stash_dataset, s.used);
+                println!(
+                    "stash {} ({})",
+                    s.record.id,
+                    if s.verified { "verified" } else { "UNVERIFIED" }
+                );
+                println!(
+                    "dataset: {} rolled back to {} with {}",
+                    s.record.dataset, s.record.target, s.record.strategy
+                );
+                println!(
+                    "stash dataset: {} ({} bytes)",
+                    s.record.stash_dataset, s.used
+                );
                 for sn in &s.record.snapshots {
                     println!("  {}@{} guid {}", s.record.stash_dataset, sn.name, sn.guid);
                 }
@@ -228,9 +261,18 @@ fn stash(args: &[String]) -> Result<(), Failure> {
             let id = one(&f.positional, "ID")?;
             let st = store()?;
             let s = rollback::stash_show(&st, &id)?;
-            confirm(f.yes, &format!("restore {} to its state before stash {id}?", s.record.dataset))?;
+            confirm(
+                f.yes,
+                &format!(
+                    "restore {} to its state before stash {id}?",
+                    s.record.dataset
+                ),
+            )?;
             let newer = rollback::stash_restore(&st, &id, Strategy::Auto)?;
-            println!("restored {}; its replaced state is in stash {}", s.record.dataset, newer.id);
+            println!(
+                "restored {}; its replaced state is in stash {}",
+                s.record.dataset, newer.id
+            );
             Ok(())
         }
         Some("drop") => {
@@ -238,7 +280,13 @@ fn stash(args: &[String]) -> Result<(), Failure> {
             let id = one(&f.positional, "ID")?;
             let st = store()?;
             let s = rollback::stash_show(&st, &id)?;
-            confirm(f.yes, &format!("destroy stash {id} ({} snapshot(s))?", s.record.snapshots.len()))?;
+            confirm(
+                f.yes,
+                &format!(
+                    "destroy stash {id} ({} snapshot(s))?",
+                    s.record.snapshots.len()
+                ),
+            )?;
             rollback::stash_drop(&st, &id)?;
             println!("dropped stash {id}");
             Ok(())

@@ -49,7 +49,10 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { depth: Some(0), ..Options::default() };
+    let mut o = Options {
+        depth: Some(0),
+        ..Options::default()
+    };
     let mut types_given = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -118,7 +121,11 @@ fn size(n: u64, parsable: bool) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if v < 10.0 { format!("{v:.2}{}", UNITS[unit]) } else { format!("{v:.1}{}", UNITS[unit]) }
+    if v < 10.0 {
+        format!("{v:.2}{}", UNITS[unit])
+    } else {
+        format!("{v:.1}{}", UNITS[unit])
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS` UTC (`-p`: seconds since the epoch).
@@ -138,7 +145,12 @@ fn ymd(secs: i64, parsable: bool) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn print_table(rows: &[Vec<String>]) {
@@ -162,10 +174,17 @@ fn print_table(rows: &[Vec<String>]) {
     }
 }
 
-fn user_cols(names: &[String], props: &std::collections::BTreeMap<String, UserProperty>) -> Vec<String> {
+fn user_cols(
+    names: &[String],
+    props: &std::collections::BTreeMap<String, UserProperty>,
+) -> Vec<String> {
     names
         .iter()
-        .map(|n| props.get(n).map_or_else(|| "-".to_string(), |p| p.value.clone()))
+        .map(|n| {
+            props
+                .get(n)
+                .map_or_else(|| "-".to_string(), |p| p.value.clone())
+        })
         .collect()
 }
 
@@ -173,7 +192,12 @@ fn user_json(props: &std::collections::BTreeMap<String, UserProperty>) -> Value 
     Value::Object(
         props
             .iter()
-            .map(|(k, p)| (k.clone(), json!({ "value": p.value, "source": p.source.to_cli_string() })))
+            .map(|(k, p)| {
+                (
+                    k.clone(),
+                    json!({ "value": p.value, "source": p.source.to_cli_string() }),
+                )
+            })
             .collect(),
     )
 }
@@ -271,20 +295,30 @@ fn run(o: &Options) -> Result<(), Error> {
             Some(d) => q.max_depth(d),
         };
         if o.filesystems != o.volumes {
-            q = q.only(if o.filesystems { DatasetType::Filesystem } else { DatasetType::Volume });
+            q = q.only(if o.filesystems {
+                DatasetType::Filesystem
+            } else {
+                DatasetType::Volume
+            });
         }
         datasets = inv.datasets(&q)?;
     }
     let mut snapshots = Vec::new();
     if o.snapshots {
-        let mut q = SnapshotQuery::new(&root).user_properties(user.clone()).with_holds(o.holds);
+        let mut q = SnapshotQuery::new(&root)
+            .user_properties(user.clone())
+            .with_holds(o.holds);
         q = match o.depth {
             None => q.recursive(),
             Some(d) => q.max_depth(d),
         };
         snapshots = inv.snapshots(&q)?;
     }
-    let bookmarks = if o.bookmarks { inv.bookmarks(&root, o.depth)? } else { Vec::new() };
+    let bookmarks = if o.bookmarks {
+        inv.bookmarks(&root, o.depth)?
+    } else {
+        Vec::new()
+    };
 
     // The user property columns: those asked for, or (with -a) every one seen.
     let mut user_names: Vec<String> = o.user_props.clone();
@@ -302,15 +336,27 @@ fn run(o: &Options) -> Result<(), Error> {
     if o.json {
         let mut out = serde_json::Map::new();
         if o.filesystems || o.volumes {
-            out.insert("datasets".into(), datasets.iter().map(dataset_json).collect());
+            out.insert(
+                "datasets".into(),
+                datasets.iter().map(dataset_json).collect(),
+            );
         }
         if o.snapshots {
-            out.insert("snapshots".into(), snapshots.iter().map(snapshot_json).collect());
+            out.insert(
+                "snapshots".into(),
+                snapshots.iter().map(snapshot_json).collect(),
+            );
         }
         if o.bookmarks {
-            out.insert("bookmarks".into(), bookmarks.iter().map(bookmark_json).collect());
+            out.insert(
+                "bookmarks".into(),
+                bookmarks.iter().map(bookmark_json).collect(),
+            );
         }
-        println!("{}", serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+        );
         return Ok(());
     }
 
@@ -318,11 +364,13 @@ fn run(o: &Options) -> Result<(), Error> {
     let mut sections = 0;
     if o.filesystems || o.volumes {
         let mut rows = vec![
-            ["NAME", "TYPE", "USED", "AVAIL", "REFER", "CREATION", "ORIGIN"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(user_names.iter().map(|n| n.to_uppercase()))
-                .collect::<Vec<_>>(),
+            [
+                "NAME", "TYPE", "USED", "AVAIL", "REFER", "CREATION", "ORIGIN",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(user_names.iter().map(|n| n.to_uppercase()))
+            .collect::<Vec<_>>(),
         ];
         for d in &datasets {
             let mut r = vec![
@@ -332,7 +380,9 @@ fn run(o: &Options) -> Result<(), Error> {
                 size(d.available, p),
                 size(d.referenced, p),
                 ymd(d.creation.unix_timestamp(), p),
-                d.origin.as_ref().map_or("-".to_string(), |o| o.as_str().to_string()),
+                d.origin
+                    .as_ref()
+                    .map_or("-".to_string(), |o| o.as_str().to_string()),
             ];
             r.extend(user_cols(&user_names, &d.user_properties));
             rows.push(r);
@@ -345,11 +395,14 @@ fn run(o: &Options) -> Result<(), Error> {
             println!();
         }
         let mut rows = vec![
-            ["NAME", "GUID", "TXG", "CREATION", "USED", "REFER", "WRITTEN", "HOLDS", "CLONES", "DEFER"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(user_names.iter().map(|n| n.to_uppercase()))
-                .collect::<Vec<_>>(),
+            [
+                "NAME", "GUID", "TXG", "CREATION", "USED", "REFER", "WRITTEN", "HOLDS", "CLONES",
+                "DEFER",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(user_names.iter().map(|n| n.to_uppercase()))
+            .collect::<Vec<_>>(),
         ];
         for s in &snapshots {
             let mut r = vec![
@@ -364,7 +417,11 @@ fn run(o: &Options) -> Result<(), Error> {
                 if s.clones.is_empty() {
                     "-".to_string()
                 } else {
-                    s.clones.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+                    s.clones
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 },
                 if s.defer_destroy { "yes" } else { "no" }.to_string(),
             ];
@@ -375,7 +432,11 @@ fn run(o: &Options) -> Result<(), Error> {
         sections += 1;
         if o.holds {
             println!();
-            let mut rows = vec![vec!["SNAPSHOT".to_string(), "TAG".into(), "TIMESTAMP".into()]];
+            let mut rows = vec![vec![
+                "SNAPSHOT".to_string(),
+                "TAG".into(),
+                "TIMESTAMP".into(),
+            ]];
             for s in &snapshots {
                 for h in s.holds.iter().flatten() {
                     rows.push(vec![

@@ -175,7 +175,6 @@ impl UserProps {
     }
 }
 
-
 /// How deep below the root a listing goes, as `zfs list -d`; `None` for the whole tree.
 fn depth_arg(max_depth: Option<u32>) -> i64 {
     max_depth.map_or(-1, i64::from)
@@ -408,9 +407,18 @@ impl<'a> Inventory<'a> {
                 let items = page::parse_datasets(table)?;
                 let n = items.len() as u64;
                 let last = items.iter().map(|d| d.name.as_str().to_string()).max();
-                all.extend(items.into_iter().filter(|d| query.kind.is_none_or(|k| d.kind == k)));
+                all.extend(
+                    items
+                        .into_iter()
+                        .filter(|d| query.kind.is_none_or(|k| d.kind == k)),
+                );
                 let resume = page::resume_dataset(table)?;
-                Ok(PageOutcome { items: n, position: last, resume, stop: false })
+                Ok(PageOutcome {
+                    items: n,
+                    position: last,
+                    resume,
+                    stop: false,
+                })
             },
         )?;
         all.sort_by(|a, b| a.name.cmp(&b.name));
@@ -427,7 +435,9 @@ impl<'a> Inventory<'a> {
         UserProps::All.add_args(&mut args)?;
         let out = self.call_once(name, program::ITEMS, &args)?;
         let table = page::return_table(&out, name.as_str())?;
-        page::parse_datasets(table)?.pop().ok_or_else(|| not_found(name.as_str()))
+        page::parse_datasets(table)?
+            .pop()
+            .ok_or_else(|| not_found(name.as_str()))
     }
 
     /// The snapshots of `query`, sorted by dataset name, then oldest first (`createtxg`, then
@@ -461,7 +471,14 @@ impl<'a> Inventory<'a> {
         f: impl FnMut(Vec<SnapshotInfo>) -> ControlFlow<()>,
     ) -> Result<()> {
         query.user_props.check()?;
-        self.snapshot_pages_with(query, &SNAP_PROPS, true, page::parse_snapshots, |s| &s.name, f)
+        self.snapshot_pages_with(
+            query,
+            &SNAP_PROPS,
+            true,
+            page::parse_snapshots,
+            |s| &s.name,
+            f,
+        )
     }
 
     /// The names of the snapshots of `query`, in (dataset, name) byte order, reading no
@@ -471,10 +488,17 @@ impl<'a> Inventory<'a> {
     /// Errors: as [`Inventory::datasets`].
     pub fn snapshot_names(&mut self, query: &SnapshotQuery) -> Result<Vec<SnapshotName>> {
         let mut all = Vec::new();
-        self.snapshot_pages_with(query, &[], false, page::parse_names, |n| n, |p| {
-            all.extend(p);
-            ControlFlow::Continue(())
-        })?;
+        self.snapshot_pages_with(
+            query,
+            &[],
+            false,
+            page::parse_names,
+            |n| n,
+            |p| {
+                all.extend(p);
+                ControlFlow::Continue(())
+            },
+        )?;
         Ok(all)
     }
 
@@ -544,7 +568,12 @@ impl<'a> Inventory<'a> {
                 let last = items.last().map(|s| name(s).as_str().to_string());
                 let resume = page::resume_snap(table)?;
                 let stop = f(items).is_break();
-                Ok(PageOutcome { items: n, position: last, resume, stop })
+                Ok(PageOutcome {
+                    items: n,
+                    position: last,
+                    resume,
+                    stop,
+                })
             },
         )
     }
@@ -560,7 +589,9 @@ impl<'a> Inventory<'a> {
         UserProps::All.add_args(&mut args)?;
         let out = self.call_once(&name.dataset(), program::ITEMS, &args)?;
         let table = page::return_table(&out, name.as_str())?;
-        page::parse_snapshots(table)?.pop().ok_or_else(|| not_found(name.as_str()))
+        page::parse_snapshots(table)?
+            .pop()
+            .ok_or_else(|| not_found(name.as_str()))
     }
 
     /// The user holds on one snapshot (`zfs holds`), sorted by tag.
@@ -605,7 +636,9 @@ impl<'a> Inventory<'a> {
                 let mut n = 0;
                 let mut last = None;
                 for (name, _) in page::items(table)?.iter() {
-                    let name = name.to_str().map_err(|_| bad_data(root.as_str(), "name not UTF-8"))?;
+                    let name = name
+                        .to_str()
+                        .map_err(|_| bad_data(root.as_str(), "name not UTF-8"))?;
                     let b = BookmarkName::new(name)
                         .map_err(|e| bad_data(name, &format!("bookmark name: {e}")))?;
                     if last.as_deref().is_none_or(|l: &str| l < name) {
@@ -615,7 +648,12 @@ impl<'a> Inventory<'a> {
                     n += 1;
                 }
                 let resume = page::resume_snap(table)?;
-                Ok(PageOutcome { items: n, position: last, resume, stop: false })
+                Ok(PageOutcome {
+                    items: n,
+                    position: last,
+                    resume,
+                    stop: false,
+                })
             },
         )?;
         let mut out = Vec::new();
@@ -633,10 +671,18 @@ impl<'a> Inventory<'a> {
                 let (Some(guid), Some(createtxg), Some(creation)) =
                     (p.guid(), p.createtxg(), p.creation())
                 else {
-                    return Err(bad_data(b.as_str(), "lzc_get_bookmarks left out a property"));
+                    return Err(bad_data(
+                        b.as_str(),
+                        "lzc_get_bookmarks left out a property",
+                    ));
                 };
                 let creation = page::time(b.as_str(), creation as i64)?;
-                out.push(BookmarkInfo { name: b, guid, createtxg, creation });
+                out.push(BookmarkInfo {
+                    name: b,
+                    guid,
+                    createtxg,
+                    creation,
+                });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -736,7 +782,10 @@ impl<'a> Inventory<'a> {
             let next = match outcome.resume {
                 Some(c) => {
                     if cursor.as_ref().is_some_and(|old| c <= *old) {
-                        return Err(bad_data(root.as_str(), "a page did not advance the listing"));
+                        return Err(bad_data(
+                            root.as_str(),
+                            "a page did not advance the listing",
+                        ));
                     }
                     Some(c)
                 }
@@ -782,7 +831,9 @@ fn not_found(name: &str) -> Error {
 }
 
 fn bad_data(name: &str, why: &str) -> Error {
-    Error::new(ErrorKind::InvalidData, OP).with_name(name).with_detail(why.to_string())
+    Error::new(ErrorKind::InvalidData, OP)
+        .with_name(name)
+        .with_detail(why.to_string())
 }
 
 #[cfg(test)]
@@ -792,13 +843,19 @@ mod tests {
     #[test]
     fn user_property_names_are_checked() {
         assert!(UserProps::named(["com.example:tag", "a:b-c_d.e"]).is_ok());
-        for bad in ["compression", "Com.example:tag", "a:b c", &format!("a:{}", "x".repeat(300))]
-        {
+        for bad in [
+            "compression",
+            "Com.example:tag",
+            "a:b c",
+            &format!("a:{}", "x".repeat(300)),
+        ] {
             let e = UserProps::named([bad]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PropertyInvalid, "{bad}");
         }
         // The same check applies when the variant is built by hand.
-        let e = UserProps::Named(vec!["nocolon".into()]).check().unwrap_err();
+        let e = UserProps::Named(vec!["nocolon".into()])
+            .check()
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PropertyInvalid);
     }
 
@@ -809,7 +866,9 @@ mod tests {
         assert_eq!(q.max_depth, Some(0));
         assert_eq!(q.clone().recursive().max_depth, None);
         assert_eq!(q.max_depth(2).max_depth, Some(2));
-        let d = DatasetQuery::new(&root).recursive().only(DatasetType::Volume);
+        let d = DatasetQuery::new(&root)
+            .recursive()
+            .only(DatasetType::Volume);
         assert_eq!(d.max_depth, None);
         assert_eq!(d.kind, Some(DatasetType::Volume));
         assert_eq!(depth_arg(None), -1);
@@ -820,7 +879,10 @@ mod tests {
     fn page_size_is_clamped() {
         assert_eq!(Inventory::new().with_page_size(0).page_size(), 1);
         assert_eq!(Inventory::new().with_page_size(5).page_size(), 5);
-        assert_eq!(Inventory::new().with_page_size(usize::MAX).page_size(), 1_000_000);
+        assert_eq!(
+            Inventory::new().with_page_size(usize::MAX).page_size(),
+            1_000_000
+        );
         assert_eq!(Inventory::new().page_size(), Inventory::DEFAULT_PAGE_SIZE);
     }
 

@@ -42,7 +42,8 @@ pub(super) struct PageOutcome<C> {
 
 /// The program's return table.
 pub(super) fn return_table<'a>(out: &'a ProgramOutput, name: &str) -> Result<NvListRef<'a>> {
-    out.return_table().ok_or_else(|| bad_data(name, "the channel program returned no table"))
+    out.return_table()
+        .ok_or_else(|| bad_data(name, "the channel program returned no table"))
 }
 
 /// The `i` (items) table of a reply; an empty page may have none.
@@ -151,7 +152,9 @@ struct Item<'a> {
 
 impl<'a> Item<'a> {
     fn parse(name: &'a std::ffi::CStr, v: Value<'a>, nprops: usize) -> Result<Item<'a>> {
-        let name = name.to_str().map_err(|_| bad_data("", "an item name is not UTF-8"))?;
+        let name = name
+            .to_str()
+            .map_err(|_| bad_data("", "an item name is not UTF-8"))?;
         let Value::NvList(list) = v else {
             return Err(bad_data(name, "item is not a table"));
         };
@@ -172,7 +175,12 @@ impl<'a> Item<'a> {
                 }
             }
         }
-        Ok(Item { name, values, user, holds })
+        Ok(Item {
+            name,
+            values,
+            user,
+            holds,
+        })
     }
 
     fn get(&self, i: usize) -> Option<&Value<'a>> {
@@ -180,7 +188,8 @@ impl<'a> Item<'a> {
     }
 
     fn num(&self, i: usize, what: &str) -> Result<u64> {
-        self.opt_num(i, what)?.ok_or_else(|| bad_data(self.name, &format!("no {what}")))
+        self.opt_num(i, what)?
+            .ok_or_else(|| bad_data(self.name, &format!("no {what}")))
     }
 
     fn opt_num(&self, i: usize, what: &str) -> Result<Option<u64>> {
@@ -203,11 +212,20 @@ impl<'a> Item<'a> {
 
     fn user_properties(&self) -> Result<BTreeMap<String, UserProperty>> {
         let mut out = BTreeMap::new();
-        let Some(list) = self.user else { return Ok(out) };
+        let Some(list) = self.user else {
+            return Ok(out);
+        };
         for (prop, v) in list.iter() {
             let prop = prop.to_string_lossy().into_owned();
-            let bad = || bad_data(self.name, &format!("user property {prop} has the wrong shape"));
-            let Value::NvList(pair) = v else { return Err(bad()) };
+            let bad = || {
+                bad_data(
+                    self.name,
+                    &format!("user property {prop} has the wrong shape"),
+                )
+            };
+            let Value::NvList(pair) = v else {
+                return Err(bad());
+            };
             let value = pair.get("1").as_ref().and_then(string).ok_or_else(bad)?;
             let setpoint = pair.get("2").as_ref().and_then(string).ok_or_else(bad)?;
             let source = PropertySource::from_setpoint(self.name, &setpoint);
@@ -228,7 +246,10 @@ pub(super) fn parse_datasets(table: NvListRef<'_>) -> Result<Vec<DatasetInfo>> {
             Some("filesystem") => DatasetType::Filesystem,
             Some("volume") => DatasetType::Volume,
             other => {
-                return Err(bad_data(it.name, &format!("unexpected dataset type {other:?}")));
+                return Err(bad_data(
+                    it.name,
+                    &format!("unexpected dataset type {other:?}"),
+                ));
             }
         };
         let creation = it.num(3, "creation")?;
@@ -312,7 +333,9 @@ pub(super) fn parse_snapshots(table: NvListRef<'_>) -> Result<Vec<SnapshotInfo>>
 pub(super) fn parse_names(table: NvListRef<'_>) -> Result<Vec<SnapshotName>> {
     let mut out = Vec::new();
     for (name, _) in items(table)?.iter() {
-        let name = name.to_str().map_err(|_| bad_data("", "an item name is not UTF-8"))?;
+        let name = name
+            .to_str()
+            .map_err(|_| bad_data("", "an item name is not UTF-8"))?;
         out.push(
             SnapshotName::new(name).map_err(|e| bad_data(name, &format!("snapshot name: {e}")))?,
         );
@@ -328,7 +351,12 @@ pub(super) fn parse_basics(table: NvListRef<'_>) -> Result<Vec<Snapshot>> {
         let sname = SnapshotName::new(it.name)
             .map_err(|e| bad_data(it.name, &format!("snapshot name: {e}")))?;
         let creation = time(it.name, it.num(2, "creation")? as i64)?;
-        out.push(Snapshot::from_parts(sname, it.num(0, "guid")?, it.num(1, "createtxg")?, creation));
+        out.push(Snapshot::from_parts(
+            sname,
+            it.num(0, "guid")?,
+            it.num(1, "createtxg")?,
+            creation,
+        ));
     }
     Ok(out)
 }
@@ -360,7 +388,12 @@ pub(super) fn parse_holds(snapshot: &SnapshotName, item: Value<'_>) -> Result<Ve
         None => None,
         Some(_) => return Err(bad_data(snapshot.as_str(), "holds is not a table")),
     };
-    let it = Item { name: snapshot.as_str(), values: Vec::new(), user: None, holds };
+    let it = Item {
+        name: snapshot.as_str(),
+        values: Vec::new(),
+        user: None,
+        holds,
+    };
     holds_of(snapshot, &it)
 }
 
@@ -437,9 +470,18 @@ mod tests {
 
     #[test]
     fn names_and_basics_parse() {
-        let r = reply(&[("p/fs@a", &snap_item(|_| {})), ("p/fs@b", &snap_item(|_| {}))], false);
-        let mut names: Vec<String> =
-            parse_names(r.as_ref()).unwrap().iter().map(|n| n.as_str().to_string()).collect();
+        let r = reply(
+            &[
+                ("p/fs@a", &snap_item(|_| {})),
+                ("p/fs@b", &snap_item(|_| {})),
+            ],
+            false,
+        );
+        let mut names: Vec<String> = parse_names(r.as_ref())
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().to_string())
+            .collect();
         names.sort();
         assert_eq!(names, ["p/fs@a", "p/fs@b"]);
         let mut t = NvList::new().unwrap();
@@ -447,7 +489,14 @@ mod tests {
         t.add_i64("2", 8).unwrap();
         t.add_i64("3", 9).unwrap();
         let b = parse_basics(reply(&[("p/fs@a", &t)], false).as_ref()).unwrap();
-        assert_eq!((b[0].guid(), b[0].createtxg(), b[0].creation().unix_timestamp()), (7, 8, 9));
+        assert_eq!(
+            (
+                b[0].guid(),
+                b[0].createtxg(),
+                b[0].creation().unix_timestamp()
+            ),
+            (7, 8, 9)
+        );
         t.remove("2").unwrap();
         let e = parse_basics(reply(&[("p/fs@a", &t)], false).as_ref()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidData);
@@ -483,7 +532,10 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidData);
         // More pages but no resume position.
         let r = reply(&[], true);
-        assert_eq!(resume_snap(r.as_ref()).unwrap_err().kind(), ErrorKind::InvalidData);
+        assert_eq!(
+            resume_snap(r.as_ref()).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
         // An out-of-range time.
         let item = snap_item(|t| t.add_i64("3", i64::MAX).unwrap());
         let e = parse_snapshots(reply(&[("p/fs@a", &item)], false).as_ref()).unwrap_err();
@@ -496,15 +548,24 @@ mod tests {
         r.add_string("d", "p/b").unwrap();
         assert_eq!(
             resume_snap(r.as_ref()).unwrap(),
-            Some(SnapCursor { dataset: "p/b".into(), after: None })
+            Some(SnapCursor {
+                dataset: "p/b".into(),
+                after: None
+            })
         );
         r.add_string("s", "p/b@x").unwrap();
         let c = resume_snap(r.as_ref()).unwrap().unwrap();
         assert_eq!(c.after.as_deref(), Some("p/b@x"));
         // A position in a later dataset is after any position in an earlier one; the first
         // item of a dataset comes before every named one.
-        let a = SnapCursor { dataset: "p/a".into(), after: Some("p/a@z".into()) };
-        let b = SnapCursor { dataset: "p/b".into(), after: None };
+        let a = SnapCursor {
+            dataset: "p/a".into(),
+            after: Some("p/a@z".into()),
+        };
+        let b = SnapCursor {
+            dataset: "p/b".into(),
+            after: None,
+        };
         assert!(a < b && b < c);
         let mut args = NvList::new().unwrap();
         add_snap_cursor(&mut args, Some(&c)).unwrap();
@@ -516,7 +577,14 @@ mod tests {
     fn dataset_items_parse() {
         let mut t = NvList::new().unwrap();
         t.add_string("1", "volume").unwrap();
-        for (k, v) in [("2", 5), ("3", 9), ("4", 1_600_000_000), ("5", 10), ("6", 20), ("7", 30)] {
+        for (k, v) in [
+            ("2", 5),
+            ("3", 9),
+            ("4", 1_600_000_000),
+            ("5", 10),
+            ("6", 20),
+            ("7", 30),
+        ] {
             t.add_i64(k, v).unwrap();
         }
         t.add_string("9", "p/src@s").unwrap();
@@ -531,7 +599,10 @@ mod tests {
         assert_eq!(d.available, 30);
         t.add_string("1", "snapshot").unwrap();
         let r = reply(&[("p/vol", &t)], false);
-        assert_eq!(parse_datasets(r.as_ref()).unwrap_err().kind(), ErrorKind::InvalidData);
+        assert_eq!(
+            parse_datasets(r.as_ref()).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
     }
 
     #[test]

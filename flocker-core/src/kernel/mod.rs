@@ -55,7 +55,9 @@ fn dev_zfs(op: &'static str) -> Result<libc::c_int> {
 }
 
 fn io_error(kind: ErrorKind, op: &'static str, name: &str, e: &std::io::Error) -> Error {
-    let mut err = Error::new(kind, op).with_name(name).with_detail(e.to_string());
+    let mut err = Error::new(kind, op)
+        .with_name(name)
+        .with_detail(e.to_string());
     if let Some(n) = e.raw_os_error() {
         err = err.with_errno(n);
     }
@@ -74,11 +76,14 @@ impl Cmd {
     fn bytes(&mut self) -> &mut [u8] {
         // SAFETY: a Vec<u64> is a valid, initialised, exclusively borrowed byte buffer of
         // len * 8 bytes; u8 has no alignment or validity requirements.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<u8>(), self.0.len() * 8) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<u8>(), self.0.len() * 8)
+        }
     }
     fn put_str(&mut self, off: usize, cap: usize, s: &str) -> Result<()> {
         if s.len() >= cap || s.as_bytes().contains(&0) {
-            return Err(Error::new(ErrorKind::InvalidArgument, "zfs_cmd").with_detail(format!("{s:?} does not fit")));
+            return Err(Error::new(ErrorKind::InvalidArgument, "zfs_cmd")
+                .with_detail(format!("{s:?} does not fit")));
         }
         self.bytes()[off..off + s.len()].copy_from_slice(s.as_bytes());
         Ok(())
@@ -120,7 +125,9 @@ pub(crate) fn set_props(dataset: &DatasetName, props: &NvList) -> Result<()> {
     // with malloc and stores its pointer and length, which we free below.
     let rc = unsafe { sys::nvlist_pack(props.as_ptr(), &raw mut buf, &raw mut len, 0, 0) };
     if rc != 0 || buf.is_null() {
-        return Err(Error::new(ErrorKind::OutOfMemory, OP).with_errno(rc).with_name(dataset.as_str()));
+        return Err(Error::new(ErrorKind::OutOfMemory, OP)
+            .with_errno(rc)
+            .with_name(dataset.as_str()));
     }
     let mut cmd = Cmd::new(dataset.as_str())?;
     cmd.put_u64(OFF_SRC, buf as u64);
@@ -132,7 +139,11 @@ pub(crate) fn set_props(dataset: &DatasetName, props: &NvList) -> Result<()> {
 }
 
 /// Sets one property. See [`set_props`].
-pub(crate) fn set_prop(dataset: &DatasetName, prop: &str, value: &crate::rollback::PropValue) -> Result<()> {
+pub(crate) fn set_prop(
+    dataset: &DatasetName,
+    prop: &str,
+    value: &crate::rollback::PropValue,
+) -> Result<()> {
     let mut l = NvList::new()?;
     match value {
         crate::rollback::PropValue::Number(n) => l.add_u64(prop, *n)?,
@@ -146,24 +157,39 @@ pub(crate) fn set_prop(dataset: &DatasetName, prop: &str, value: &crate::rollbac
 pub(crate) fn inherit_prop(dataset: &DatasetName, prop: &str) -> Result<()> {
     let mut cmd = Cmd::new(dataset.as_str())?;
     cmd.put_str(OFF_VALUE, 2 * MAXPATHLEN, prop)?;
-    ioctl("ZFS_IOC_INHERIT_PROP", dataset.as_str(), ZFS_IOC_INHERIT_PROP, &mut cmd)
+    ioctl(
+        "ZFS_IOC_INHERIT_PROP",
+        dataset.as_str(),
+        ZFS_IOC_INHERIT_PROP,
+        &mut cmd,
+    )
 }
 
 fn cstring(op: &'static str, s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, op).with_detail("NUL in path"))
+    CString::new(s)
+        .map_err(|_| Error::new(ErrorKind::InvalidArgument, op).with_detail("NUL in path"))
 }
 
 /// Mounts `dataset` at `path` (created if missing) the way `mount.zfs` does: `mount(2)` with
 /// type `zfs` and the `zfsutil` option (the kernel then takes the options from properties).
 pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
     const OP: &str = "mount";
-    std::fs::create_dir_all(path).map_err(|e| io_error(ErrorKind::Io, OP, &path.to_string_lossy(), &e))?;
+    std::fs::create_dir_all(path)
+        .map_err(|e| io_error(ErrorKind::Io, OP, &path.to_string_lossy(), &e))?;
     let src = cstring(OP, dataset.as_str())?;
     let target = cstring(OP, &path.to_string_lossy())?;
     let fstype: &CStr = c"zfs";
     let data: &CStr = c"zfsutil";
     // SAFETY: all pointers are NUL-terminated strings alive for the call.
-    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, data.as_ptr().cast()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            data.as_ptr().cast(),
+        )
+    };
     if rc == 0 {
         return Ok(());
     }
@@ -198,7 +224,9 @@ pub(crate) fn unmount(path: &Path) -> Result<()> {
 
 /// Where each ZFS dataset is mounted, from `/proc/self/mountinfo` (dataset → path).
 pub(crate) fn zfs_mounts() -> Vec<(String, String)> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     parse_mountinfo(&text)
 }
 
@@ -208,7 +236,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -224,7 +255,9 @@ fn unescape(s: &str) -> String {
 pub(crate) fn parse_mountinfo(text: &str) -> Vec<(String, String)> {
     let mut v = Vec::new();
     for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let l: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
         if l.len() < 5 || r.len() < 2 || r[0] != "zfs" {
@@ -242,7 +275,9 @@ pub(crate) fn path_in_use(path: &str) -> bool {
         let s = p.to_string_lossy();
         s == path || s.starts_with(&format!("{}/", path.trim_end_matches('/')))
     };
-    let Ok(procs) = std::fs::read_dir("/proc") else { return false };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
     for p in procs.flatten() {
         let name = p.file_name();
         if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
@@ -251,24 +286,28 @@ pub(crate) fn path_in_use(path: &str) -> bool {
         let base = p.path();
         for link in ["cwd", "root"] {
             if let Ok(t) = std::fs::read_link(base.join(link))
-                && under(&t) && !(link == "root" && t == Path::new("/")) {
-                    return true;
-                }
+                && under(&t)
+                && !(link == "root" && t == Path::new("/"))
+            {
+                return true;
+            }
         }
         if let Ok(fds) = std::fs::read_dir(base.join("fd")) {
             for fd in fds.flatten() {
                 if let Ok(t) = std::fs::read_link(fd.path())
-                    && under(&t) {
-                        return true;
-                    }
+                    && under(&t)
+                {
+                    return true;
+                }
             }
         }
         if let Ok(maps) = std::fs::read_to_string(base.join("maps")) {
             for l in maps.lines() {
                 if let Some(i) = l.find('/')
-                    && under(Path::new(&l[i..])) {
-                        return true;
-                    }
+                    && under(Path::new(&l[i..]))
+                {
+                    return true;
+                }
             }
         }
     }
@@ -286,7 +325,10 @@ mod tests {
                  22 1 8:1 / / rw - ext4 /dev/vda rw\n";
         assert_eq!(
             parse_mountinfo(t),
-            vec![("tank/data".into(), "/data".into()), ("tank/a b".into(), "/srv/a b".into())]
+            vec![
+                ("tank/data".into(), "/data".into()),
+                ("tank/a b".into(), "/srv/a b".into())
+            ]
         );
     }
 

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
-use super::plan::{RollbackPlan, Step, Strategy, BASE_BOOKMARK};
+use super::plan::{BASE_BOOKMARK, RollbackPlan, Step, Strategy};
 use super::read::{Info, info_one};
 use super::state::PropValue;
 use super::store::{Journal, StashRecord, StashedSnapshot, Store};
@@ -37,7 +37,8 @@ fn fault_point(i: usize) -> Result<()> {
         }
     });
     if hit {
-        return Err(Error::new(ErrorKind::Interrupted, "rollback").with_detail(format!("fault injected before step {}", i + 1)));
+        return Err(Error::new(ErrorKind::Interrupted, "rollback")
+            .with_detail(format!("fault injected before step {}", i + 1)));
     }
     if let Ok(v) = std::env::var("FLOCKER_CORE_FAULT") {
         let (n, kill) = match v.split_once(':') {
@@ -49,7 +50,8 @@ fn fault_point(i: usize) -> Result<()> {
                 // SAFETY: sending SIGKILL to ourselves; test-only, explicitly requested.
                 unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
             }
-            return Err(Error::new(ErrorKind::Interrupted, "rollback").with_detail(format!("fault injected before step {}", i + 1)));
+            return Err(Error::new(ErrorKind::Interrupted, "rollback")
+                .with_detail(format!("fault injected before step {}", i + 1)));
         }
     }
     Ok(())
@@ -63,7 +65,9 @@ fn sn(s: &str) -> Result<SnapshotName> {
 }
 
 fn mismatch(name: &str, detail: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Mismatch, "rollback").with_name(name).with_detail(detail.into())
+    Error::new(ErrorKind::Mismatch, "rollback")
+        .with_name(name)
+        .with_detail(detail.into())
 }
 
 fn is_mounted(dataset: &str) -> bool {
@@ -71,7 +75,13 @@ fn is_mounted(dataset: &str) -> bool {
 }
 
 /// Sends `send` (incremental from `from`) and receives it as `receive`, through a pipe.
-pub(crate) fn send_receive(send: &SnapshotName, from: Option<&str>, receive: &SnapshotName, origin: Option<&SnapshotName>, force: bool) -> Result<()> {
+pub(crate) fn send_receive(
+    send: &SnapshotName,
+    from: Option<&str>,
+    receive: &SnapshotName,
+    origin: Option<&SnapshotName>,
+    force: bool,
+) -> Result<()> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -93,7 +103,12 @@ pub(crate) fn send_receive(send: &SnapshotName, from: Option<&str>, receive: &Sn
             Some(Either::B(b)) => Some(PointInTime::Bookmark(b)),
             None => None,
         };
-        let res = lzc::send(&send_name, pit, w.as_fd(), SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA | SendFlags::COMPRESS);
+        let res = lzc::send(
+            &send_name,
+            pit,
+            w.as_fd(),
+            SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA | SendFlags::COMPRESS,
+        );
         drop(w);
         res
     });
@@ -103,7 +118,9 @@ pub(crate) fn send_receive(send: &SnapshotName, from: Option<&str>, receive: &Sn
     }
     let recv = lzc::receive(receive, &opts, r.as_fd());
     drop(r);
-    let sent = sender.join().map_err(|_| Error::new(ErrorKind::Other, "lzc_send").with_detail("sender thread panicked"))?;
+    let sent = sender.join().map_err(|_| {
+        Error::new(ErrorKind::Other, "lzc_send").with_detail("sender thread panicked")
+    })?;
     recv?;
     sent
 }
@@ -153,23 +170,41 @@ impl Runner<'_> {
 
     /// The GUID the live dataset's name must have now.
     fn live_guid(&self) -> u64 {
-        self.journal.guids.get("live").copied().unwrap_or(self.plan().dataset_guid)
+        self.journal
+            .guids
+            .get("live")
+            .copied()
+            .unwrap_or(self.plan().dataset_guid)
     }
 
     fn check_live(&self) -> Result<Info> {
         let p = self.plan();
-        let i = info_one(&p.dataset)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "rollback").with_name(p.dataset.as_str()))?;
+        let i = info_one(&p.dataset)?.ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, "rollback").with_name(p.dataset.as_str())
+        })?;
         if i.guid != self.live_guid() {
-            return Err(mismatch(&p.dataset, format!("GUID is {} but {} was expected: the dataset changed under us", i.guid, self.live_guid())));
+            return Err(mismatch(
+                &p.dataset,
+                format!(
+                    "GUID is {} but {} was expected: the dataset changed under us",
+                    i.guid,
+                    self.live_guid()
+                ),
+            ));
         }
         Ok(i)
     }
 
     fn check_target(&self) -> Result<()> {
         let p = self.plan();
-        let t = info_one(&p.target)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "rollback").with_name(p.target.as_str()))?;
+        let t = info_one(&p.target)?.ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, "rollback").with_name(p.target.as_str())
+        })?;
         if t.guid != p.target_guid {
-            return Err(mismatch(&p.target, format!("GUID is {} not {}", t.guid, p.target_guid)));
+            return Err(mismatch(
+                &p.target,
+                format!("GUID is {} not {}", t.guid, p.target_guid),
+            ));
         }
         Ok(())
     }
@@ -196,9 +231,10 @@ impl Runner<'_> {
                     None
                 };
                 if let (Some(w), Some(i)) = (want, info_one(from)?)
-                    && i.guid != w {
-                        return Err(mismatch(from, format!("GUID is {} not {w}", i.guid)));
-                    }
+                    && i.guid != w
+                {
+                    return Err(mismatch(from, format!("GUID is {} not {w}", i.guid)));
+                }
                 Ok(())
             }
             _ => Ok(()),
@@ -238,7 +274,12 @@ impl Runner<'_> {
                     }
                 }
             }
-            Step::SendReceive { send, from, receive, origin } => {
+            Step::SendReceive {
+                send,
+                from,
+                receive,
+                origin,
+            } => {
                 let want = info_one(send)?.map(|i| i.guid);
                 if let Some(have) = info_one(receive)? {
                     if Some(have.guid) == want {
@@ -248,12 +289,19 @@ impl Runner<'_> {
                 }
                 let origin = origin.as_deref().map(sn).transpose()?;
                 let force = self.is_restore();
-                send_receive(&sn(send)?, from.as_deref(), &sn(receive)?, origin.as_ref(), force)?;
+                send_receive(
+                    &sn(send)?,
+                    from.as_deref(),
+                    &sn(receive)?,
+                    origin.as_ref(),
+                    force,
+                )?;
                 if let Some(rd) = receive.split_once('@').map(|x| x.0)
                     && *rd == self.plan().stash_dataset
-                        && let Some(i) = info_one(rd)? {
-                            self.journal.guids.insert("stash".into(), i.guid);
-                        }
+                    && let Some(i) = info_one(rd)?
+                {
+                    self.journal.guids.insert("stash".into(), i.guid);
+                }
             }
             Step::Bookmark { bookmark, source } => {
                 let b = BookmarkName::new(bookmark)?;
@@ -281,7 +329,15 @@ impl Runner<'_> {
                     };
                     match info_one(&other)? {
                         Some(o) if o.guid == i.guid => todo.push(sn(s)?),
-                        _ => return Err(mismatch(s, format!("refusing to destroy: {other} does not hold the same GUID {}", i.guid))),
+                        _ => {
+                            return Err(mismatch(
+                                s,
+                                format!(
+                                    "refusing to destroy: {other} does not hold the same GUID {}",
+                                    i.guid
+                                ),
+                            ));
+                        }
                     }
                 }
                 if !todo.is_empty() {
@@ -291,7 +347,11 @@ impl Runner<'_> {
             Step::RollbackTo { snapshot } => {
                 lzc::rollback_to(&ds(&self.plan().dataset)?, &sn(snapshot)?)?;
             }
-            Step::Clone { clone, origin, props } => {
+            Step::Clone {
+                clone,
+                origin,
+                props,
+            } => {
                 let c = ds(clone)?;
                 if !lzc::exists(&c)? {
                     let mut l = NvList::new()?;
@@ -317,15 +377,23 @@ impl Runner<'_> {
                 if lzc::exists(&f)? {
                     lzc::rename(&f, &t)?;
                 } else if !lzc::exists(&t)? {
-                    return Err(Error::new(ErrorKind::NotFound, "lzc_rename").with_name(from.as_str()));
+                    return Err(
+                        Error::new(ErrorKind::NotFound, "lzc_rename").with_name(from.as_str())
+                    );
                 }
-                if *from == self.clone_name() && *to == self.plan().dataset
-                    && let Some(g) = self.journal.guids.get("clone").copied() {
-                        self.journal.guids.insert("live".into(), g);
-                    }
+                if *from == self.clone_name()
+                    && *to == self.plan().dataset
+                    && let Some(g) = self.journal.guids.get("clone").copied()
+                {
+                    self.journal.guids.insert("live".into(), g);
+                }
             }
             Step::InheritProp { dataset, prop } => kernel::inherit_prop(&ds(dataset)?, prop)?,
-            Step::SetProp { dataset, prop, value } => kernel::set_prop(&ds(dataset)?, prop, value)?,
+            Step::SetProp {
+                dataset,
+                prop,
+                value,
+            } => kernel::set_prop(&ds(dataset)?, prop, value)?,
             Step::Mount { dataset, path } => {
                 if !is_mounted(dataset) {
                     kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
@@ -339,26 +407,45 @@ impl Runner<'_> {
         let p = self.plan();
         let swap = p.strategy == Some(Strategy::Swap);
         let (place, mut expect): (&str, Vec<(String, u64)>) = if self.is_restore() || swap {
-            (p.dataset.as_str(), p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect())
+            (
+                p.dataset.as_str(),
+                p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect(),
+            )
         } else {
-            (p.stash_dataset.as_str(), p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect())
+            (
+                p.stash_dataset.as_str(),
+                p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect(),
+            )
         };
         if !self.is_restore() {
-            let pre_short = p.pre_snapshot.split_once('@').map(|x| x.1.to_string()).unwrap_or_default();
-            let g = self.pre_guid().ok_or_else(|| mismatch(&p.pre_snapshot, "its GUID was not recorded"))?;
+            let pre_short = p
+                .pre_snapshot
+                .split_once('@')
+                .map(|x| x.1.to_string())
+                .unwrap_or_default();
+            let g = self
+                .pre_guid()
+                .ok_or_else(|| mismatch(&p.pre_snapshot, "its GUID was not recorded"))?;
             expect.push((pre_short, g));
         }
         for (name, guid) in expect {
             let full = format!("{place}@{name}");
-            let i = info_one(&full)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "verify").with_name(full.as_str()))?;
+            let i = info_one(&full)?.ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, "verify").with_name(full.as_str())
+            })?;
             if i.guid != guid {
-                return Err(mismatch(&full, format!("GUID {} instead of {guid}", i.guid)));
+                return Err(mismatch(
+                    &full,
+                    format!("GUID {} instead of {guid}", i.guid),
+                ));
             }
         }
         if swap && !self.is_restore() {
             let short = p.target.split_once('@').map(|x| x.1).unwrap_or_default();
             let moved = format!("{}@{short}", self.clone_name());
-            let i = info_one(&moved)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "verify").with_name(moved.as_str()))?;
+            let i = info_one(&moved)?.ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, "verify").with_name(moved.as_str())
+            })?;
             if i.guid != p.target_guid {
                 return Err(mismatch(&moved, "the promoted target has another GUID"));
             }
@@ -372,12 +459,29 @@ impl Runner<'_> {
         let stash_guid = if swap {
             p.dataset_guid
         } else {
-            self.journal.guids.get("stash").copied().ok_or_else(|| mismatch(&p.stash_dataset, "GUID not recorded"))?
+            self.journal
+                .guids
+                .get("stash")
+                .copied()
+                .ok_or_else(|| mismatch(&p.stash_dataset, "GUID not recorded"))?
         };
-        let mut snapshots: Vec<StashedSnapshot> =
-            p.stashed.iter().map(|s| StashedSnapshot { name: s.name.clone(), guid: s.guid }).collect();
-        let pre_short = p.pre_snapshot.split_once('@').map(|x| x.1.to_string()).unwrap_or_default();
-        snapshots.push(StashedSnapshot { name: pre_short, guid: self.pre_guid().unwrap_or(0) });
+        let mut snapshots: Vec<StashedSnapshot> = p
+            .stashed
+            .iter()
+            .map(|s| StashedSnapshot {
+                name: s.name.clone(),
+                guid: s.guid,
+            })
+            .collect();
+        let pre_short = p
+            .pre_snapshot
+            .split_once('@')
+            .map(|x| x.1.to_string())
+            .unwrap_or_default();
+        snapshots.push(StashedSnapshot {
+            name: pre_short,
+            guid: self.pre_guid().unwrap_or(0),
+        });
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -403,15 +507,26 @@ impl Runner<'_> {
 pub(crate) fn revert(j: &Journal) -> Result<()> {
     let p = &j.plan;
     let fs = &p.dataset;
-    let fs_info = info_one(fs)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "recover").with_name(fs.as_str()))?;
+    let fs_info = info_one(fs)?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, "recover").with_name(fs.as_str()))?;
     if fs_info.guid != p.dataset_guid {
-        return Err(mismatch(fs, "the dataset is not the one the journal names; not touching it"));
+        return Err(mismatch(
+            fs,
+            "the dataset is not the one the journal names; not touching it",
+        ));
     }
     let fresh = format!("{}-new", p.stash_dataset);
-    let clone = if p.incoming.is_empty() { fresh.clone() } else { p.incoming.clone() };
+    let clone = if p.incoming.is_empty() {
+        fresh.clone()
+    } else {
+        p.incoming.clone()
+    };
     if let Some(ci) = info_one(&clone)? {
         if j.guids.get("clone").is_some_and(|g| *g != ci.guid) {
-            return Err(mismatch(&clone, "GUID differs from the journal; not touching it"));
+            return Err(mismatch(
+                &clone,
+                "GUID differs from the journal; not touching it",
+            ));
         }
         if ci.origin.is_none() {
             // Promoted: give the snapshots back to the original.
@@ -429,10 +544,16 @@ pub(crate) fn revert(j: &Journal) -> Result<()> {
         let fs_info = info_one(fs)?.unwrap_or_default();
         let fs_guids: Vec<u64> = fs_info.snaps.values().copied().collect();
         if si.guid == p.dataset_guid {
-            return Err(mismatch(&p.stash_dataset, "is the original dataset; recovery must roll forward"));
+            return Err(mismatch(
+                &p.stash_dataset,
+                "is the original dataset; recovery must roll forward",
+            ));
         }
         if !si.snaps.values().all(|g| fs_guids.contains(g)) {
-            return Err(mismatch(&p.stash_dataset, "holds snapshots that are not on the dataset; not destroying it"));
+            return Err(mismatch(
+                &p.stash_dataset,
+                "holds snapshots that are not on the dataset; not destroying it",
+            ));
         }
         let snaps: Vec<SnapshotName> = si.snaps.keys().map(|s| sn(s)).collect::<Result<_>>()?;
         if !snaps.is_empty() {
@@ -441,14 +562,16 @@ pub(crate) fn revert(j: &Journal) -> Result<()> {
         lzc::destroy(&ds(&p.stash_dataset)?)?;
     }
     if let Some(pi) = info_one(&p.pre_snapshot)?
-        && j.guids.get("pre").is_none_or(|g| *g == pi.guid) {
-            lzc::destroy_snaps(&[sn(&p.pre_snapshot)?], false)?;
-        }
+        && j.guids.get("pre").is_none_or(|g| *g == pi.guid)
+    {
+        lzc::destroy_snaps(&[sn(&p.pre_snapshot)?], false)?;
+    }
     for s in &p.steps {
         if let Step::Mount { dataset, path } = s
-            && !is_mounted(dataset) {
-                kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
-            }
+            && !is_mounted(dataset)
+        {
+            kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
+        }
     }
     Ok(())
 }
@@ -456,7 +579,10 @@ pub(crate) fn revert(j: &Journal) -> Result<()> {
 /// The receive-back plan of a restore: bring the stash's snapshots back onto the dataset.
 pub(crate) fn restore_plan(r: &StashRecord) -> RollbackPlan {
     let base = format!("{}#{BASE_BOOKMARK}", r.stash_dataset);
-    let mut steps = vec![Step::Bookmark { bookmark: base.clone(), source: r.target.clone() }];
+    let mut steps = vec![Step::Bookmark {
+        bookmark: base.clone(),
+        source: r.target.clone(),
+    }];
     let mut prev = base;
     for s in &r.snapshots {
         steps.push(Step::SendReceive {
@@ -469,7 +595,11 @@ pub(crate) fn restore_plan(r: &StashRecord) -> RollbackPlan {
     }
     steps.push(Step::VerifyGuids);
     steps.push(Step::DestroySnapshots {
-        snapshots: r.snapshots.iter().map(|s| format!("{}@{}", r.stash_dataset, s.name)).collect(),
+        snapshots: r
+            .snapshots
+            .iter()
+            .map(|s| format!("{}@{}", r.stash_dataset, s.name))
+            .collect(),
     });
     RollbackPlan {
         dataset: r.dataset.clone(),

@@ -37,9 +37,14 @@ mod store;
 use std::io::Read;
 
 pub use exec::set_fault_injection;
-pub use plan::{BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Step, Strategy, index_value, plan, plan_swap_back};
+pub use plan::{
+    BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Step, Strategy, index_value,
+    plan, plan_swap_back,
+};
 pub use read::{Info, info, info_one, read_state};
-pub use state::{BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState};
+pub use state::{
+    BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
+};
 pub use store::{DEFAULT_DIR, Journal, Lock, StashRecord, StashedSnapshot, Store};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -51,7 +56,9 @@ use crate::name::{DatasetName, SnapshotName};
 pub fn new_stash_id() -> String {
     let now = time::OffsetDateTime::now_utc();
     let mut rnd = [0u8; 3];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut rnd)).is_ok();
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut rnd))
+        .is_ok();
     if !ok {
         let n = now.nanosecond() ^ std::process::id();
         rnd = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
@@ -85,7 +92,11 @@ pub fn protected_snapshots(store: &Store) -> Result<Vec<String>> {
     let mut v = Vec::new();
     for r in store.records()? {
         v.push(r.target.clone());
-        v.extend(r.snapshots.iter().map(|s| format!("{}@{}", r.stash_dataset, s.name)));
+        v.extend(
+            r.snapshots
+                .iter()
+                .map(|s| format!("{}@{}", r.stash_dataset, s.name)),
+        );
     }
     Ok(v)
 }
@@ -98,9 +109,14 @@ pub fn plan_rollback(target: &SnapshotName, strategy: Strategy) -> Result<Rollba
 }
 
 fn refuse(p: &RollbackPlan) -> Error {
-    let kind = p.blockers.first().map_or(ErrorKind::InvalidArgument, Blocker::error_kind);
+    let kind = p
+        .blockers
+        .first()
+        .map_or(ErrorKind::InvalidArgument, Blocker::error_kind);
     let why: Vec<String> = p.blockers.iter().map(ToString::to_string).collect();
-    Error::new(kind, "rollback").with_name(p.dataset.as_str()).with_detail(format!("refused, nothing changed: {}", why.join("; ")))
+    Error::new(kind, "rollback")
+        .with_name(p.dataset.as_str())
+        .with_detail(format!("refused, nothing changed: {}", why.join("; ")))
 }
 
 /// Finishes or reverts an interrupted operation recorded in the store's journal. Returns a
@@ -112,7 +128,9 @@ pub fn recover(store: &Store) -> Result<Option<String>> {
 }
 
 fn recover_locked(store: &Store) -> Result<Option<String>> {
-    let Some(j) = store.journal()? else { return Ok(None) };
+    let Some(j) = store.journal()? else {
+        return Ok(None);
+    };
     let what = if j.op == "restore" {
         let id = j.restore_of.clone().unwrap_or_default();
         let mut r = exec::Runner { store, journal: j };
@@ -127,10 +145,16 @@ fn recover_locked(store: &Store) -> Result<Option<String>> {
         if let Some(old) = restored {
             store.remove_record(&old)?;
         }
-        format!("finished the rollback of {} (stash {id})", r.journal.plan.dataset)
+        format!(
+            "finished the rollback of {} (stash {id})",
+            r.journal.plan.dataset
+        )
     } else {
         exec::revert(&j)?;
-        format!("reverted the rollback of {}: nothing changed", j.plan.dataset)
+        format!(
+            "reverted the rollback of {}: nothing changed",
+            j.plan.dataset
+        )
     };
     store.clear_journal()?;
     Ok(Some(what))
@@ -153,15 +177,20 @@ fn rollback_locked(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
     rollback_journaled(store, plan, None)
 }
 
-fn rollback_journaled(store: &Store, plan: &RollbackPlan, restore_of: Option<String>) -> Result<StashRecord> {
+fn rollback_journaled(
+    store: &Store,
+    plan: &RollbackPlan,
+    restore_of: Option<String>,
+) -> Result<StashRecord> {
     if !plan.is_runnable() {
         return Err(refuse(plan));
     }
     let mut journal = exec::journal_for("rollback", plan.clone(), restore_of.clone());
     if let Some(id) = &restore_of
-        && let Ok(r) = store.record(id) {
-            journal.guids.insert("clone".into(), r.stash_guid);
-        }
+        && let Ok(r) = store.record(id)
+    {
+        journal.guids.insert("clone".into(), r.stash_guid);
+    }
     let mut r = exec::Runner { store, journal };
     match r.run() {
         Ok(()) => {}
@@ -201,13 +230,20 @@ fn view(r: StashRecord) -> Result<StashView> {
     let i = info_one(&r.stash_dataset)?;
     let verified = i.as_ref().is_some_and(|i| {
         i.guid == r.stash_guid
-            && r.snapshots.iter().all(|s| i.snaps.get(&format!("{}@{}", r.stash_dataset, s.name)) == Some(&s.guid))
+            && r.snapshots
+                .iter()
+                .all(|s| i.snaps.get(&format!("{}@{}", r.stash_dataset, s.name)) == Some(&s.guid))
     });
     let browse = kernel::zfs_mounts()
         .into_iter()
         .find(|(d, _)| *d == r.stash_dataset)
         .map(|(_, p)| format!("{p}/.zfs/snapshot"));
-    Ok(StashView { used: i.map_or(0, |i| i.used), record: r, verified, browse })
+    Ok(StashView {
+        used: i.map_or(0, |i| i.used),
+        record: r,
+        verified,
+        browse,
+    })
 }
 
 /// All stashes (from the trusted records), each verified against the pool.
@@ -225,7 +261,10 @@ fn verified(store: &Store, id: &str) -> Result<StashRecord> {
     if !v.verified {
         return Err(Error::new(ErrorKind::Mismatch, "stash")
             .with_name(id)
-            .with_detail(format!("{} does not match its record (GUIDs); not touching it", v.record.stash_dataset)));
+            .with_detail(format!(
+                "{} does not match its record (GUIDs); not touching it",
+                v.record.stash_dataset
+            )));
     }
     Ok(v.record)
 }
@@ -240,21 +279,31 @@ pub fn stash_restore(store: &Store, id: &str, strategy: Strategy) -> Result<Stas
     restore_locked(store, id, strategy, 0)
 }
 
-fn restore_locked(store: &Store, id: &str, strategy: Strategy, depth: usize) -> Result<StashRecord> {
+fn restore_locked(
+    store: &Store,
+    id: &str,
+    strategy: Strategy,
+    depth: usize,
+) -> Result<StashRecord> {
     let r = verified(store, id)?;
     let target = SnapshotName::new(&r.target)?;
     if info_one(&r.target)?.is_none() && depth < 64 {
         // The target itself was stashed by a later rollback: restore that stash first.
         let holder = store.records()?.into_iter().find(|o| {
-            o.id != r.id && o.dataset == r.dataset && o.snapshots.iter().any(|s| s.guid == r.target_guid)
+            o.id != r.id
+                && o.dataset == r.dataset
+                && o.snapshots.iter().any(|s| s.guid == r.target_guid)
         });
         if let Some(h) = holder {
             restore_locked(store, &h.id, strategy, depth + 1)?;
         }
     }
-    let t = info_one(&r.target)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "restore").with_name(r.target.as_str()))?;
+    let t = info_one(&r.target)?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, "restore").with_name(r.target.as_str()))?;
     if t.guid != r.target_guid {
-        return Err(Error::new(ErrorKind::Mismatch, "restore").with_name(r.target.as_str()).with_detail("the target snapshot was replaced"));
+        return Err(Error::new(ErrorKind::Mismatch, "restore")
+            .with_name(r.target.as_str())
+            .with_detail("the target snapshot was replaced"));
     }
     let state = read_state(&target.dataset())?;
     if strategy != Strategy::Copy && state.kind == DatasetKind::Filesystem {
@@ -269,7 +318,10 @@ fn restore_locked(store: &Store, id: &str, strategy: Strategy, depth: usize) -> 
     }
     let p = plan(&state, target.short_name(), strategy, &new_stash_id());
     let newer = rollback_locked(store, &p)?;
-    let mut runner = exec::Runner { store, journal: exec::journal_for("restore", exec::restore_plan(&r), Some(id.to_string())) };
+    let mut runner = exec::Runner {
+        store,
+        journal: exec::journal_for("restore", exec::restore_plan(&r), Some(id.to_string())),
+    };
     runner.run()?;
     finish_restore(store, id)?;
     store.clear_journal()?;
@@ -277,11 +329,15 @@ fn restore_locked(store: &Store, id: &str, strategy: Strategy, depth: usize) -> 
 }
 
 fn finish_restore(store: &Store, id: &str) -> Result<()> {
-    let Ok(r) = store.record(id) else { return Ok(()) };
+    let Ok(r) = store.record(id) else {
+        return Ok(());
+    };
     if let Some(i) = info_one(&r.stash_dataset)?
-        && i.guid == r.stash_guid && i.snaps.is_empty() {
-            lzc::destroy(&DatasetName::new(&r.stash_dataset)?)?;
-        }
+        && i.guid == r.stash_guid
+        && i.snaps.is_empty()
+    {
+        lzc::destroy(&DatasetName::new(&r.stash_dataset)?)?;
+    }
     store.remove_record(id)
 }
 
@@ -293,7 +349,11 @@ pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     recover_locked(store)?;
     let r = verified(store, id)?;
     let i = info_one(&r.stash_dataset)?.unwrap_or_default();
-    let snaps: Vec<SnapshotName> = i.snaps.keys().map(SnapshotName::new).collect::<std::result::Result<_, _>>()?;
+    let snaps: Vec<SnapshotName> = i
+        .snaps
+        .keys()
+        .map(SnapshotName::new)
+        .collect::<std::result::Result<_, _>>()?;
     if !snaps.is_empty() {
         lzc::destroy_snaps(&snaps, false)?;
     }
@@ -307,19 +367,36 @@ pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
 /// Returns the bytes written.
 pub fn stash_export(store: &Store, id: &str, path: &std::path::Path) -> Result<u64> {
     let r = verified(store, id)?;
-    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
-        Error::new(if e.kind() == std::io::ErrorKind::AlreadyExists { ErrorKind::Exists } else { ErrorKind::Io }, "export")
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            Error::new(
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    ErrorKind::Exists
+                } else {
+                    ErrorKind::Io
+                },
+                "export",
+            )
             .with_name(path.to_string_lossy())
             .with_detail(e.to_string())
-    })?;
+        })?;
     use std::os::fd::AsFd;
     let mut prev: Option<SnapshotName> = None;
     for s in &r.snapshots {
         let snap = SnapshotName::new(format!("{}@{}", r.stash_dataset, s.name))?;
-        lzc::send(&snap, prev.as_ref().map(PointInTime::Snapshot), f.as_fd(), SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA)?;
+        lzc::send(
+            &snap,
+            prev.as_ref().map(PointInTime::Snapshot),
+            f.as_fd(),
+            SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA,
+        )?;
         prev = Some(snap);
     }
-    f.sync_all().map_err(|e| Error::new(ErrorKind::Io, "export").with_detail(e.to_string()))?;
+    f.sync_all()
+        .map_err(|e| Error::new(ErrorKind::Io, "export").with_detail(e.to_string()))?;
     Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
 }
 

@@ -125,26 +125,42 @@ impl Blocker {
 impl fmt::Display for Blocker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Blocker::TargetMissing { target } => write!(f, "{target} is not a snapshot of the dataset"),
+            Blocker::TargetMissing { target } => {
+                write!(f, "{target} is not a snapshot of the dataset")
+            }
             Blocker::Encrypted => f.write_str("encrypted datasets are not supported yet"),
             Blocker::IsStash => f.write_str("the dataset is a stash; use `stash restore` instead"),
             Blocker::NoSpace { needed, available } => {
                 write!(f, "needs {needed} bytes, {available} available")
             }
             Blocker::Held { snapshot, tags } => {
-                write!(f, "{snapshot} is held ({}); copy cannot destroy it", tags.join(", "))
+                write!(
+                    f,
+                    "{snapshot} is held ({}); copy cannot destroy it",
+                    tags.join(", ")
+                )
             }
             Blocker::Cloned { snapshot, clones } => {
-                write!(f, "{snapshot} has clones ({}); copy cannot destroy it", clones.join(", "))
+                write!(
+                    f,
+                    "{snapshot} has clones ({}); copy cannot destroy it",
+                    clones.join(", ")
+                )
             }
             Blocker::NewerBookmark { bookmark } => {
-                write!(f, "bookmark {bookmark} is newer than the target; copy cannot roll back past it")
+                write!(
+                    f,
+                    "bookmark {bookmark} is newer than the target; copy cannot roll back past it"
+                )
             }
             Blocker::Property { prop, value } => {
                 write!(f, "local property {prop}={value} cannot be copied by swap")
             }
             Blocker::BusyMount { dataset, path } => {
-                write!(f, "{dataset} is mounted at {path} and in use; swap cannot unmount it")
+                write!(
+                    f,
+                    "{dataset} is mounted at {path} and in use; swap cannot unmount it"
+                )
             }
         }
     }
@@ -254,8 +270,16 @@ impl fmt::Display for Step {
         match self {
             Step::Unmount { dataset, path } => write!(f, "unmount {dataset} from {path}"),
             Step::Snapshot { snapshot } => write!(f, "snapshot {snapshot}"),
-            Step::EnsureContainer { container } => write!(f, "create {container} if missing (canmount=off, mountpoint=none)"),
-            Step::SendReceive { send, from, receive, origin } => {
+            Step::EnsureContainer { container } => write!(
+                f,
+                "create {container} if missing (canmount=off, mountpoint=none)"
+            ),
+            Step::SendReceive {
+                send,
+                from,
+                receive,
+                origin,
+            } => {
                 write!(f, "send {send}")?;
                 if let Some(fr) = from {
                     write!(f, " from {fr}")?;
@@ -271,7 +295,11 @@ impl fmt::Display for Step {
             Step::Commit => f.write_str("write the stash record (commit point)"),
             Step::DestroySnapshots { snapshots } => write!(f, "destroy {}", snapshots.join(" ")),
             Step::RollbackTo { snapshot } => write!(f, "roll back to {snapshot}"),
-            Step::Clone { clone, origin, props } => {
+            Step::Clone {
+                clone,
+                origin,
+                props,
+            } => {
                 write!(f, "clone {origin} as {clone}")?;
                 if !props.is_empty() {
                     let p: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -282,7 +310,11 @@ impl fmt::Display for Step {
             Step::Promote { dataset } => write!(f, "promote {dataset}"),
             Step::Rename { from, to } => write!(f, "rename {from} to {to}"),
             Step::InheritProp { dataset, prop } => write!(f, "inherit {prop} on {dataset}"),
-            Step::SetProp { dataset, prop, value } => write!(f, "set {prop}={value} on {dataset}"),
+            Step::SetProp {
+                dataset,
+                prop,
+                value,
+            } => write!(f, "set {prop}={value} on {dataset}"),
             Step::Mount { dataset, path } => write!(f, "mount {dataset} at {path}"),
         }
     }
@@ -357,11 +389,24 @@ impl fmt::Display for RollbackPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "rollback {} to {}", self.dataset, self.target)?;
         match self.strategy {
-            Some(s) => writeln!(f, "strategy: {s} (asked: {}) — {}", self.requested, self.reason)?,
-            None => writeln!(f, "strategy: none (asked: {}) — {}", self.requested, self.reason)?,
+            Some(s) => writeln!(
+                f,
+                "strategy: {s} (asked: {}) — {}",
+                self.requested, self.reason
+            )?,
+            None => writeln!(
+                f,
+                "strategy: none (asked: {}) — {}",
+                self.requested, self.reason
+            )?,
         }
         writeln!(f, "stash: {} (id {})", self.stash_dataset, self.stash_id)?;
-        writeln!(f, "stashed snapshots ({} + the state now as {}):", self.stashed.len(), self.pre_snapshot)?;
+        writeln!(
+            f,
+            "stashed snapshots ({} + the state now as {}):",
+            self.stashed.len(),
+            self.pre_snapshot
+        )?;
         for s in &self.stashed {
             writeln!(f, "  {}@{} guid {}", self.dataset, s.name, s.guid)?;
         }
@@ -385,12 +430,23 @@ impl fmt::Display for RollbackPlan {
 }
 
 /// Properties the kernel takes as strings.
-const STRING_PROPS: &[&str] = &["mountpoint", "sharenfs", "sharesmb", "context", "fscontext", "defcontext", "rootcontext"];
+const STRING_PROPS: &[&str] = &[
+    "mountpoint",
+    "sharenfs",
+    "sharesmb",
+    "context",
+    "fscontext",
+    "defcontext",
+    "rootcontext",
+];
 
 /// The kernel's index of an index property's value (the kernel takes indices, not names;
 /// channel programs report names). `None` when unknown: then `swap` refuses to copy it.
 pub fn index_value(prop: &str, value: &str) -> Option<u64> {
-    const ON_OFF: &[&str] = &["atime", "relatime", "readonly", "exec", "setuid", "devices", "nbmand", "vscan", "zoned", "overlay"];
+    const ON_OFF: &[&str] = &[
+        "atime", "relatime", "readonly", "exec", "setuid", "devices", "nbmand", "vscan", "zoned",
+        "overlay",
+    ];
     let v = match prop {
         p if ON_OFF.contains(&p) => match value {
             "off" => 0,
@@ -476,13 +532,24 @@ fn kernel_value(prop: &str, v: &PropValue) -> Option<PropValue> {
 
 /// Properties never copied onto the clone by `swap` (set another way, or not settable).
 const NOT_CLONED: &[&str] = &[
-    "mountpoint", "volsize", "encryption", "keyformat", "keylocation", "pbkdf2iters", "volblocksize",
+    "mountpoint",
+    "volsize",
+    "encryption",
+    "keyformat",
+    "keylocation",
+    "pbkdf2iters",
+    "volblocksize",
 ];
 
 /// Computes the plan to roll `state.dataset` back to its snapshot `target` (short name) with
 /// `strategy`, stashing under id `stash_id`. Pure: no I/O.
 pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str) -> RollbackPlan {
-    let pool = state.dataset.split('/').next().unwrap_or(&state.dataset).to_string();
+    let pool = state
+        .dataset
+        .split('/')
+        .next()
+        .unwrap_or(&state.dataset)
+        .to_string();
     let container = format!("{pool}/{STASH_CONTAINER}");
     let stash_dataset = format!("{container}/{stash_id}");
     let pre_short = format!("{PRE_PREFIX}{stash_id}");
@@ -517,7 +584,9 @@ pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str)
         common.push(Blocker::Encrypted);
     }
     let Some(t) = state.snapshot(target) else {
-        common.push(Blocker::TargetMissing { target: target_full });
+        common.push(Blocker::TargetMissing {
+            target: target_full,
+        });
         p.blockers = common;
         p.reason = "the target does not exist".into();
         return p;
@@ -526,13 +595,18 @@ pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str)
     let newer: Vec<SnapshotState> = state.newer_than(t).into_iter().cloned().collect();
     p.stashed = newer.clone();
     if newer.is_empty() {
-        p.notes.push("the target is the latest snapshot: only the state now is stashed".into());
+        p.notes
+            .push("the target is the latest snapshot: only the state now is stashed".into());
     }
     if let Some(o) = &state.origin {
-        p.notes.push(format!("the dataset is a clone of {o}; its origin is kept"));
+        p.notes
+            .push(format!("the dataset is a clone of {o}; its origin is kept"));
     }
     if !state.children.is_empty() {
-        p.notes.push(format!("{} child dataset(s) keep their names and mounts", state.children.len()));
+        p.notes.push(format!(
+            "{} child dataset(s) keep their names and mounts",
+            state.children.len()
+        ));
     }
 
     // What blocks each strategy.
@@ -540,34 +614,57 @@ pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str)
     for s in &newer {
         let full = format!("{}@{}", state.dataset, s.name);
         if !s.holds.is_empty() {
-            copy_blockers.push(Blocker::Held { snapshot: full.clone(), tags: s.holds.clone() });
+            copy_blockers.push(Blocker::Held {
+                snapshot: full.clone(),
+                tags: s.holds.clone(),
+            });
         }
         if !s.clones.is_empty() {
-            copy_blockers.push(Blocker::Cloned { snapshot: full, clones: s.clones.clone() });
+            copy_blockers.push(Blocker::Cloned {
+                snapshot: full,
+                clones: s.clones.clone(),
+            });
         }
     }
     for b in &state.bookmarks {
         if b.createtxg > t.createtxg {
-            copy_blockers.push(Blocker::NewerBookmark { bookmark: format!("{}#{}", state.dataset, b.name) });
+            copy_blockers.push(Blocker::NewerBookmark {
+                bookmark: format!("{}#{}", state.dataset, b.name),
+            });
         }
     }
     let mut swap_blockers = Vec::new();
     if let Some(m) = &state.mount
-        && m.busy {
-            swap_blockers.push(Blocker::BusyMount { dataset: state.dataset.clone(), path: m.path.clone() });
-        }
+        && m.busy
+    {
+        swap_blockers.push(Blocker::BusyMount {
+            dataset: state.dataset.clone(),
+            path: m.path.clone(),
+        });
+    }
     for c in &state.children {
         if let Some(m) = &c.mount
-            && m.busy {
-                swap_blockers.push(Blocker::BusyMount { dataset: c.name.clone(), path: m.path.clone() });
-            }
+            && m.busy
+        {
+            swap_blockers.push(Blocker::BusyMount {
+                dataset: c.name.clone(),
+                path: m.path.clone(),
+            });
+        }
     }
     for (k, v) in &state.local_props {
         if !NOT_CLONED.contains(&k.as_str()) && kernel_value(k, v).is_none() {
-            swap_blockers.push(Blocker::Property { prop: k.clone(), value: v.to_string() });
+            swap_blockers.push(Blocker::Property {
+                prop: k.clone(),
+                value: v.to_string(),
+            });
         }
     }
-    let copy_space: u64 = newer.iter().map(|s| s.written).sum::<u64>().saturating_add(state.written);
+    let copy_space: u64 = newer
+        .iter()
+        .map(|s| s.written)
+        .sum::<u64>()
+        .saturating_add(state.written);
     let swap_space: u64 = ["reservation", "refreservation"]
         .iter()
         .filter_map(|k| state.local_number(k))
@@ -579,7 +676,10 @@ pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str)
         Strategy::Auto => {
             let vol = state.kind == DatasetKind::Volume;
             if !vol && swap_blockers.is_empty() {
-                Ok((Strategy::Swap, "the dataset can be unmounted: O(1) swap".to_string()))
+                Ok((
+                    Strategy::Swap,
+                    "the dataset can be unmounted: O(1) swap".to_string(),
+                ))
             } else if copy_blockers.is_empty() {
                 let why = if vol {
                     "a volume may be open: copy keeps its device".to_string()
@@ -588,7 +688,10 @@ pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str)
                 };
                 Ok((Strategy::Copy, why))
             } else if swap_blockers.is_empty() {
-                Ok((Strategy::Swap, "copy is blocked; the volume is swapped".to_string()))
+                Ok((
+                    Strategy::Swap,
+                    "copy is blocked; the volume is swapped".to_string(),
+                ))
             } else {
                 Err(())
             }
@@ -612,13 +715,30 @@ pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str)
     };
     p.space_needed = space;
     if space > state.available {
-        blockers.push(Blocker::NoSpace { needed: space, available: state.available });
+        blockers.push(Blocker::NoSpace {
+            needed: space,
+            available: state.available,
+        });
     }
     common.extend(blockers);
     p.blockers = common;
     p.steps = match chosen {
-        Strategy::Swap => swap_steps(state, target, &container, &stash_dataset, &pre_snapshot, &newer),
-        _ => copy_steps(state, target, &container, &stash_dataset, &pre_short, &newer),
+        Strategy::Swap => swap_steps(
+            state,
+            target,
+            &container,
+            &stash_dataset,
+            &pre_snapshot,
+            &newer,
+        ),
+        _ => copy_steps(
+            state,
+            target,
+            &container,
+            &stash_dataset,
+            &pre_short,
+            &newer,
+        ),
     };
     if !p.blockers.is_empty() {
         p.strategy = None;
@@ -637,12 +757,20 @@ fn copy_steps(
     let fs = &state.dataset;
     let target_full = format!("{fs}@{target}");
     let mut steps = vec![
-        Step::Snapshot { snapshot: format!("{fs}@{pre_short}") },
-        Step::EnsureContainer { container: container.to_string() },
+        Step::Snapshot {
+            snapshot: format!("{fs}@{pre_short}"),
+        },
+        Step::EnsureContainer {
+            container: container.to_string(),
+        },
     ];
     let mut prev = target.to_string();
     let mut first = true;
-    let chain: Vec<&str> = newer.iter().map(|s| s.name.as_str()).chain(std::iter::once(pre_short)).collect();
+    let chain: Vec<&str> = newer
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(std::iter::once(pre_short))
+        .collect();
     for name in &chain {
         steps.push(Step::SendReceive {
             send: format!("{fs}@{name}"),
@@ -653,11 +781,18 @@ fn copy_steps(
         first = false;
         prev = (*name).to_string();
     }
-    steps.push(Step::Bookmark { bookmark: format!("{stash}#{BASE_BOOKMARK}"), source: target_full.clone() });
+    steps.push(Step::Bookmark {
+        bookmark: format!("{stash}#{BASE_BOOKMARK}"),
+        source: target_full.clone(),
+    });
     steps.push(Step::VerifyGuids);
     steps.push(Step::Commit);
-    steps.push(Step::DestroySnapshots { snapshots: chain.iter().map(|n| format!("{fs}@{n}")).collect() });
-    steps.push(Step::RollbackTo { snapshot: target_full });
+    steps.push(Step::DestroySnapshots {
+        snapshots: chain.iter().map(|n| format!("{fs}@{n}")).collect(),
+    });
+    steps.push(Step::RollbackTo {
+        snapshot: target_full,
+    });
     steps
 }
 
@@ -689,47 +824,90 @@ fn swap_steps(
     let mut steps = Vec::new();
     let children_mounts = mounted_children_deepest_first(state);
     for (d, path) in &children_mounts {
-        steps.push(Step::Unmount { dataset: d.clone(), path: path.clone() });
+        steps.push(Step::Unmount {
+            dataset: d.clone(),
+            path: path.clone(),
+        });
     }
     if let Some(m) = &state.mount {
-        steps.push(Step::Unmount { dataset: fs.clone(), path: m.path.clone() });
+        steps.push(Step::Unmount {
+            dataset: fs.clone(),
+            path: m.path.clone(),
+        });
     }
-    steps.push(Step::Snapshot { snapshot: pre_snapshot.to_string() });
-    steps.push(Step::EnsureContainer { container: container.to_string() });
+    steps.push(Step::Snapshot {
+        snapshot: pre_snapshot.to_string(),
+    });
+    steps.push(Step::EnsureContainer {
+        container: container.to_string(),
+    });
     let props: BTreeMap<String, PropValue> = state
         .local_props
         .iter()
         .filter(|(k, _)| !NOT_CLONED.contains(&k.as_str()))
         .filter_map(|(k, v)| kernel_value(k, v).map(|v| (k.clone(), v)))
         .collect();
-    steps.push(Step::Clone { clone: clone.clone(), origin: format!("{fs}@{target}"), props });
-    steps.push(Step::Promote { dataset: clone.clone() });
+    steps.push(Step::Clone {
+        clone: clone.clone(),
+        origin: format!("{fs}@{target}"),
+        props,
+    });
+    steps.push(Step::Promote {
+        dataset: clone.clone(),
+    });
     steps.push(Step::VerifyGuids);
     steps.push(Step::Commit);
-    steps.push(Step::Rename { from: fs.clone(), to: stash.to_string() });
-    steps.push(Step::Rename { from: clone, to: fs.clone() });
+    steps.push(Step::Rename {
+        from: fs.clone(),
+        to: stash.to_string(),
+    });
+    steps.push(Step::Rename {
+        from: clone,
+        to: fs.clone(),
+    });
     // Direct children move from the stash to the new dataset (grandchildren follow).
     let prefix = format!("{fs}/");
     for c in &state.children {
         if let Some(rest) = c.name.strip_prefix(&prefix)
-            && !rest.contains('/') {
-                steps.push(Step::Rename { from: format!("{stash}/{rest}"), to: c.name.clone() });
-            }
+            && !rest.contains('/')
+        {
+            steps.push(Step::Rename {
+                from: format!("{stash}/{rest}"),
+                to: c.name.clone(),
+            });
+        }
     }
     if let Some(mp) = state.local_text("mountpoint") {
-        steps.push(Step::InheritProp { dataset: stash.to_string(), prop: "mountpoint".into() });
-        steps.push(Step::SetProp { dataset: fs.clone(), prop: "mountpoint".into(), value: PropValue::Text(mp.to_string()) });
+        steps.push(Step::InheritProp {
+            dataset: stash.to_string(),
+            prop: "mountpoint".into(),
+        });
+        steps.push(Step::SetProp {
+            dataset: fs.clone(),
+            prop: "mountpoint".into(),
+            value: PropValue::Text(mp.to_string()),
+        });
     }
     for r in ["reservation", "refreservation"] {
         if state.local_number(r).is_some_and(|n| n > 0) {
-            steps.push(Step::SetProp { dataset: stash.to_string(), prop: r.into(), value: PropValue::Number(0) });
+            steps.push(Step::SetProp {
+                dataset: stash.to_string(),
+                prop: r.into(),
+                value: PropValue::Number(0),
+            });
         }
     }
     if let Some(m) = &state.mount {
-        steps.push(Step::Mount { dataset: fs.clone(), path: m.path.clone() });
+        steps.push(Step::Mount {
+            dataset: fs.clone(),
+            path: m.path.clone(),
+        });
     }
     for (d, path) in children_mounts.iter().rev() {
-        steps.push(Step::Mount { dataset: d.clone(), path: path.clone() });
+        steps.push(Step::Mount {
+            dataset: d.clone(),
+            path: path.clone(),
+        });
     }
     steps
 }
@@ -739,7 +917,12 @@ fn swap_steps(
 /// holding what it gained since, and the stash takes the live name, its children and its
 /// saved properties. O(1); needs the mounts released, like `swap`. Pure.
 pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> RollbackPlan {
-    let short = rec.target.split_once('@').map(|x| x.1).unwrap_or_default().to_string();
+    let short = rec
+        .target
+        .split_once('@')
+        .map(|x| x.1)
+        .unwrap_or_default()
+        .to_string();
     let mut p = plan(state, &short, Strategy::Swap, new_id);
     p.reason = format!("restore of stash {} by swapping it back in", rec.id);
     p.incoming = rec.stash_dataset.clone();
@@ -747,7 +930,9 @@ pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> Rol
         return p;
     }
     if state.snapshot(&short).map(|s| s.guid) != Some(rec.target_guid) {
-        p.blockers.push(Blocker::TargetMissing { target: rec.target.clone() });
+        p.blockers.push(Blocker::TargetMissing {
+            target: rec.target.clone(),
+        });
         p.strategy = None;
         return p;
     }
@@ -756,44 +941,87 @@ pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> Rol
     let children_mounts = mounted_children_deepest_first(state);
     let mut steps = Vec::new();
     for (d, path) in &children_mounts {
-        steps.push(Step::Unmount { dataset: d.clone(), path: path.clone() });
+        steps.push(Step::Unmount {
+            dataset: d.clone(),
+            path: path.clone(),
+        });
     }
     if let Some(m) = &state.mount {
-        steps.push(Step::Unmount { dataset: fs.clone(), path: m.path.clone() });
+        steps.push(Step::Unmount {
+            dataset: fs.clone(),
+            path: m.path.clone(),
+        });
     }
-    steps.push(Step::Snapshot { snapshot: p.pre_snapshot.clone() });
-    steps.push(Step::EnsureContainer { container: p.container() });
-    steps.push(Step::Promote { dataset: rec.stash_dataset.clone() });
+    steps.push(Step::Snapshot {
+        snapshot: p.pre_snapshot.clone(),
+    });
+    steps.push(Step::EnsureContainer {
+        container: p.container(),
+    });
+    steps.push(Step::Promote {
+        dataset: rec.stash_dataset.clone(),
+    });
     steps.push(Step::VerifyGuids);
     steps.push(Step::Commit);
-    steps.push(Step::Rename { from: fs.clone(), to: stash.clone() });
-    steps.push(Step::Rename { from: rec.stash_dataset.clone(), to: fs.clone() });
+    steps.push(Step::Rename {
+        from: fs.clone(),
+        to: stash.clone(),
+    });
+    steps.push(Step::Rename {
+        from: rec.stash_dataset.clone(),
+        to: fs.clone(),
+    });
     let prefix = format!("{fs}/");
     for c in &state.children {
         if let Some(rest) = c.name.strip_prefix(&prefix)
-            && !rest.contains('/') {
-                steps.push(Step::Rename { from: format!("{stash}/{rest}"), to: c.name.clone() });
-            }
+            && !rest.contains('/')
+        {
+            steps.push(Step::Rename {
+                from: format!("{stash}/{rest}"),
+                to: c.name.clone(),
+            });
+        }
     }
     if state.local_text("mountpoint").is_some() {
-        steps.push(Step::InheritProp { dataset: stash.clone(), prop: "mountpoint".into() });
+        steps.push(Step::InheritProp {
+            dataset: stash.clone(),
+            prop: "mountpoint".into(),
+        });
     }
     if let Some(PropValue::Text(mp)) = rec.local_props.get("mountpoint") {
-        steps.push(Step::SetProp { dataset: fs.clone(), prop: "mountpoint".into(), value: PropValue::Text(mp.clone()) });
+        steps.push(Step::SetProp {
+            dataset: fs.clone(),
+            prop: "mountpoint".into(),
+            value: PropValue::Text(mp.clone()),
+        });
     }
     for r in ["reservation", "refreservation"] {
         if state.local_number(r).is_some_and(|n| n > 0) {
-            steps.push(Step::SetProp { dataset: stash.clone(), prop: r.into(), value: PropValue::Number(0) });
+            steps.push(Step::SetProp {
+                dataset: stash.clone(),
+                prop: r.into(),
+                value: PropValue::Number(0),
+            });
         }
         if let Some(PropValue::Number(n)) = rec.local_props.get(r) {
-            steps.push(Step::SetProp { dataset: fs.clone(), prop: r.into(), value: PropValue::Number(*n) });
+            steps.push(Step::SetProp {
+                dataset: fs.clone(),
+                prop: r.into(),
+                value: PropValue::Number(*n),
+            });
         }
     }
     if let Some(m) = &state.mount {
-        steps.push(Step::Mount { dataset: fs.clone(), path: m.path.clone() });
+        steps.push(Step::Mount {
+            dataset: fs.clone(),
+            path: m.path.clone(),
+        });
     }
     for (d, path) in children_mounts.iter().rev() {
-        steps.push(Step::Mount { dataset: d.clone(), path: path.clone() });
+        steps.push(Step::Mount {
+            dataset: d.clone(),
+            path: path.clone(),
+        });
     }
     p.steps = steps;
     p

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::state::{BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState};
+use super::state::{
+    BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;
 use crate::lzc::{self, ProgramLimits};
@@ -13,19 +15,64 @@ use crate::nvlist::{NvList, NvListRef, Value};
 
 /// Settable properties of filesystems whose local values the reader collects.
 const FS_PROPS: &[&str] = &[
-    "mountpoint", "canmount", "quota", "refquota", "reservation", "refreservation", "compression",
-    "atime", "relatime", "recordsize", "checksum", "copies", "dedup", "sync", "xattr", "acltype",
-    "exec", "setuid", "devices", "readonly", "snapdir", "logbias", "primarycache",
-    "secondarycache", "redundant_metadata", "dnodesize", "special_small_blocks", "aclinherit",
-    "aclmode", "snapdev", "sharenfs", "sharesmb", "overlay", "filesystem_limit",
-    "snapshot_limit", "zoned", "nbmand", "vscan",
+    "mountpoint",
+    "canmount",
+    "quota",
+    "refquota",
+    "reservation",
+    "refreservation",
+    "compression",
+    "atime",
+    "relatime",
+    "recordsize",
+    "checksum",
+    "copies",
+    "dedup",
+    "sync",
+    "xattr",
+    "acltype",
+    "exec",
+    "setuid",
+    "devices",
+    "readonly",
+    "snapdir",
+    "logbias",
+    "primarycache",
+    "secondarycache",
+    "redundant_metadata",
+    "dnodesize",
+    "special_small_blocks",
+    "aclinherit",
+    "aclmode",
+    "snapdev",
+    "sharenfs",
+    "sharesmb",
+    "overlay",
+    "filesystem_limit",
+    "snapshot_limit",
+    "zoned",
+    "nbmand",
+    "vscan",
 ];
 
 /// Settable properties of volumes whose local values the reader collects.
 const VOL_PROPS: &[&str] = &[
-    "reservation", "refreservation", "compression", "checksum", "copies", "dedup", "sync",
-    "readonly", "logbias", "primarycache", "secondarycache", "redundant_metadata", "volmode",
-    "snapdev", "snapshot_limit", "volsize",
+    "reservation",
+    "refreservation",
+    "compression",
+    "checksum",
+    "copies",
+    "dedup",
+    "sync",
+    "readonly",
+    "logbias",
+    "primarycache",
+    "secondarycache",
+    "redundant_metadata",
+    "volmode",
+    "snapdev",
+    "snapshot_limit",
+    "volsize",
 ];
 
 const STATE_PROGRAM: &str = r#"
@@ -107,7 +154,9 @@ return out
 "#;
 
 fn bad(what: &str, detail: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidData, "rollback state").with_name(what).with_detail(detail.into())
+    Error::new(ErrorKind::InvalidData, "rollback state")
+        .with_name(what)
+        .with_detail(detail.into())
 }
 
 fn as_u64(v: Option<Value<'_>>) -> Option<u64> {
@@ -128,13 +177,21 @@ fn as_string(v: Option<Value<'_>>) -> Option<String> {
 
 fn keys(t: Option<Value<'_>>) -> Vec<String> {
     match t {
-        Some(Value::NvList(l)) => l.iter().map(|(k, _)| k.to_string_lossy().into_owned()).collect(),
+        Some(Value::NvList(l)) => l
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect(),
         _ => Vec::new(),
     }
 }
 
 fn program(pool: &PoolName, prog: &str, args: &NvList) -> Result<lzc::ProgramOutput> {
-    lzc::channel_program_nosync(pool, prog, ProgramLimits::new(100_000_000, 100 << 20), Some(args))
+    lzc::channel_program_nosync(
+        pool,
+        prog,
+        ProgramLimits::new(100_000_000, 100 << 20),
+        Some(args),
+    )
 }
 
 /// Reads everything the planner needs about `dataset`.
@@ -146,7 +203,9 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
     args.add_string_array("fsprops", FS_PROPS)?;
     args.add_string_array("volprops", VOL_PROPS)?;
     let out = program(&dataset.pool(), STATE_PROGRAM, &args)?;
-    let t = out.return_table().ok_or_else(|| bad(dataset.as_str(), "no table returned"))?;
+    let t = out
+        .return_table()
+        .ok_or_else(|| bad(dataset.as_str(), "no table returned"))?;
     if t.contains("missing") {
         return Err(Error::new(ErrorKind::NotFound, "rollback state").with_name(dataset.as_str()));
     }
@@ -154,7 +213,12 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
     let kind = match as_string(t.get("type")).as_deref() {
         Some("volume") => DatasetKind::Volume,
         Some("filesystem") => DatasetKind::Filesystem,
-        other => return Err(bad(dataset.as_str(), format!("type {other:?} cannot be rolled back"))),
+        other => {
+            return Err(bad(
+                dataset.as_str(),
+                format!("type {other:?} cannot be rolled back"),
+            ));
+        }
     };
     let encrypted = as_string(t.get("encryption")).is_some_and(|e| e != "off");
     let mut local_props = BTreeMap::new();
@@ -174,8 +238,13 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
     if let Some(Value::NvList(sl)) = t.get("snaps") {
         for (name, v) in sl.iter() {
             let name = name.to_string_lossy().into_owned();
-            let Value::NvList(e) = v else { return Err(bad(&name, "not a table")) };
-            let short = name.split_once('@').map(|(_, s)| s.to_string()).unwrap_or_default();
+            let Value::NvList(e) = v else {
+                return Err(bad(&name, "not a table"));
+            };
+            let short = name
+                .split_once('@')
+                .map(|(_, s)| s.to_string())
+                .unwrap_or_default();
             let sn = SnapshotName::new(&name).map_err(|e| bad(&name, e.to_string()))?;
             let holds = lzc::get_holds(&sn)?.into_keys().collect();
             snapshots.push(SnapshotState {
@@ -199,11 +268,20 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
         .collect();
     let mounts = kernel::zfs_mounts();
     let mount_of = |name: &str| {
-        mounts.iter().find(|(s, _)| s == name).map(|(_, p)| MountState { path: p.clone(), busy: kernel::path_in_use(p) })
+        mounts
+            .iter()
+            .find(|(s, _)| s == name)
+            .map(|(_, p)| MountState {
+                path: p.clone(),
+                busy: kernel::path_in_use(p),
+            })
     };
     let mut children: Vec<ChildState> = keys(t.get("children"))
         .into_iter()
-        .map(|c| ChildState { mount: mount_of(&c), name: c })
+        .map(|c| ChildState {
+            mount: mount_of(&c),
+            name: c,
+        })
         .collect();
     children.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(LiveState {
@@ -245,7 +323,9 @@ pub fn info(pool: &PoolName, names: &[&str]) -> Result<BTreeMap<String, Info>> {
     args.add_string_array("names", names)?;
     let out = program(pool, INFO_PROGRAM, &args)?;
     let mut m = BTreeMap::new();
-    let Some(t) = out.return_table() else { return Ok(m) };
+    let Some(t) = out.return_table() else {
+        return Ok(m);
+    };
     for (n, v) in t.iter() {
         let n = n.to_string_lossy().into_owned();
         let Value::NvList(e) = v else { continue };

@@ -119,7 +119,10 @@ impl LiveState {
 
     /// The snapshots created after `target` (by createtxg), oldest first.
     pub fn newer_than(&self, target: &SnapshotState) -> Vec<&SnapshotState> {
-        self.snapshots.iter().filter(|s| s.createtxg > target.createtxg).collect()
+        self.snapshots
+            .iter()
+            .filter(|s| s.createtxg > target.createtxg)
+            .collect()
     }
 
     /// A numeric local property.

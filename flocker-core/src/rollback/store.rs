@@ -86,7 +86,9 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
         std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Io,
     };
-    let mut err = Error::new(kind, op).with_name(path.to_string_lossy()).with_detail(e.to_string());
+    let mut err = Error::new(kind, op)
+        .with_name(path.to_string_lossy())
+        .with_detail(e.to_string());
     if let Some(n) = e.raw_os_error() {
         err = err.with_errno(n);
     }
@@ -122,7 +124,11 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         for sub in [dir.clone(), dir.join("stash")] {
             if !sub.exists() {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(&sub).map_err(|e| io_err("store", &sub, e))?;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&sub)
+                    .map_err(|e| io_err("store", &sub, e))?;
             }
             check_trusted(&sub)?;
         }
@@ -138,7 +144,13 @@ impl Store {
     /// operation holds it.
     pub fn lock(&self) -> Result<Lock> {
         let p = self.dir.join("lock");
-        let f = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&p).map_err(|e| io_err("lock", &p, e))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(|e| io_err("lock", &p, e))?;
         // SAFETY: a valid open descriptor; flock has no memory effects.
         let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
@@ -153,7 +165,13 @@ impl Store {
         let text = serde_json::to_vec_pretty(v)
             .map_err(|e| Error::new(ErrorKind::InvalidData, "store").with_detail(e.to_string()))?;
         let tmp = path.with_extension("tmp");
-        let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp).map_err(|e| io_err("store", &tmp, e))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| io_err("store", &tmp, e))?;
         f.write_all(&text).map_err(|e| io_err("store", &tmp, e))?;
         f.sync_all().map_err(|e| io_err("store", &tmp, e))?;
         fs::rename(&tmp, path).map_err(|e| io_err("store", path, e))?;
@@ -170,13 +188,17 @@ impl Store {
         check_trusted(path)?;
         let text = fs::read(path).map_err(|e| io_err("store", path, e))?;
         serde_json::from_slice(&text).map(Some).map_err(|e| {
-            Error::new(ErrorKind::InvalidData, "store").with_name(path.to_string_lossy()).with_detail(e.to_string())
+            Error::new(ErrorKind::InvalidData, "store")
+                .with_name(path.to_string_lossy())
+                .with_detail(e.to_string())
         })
     }
 
     fn record_path(&self, id: &str) -> Result<PathBuf> {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(Error::new(ErrorKind::InvalidArgument, "stash").with_name(id).with_detail("not a stash id"));
+            return Err(Error::new(ErrorKind::InvalidArgument, "stash")
+                .with_name(id)
+                .with_detail("not a stash id"));
         }
         Ok(self.dir.join("stash").join(format!("{id}.json")))
     }
@@ -191,7 +213,9 @@ impl Store {
     pub fn record(&self, id: &str) -> Result<StashRecord> {
         let p = self.record_path(id)?;
         self.read_json(&p)?.ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, "stash").with_name(id).with_detail("no such stash record")
+            Error::new(ErrorKind::NotFound, "stash")
+                .with_name(id)
+                .with_detail("no such stash record")
         })
     }
 
@@ -209,12 +233,16 @@ impl Store {
     pub fn records(&self) -> Result<Vec<StashRecord>> {
         let d = self.dir.join("stash");
         let mut v = Vec::new();
-        for e in fs::read_dir(&d).map_err(|e| io_err("store", &d, e))?.flatten() {
+        for e in fs::read_dir(&d)
+            .map_err(|e| io_err("store", &d, e))?
+            .flatten()
+        {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "json")
-                && let Some(r) = self.read_json::<StashRecord>(&p)? {
-                    v.push(r);
-                }
+                && let Some(r) = self.read_json::<StashRecord>(&p)?
+            {
+                v.push(r);
+            }
         }
         v.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(v)

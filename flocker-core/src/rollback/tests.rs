@@ -9,7 +9,14 @@ use super::*;
 use crate::error::ErrorKind;
 
 fn snap(name: &str, txg: u64) -> SnapshotState {
-    SnapshotState { name: name.into(), guid: 1000 + txg, createtxg: txg, written: 1 << 20, holds: vec![], clones: vec![] }
+    SnapshotState {
+        name: name.into(),
+        guid: 1000 + txg,
+        createtxg: txg,
+        written: 1 << 20,
+        holds: vec![],
+        clones: vec![],
+    }
 }
 
 fn base() -> LiveState {
@@ -38,17 +45,25 @@ fn auto_prefers_swap_when_unmountable() {
     assert_eq!(p.strategy, Some(Strategy::Swap));
     assert_eq!(p.target_guid, 1010);
     assert_eq!(p.stash_dataset, "tank/flocker-stash/20261125T101500-abcdef");
-    assert_eq!(p.pre_snapshot, "tank/home@flocker-pre-20261125T101500-abcdef");
+    assert_eq!(
+        p.pre_snapshot,
+        "tank/home@flocker-pre-20261125T101500-abcdef"
+    );
     let names: Vec<_> = p.stashed.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["b", "c"]);
-    assert!(p.steps.contains(&Step::Promote { dataset: format!("{}-new", p.stash_dataset) }));
+    assert!(p.steps.contains(&Step::Promote {
+        dataset: format!("{}-new", p.stash_dataset)
+    }));
     assert_eq!(p.space_needed, 0);
 }
 
 #[test]
 fn auto_prefers_copy_when_busy() {
     let mut s = base();
-    s.mount = Some(MountState { path: "/home".into(), busy: true });
+    s.mount = Some(MountState {
+        path: "/home".into(),
+        busy: true,
+    });
     let p = plan(&s, "b", Strategy::Auto, ID);
     assert_eq!(p.strategy, Some(Strategy::Copy));
     assert!(p.is_runnable());
@@ -66,11 +81,16 @@ fn auto_prefers_copy_when_busy() {
     );
     assert_eq!(
         p.steps.last(),
-        Some(&Step::RollbackTo { snapshot: "tank/home@b".into() })
+        Some(&Step::RollbackTo {
+            snapshot: "tank/home@b".into()
+        })
     );
     match &p.steps[7] {
         Step::DestroySnapshots { snapshots } => {
-            assert_eq!(snapshots, &vec!["tank/home@c".to_string(), p.pre_snapshot.clone()])
+            assert_eq!(
+                snapshots,
+                &vec!["tank/home@c".to_string(), p.pre_snapshot.clone()]
+            )
         }
         other => panic!("unexpected step {other:?}"),
     }
@@ -79,7 +99,10 @@ fn auto_prefers_copy_when_busy() {
 #[test]
 fn swap_on_busy_mount_is_refused_with_busy() {
     let mut s = base();
-    s.mount = Some(MountState { path: "/home".into(), busy: true });
+    s.mount = Some(MountState {
+        path: "/home".into(),
+        busy: true,
+    });
     let p = plan(&s, "a", Strategy::Swap, ID);
     assert!(!p.is_runnable());
     assert_eq!(p.blockers.len(), 1);
@@ -92,17 +115,28 @@ fn copy_blockers_held_cloned_bookmark() {
     let mut s = base();
     s.snapshots[1].holds = vec!["keep".into()];
     s.snapshots[2].clones = vec!["tank/c1".into()];
-    s.bookmarks = vec![BookmarkState { name: "bm".into(), guid: 1030, createtxg: 30 }];
+    s.bookmarks = vec![BookmarkState {
+        name: "bm".into(),
+        guid: 1030,
+        createtxg: 30,
+    }];
     let p = plan(&s, "a", Strategy::Copy, ID);
     let kinds: Vec<_> = p.blockers.iter().map(Blocker::error_kind).collect();
-    assert_eq!(kinds, [ErrorKind::Held, ErrorKind::HasClones, ErrorKind::NotLatest]);
+    assert_eq!(
+        kinds,
+        [ErrorKind::Held, ErrorKind::HasClones, ErrorKind::NotLatest]
+    );
     assert!(!p.is_runnable());
     // Swap is not affected by any of them, and auto picks it.
     let p = plan(&s, "a", Strategy::Auto, ID);
     assert_eq!(p.strategy, Some(Strategy::Swap));
     assert!(p.is_runnable());
     // An older bookmark never blocks.
-    s.bookmarks = vec![BookmarkState { name: "old".into(), guid: 1010, createtxg: 10 }];
+    s.bookmarks = vec![BookmarkState {
+        name: "old".into(),
+        guid: 1010,
+        createtxg: 10,
+    }];
     s.snapshots[1].holds.clear();
     s.snapshots[2].clones.clear();
     assert!(plan(&s, "a", Strategy::Copy, ID).is_runnable());
@@ -111,7 +145,10 @@ fn copy_blockers_held_cloned_bookmark() {
 #[test]
 fn both_blocked_is_refused() {
     let mut s = base();
-    s.mount = Some(MountState { path: "/home".into(), busy: true });
+    s.mount = Some(MountState {
+        path: "/home".into(),
+        busy: true,
+    });
     s.snapshots[2].holds = vec!["x".into()];
     let p = plan(&s, "a", Strategy::Auto, ID);
     assert_eq!(p.strategy, None);
@@ -138,7 +175,13 @@ fn no_space_blocks_copy() {
     let mut s = base();
     s.available = 1024;
     let p = plan(&s, "a", Strategy::Copy, ID);
-    assert_eq!(p.blockers, vec![Blocker::NoSpace { needed: 3 << 20, available: 1024 }]);
+    assert_eq!(
+        p.blockers,
+        vec![Blocker::NoSpace {
+            needed: 3 << 20,
+            available: 1024
+        }]
+    );
 }
 
 #[test]
@@ -153,22 +196,58 @@ fn volume_auto_copies() {
 #[test]
 fn swap_moves_children_and_handles_local_mountpoint() {
     let mut s = base();
-    s.mount = Some(MountState { path: "/srv/home".into(), busy: false });
-    s.local_props.insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
-    s.local_props.insert("quota".into(), PropValue::Number(1 << 30));
-    s.local_props.insert("reservation".into(), PropValue::Number(1 << 20));
+    s.mount = Some(MountState {
+        path: "/srv/home".into(),
+        busy: false,
+    });
+    s.local_props
+        .insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
+    s.local_props
+        .insert("quota".into(), PropValue::Number(1 << 30));
+    s.local_props
+        .insert("reservation".into(), PropValue::Number(1 << 20));
     s.children = vec![
-        ChildState { name: "tank/home/a".into(), mount: Some(MountState { path: "/srv/home/a".into(), busy: false }) },
-        ChildState { name: "tank/home/a/b".into(), mount: Some(MountState { path: "/srv/home/a/b".into(), busy: false }) },
+        ChildState {
+            name: "tank/home/a".into(),
+            mount: Some(MountState {
+                path: "/srv/home/a".into(),
+                busy: false,
+            }),
+        },
+        ChildState {
+            name: "tank/home/a/b".into(),
+            mount: Some(MountState {
+                path: "/srv/home/a/b".into(),
+                busy: false,
+            }),
+        },
     ];
     let p = plan(&s, "a", Strategy::Auto, ID);
     assert_eq!(p.strategy, Some(Strategy::Swap));
     assert_eq!(p.space_needed, 1 << 20);
     let stash = p.stash_dataset.clone();
     // Unmount deepest first, the dataset last.
-    assert_eq!(p.steps[0], Step::Unmount { dataset: "tank/home/a/b".into(), path: "/srv/home/a/b".into() });
-    assert_eq!(p.steps[1], Step::Unmount { dataset: "tank/home/a".into(), path: "/srv/home/a".into() });
-    assert_eq!(p.steps[2], Step::Unmount { dataset: "tank/home".into(), path: "/srv/home".into() });
+    assert_eq!(
+        p.steps[0],
+        Step::Unmount {
+            dataset: "tank/home/a/b".into(),
+            path: "/srv/home/a/b".into()
+        }
+    );
+    assert_eq!(
+        p.steps[1],
+        Step::Unmount {
+            dataset: "tank/home/a".into(),
+            path: "/srv/home/a".into()
+        }
+    );
+    assert_eq!(
+        p.steps[2],
+        Step::Unmount {
+            dataset: "tank/home".into(),
+            path: "/srv/home".into()
+        }
+    );
     // The clone gets the local properties except mountpoint.
     let clone = p.steps.iter().find_map(|s| match s {
         Step::Clone { props, .. } => Some(props.clone()),
@@ -177,20 +256,41 @@ fn swap_moves_children_and_handles_local_mountpoint() {
     let clone = clone.unwrap_or_default();
     assert!(clone.contains_key("quota") && !clone.contains_key("mountpoint"));
     // Only the direct child is renamed back.
-    let renames: Vec<_> = p.steps.iter().filter(|s| matches!(s, Step::Rename { .. })).collect();
+    let renames: Vec<_> = p
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::Rename { .. }))
+        .collect();
     assert_eq!(renames.len(), 3);
-    assert!(p.steps.contains(&Step::Rename { from: format!("{stash}/a"), to: "tank/home/a".into() }));
-    assert!(p.steps.contains(&Step::InheritProp { dataset: stash.clone(), prop: "mountpoint".into() }));
-    assert!(p.steps.contains(&Step::SetProp { dataset: stash, prop: "reservation".into(), value: PropValue::Number(0) }));
+    assert!(p.steps.contains(&Step::Rename {
+        from: format!("{stash}/a"),
+        to: "tank/home/a".into()
+    }));
+    assert!(p.steps.contains(&Step::InheritProp {
+        dataset: stash.clone(),
+        prop: "mountpoint".into()
+    }));
+    assert!(p.steps.contains(&Step::SetProp {
+        dataset: stash,
+        prop: "reservation".into(),
+        value: PropValue::Number(0)
+    }));
     // Mount parents first.
-    let mounts: Vec<_> = p.steps.iter().filter_map(|s| match s {
-        Step::Mount { dataset, .. } => Some(dataset.as_str()),
-        _ => None,
-    }).collect();
+    let mounts: Vec<_> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Mount { dataset, .. } => Some(dataset.as_str()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(mounts, ["tank/home", "tank/home/a", "tank/home/a/b"]);
     // Commit comes before the first rename.
     let commit = p.steps.iter().position(|s| *s == Step::Commit);
-    let rename = p.steps.iter().position(|s| matches!(s, Step::Rename { .. }));
+    let rename = p
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Rename { .. }));
     assert!(commit < rename);
 }
 
@@ -199,7 +299,11 @@ fn latest_target_stashes_only_the_state_now() {
     let p = plan(&base(), "c", Strategy::Copy, ID);
     assert!(p.stashed.is_empty());
     assert!(p.is_runnable());
-    let sr = p.steps.iter().filter(|s| matches!(s, Step::SendReceive { .. })).count();
+    let sr = p
+        .steps
+        .iter()
+        .filter(|s| matches!(s, Step::SendReceive { .. }))
+        .count();
     assert_eq!(sr, 1);
 }
 
@@ -213,7 +317,8 @@ fn display_and_json() {
     let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap_or_default();
     assert_eq!(v["strategy"], "copy");
     assert_eq!(v["steps"][0]["op"], "snapshot");
-    let back: RollbackPlan = serde_json::from_str(&p.to_json()).unwrap_or_else(|_| plan(&base(), "zz", Strategy::Swap, "x"));
+    let back: RollbackPlan = serde_json::from_str(&p.to_json())
+        .unwrap_or_else(|_| plan(&base(), "zz", Strategy::Swap, "x"));
     assert_eq!(back, p);
     let refused = plan(&base(), "nope", Strategy::Auto, ID);
     assert!(refused.to_string().contains("REFUSED"));
@@ -224,10 +329,17 @@ fn swap_back_promotes_the_stash_and_restores_properties() {
     let mut s = base();
     s.snapshots.truncate(1); // after a rollback to a
     s.snapshots.push(snap("later", 40));
-    s.mount = Some(MountState { path: "/srv/home".into(), busy: false });
-    s.local_props.insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
+    s.mount = Some(MountState {
+        path: "/srv/home".into(),
+        busy: false,
+    });
+    s.local_props
+        .insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
     let mut props = BTreeMap::new();
-    props.insert("mountpoint".to_string(), PropValue::Text("/srv/home".into()));
+    props.insert(
+        "mountpoint".to_string(),
+        PropValue::Text("/srv/home".into()),
+    );
     let rec = StashRecord {
         id: "old".into(),
         dataset: "tank/home".into(),
@@ -236,23 +348,44 @@ fn swap_back_promotes_the_stash_and_restores_properties() {
         strategy: Strategy::Swap,
         stash_dataset: "tank/flocker-stash/old".into(),
         stash_guid: 42,
-        snapshots: vec![StashedSnapshot { name: "b".into(), guid: 1020 }],
+        snapshots: vec![StashedSnapshot {
+            name: "b".into(),
+            guid: 1020,
+        }],
         created: 0,
         local_props: props,
     };
     let p = plan_swap_back(&s, &rec, ID);
     assert!(p.is_runnable(), "{p}");
     assert_eq!(p.incoming, "tank/flocker-stash/old");
-    assert!(p.steps.contains(&Step::Promote { dataset: "tank/flocker-stash/old".into() }));
+    assert!(p.steps.contains(&Step::Promote {
+        dataset: "tank/flocker-stash/old".into()
+    }));
     assert!(!p.steps.iter().any(|s| matches!(s, Step::Clone { .. })));
-    assert!(p.steps.contains(&Step::Rename { from: "tank/flocker-stash/old".into(), to: "tank/home".into() }));
-    assert!(p.steps.contains(&Step::SetProp { dataset: "tank/home".into(), prop: "mountpoint".into(), value: PropValue::Text("/srv/home".into()) }));
-    assert_eq!(p.stashed.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["later"]);
+    assert!(p.steps.contains(&Step::Rename {
+        from: "tank/flocker-stash/old".into(),
+        to: "tank/home".into()
+    }));
+    assert!(p.steps.contains(&Step::SetProp {
+        dataset: "tank/home".into(),
+        prop: "mountpoint".into(),
+        value: PropValue::Text("/srv/home".into())
+    }));
+    assert_eq!(
+        p.stashed
+            .iter()
+            .map(|x| x.name.as_str())
+            .collect::<Vec<_>>(),
+        ["later"]
+    );
     // A replaced target is refused.
     let mut bad = rec.clone();
     bad.target_guid = 7;
     let p = plan_swap_back(&s, &bad, ID);
-    assert_eq!(p.blockers.first().map(Blocker::error_kind), Some(ErrorKind::NotFound));
+    assert_eq!(
+        p.blockers.first().map(Blocker::error_kind),
+        Some(ErrorKind::NotFound)
+    );
 }
 
 #[test]
@@ -263,15 +396,24 @@ fn index_values() {
     assert_eq!(index_value("atime", "off"), Some(0));
     assert_eq!(index_value("compression", "zstd-19"), None);
     let mut s = base();
-    s.local_props.insert("compression".into(), PropValue::Text("zstd-19".into()));
+    s.local_props
+        .insert("compression".into(), PropValue::Text("zstd-19".into()));
     let p = plan(&s, "a", Strategy::Swap, ID);
-    assert_eq!(p.blockers.first().map(Blocker::error_kind), Some(ErrorKind::NotSupported));
-    assert_eq!(plan(&s, "a", Strategy::Auto, ID).strategy, Some(Strategy::Copy));
+    assert_eq!(
+        p.blockers.first().map(Blocker::error_kind),
+        Some(ErrorKind::NotSupported)
+    );
+    assert_eq!(
+        plan(&s, "a", Strategy::Auto, ID).strategy,
+        Some(Strategy::Copy)
+    );
 }
 
 #[test]
 fn stash_names_are_recognised() {
-    assert!(is_stash_dataset("tank/flocker-stash/20261125T101500-abcdef"));
+    assert!(is_stash_dataset(
+        "tank/flocker-stash/20261125T101500-abcdef"
+    ));
     assert!(is_stash_dataset("tank/flocker-stash/x@flocker-pre-x"));
     assert!(is_stash_dataset("tank/flocker-stash"));
     assert!(!is_stash_dataset("tank/home/flocker-stash"));
@@ -298,35 +440,62 @@ fn store_round_trip_lock_and_trust() {
         strategy: Strategy::Copy,
         stash_dataset: format!("tank/flocker-stash/{ID}"),
         stash_guid: 2,
-        snapshots: vec![StashedSnapshot { name: "b".into(), guid: 3 }],
+        snapshots: vec![StashedSnapshot {
+            name: "b".into(),
+            guid: 3,
+        }],
         created: 5,
         local_props: BTreeMap::new(),
     };
     store.put_record(&rec).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.record(ID).ok(), Some(rec.clone()));
     assert_eq!(store.records().map(|v| v.len()).ok(), Some(1));
-    assert_eq!(store.record("nope").map_err(|e| e.kind()).err(), Some(ErrorKind::NotFound));
-    assert_eq!(store.record("../x").map_err(|e| e.kind()).err(), Some(ErrorKind::InvalidArgument));
+    assert_eq!(
+        store.record("nope").map_err(|e| e.kind()).err(),
+        Some(ErrorKind::NotFound)
+    );
+    assert_eq!(
+        store.record("../x").map_err(|e| e.kind()).err(),
+        Some(ErrorKind::InvalidArgument)
+    );
     let l = store.lock();
     assert!(l.is_ok());
-    assert_eq!(store.lock().map(drop).map_err(|e| e.kind()).err(), Some(ErrorKind::Busy));
+    assert_eq!(
+        store.lock().map(drop).map_err(|e| e.kind()).err(),
+        Some(ErrorKind::Busy)
+    );
     drop(l);
     assert!(store.lock().is_ok());
     // A record writable by others is not believed.
     use std::os::unix::fs::PermissionsExt;
     let p = dir.join("stash").join(format!("{ID}.json"));
     let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666));
-    assert_eq!(store.record(ID).map_err(|e| e.kind()).err(), Some(ErrorKind::PermissionDenied));
+    assert_eq!(
+        store.record(ID).map_err(|e| e.kind()).err(),
+        Some(ErrorKind::PermissionDenied)
+    );
     let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777));
-    assert_eq!(Store::open(&dir).map(drop).map_err(|e| e.kind()).err(), Some(ErrorKind::PermissionDenied));
+    assert_eq!(
+        Store::open(&dir).map(drop).map_err(|e| e.kind()).err(),
+        Some(ErrorKind::PermissionDenied)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn arb_state() -> impl PropStrategy<Value = (LiveState, usize)> {
-    (1usize..8, any::<[bool; 8]>(), any::<[bool; 8]>(), any::<bool>(), any::<bool>(), 0usize..8).prop_map(
-        |(n, held, cloned, mounted, busy, t)| {
+    (
+        1usize..8,
+        any::<[bool; 8]>(),
+        any::<[bool; 8]>(),
+        any::<bool>(),
+        any::<bool>(),
+        0usize..8,
+    )
+        .prop_map(|(n, held, cloned, mounted, busy, t)| {
             let mut s = base();
-            s.snapshots = (0..n).map(|i| snap(&format!("s{i}"), 10 * (i as u64 + 1))).collect();
+            s.snapshots = (0..n)
+                .map(|i| snap(&format!("s{i}"), 10 * (i as u64 + 1)))
+                .collect();
             for (i, sn) in s.snapshots.iter_mut().enumerate() {
                 if held[i] {
                     sn.holds.push("h".into());
@@ -336,13 +505,14 @@ fn arb_state() -> impl PropStrategy<Value = (LiveState, usize)> {
                 }
             }
             if mounted {
-                s.mount = Some(MountState { path: "/home".into(), busy });
+                s.mount = Some(MountState {
+                    path: "/home".into(),
+                    busy,
+                });
             }
             (s, t % n)
-        },
-    )
+        })
 }
-
 
 proptest! {
     #[test]
