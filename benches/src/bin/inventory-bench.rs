@@ -9,7 +9,8 @@
 //! and lists each with all the inventory's snapshot properties, ours
 //! (`Inventory::snapshots`) against `zfs list -Hp -t snapshot -o
 //! name,guid,createtxg,creation,used,referenced,written,userrefs`, alternating, `--runs`
-//! times, checking that both see the same snapshots. Prints a Markdown table.
+//! times, checking that both see the same snapshots. Prints a Markdown table. `--modes
+//! full,basic,names` (the default: all three) picks the property sets compared.
 //!
 //! ```text
 //! cargo build --release -p flocker-benches --bin inventory-bench
@@ -36,6 +37,7 @@ struct Args {
     dir: String,
     size_gib: u64,
     page_size: Option<usize>,
+    modes: Vec<Mode>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -47,6 +49,7 @@ fn parse() -> Result<Args, String> {
         dir: "/var/tmp".into(),
         size_gib: 8,
         page_size: None,
+        modes: vec![Mode::Full, Mode::Basic, Mode::Names],
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -60,6 +63,17 @@ fn parse() -> Result<Args, String> {
             "--dir" => a.dir = v()?,
             "--size-gib" => a.size_gib = num(v()?)? as u64,
             "--page-size" => a.page_size = Some(num(v()?)?),
+            "--modes" => {
+                a.modes = v()?
+                    .split(',')
+                    .map(|m| match m {
+                        "full" => Ok(Mode::Full),
+                        "basic" => Ok(Mode::Basic),
+                        "names" => Ok(Mode::Names),
+                        other => Err(format!("unknown mode {other:?} (full, basic, names)")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -223,7 +237,7 @@ fn snapshot_rows(
     made: f64,
     a: &Args,
 ) -> Result<(), String> {
-    for mode in [Mode::Full, Mode::Basic, Mode::Names] {
+    for &mode in &a.modes {
         let (n, ours, cli, calls) = compare_snapshots(root, recursive, mode, a.runs, a.page_size)?;
         rows.push(format!(
             "| {what}, {} | {n} | {made:.0} s | {ours:.1} s ({calls} calls) | {cli:.1} s | {:.2}x |",

@@ -136,10 +136,12 @@ fn string(v: &Value<'_>) -> Option<String> {
     }
 }
 
-/// Seconds since the epoch as a time.
-pub(super) fn time(name: &str, secs: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(secs)
-        .map_err(|e| bad_data(name, &format!("time {secs} out of range: {e}")))
+/// Seconds since the epoch (as the kernel's `uint64`) as a time.
+pub(super) fn time(name: &str, secs: u64) -> Result<OffsetDateTime> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .ok_or_else(|| bad_data(name, &format!("time {secs} out of range")))
 }
 
 /// One item's reply: its property values by position, its user properties, its holds.
@@ -264,7 +266,7 @@ pub(super) fn parse_datasets(table: NvListRef<'_>) -> Result<Vec<DatasetInfo>> {
             kind,
             guid: it.num(1, "guid")?,
             createtxg: it.num(2, "createtxg")?,
-            creation: time(it.name, creation as i64)?,
+            creation: time(it.name, creation)?,
             used: it.num(4, "used")?,
             referenced: it.num(5, "referenced")?,
             available: it.num(6, "available")?,
@@ -314,7 +316,7 @@ pub(super) fn parse_snapshots(table: NvListRef<'_>) -> Result<Vec<SnapshotInfo>>
         out.push(SnapshotInfo {
             guid: it.num(0, "guid")?,
             createtxg: it.num(1, "createtxg")?,
-            creation: time(it.name, creation as i64)?,
+            creation: time(it.name, creation)?,
             used: it.num(3, "used")?,
             referenced: it.num(4, "referenced")?,
             written: it.opt_num(5, "written")?,
@@ -350,7 +352,7 @@ pub(super) fn parse_basics(table: NvListRef<'_>) -> Result<Vec<Snapshot>> {
         let it = Item::parse(name, v, 3)?;
         let sname = SnapshotName::new(it.name)
             .map_err(|e| bad_data(it.name, &format!("snapshot name: {e}")))?;
-        let creation = time(it.name, it.num(2, "creation")? as i64)?;
+        let creation = time(it.name, it.num(2, "creation")?)?;
         out.push(Snapshot::from_parts(
             sname,
             it.num(0, "guid")?,
@@ -370,7 +372,7 @@ fn holds_of(snapshot: &SnapshotName, it: &Item<'_>) -> Result<Vec<HoldInfo>> {
             .ok_or_else(|| bad_data(snapshot.as_str(), &format!("hold {tag:?} has no time")))?;
         out.push(HoldInfo {
             snapshot: snapshot.clone(),
-            created: time(snapshot.as_str(), secs as i64)?,
+            created: time(snapshot.as_str(), secs)?,
             tag,
         });
     }

@@ -1,0 +1,187 @@
+//! `datavault rollback`, `datavault stash ...` and `datavault recover`: the rollback with stash
+//! of `flocker_core::rollback`.
+
+use flocker_core::name::SnapshotName;
+use flocker_core::rollback::{self, StashView, Strategy};
+
+use crate::common::{Failure, confirm, json, one, parse_flags, store};
+
+/// `datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]`
+pub fn rollback(args: &[String]) -> Result<(), Failure> {
+    let f = parse_flags(&args[1..], &["--strategy", "--dry-run", "--json", "--yes"])?;
+    let target = one(&f.positional, "DATASET@SNAP")?;
+    let target = SnapshotName::new(&target).map_err(|e| Failure::Zfs(e.into()))?;
+    let st = store()?;
+    let plan = rollback::plan_rollback(&target, f.strategy)?;
+    if f.dry_run || !plan.is_runnable() {
+        if f.json {
+            println!("{}", plan.to_json());
+        } else {
+            print!("{plan}");
+        }
+        if !plan.is_runnable() {
+            let why: Vec<String> = plan.blockers.iter().map(ToString::to_string).collect();
+            return Err(Failure::Refused(format!(
+                "rollback refused, nothing changed: {}",
+                why.join("; ")
+            )));
+        }
+        return Ok(());
+    }
+    if !f.json {
+        print!("{plan}");
+    }
+    confirm(
+        f.yes,
+        &format!("roll {} back to {}?", plan.dataset, plan.target),
+    )?;
+    let rec = rollback::rollback(&st, &plan)?;
+    if f.json {
+        println!("{}", json(&rec));
+    } else {
+        println!(
+            "rolled back {} to {}; stash {} holds {} snapshot(s)",
+            rec.dataset,
+            rec.target,
+            rec.id,
+            rec.snapshots.len()
+        );
+    }
+    Ok(())
+}
+
+/// `datavault recover`
+pub fn recover(args: &[String]) -> Result<(), Failure> {
+    if !args.is_empty() {
+        return Err(Failure::Usage("recover takes no arguments".into()));
+    }
+    match rollback::recover(&store()?)? {
+        Some(what) => println!("{what}"),
+        None => println!("nothing to recover"),
+    }
+    Ok(())
+}
+
+fn stash_json(v: &StashView) -> serde_json::Value {
+    serde_json::json!({
+        "id": v.record.id,
+        "dataset": v.record.dataset,
+        "target": v.record.target,
+        "created": v.record.created,
+        "strategy": v.record.strategy,
+        "stash_dataset": v.record.stash_dataset,
+        "snapshots": v.record.snapshots,
+        "verified": v.verified,
+        "used": v.used,
+        "browse": v.browse,
+    })
+}
+
+/// `datavault stash list|show|restore|drop|export ...`
+pub fn stash(args: &[String]) -> Result<(), Failure> {
+    let sub = args.first().map(String::as_str);
+    let rest = if args.is_empty() { &[][..] } else { &args[1..] };
+    match sub {
+        Some("list") => {
+            let f = parse_flags(rest, &["--json"])?;
+            if !f.positional.is_empty() {
+                return Err(Failure::Usage("stash list takes no arguments".into()));
+            }
+            let v = rollback::stash_list(&store()?)?;
+            if f.json {
+                let arr: Vec<_> = v.iter().map(stash_json).collect();
+                println!("{}", json(&arr));
+            } else if v.is_empty() {
+                println!("no stashes");
+            } else {
+                for s in &v {
+                    println!(
+                        "{}  {} -> {}  {} snapshot(s)  {} bytes  {}",
+                        s.record.id,
+                        s.record.dataset,
+                        s.record.target,
+                        s.record.snapshots.len(),
+                        s.used,
+                        if s.verified { "verified" } else { "UNVERIFIED" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Some("show") => {
+            let f = parse_flags(rest, &["--json"])?;
+            let id = one(&f.positional, "ID")?;
+            let s = rollback::stash_show(&store()?, &id)?;
+            if f.json {
+                println!("{}", json(&stash_json(&s)));
+            } else {
+                println!(
+                    "stash {} ({})",
+                    s.record.id,
+                    if s.verified { "verified" } else { "UNVERIFIED" }
+                );
+                println!(
+                    "dataset: {} rolled back to {} with {}",
+                    s.record.dataset, s.record.target, s.record.strategy
+                );
+                println!(
+                    "stash dataset: {} ({} bytes)",
+                    s.record.stash_dataset, s.used
+                );
+                for sn in &s.record.snapshots {
+                    println!("  {}@{} guid {}", s.record.stash_dataset, sn.name, sn.guid);
+                }
+                match &s.browse {
+                    Some(p) => println!("browse: {p}"),
+                    None => println!("browse: not mounted (clone a snapshot to browse it)"),
+                }
+            }
+            Ok(())
+        }
+        Some("restore") => {
+            let f = parse_flags(rest, &["--yes"])?;
+            let id = one(&f.positional, "ID")?;
+            let st = store()?;
+            let s = rollback::stash_show(&st, &id)?;
+            confirm(
+                f.yes,
+                &format!(
+                    "restore {} to its state before stash {id}?",
+                    s.record.dataset
+                ),
+            )?;
+            let newer = rollback::stash_restore(&st, &id, Strategy::Auto)?;
+            println!(
+                "restored {}; its replaced state is in stash {}",
+                s.record.dataset, newer.id
+            );
+            Ok(())
+        }
+        Some("drop") => {
+            let f = parse_flags(rest, &["--yes"])?;
+            let id = one(&f.positional, "ID")?;
+            let st = store()?;
+            let s = rollback::stash_show(&st, &id)?;
+            confirm(
+                f.yes,
+                &format!(
+                    "destroy stash {id} ({} snapshot(s))?",
+                    s.record.snapshots.len()
+                ),
+            )?;
+            rollback::stash_drop(&st, &id)?;
+            println!("dropped stash {id}");
+            Ok(())
+        }
+        Some("export") => {
+            let f = parse_flags(rest, &[])?;
+            let [id, file] = f.positional.as_slice() else {
+                return Err(Failure::Usage("stash export ID FILE".into()));
+            };
+            let n = rollback::stash_export(&store()?, id, std::path::Path::new(file))?;
+            println!("wrote {n} bytes to {file}");
+            Ok(())
+        }
+        _ => Err(Failure::Usage("stash list|show|restore|drop|export".into())),
+    }
+}
