@@ -5,6 +5,7 @@
 //! over libzfs_core: the only place raw calls are made), [`error`], and the domain types.
 #![deny(missing_docs)]
 
+pub mod diff;
 pub mod error;
 pub mod inventory;
 pub(crate) mod kernel;

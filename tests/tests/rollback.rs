@@ -876,7 +876,256 @@ fn kill_swap() -> TestResult {
     kill_at_every_step(Strategy::Swap)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reboot mid-operation. `cargo xtask test` drives these from the host (xtask/src/reboot.rs): in
+// one boot `reboot_prepare` builds a pool on the VM's second disk (/dev/vdb), starts a rollback
+// and asks the host to cut the power mid-operation; in the next boot `reboot_verify` imports the
+// pool, runs `datavault recover` and checks that the dataset is in the old or the new state with
+// every original snapshot GUID and the unsnapshotted data reachable, then undoes the rollback if
+// it happened. Registered only when `FLOCKER_REBOOT_PHASE` is set (they are halves of one test).
+
+const REBOOT_POOL: &str = "rbreboot";
+const REBOOT_DISK: &str = "/dev/vdb";
+
+struct RebootEnv {
+    dir: PathBuf,
+    strategy: Strategy,
+    /// `mid` or `last` (stall before the middle or the last step, cut there) or `random:<ms>`
+    /// (cut after a delay, wherever the rollback is then).
+    at: String,
+}
+
+fn reboot_env() -> Result<RebootEnv, Failed> {
+    let var = |k: &str| std::env::var(k).map_err(|_| fail(format!("{k} is not set")));
+    Ok(RebootEnv {
+        dir: PathBuf::from(var("FLOCKER_REBOOT_DIR")?),
+        strategy: var("FLOCKER_REBOOT_STRATEGY")?.parse().map_err(fail)?,
+        at: var("FLOCKER_REBOOT_AT")?,
+    })
+}
+
+fn reboot_fs() -> String {
+    format!("{REBOOT_POOL}/fs")
+}
+
+fn reboot_mount() -> String {
+    format!("/var/tmp/{REBOOT_POOL}/fs")
+}
+
+/// The marker that makes the host kill the VM `ms` milliseconds later (see xtask/src/vm.rs).
+fn ask_power_cut(ms: u64) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "\n@@FLOCKER:POWERCUT@@ {ms}");
+    let _ = o.flush();
+}
+
+fn reboot_prepare() -> TestResult {
+    use std::io::BufRead;
+    let env = reboot_env()?;
+    ensure!(
+        std::path::Path::new(REBOOT_DISK).exists(),
+        "{REBOOT_DISK} is missing: the host must attach a disk"
+    );
+    sh(
+        "zpool",
+        &[
+            "create",
+            "-f",
+            "-O",
+            "mountpoint=none",
+            REBOOT_POOL,
+            REBOOT_DISK,
+        ],
+    )?;
+    let fs = reboot_fs();
+    let dir = reboot_mount();
+    zfs(&["create", "-o", &format!("mountpoint={dir}"), &fs])?;
+    // 4 MiB of data per snapshot and unsnapshotted, so that a copy takes a while.
+    let blob = |tag: &str| -> TestResult {
+        let chunk: Vec<u8> = (0..4u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ tag.as_bytes()[0])
+            .collect();
+        std::fs::write(format!("{dir}/blob"), chunk).map_err(fail)
+    };
+    for s in ["a", "b", "c"] {
+        write(&format!("{dir}/v"), s)?;
+        blob(s)?;
+        zfs(&["snapshot", &format!("{fs}@{s}")])?;
+    }
+    write(&format!("{dir}/v"), "now")?;
+    blob("n")?;
+    // Everything above is on disk before the rollback starts.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    let before = snaps(&fs)?;
+    std::fs::write(
+        env.dir.join("before.json"),
+        serde_json::to_string(&before).map_err(fail)?,
+    )
+    .map_err(fail)?;
+    let store_dir = env.dir.join("store");
+    let mut cmd = std::process::Command::new(datavault()?);
+    cmd.args([
+        "rollback",
+        &format!("{fs}@a"),
+        "--strategy",
+        &env.strategy.to_string(),
+        "--yes",
+    ])
+    .env("FLOCKER_STORE", &store_dir)
+    .stdin(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    if env.at == "mid" || env.at == "last" {
+        let n = plan(&format!("{fs}@a"), env.strategy)?.steps.len();
+        let k = if env.at == "mid" { n / 2 } else { n - 1 };
+        println!(
+            "stalling the {} rollback before step {} of {n}",
+            env.strategy,
+            k + 1
+        );
+        cmd.env("FLOCKER_CORE_FAULT", format!("{k}:stall"));
+        let mut child = cmd.spawn().map_err(fail)?;
+        let err = child.stderr.take().ok_or_else(|| fail("no stderr"))?;
+        let mut stalled = false;
+        for line in std::io::BufReader::new(err).lines() {
+            let line = line.map_err(fail)?;
+            eprintln!("datavault: {line}");
+            if line.contains("fault: stalled before step") {
+                stalled = true;
+                break;
+            }
+        }
+        ensure!(
+            stalled,
+            "the rollback ended before reaching its stall point: {:?}",
+            child.wait()
+        );
+        ask_power_cut(0);
+    } else if let Some(ms) = env.at.strip_prefix("random:") {
+        let ms: u64 = ms.parse().map_err(fail)?;
+        println!(
+            "{} rollback with the power cut {ms} ms from now",
+            env.strategy
+        );
+        ask_power_cut(ms);
+        let o = cmd.output().map_err(fail)?;
+        println!(
+            "the rollback finished before the power cut ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    } else {
+        return Err(fail(format!("bad FLOCKER_REBOOT_AT {:?}", env.at)));
+    }
+    // The host kills the VM now; a guest still running after ten minutes means it did not.
+    std::thread::sleep(std::time::Duration::from_secs(600));
+    Err(fail("the host did not cut the power within 600 s"))
+}
+
+fn reboot_verify() -> TestResult {
+    let env = reboot_env()?;
+    let before: BTreeMap<String, String> =
+        serde_json::from_str(&read(&env.dir.join("before.json").to_string_lossy())?)
+            .map_err(fail)?;
+    ensure!(before.len() == 3, "before.json: {before:?}");
+    // What the boot would do: import the pool (it was never exported) and mount it.
+    if let Err(e) = sh("zpool", &["import", "-f", "-d", "/dev", REBOOT_POOL]) {
+        let seen = sh("zpool", &["import", "-d", "/dev"]).unwrap_or_else(|e| format!("{e:?}"));
+        return Err(fail(format!("{e:?}; `zpool import -d /dev` sees: {seen}")));
+    }
+    let r = reboot_check(&env, &before);
+    let _ = sh("zpool", &["destroy", "-f", REBOOT_POOL]);
+    r
+}
+
+fn reboot_check(env: &RebootEnv, before: &BTreeMap<String, String>) -> TestResult {
+    let fs = reboot_fs();
+    let dir = reboot_mount();
+    let st = ok(Store::open(env.dir.join("store")))?;
+    let o = dv(&st, &["recover"], &[])?;
+    ensure!(
+        o.status.success(),
+        "datavault recover failed after the reboot: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    println!("recover: {}", String::from_utf8_lossy(&o.stdout).trim());
+    ensure!(
+        ok(st.journal())?.is_none(),
+        "a journal is left after recover"
+    );
+    ensure!(prop(&fs, "mounted")? == "yes", "{fs} is not mounted");
+    ensure!(prop(&fs, "mountpoint")? == dir, "{fs} mountpoint moved");
+    let now = snaps(&fs)?;
+    if &now == before {
+        println!("state after the reboot: old (not rolled back)");
+        ensure!(
+            read(&format!("{dir}/v"))? == "now",
+            "old state lost its data"
+        );
+        ensure!(
+            ok(st.records())?.is_empty(),
+            "a stash record without a rollback"
+        );
+    } else {
+        println!("state after the reboot: new (rolled back)");
+        ensure!(
+            now.len() == 1 && now.get("a") == before.get("a"),
+            "neither the old nor the new state: {now:?} (before {before:?})"
+        );
+        ensure!(read(&format!("{dir}/v"))? == "a", "content is not a's");
+        let recs = ok(st.records())?;
+        ensure!(recs.len() == 1, "{} stash records", recs.len());
+        let rec = &recs[0];
+        let stashed = snaps(&rec.stash_dataset)?;
+        for s in ["b", "c"] {
+            ensure!(
+                stashed.get(s) == before.get(s),
+                "stash {s}: {stashed:?} vs {before:?}"
+            );
+        }
+        let pre = rec
+            .snapshots
+            .last()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let clone = format!("{REBOOT_POOL}/chk");
+        let cdir = format!("/var/tmp/{REBOOT_POOL}/chk");
+        zfs(&[
+            "clone",
+            "-o",
+            &format!("mountpoint={cdir}"),
+            &format!("{}@{pre}", rec.stash_dataset),
+            &clone,
+        ])?;
+        let v = read(&format!("{cdir}/v"));
+        zfs(&["destroy", &clone])?;
+        ensure!(v? == "now", "the stashed state lost the unsnapshotted data");
+        // Undo: everything comes back with its GUIDs.
+        let o = dv(&st, &["stash", "restore", &rec.id, "--yes"], &[])?;
+        ensure!(
+            o.status.success(),
+            "stash restore after the reboot failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let back = snaps(&fs)?;
+        ensure!(
+            before.iter().all(|(n, g)| back.get(n) == Some(g)),
+            "restore lost snapshots: {back:?} vs {before:?}"
+        );
+        ensure!(read(&format!("{dir}/v"))? == "now", "restore lost the data");
+    }
+    Ok(())
+}
+
 fn main() {
+    if let Ok(phase) = std::env::var("FLOCKER_REBOOT_PHASE") {
+        let t = match phase.as_str() {
+            "prepare" => zfs_test("rollback::reboot_prepare", reboot_prepare),
+            _ => zfs_test("rollback::reboot_verify", reboot_verify),
+        };
+        run(vec![t]);
+    }
     run(vec![
         zfs_test("rollback::copy_basic", copy_basic),
         zfs_test("rollback::swap_basic", swap_basic),

@@ -1,8 +1,10 @@
 //! `cargo xtask`: the OpenZFS lab (a qemu VM running real OpenZFS kernel modules) and the test
 //! driver. This is tooling: unlike the library, it runs processes (apt, debootstrap, qemu, cargo).
 
+mod bench;
 mod host;
 mod image;
+mod reboot;
 mod test;
 mod vm;
 
@@ -32,6 +34,29 @@ enum Cmd {
     Test(TestArgs),
     /// Install the host packages the lab needs (as root), without building anything.
     Deps,
+    /// Run the benchmarks in the lab (one boot per flavour) and write their results.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Flavours to benchmark: 2.1, 2.3 or all.
+    #[arg(long = "zfs", default_value = "all")]
+    flavours: String,
+    /// Also print the results as JSON (one document per flavour) at the end.
+    #[arg(long)]
+    json: bool,
+    /// A smoke run: small counts, one repetition (results go to quick-* files).
+    #[arg(long)]
+    quick: bool,
+    /// Only redraw the chart from the last full runs' JSON files; run nothing.
+    #[arg(long)]
+    chart_only: bool,
+    /// With --chart-only: chart these result files instead (one per flavour, in order).
+    #[arg(long = "results", requires = "chart_only")]
+    results: Vec<PathBuf>,
+    #[command(flatten)]
+    vm: VmArgs,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +118,14 @@ pub struct VmArgs {
     /// Accelerator: auto (KVM when it runs a guest here, else TCG), kvm or tcg.
     #[arg(long, value_enum, default_value_t = Accel::Auto)]
     pub accel: Accel,
+    /// Raw disk image files attached as virtio disks (`/dev/vdb`, `/dev/vdc`, ...), written in
+    /// place (they keep what the guest wrote, across boots).
+    #[arg(long = "disk")]
+    pub disks: Vec<PathBuf>,
+    /// Honour the guest's power-cut marker (reboot tests): kill qemu, as a power failure would,
+    /// the given delay after the guest asks for it.
+    #[arg(skip)]
+    pub power_cut: bool,
 }
 
 #[derive(Args)]
@@ -152,6 +185,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res: Result<i32> = match cli.cmd {
         Cmd::Deps => host::ensure_lab_prereqs().map(|()| 0),
+        Cmd::Bench(a) => match a.flavours.as_str() {
+            "all" => Ok(Flavour::ALL.to_vec()),
+            other => Flavour::from_str(other, false).map(|f| vec![f]),
+        }
+        .and_then(|flavours| {
+            bench::run(&bench::Options {
+                flavours,
+                json: a.json,
+                quick: a.quick,
+                chart_only: a.chart_only,
+                results: a.results,
+                vm: a.vm,
+            })
+        }),
         Cmd::Test(a) => test::run(&test::Options {
             flavours: if a.flavours.is_empty() {
                 Flavour::ALL.to_vec()

@@ -72,7 +72,7 @@ pub fn parse_result_line(line: &str) -> Option<Counts> {
     Some(c)
 }
 
-fn target_base() -> PathBuf {
+pub(crate) fn target_base() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"))
@@ -138,7 +138,7 @@ fn host_tests(filter: &[String]) -> Counts {
 }
 
 /// The target directory used for a flavour.
-fn target_for(flavour: Flavour) -> PathBuf {
+pub(crate) fn target_for(flavour: Flavour) -> PathBuf {
     let base = target_base();
     match flavour {
         Flavour::V2_1 => base,
@@ -306,6 +306,28 @@ fn lab_tests(flavour: Flavour, opts: &Options) -> Result<(String, Counts)> {
     );
 
     counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
+    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
+    let wanted =
+        |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
+    if crate::reboot::names().iter().any(|n| wanted(n)) {
+        match bins.iter().find(|b| {
+            b.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("rollback-"))
+        }) {
+            Some(rb) => counts.add(crate::reboot::run(
+                flavour,
+                &opts.vm,
+                &crate::reboot::work_dir(&target_base()),
+                &bin_dir,
+                rb,
+                &wanted,
+            )),
+            None => {
+                println!("xtask: no rollback test binary was built: the reboot tests cannot run");
+                counts.failed += 1;
+            }
+        }
+    }
     let upstream = out
         .zfs_version
         .split('-')

@@ -473,6 +473,7 @@ fn run(o: &Options) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
+    flocker_examples::default_sigpipe();
     let o = match parse_args() {
         Ok(o) if o.root.is_some() => o,
         Ok(_) => {

@@ -188,6 +188,7 @@ fn metrics_json(m: &Metrics) -> serde_json::Value {
 }
 
 fn main() -> ExitCode {
+    flocker_examples::default_sigpipe();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

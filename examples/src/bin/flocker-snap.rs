@@ -50,6 +50,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    flocker_examples::default_sigpipe();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -425,7 +425,8 @@ pub enum ScrubCommand {
     FromLastTxg,
 }
 
-/// Starts, pauses or stops a scrub of `pool` (`zpool scrub`).
+/// Starts, pauses or stops a scrub of `pool` (`zpool scrub`). Starting a paused scrub resumes
+/// it (`Ok`).
 ///
 /// Errors: [`ErrorKind::Busy`] (a resilver is running), [`ErrorKind::NotFound`].
 ///
@@ -449,7 +450,7 @@ pub fn scrub(pool: &PoolName, kind: ScrubType, cmd: ScrubCommand) -> Result<()> 
     let mut args = NvList::new()?;
     args.add_u64("scan_type", scan_type)?;
     args.add_u64("scan_command", scan_cmd)?;
-    let _out = ctx.call_out(|out| {
+    let r = ctx.call_out(|out| {
         // SAFETY: the name is NUL-terminated; `args` is a valid list lzc only reads; `out` is
         // handled by `call_out`.
         unsafe {
@@ -460,12 +461,26 @@ pub fn scrub(pool: &PoolName, kind: ScrubType, cmd: ScrubCommand) -> Result<()> 
                 out,
             )
         }
-    })?;
-    Ok(())
+    });
+    match r {
+        Ok(_) => Ok(()),
+        // The kernel answers ECANCELED when starting a scrub resumed a paused one: success
+        // (libzfs's `zpool_scan` treats it the same way).
+        Err(e)
+            if e.errno() == Some(libc::ECANCELED)
+                && matches!(cmd, ScrubCommand::Normal)
+                && matches!(kind, ScrubType::Scrub | ScrubType::ErrorScrub) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// Properties of the vdev `guid` of `pool` (all of them when `props` is empty), as an nvlist
-/// `{ name → { "value" → v, "source" → s } }`.
+/// Properties of the vdev `guid` of `pool`, as an nvlist `{ name → { "value" → v, "source" →
+/// s } }`. Name the properties you want: with an empty `props` the kernel returns only the
+/// text properties stored for the vdev (user properties and `comment`), and a user property
+/// that was never set is simply absent.
 ///
 /// Corresponds to `lzc_get_vdev_prop`.
 #[cfg(zfs_2_2)]

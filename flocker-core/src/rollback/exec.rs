@@ -20,8 +20,9 @@ thread_local! {
 
 /// Test-only: make the next operation on this thread stop before step `step` (0-based) as if
 /// the process had died there (the journal stays; nothing is cleaned up). `None` disables.
-/// The environment variable `FLOCKER_CORE_FAULT=<step>[:kill]` does the same for a whole
-/// process (`:kill` sends it a real `SIGKILL`).
+/// The environment variable `FLOCKER_CORE_FAULT=<step>[:kill|:stall]` does the same for a
+/// whole process (`:kill` sends it a real `SIGKILL`; `:stall` says so on stderr and waits
+/// forever, for the tests that cut the lab VM's power mid-operation).
 #[doc(hidden)]
 pub fn set_fault_injection(step: Option<usize>) {
     FAULT.with(|f| f.set(step));
@@ -41,14 +42,21 @@ fn fault_point(i: usize) -> Result<()> {
             .with_detail(format!("fault injected before step {}", i + 1)));
     }
     if let Ok(v) = std::env::var("FLOCKER_CORE_FAULT") {
-        let (n, kill) = match v.split_once(':') {
-            Some((n, k)) => (n.to_string(), k == "kill"),
-            None => (v.clone(), false),
+        let (n, how) = match v.split_once(':') {
+            Some((n, k)) => (n.to_string(), k),
+            None => (v.clone(), ""),
         };
         if n.parse::<usize>().ok() == Some(i) {
-            if kill {
+            if how == "kill" {
                 // SAFETY: sending SIGKILL to ourselves; test-only, explicitly requested.
                 unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+            if how == "stall" {
+                // The reboot tests cut the VM's power while we wait here.
+                eprintln!("flocker-core: fault: stalled before step {}", i + 1);
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
             }
             return Err(Error::new(ErrorKind::Interrupted, "rollback")
                 .with_detail(format!("fault injected before step {}", i + 1)));

@@ -1,13 +1,244 @@
-//! `datavault browse` and `datavault restore-file`: placeholders until they land.
+//! `datavault browse` and `datavault restore-file`: look inside a snapshot, and bring back one
+//! file or directory from it without rolling anything back.
+//!
+//! ```text
+//! datavault browse DATASET@SNAP [PATH] [--json]
+//! datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
+//! ```
+//!
+//! PATH is relative to the dataset's root (`/` or nothing for the root), or an absolute path
+//! under the dataset's mountpoint. `..` components and paths through a symbolic link are
+//! refused.
+//!
+//! `browse` lists a directory (`ls -l` style: mode, links, owner, group, size, mtime, name; a
+//! symlink's target after `->`), or shows one file's metadata. With `--json`: an object with
+//! `path`, `entry` (the path itself) and, for a directory, `entries`.
+//!
+//! `restore-file` copies PATH from the snapshot to the same place in the live filesystem, or
+//! to DEST (the exact new path), with mode, owner, group, timestamps and symlinks preserved.
+//! An existing destination is never overwritten: the command refuses (exit 3, nothing
+//! changed) unless `--rename-existing`, which first renames the existing file to
+//! `NAME.before-restore-SNAP` (and says so), or `--to` names another place.
 
-use crate::common::Failure;
+use flocker_core::diff::{
+    self, Entry, Existing, FileMeta, Listing, RestoreOptions, Timestamp, slash,
+};
+use flocker_core::error::ErrorKind;
+use flocker_core::name::SnapshotName;
+use serde_json::json;
+
+/// `println!` that ignores a closed stdout (`datavault … | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+use crate::common::{Failure, json};
+
+struct Args {
+    json: bool,
+    to: Option<String>,
+    rename_existing: bool,
+    positional: Vec<String>,
+}
+
+fn parse(args: &[String], allow_restore: bool) -> Result<Args, Failure> {
+    let mut a = Args {
+        json: false,
+        to: None,
+        rename_existing: false,
+        positional: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(s) = it.next() {
+        match s.as_str() {
+            "--json" => a.json = true,
+            "--rename-existing" if allow_restore => a.rename_existing = true,
+            "--to" if allow_restore => {
+                a.to = Some(
+                    it.next()
+                        .cloned()
+                        .ok_or_else(|| Failure::Usage("--to needs a value".into()))?,
+                );
+            }
+            x if allow_restore && x.starts_with("--to=") => {
+                a.to = Some(x["--to=".len()..].to_string());
+            }
+            "--" => a.positional.extend(it.by_ref().cloned()),
+            x if x.starts_with("--") => return Err(Failure::Usage(format!("unknown option {x}"))),
+            _ => a.positional.push(s.clone()),
+        }
+    }
+    Ok(a)
+}
+
+fn snapshot(s: &str) -> Result<SnapshotName, Failure> {
+    SnapshotName::new(s).map_err(|e| Failure::Zfs(e.into()))
+}
+
+fn ts_string(t: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.sec)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.sec.to_string())
+}
+
+fn meta_json(m: &FileMeta) -> serde_json::Value {
+    json!({
+        "type": m.file_type.as_str(),
+        "mode": format!("{:04o}", m.mode),
+        "mode_string": m.mode_string(),
+        "uid": m.uid,
+        "gid": m.gid,
+        "nlink": m.nlink,
+        "size": m.size,
+        "mtime": ts_string(m.mtime),
+        "mtime_unix": m.mtime.sec,
+        "mtime_nsec": m.mtime.nsec,
+        "object": m.object,
+    })
+}
+
+fn entry_json(e: &Entry) -> serde_json::Value {
+    let mut v = meta_json(&e.meta);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("name".into(), json!(e.name.to_string_lossy()));
+        o.insert("path".into(), json!(slash(&e.path)));
+        o.insert(
+            "link_target".into(),
+            json!(e.link_target.as_ref().map(|t| t.to_string_lossy())),
+        );
+    }
+    v
+}
+
+fn entry_line(e: &Entry, name: &str) -> String {
+    let m = &e.meta;
+    let mut s = format!(
+        "{} {:>3} {:>6} {:>6} {:>12} {} {}",
+        m.mode_string(),
+        m.nlink,
+        m.uid,
+        m.gid,
+        m.size,
+        ts_string(m.mtime),
+        name
+    );
+    if let Some(t) = &e.link_target {
+        s.push_str(&format!(" -> {}", t.to_string_lossy()));
+    }
+    s
+}
 
 /// `datavault browse DATASET@SNAP [PATH]`
-pub fn browse(_args: &[String]) -> Result<(), Failure> {
-    Err(Failure::Usage("browse is not implemented yet".into()))
+pub fn browse(args: &[String]) -> Result<(), Failure> {
+    let a = parse(args, false)?;
+    let (snap, path) = match a.positional.as_slice() {
+        [s] => (snapshot(s)?, ""),
+        [s, p] => (snapshot(s)?, p.as_str()),
+        _ => return Err(Failure::Usage("browse needs DATASET@SNAP [PATH]".into())),
+    };
+    let listing = diff::browse(&snap, path)?;
+    match (&listing, a.json) {
+        (Listing::Dir { dir, entries }, true) => out!(
+            "{}",
+            json(&json!({
+                "snapshot": snap.as_str(),
+                "path": slash(&dir.path),
+                "entry": entry_json(dir),
+                "entries": entries.iter().map(entry_json).collect::<Vec<_>>(),
+            }))
+        ),
+        (Listing::File(e), true) => out!(
+            "{}",
+            json(&json!({
+                "snapshot": snap.as_str(),
+                "path": slash(&e.path),
+                "entry": entry_json(e),
+            }))
+        ),
+        (Listing::Dir { dir, entries }, false) => {
+            out!("{}:{}", snap.as_str(), slash(&dir.path));
+            for e in entries {
+                out!("{}", entry_line(e, &e.name.to_string_lossy()));
+            }
+        }
+        (Listing::File(e), false) => {
+            out!("{}", entry_line(e, &slash(&e.path)));
+            out!("  object {}", e.meta.object);
+        }
+    }
+    Ok(())
 }
 
 /// `datavault restore-file DATASET@SNAP PATH [--to DEST]`
-pub fn restore_file(_args: &[String]) -> Result<(), Failure> {
-    Err(Failure::Usage("restore-file is not implemented yet".into()))
+pub fn restore_file(args: &[String]) -> Result<(), Failure> {
+    let a = parse(args, true)?;
+    let [snap, path] = a.positional.as_slice() else {
+        return Err(Failure::Usage(
+            "restore-file needs DATASET@SNAP PATH [--to DEST]".into(),
+        ));
+    };
+    let snap = snapshot(snap)?;
+    let opts = RestoreOptions {
+        dest: a.to.as_ref().map(Into::into),
+        existing: if a.rename_existing {
+            Existing::RenameAside
+        } else {
+            Existing::Refuse
+        },
+    };
+    let r = match diff::restore(&snap, path, &opts) {
+        Ok(r) => r,
+        Err(e) if e.kind() == ErrorKind::Exists && !a.rename_existing => {
+            return Err(Failure::Refused(format!(
+                "{} exists; nothing changed (pass --rename-existing to keep it as \
+                 NAME.before-restore-{} and restore, or --to DEST)",
+                e.name().unwrap_or("the destination"),
+                snap.short_name()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if a.json {
+        out!(
+            "{}",
+            json(&json!({
+                "snapshot": snap.as_str(),
+                "source": slash(&r.source),
+                "dest": r.dest.to_string_lossy(),
+                "set_aside": r.set_aside.as_ref().map(|p| p.to_string_lossy()),
+                "files": r.files,
+                "dirs": r.dirs,
+                "symlinks": r.symlinks,
+                "special": r.special,
+                "hard_links": r.hard_links,
+                "bytes": r.bytes,
+            }))
+        );
+    } else {
+        if let Some(p) = &r.set_aside {
+            out!(
+                "the existing {} was kept as {}",
+                r.dest.display(),
+                p.display()
+            );
+        }
+        out!(
+            "restored {}{} to {} ({} files, {} directories, {} symlinks, {} bytes)",
+            snap.as_str(),
+            slash(&r.source),
+            r.dest.display(),
+            r.files,
+            r.dirs,
+            r.symlinks,
+            r.bytes
+        );
+    }
+    Ok(())
 }

@@ -1,16 +1,29 @@
 //! What every `datavault` command shares: the failure kinds, flag parsing, confirmation, JSON
 //! output and the trusted store.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 
 use flocker_core::error::Error;
+use flocker_core::retention::{RetentionPolicy, TimeZone};
 use flocker_core::rollback::{self, Store, Strategy};
+use time::OffsetDateTime;
 
 /// Why a command failed; `main` maps each kind to an exit code.
 pub enum Failure {
+    /// Bad command line: the message and the usage (exit 2).
     Usage(String),
+    /// Refused (not confirmed, or unsafe): one line (exit 3).
     Refused(String),
+    /// ZFS or the store failed: one line (exit 1).
     Zfs(Error),
+    /// Bad input (a config file, a policy, a dataset that does not exist): one line naming
+    /// the problem (exit 2); nothing was changed.
+    Invalid(String),
+    /// Something failed after work began (a prune that could not destroy everything): the
+    /// details were printed; one line (exit 1).
+    Failed(String),
 }
 
 impl From<Error> for Failure {
@@ -65,8 +78,122 @@ pub fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, Failure> 
 
 /// The trusted record store (`FLOCKER_STORE` overrides the default directory).
 pub fn store() -> Result<Store, Failure> {
-    let dir = std::env::var("FLOCKER_STORE").unwrap_or_else(|_| rollback::DEFAULT_DIR.to_string());
-    Ok(Store::open(dir)?)
+    Ok(Store::open(store_dir(None))?)
+}
+
+/// The store's directory: `FLOCKER_STORE`, else `configured` (a config file's `store`), else
+/// the default.
+pub fn store_dir(configured: Option<&str>) -> PathBuf {
+    match std::env::var_os("FLOCKER_STORE") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(configured.unwrap_or(rollback::DEFAULT_DIR)),
+    }
+}
+
+/// Options and positional arguments of the service commands (`snapshot`, `list`, `prune`,
+/// `run`): `--flag`, `--opt VALUE` or `--opt=VALUE`, `-r`.
+pub struct Opts {
+    flags: Vec<String>,
+    values: BTreeMap<String, String>,
+    /// The positional arguments, in order.
+    pub positional: Vec<String>,
+}
+
+impl Opts {
+    /// Parses `args`: `flags` take no value, `valued` take one; anything else starting with
+    /// `-` is an error.
+    pub fn parse(args: &[String], flags: &[&str], valued: &[&str]) -> Result<Opts, Failure> {
+        let mut o = Opts {
+            flags: Vec::new(),
+            values: BTreeMap::new(),
+            positional: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if !a.starts_with('-') || a == "-" {
+                o.positional.push(a.clone());
+                continue;
+            }
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (a.as_str(), None),
+            };
+            if flags.contains(&name) && inline.is_none() {
+                o.flags.push(name.to_string());
+            } else if valued.contains(&name) {
+                let v = match inline {
+                    Some(v) => v,
+                    None => it
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| Failure::Usage(format!("{name} needs a value")))?,
+                };
+                if o.values.insert(name.to_string(), v).is_some() {
+                    return Err(Failure::Usage(format!("{name} given twice")));
+                }
+            } else {
+                return Err(Failure::Usage(format!("unknown option {a}")));
+            }
+        }
+        Ok(o)
+    }
+
+    /// Whether `--flag` was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f == name)
+    }
+
+    /// The value of `--opt`.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+}
+
+/// `--now RFC3339` (testing: plan as if the clock read that), else the current time.
+pub fn parse_now(v: Option<&str>) -> Result<OffsetDateTime, Failure> {
+    match v {
+        None => Ok(OffsetDateTime::now_utc()),
+        Some(s) => {
+            parse_instant(s).map_err(|why| Failure::Invalid(format!("bad --now {s:?}: {why}")))
+        }
+    }
+}
+
+/// An RFC 3339 instant (e.g. `2026-01-31T12:00:00Z`).
+pub fn parse_instant(s: &str) -> Result<OffsetDateTime, String> {
+    let ts: jiff::Timestamp = s
+        .parse()
+        .map_err(|e: jiff::Error| format!("{e} (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)"))?;
+    OffsetDateTime::from_unix_timestamp_nanos(ts.as_nanosecond()).map_err(|e| e.to_string())
+}
+
+/// A time zone by IANA name, else the system's (UTC when unknown); with its display name.
+pub fn parse_tz(v: Option<&str>) -> Result<(TimeZone, String), String> {
+    match v {
+        Some(z) => {
+            let tz = TimeZone::get(z).map_err(|e| format!("unknown time zone {z:?}: {e}"))?;
+            Ok((tz, z.to_string()))
+        }
+        None => {
+            let tz = TimeZone::try_system().unwrap_or(TimeZone::UTC);
+            let name = tz.iana_name().unwrap_or("system local zone").to_string();
+            Ok((tz, name))
+        }
+    }
+}
+
+/// Parses a retention policy and refuses one that would keep nothing beyond the safety rules
+/// (`space=0`).
+pub fn parse_policy(text: &str) -> Result<RetentionPolicy, String> {
+    let p: RetentionPolicy = text
+        .parse()
+        .map_err(|e| format!("bad retention policy {text:?}: {e}"))?;
+    if p.space_budget() == Some(0) {
+        return Err(format!(
+            "retention policy {text:?} would keep nothing (space=0 destroys every snapshot the safety rules do not protect)"
+        ));
+    }
+    Ok(p)
 }
 
 /// Asks `question` on a terminal unless `yes`; refuses when stdin is not a terminal.

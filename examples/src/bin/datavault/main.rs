@@ -1,7 +1,19 @@
-//! `datavault`: roll a dataset back to any snapshot without losing anything, and manage the
-//! stashes that keep what a rollback replaced. Built on `flocker_core::rollback`.
+//! `datavault`: the DataVault service and its tools. It takes atomic snapshots named by a
+//! UTC timestamp, thins them with a retention policy, runs both on a schedule, and rolls a
+//! dataset back to any snapshot without losing anything (the replaced state goes to a stash).
+//! Built on flocker-core (`lzc`, `inventory`, `retention`, `rollback`, `snapshot`); it spawns
+//! no process.
 //!
 //! ```text
+//! datavault snapshot DATASET... [-r] [--json]
+//! datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--tz ZONE]
+//! datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY]
+//!                 [--tz ZONE] [--batch N]
+//! datavault run --config FILE [--once | --cycles N] [--until RFC3339]
+//!               [--clock-start RFC3339 (--clock-speed N | --clock-step INTERVAL)]
+//! datavault diff DATASET@A DATASET@B|DATASET [--json]
+//! datavault browse DATASET@SNAP [PATH] [--json]
+//! datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
 //! datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]
 //! datavault stash list [--json]
 //! datavault stash show ID [--json]
@@ -11,20 +23,43 @@
 //! datavault recover
 //! ```
 //!
-//! Mutating commands ask for confirmation on a terminal and refuse when stdin is not a
-//! terminal, unless `--yes`. Errors print one line and exit non-zero. The trusted records live
-//! in `/var/lib/flocker-core` (`FLOCKER_STORE` overrides it, for tests).
+//! Snapshot names: `dv-YYYYMMDDTHHMMSSZ` (UTC; see `scheme.rs`); `list`, `prune` and `run`
+//! plan such snapshots with the time in their name, others with their `creation` property.
+//! The configuration file of `run` (and optionally `list`/`prune`) is TOML
+//! (`examples/datavault.toml`, `config.rs`); `run`'s schedule, restart and clock-change
+//! behaviour and its accelerated clocks are described in `service.rs`. `--now RFC3339` on
+//! `list` and `prune` plans as if the clock read that (testing).
+//!
+//! Mutating rollback/stash commands ask for confirmation on a terminal and refuse when stdin
+//! is not a terminal, unless `--yes`. Errors print one line and exit non-zero (2: bad input or
+//! usage, nothing changed; 3: refused; 1: ZFS or a step failed). A long prune shows a progress
+//! line on a terminal only (never with `--json`, never in `run`). The trusted records live in
+//! `/var/lib/flocker-core` (`FLOCKER_STORE` overrides it, and a config file's `store`).
 
 use std::process::ExitCode;
 
 mod browse;
 mod common;
+mod config;
 mod diff;
+mod list;
+mod prune;
 mod rollback;
+mod scheme;
+mod service;
+mod snapshot;
 
 use common::Failure;
 
 const USAGE: &str = "usage:
+  datavault snapshot DATASET... [-r] [--json]
+  datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--tz ZONE]
+  datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY] [--tz ZONE] [--batch N]
+  datavault run --config FILE [--once | --cycles N] [--until RFC3339]
+                [--clock-start RFC3339 (--clock-speed N | --clock-step INTERVAL)]
+  datavault diff DATASET@A DATASET@B|DATASET [--json]
+  datavault browse DATASET@SNAP [PATH] [--json]
+  datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
   datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]
   datavault stash list [--json]
   datavault stash show ID [--json]
@@ -36,18 +71,27 @@ const USAGE: &str = "usage:
 fn run(args: &[String]) -> Result<(), Failure> {
     let rest = args.get(1..).unwrap_or(&[]);
     match args.first().map(String::as_str) {
+        Some("snapshot") => snapshot::snapshot(rest),
+        Some("list") => list::list(rest),
+        Some("prune") => prune::prune(rest),
+        Some("run") => service::run(rest),
         Some("rollback") => rollback::rollback(rest),
         Some("stash") => rollback::stash(rest),
         Some("recover") => rollback::recover(rest),
         Some("diff") => diff::diff(rest),
         Some("browse") => browse::browse(rest),
         Some("restore-file") => browse::restore_file(rest),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
         Some(other) => Err(Failure::Usage(format!("unknown command {other:?}"))),
         None => Err(Failure::Usage("no command".into())),
     }
 }
 
 fn main() -> ExitCode {
+    flocker_examples::default_sigpipe();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,6 +105,16 @@ fn main() -> ExitCode {
         }
         Err(Failure::Zfs(e)) => {
             eprintln!("datavault: error: {e}");
+            ExitCode::FAILURE
+        }
+        Err(Failure::Invalid(m)) => {
+            eprintln!("datavault: error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(m)) => {
+            if !m.is_empty() {
+                eprintln!("datavault: error: {m}");
+            }
             ExitCode::FAILURE
         }
     }

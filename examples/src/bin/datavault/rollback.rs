@@ -8,7 +8,7 @@ use crate::common::{Failure, confirm, json, one, parse_flags, store};
 
 /// `datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]`
 pub fn rollback(args: &[String]) -> Result<(), Failure> {
-    let f = parse_flags(&args[1..], &["--strategy", "--dry-run", "--json", "--yes"])?;
+    let f = parse_flags(args, &["--strategy", "--dry-run", "--json", "--yes"])?;
     let target = one(&f.positional, "DATASET@SNAP")?;
     let target = SnapshotName::new(&target).map_err(|e| Failure::Zfs(e.into()))?;
     let st = store()?;

@@ -1,0 +1,278 @@
+//! The service's configuration file (TOML), e.g. `examples/datavault.toml`:
+//!
+//! ```toml
+//! every = "1h"              # default interval between snapshots (s, m/min, h, d, w)
+//! tz = "UTC"                # time zone of the calendar rules (default: the system's)
+//! store = "/var/lib/flocker-core"   # the stash store (FLOCKER_STORE overrides it)
+//! batch = 100               # at most this many snapshots per destroy call
+//!
+//! [[dataset]]
+//! name = "tank/home"
+//! keep = "24x1h,30x1d,12x1mo,min=3"   # flocker_core::retention's rule language
+//! every = "15m"             # optional: this dataset's interval
+//! recursive = false         # optional: also its descendants (one atomic snapshot)
+//! ```
+//!
+//! Every error names the file, the line and the field.
+
+use std::path::Path;
+use std::time::Duration;
+
+use flocker_core::name::DatasetName;
+use flocker_core::retention::{RetentionPolicy, TimeZone};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::common::{Failure, parse_policy, parse_tz};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    every: Option<Spanned<String>>,
+    tz: Option<Spanned<String>>,
+    store: Option<String>,
+    batch: Option<Spanned<i64>>,
+    #[serde(default)]
+    dataset: Vec<Spanned<RawDataset>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataset {
+    name: Spanned<String>,
+    keep: Spanned<String>,
+    every: Option<Spanned<String>>,
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// One dataset the service keeps.
+#[derive(Clone)]
+pub struct DatasetConfig {
+    /// The dataset.
+    pub name: DatasetName,
+    /// Its retention policy.
+    pub policy: RetentionPolicy,
+    /// Its interval between snapshots.
+    pub every: Duration,
+    /// Whether its descendants are snapshotted and pruned with it.
+    pub recursive: bool,
+    /// The line of its `name` (for messages).
+    pub line: usize,
+}
+
+/// A validated configuration.
+pub struct Config {
+    /// The file it came from.
+    pub path: String,
+    /// Time zone of the calendar rules.
+    pub tz: TimeZone,
+    /// Its name.
+    pub tz_name: String,
+    /// The stash store directory, if set.
+    pub store: Option<String>,
+    /// Destroy batch cap.
+    pub batch: usize,
+    /// The datasets.
+    pub datasets: Vec<DatasetConfig>,
+}
+
+impl Config {
+    /// The entry for `ds`: its own, else that of a recursive ancestor.
+    pub fn for_dataset(&self, ds: &str) -> Option<&DatasetConfig> {
+        self.datasets
+            .iter()
+            .find(|d| d.name.as_str() == ds)
+            .or_else(|| {
+                self.datasets
+                    .iter()
+                    .filter(|d| d.recursive && ds.starts_with(&format!("{}/", d.name.as_str())))
+                    .max_by_key(|d| d.name.as_str().len())
+            })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map_or(1, |s| s.bytes().filter(|&b| b == b'\n').count() + 1)
+}
+
+/// Parses an interval: a whole number and a unit (`s`, `m` or `min`, `h`, `d`, `w`), e.g.
+/// `15m`, `1h`, `30s`; at least one second.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad interval {s:?} (expected e.g. 15m, 1h, 1d)"))?;
+    let mult = match unit.trim() {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "bad interval {s:?}: unit must be s, m (or min), h, d or w"
+            ));
+        }
+    };
+    match n.checked_mul(mult) {
+        Some(0) => Err(format!("bad interval {s:?}: must be at least 1s")),
+        Some(secs) if secs <= 100 * 365 * 86_400 => Ok(Duration::from_secs(secs)),
+        _ => Err(format!("bad interval {s:?}: too long")),
+    }
+}
+
+/// Reads and validates the file at `path`. Datasets are checked for their names here; their
+/// existence is checked by the commands that use them.
+pub fn load(path: &str) -> Result<Config, Failure> {
+    let text = std::fs::read_to_string(Path::new(path))
+        .map_err(|e| Failure::Invalid(format!("cannot read config {path}: {e}")))?;
+    parse(path, &text)
+}
+
+/// Validates `text` (the contents of `path`).
+pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
+    let at = |offset: usize, field: &str, msg: String| {
+        Failure::Invalid(format!(
+            "config {path} line {} ({field}): {msg}",
+            line_of(text, offset)
+        ))
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_of(text, s.start));
+        let msg = e.message().trim().replace('\n', "; ");
+        Failure::Invalid(format!("config {path} line {line}: {msg}"))
+    })?;
+    let default_every = match &raw.every {
+        Some(e) => parse_interval(e.get_ref()).map_err(|m| at(e.span().start, "every", m))?,
+        None => Duration::from_secs(3600),
+    };
+    let (tz, tz_name) = match &raw.tz {
+        Some(z) => parse_tz(Some(z.get_ref())).map_err(|m| at(z.span().start, "tz", m))?,
+        None => parse_tz(None).map_err(|m| Failure::Invalid(format!("config {path}: {m}")))?,
+    };
+    let batch = match &raw.batch {
+        Some(b) => match usize::try_from(*b.get_ref()) {
+            Ok(n) if (1..=100_000).contains(&n) => n,
+            _ => {
+                return Err(at(
+                    b.span().start,
+                    "batch",
+                    format!("{} is not between 1 and 100000", b.get_ref()),
+                ));
+            }
+        },
+        None => 100,
+    };
+    if raw.dataset.is_empty() {
+        return Err(Failure::Invalid(format!(
+            "config {path}: no [[dataset]] entry (each needs name and keep)"
+        )));
+    }
+    let mut datasets: Vec<DatasetConfig> = Vec::new();
+    for (i, d) in raw.dataset.iter().enumerate() {
+        let d = d.get_ref();
+        let entry_line = line_of(text, d.name.span().start);
+        let field = |f: &str| format!("dataset[{i}].{f}");
+        let name = DatasetName::new(d.name.get_ref()).map_err(|e| {
+            at(
+                d.name.span().start,
+                &field("name"),
+                format!("bad dataset name {:?}: {e}", d.name.get_ref()),
+            )
+        })?;
+        if let Some(prev) = datasets.iter().find(|p| p.name == name) {
+            return Err(at(
+                d.name.span().start,
+                &field("name"),
+                format!("{name} is listed twice (first at line {})", prev.line),
+            ));
+        }
+        let policy = parse_policy(d.keep.get_ref())
+            .map_err(|m| at(d.keep.span().start, &field("keep"), m))?;
+        let every = match &d.every {
+            Some(e) => {
+                parse_interval(e.get_ref()).map_err(|m| at(e.span().start, &field("every"), m))?
+            }
+            None => default_every,
+        };
+        datasets.push(DatasetConfig {
+            name,
+            policy,
+            every,
+            recursive: d.recursive,
+            line: entry_line,
+        });
+    }
+    Ok(Config {
+        path: path.to_string(),
+        tz,
+        tz_name,
+        store: raw.store,
+        batch,
+        datasets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match parse("c.toml", text) {
+            Err(Failure::Invalid(m)) => m,
+            Ok(_) => panic!("accepted: {text}"),
+            Err(_) => panic!("wrong failure kind"),
+        }
+    }
+
+    #[test]
+    fn good_config() {
+        let c = parse(
+            "c.toml",
+            "every = \"15m\"\ntz = \"UTC\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"24x1h,min=2\"\n[[dataset]]\nname = \"p/b\"\nkeep = \"7x1d\"\nevery = \"1d\"\nrecursive = true\n",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(c.datasets.len(), 2);
+        assert_eq!(c.datasets[0].every, Duration::from_secs(900));
+        assert_eq!(c.datasets[1].every, Duration::from_secs(86_400));
+        assert!(
+            c.for_dataset("p/b/c")
+                .is_some_and(|d| d.name.as_str() == "p/b")
+        );
+        assert!(c.for_dataset("p/a/c").is_none());
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"24x1q\"\n");
+        assert!(m.contains("line 3") && m.contains("dataset[0].keep"), "{m}");
+        let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\nevery = \"5x\"\n");
+        assert!(
+            m.contains("line 4") && m.contains("dataset[0].every"),
+            "{m}"
+        );
+        let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=3\"\nkepp = 1\n");
+        assert!(m.contains("line 4") && m.contains("kepp"), "{m}");
+        let m = err("[[dataset]]\nname = \"p/a\"\n");
+        assert!(m.contains("keep"), "{m}");
+        let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=3,space=0\"\n");
+        assert!(m.contains("keep nothing"), "{m}");
+        let m = err("every = 5\n");
+        assert!(m.contains("line 1"), "{m}");
+        assert!(!err("x = [").contains('\n'));
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_interval("2min"), Ok(Duration::from_secs(120)));
+        assert!(parse_interval("0h").is_err());
+        assert!(parse_interval("h").is_err());
+        assert!(parse_interval("1y").is_err());
+    }
+}

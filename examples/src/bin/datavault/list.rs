@@ -1,0 +1,387 @@
+//! `datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--tz ZONE]`:
+//! the snapshots with their time, age and space, which retention rule keeps each and when it
+//! expires (the plan `datavault prune` would carry out now), and the stashes apart.
+//!
+//! The policy is `--keep`, else the config file's entry for the dataset (or for a recursive
+//! ancestor); without either, the snapshots are listed without retention columns. (Datasets
+//! carry no policy property: the `prune` tool takes its policy on the command line too.)
+
+use flocker_core::inventory::{Inventory, SnapshotInfo, SnapshotQuery};
+use flocker_core::name::{DatasetName, SnapshotName};
+use flocker_core::retention::{
+    Decision, PlanEntry, Protection, Reason, RetentionPlan, RetentionPolicy,
+};
+use flocker_core::rollback::{self, StashView, Store};
+use flocker_examples::prune::{self as core, Options, rfc3339};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::common::{Failure, Opts, json as pretty, parse_now, parse_policy, parse_tz, store_dir};
+use crate::config::{self, Config};
+use crate::scheme;
+use crate::snapshot::expand;
+
+/// `datavault list ...`
+pub fn list(args: &[String]) -> Result<(), Failure> {
+    let o = Opts::parse(
+        args,
+        &["--json", "-r", "--recursive"],
+        &["--config", "--keep", "--now", "--tz"],
+    )?;
+    let cfg = o.value("--config").map(config::load).transpose()?;
+    let targets: Vec<String> = match (o.positional.as_slice(), &cfg) {
+        ([one], _) => vec![one.clone()],
+        ([], Some(c)) => c.datasets.iter().map(|d| d.name.to_string()).collect(),
+        ([], None) => {
+            return Err(Failure::Usage(
+                "list needs a DATASET or --config FILE".into(),
+            ));
+        }
+        _ => return Err(Failure::Usage("list takes at most one DATASET".into())),
+    };
+    let now = parse_now(o.value("--now"))?;
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let keep = o
+        .value("--keep")
+        .map(parse_policy)
+        .transpose()
+        .map_err(Failure::Invalid)?;
+    let json_out = o.flag("--json");
+    let mut reports = Vec::new();
+    for t in &targets {
+        reports.push(one_dataset(&o, cfg.as_ref(), keep.as_ref(), t, now)?);
+    }
+    if json_out {
+        if o.positional.is_empty() {
+            println!("{}", pretty(&Value::Array(reports)));
+        } else if let Some(r) = reports.pop() {
+            println!("{}", pretty(&r));
+        }
+    } else {
+        for (i, r) in reports.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            print_text(r);
+        }
+    }
+    Ok(())
+}
+
+fn one_dataset(
+    o: &Opts,
+    cfg: Option<&Config>,
+    keep: Option<&RetentionPolicy>,
+    target: &str,
+    now: OffsetDateTime,
+) -> Result<Value, Failure> {
+    let (ds, only) = if target.contains('@') {
+        let s = SnapshotName::new(target)
+            .map_err(|e| Failure::Invalid(format!("bad snapshot name {target:?}: {e}")))?;
+        (s.dataset(), Some(s))
+    } else {
+        let d = DatasetName::new(target)
+            .map_err(|e| Failure::Invalid(format!("bad dataset name {target:?}: {e}")))?;
+        (d, None)
+    };
+    expand(std::slice::from_ref(&ds), false)?;
+    let entry = cfg.and_then(|c| c.for_dataset(ds.as_str()));
+    let recursive = o.flag("-r") || o.flag("--recursive") || entry.is_some_and(|e| e.recursive);
+    let policy = keep.cloned().or_else(|| entry.map(|e| e.policy.clone()));
+    let (tz, tz_name) = match (o.value("--tz"), cfg) {
+        (Some(z), _) => parse_tz(Some(z)).map_err(Failure::Invalid)?,
+        (None, Some(c)) => (c.tz.clone(), c.tz_name.clone()),
+        (None, None) => parse_tz(None).map_err(Failure::Invalid)?,
+    };
+    let store = store_dir(cfg.and_then(|c| c.store.as_deref()));
+
+    // The listing, and the plan `datavault prune` would make now (a dry run: no lock).
+    let (listing, plans, warnings) = match &policy {
+        Some(p) => {
+            let mut po = Options::new("datavault", ds.clone(), p.clone(), tz, tz_name.clone(), now);
+            po.dry_run = true;
+            po.json = true;
+            po.recursive = recursive;
+            po.store = store.clone();
+            po.snapshot_time = Some(scheme::info_time);
+            let planned = core::plan(&po).map_err(|e| match e {
+                core::Failure::Usage(m) => Failure::Invalid(m),
+                core::Failure::Other(m) => Failure::Failed(m),
+            })?;
+            (
+                planned.listing.clone(),
+                planned.plans.clone(),
+                planned.warnings.clone(),
+            )
+        }
+        None => {
+            let mut q = SnapshotQuery::new(&ds);
+            if recursive {
+                q = q.recursive();
+            }
+            (Inventory::new().snapshots(&q)?, Vec::new(), Vec::new())
+        }
+    };
+    if let Some(s) = &only
+        && !listing.iter().any(|i| i.name == *s)
+    {
+        return Err(Failure::Invalid(format!("snapshot {s} does not exist")));
+    }
+
+    let mut snaps = Vec::new();
+    for info in &listing {
+        if rollback::is_stash_dataset(info.name.as_str()) {
+            continue;
+        }
+        if only.as_ref().is_some_and(|s| *s != info.name) {
+            continue;
+        }
+        let plan = plans
+            .iter()
+            .find(|(d, _)| d == info.name.dataset_str())
+            .map(|(_, p)| p);
+        let entry = plan.and_then(|p| p.entries.iter().find(|e| e.name == info.name.as_str()));
+        snaps.push(snap_json(info, plan, entry, now));
+    }
+
+    let stashes: Vec<Value> = if store.is_dir() {
+        let st = Store::open(&store)?;
+        rollback::stash_list(&st)?
+            .iter()
+            .filter(|v| {
+                let d = &v.record.dataset;
+                d == ds.as_str() || (recursive && d.starts_with(&format!("{}/", ds.as_str())))
+            })
+            .map(stash_json)
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    Ok(json!({
+        "dataset": ds.as_str(),
+        "recursive": recursive,
+        "policy": policy.as_ref().map(ToString::to_string),
+        "policy_source": if keep.is_some() { Some("--keep".to_string()) }
+                         else { entry.map(|e| format!("{} line {}", cfg.map_or("", |c| c.path.as_str()), e.line)) },
+        "now": rfc3339(now),
+        "tz": tz_name,
+        "warnings": warnings,
+        "snapshots": snaps,
+        "stashes": stashes,
+    }))
+}
+
+fn snap_json(
+    info: &SnapshotInfo,
+    plan: Option<&RetentionPlan>,
+    entry: Option<&PlanEntry>,
+    now: OffsetDateTime,
+) -> Value {
+    let (t, source) = scheme::effective_time(info);
+    let mut v = json!({
+        "name": info.name.as_str(),
+        "dataset": info.name.dataset_str(),
+        "guid": info.guid.to_string(),
+        "createtxg": info.createtxg,
+        "time": rfc3339(t),
+        "time_source": source,
+        "creation": rfc3339(info.creation),
+        "age_seconds": (now - t).whole_seconds(),
+        "used": info.used,
+        "referenced": info.referenced,
+        "decision": Value::Null,
+        "kept_by": [],
+        "reasons": [],
+        "expires": Value::Null,
+        "expiry": Value::Null,
+    });
+    if let (Some(p), Some(e)) = (plan, entry) {
+        v["decision"] = json!(match e.decision {
+            Decision::Keep => "keep",
+            Decision::Destroy => "destroy",
+        });
+        let kept_by: Vec<String> = match e.decision {
+            Decision::Keep => e.reasons.iter().filter_map(|r| keeper(p, r)).collect(),
+            Decision::Destroy => Vec::new(),
+        };
+        v["kept_by"] = json!(kept_by);
+        v["reasons"] = json!(e.reasons.iter().map(|r| p.describe(r)).collect::<Vec<_>>());
+        v["expires"] = json!(e.expires_at.map(rfc3339));
+        // Why there is no expiry: a protection other than "newest" keeps it for good;
+        // otherwise a count-based rule keeps it until newer snapshots displace it.
+        let protected = e
+            .reasons
+            .iter()
+            .any(|r| matches!(r, Reason::Protected(p) if *p != Protection::Newest));
+        v["expiry"] = json!(match (e.decision, e.expires_at, protected) {
+            (Decision::Destroy, _, _) => "destroy",
+            (_, Some(_), _) => "at",
+            (_, None, true) => "protected",
+            (_, None, false) => "by_count",
+        });
+    }
+    v
+}
+
+/// The short name of what keeps a snapshot: a rule's text, `min=`, or a protection.
+fn keeper(p: &RetentionPlan, r: &Reason) -> Option<String> {
+    match r {
+        Reason::Protected(_) => {
+            let d = p.describe(r);
+            Some(d.strip_prefix("protected: ").unwrap_or(&d).to_string())
+        }
+        Reason::Kept(_) => {
+            let d = p.describe(r);
+            Some(d.split(':').next().unwrap_or(&d).to_string())
+        }
+        _ => None,
+    }
+}
+
+fn stash_json(v: &StashView) -> Value {
+    json!({
+        "id": v.record.id,
+        "dataset": v.record.dataset,
+        "target": v.record.target,
+        "stash_dataset": v.record.stash_dataset,
+        "snapshots": v.record.snapshots.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "used": v.used,
+        "verified": v.verified,
+    })
+}
+
+/// `1.5G`-style sizes (binary units, like `zfs list`).
+fn size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
+    if n < 1024 {
+        return n.to_string();
+    }
+    let mut v = n as f64;
+    let mut u = 0;
+    v /= 1024.0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v < 10.0 {
+        format!("{v:.1}{}", UNITS[u])
+    } else {
+        format!("{v:.0}{}", UNITS[u])
+    }
+}
+
+/// `2d3h`, `45m`, `12s`; `-5m` for a snapshot dated in the future.
+pub fn age(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if d > 0 {
+        format!("{sign}{d}d{h}h")
+    } else if h > 0 {
+        format!("{sign}{h}h{m}m")
+    } else if m > 0 {
+        format!("{sign}{m}m")
+    } else {
+        format!("{sign}{s}s")
+    }
+}
+
+fn print_text(r: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    match r["policy"].as_str() {
+        Some(p) => println!(
+            "{}: policy {p} ({}), at {} (time zone {})",
+            s(&r["dataset"]),
+            s(&r["policy_source"]),
+            s(&r["now"]),
+            s(&r["tz"])
+        ),
+        None => println!(
+            "{}: no retention policy (give --keep POLICY or --config FILE)",
+            s(&r["dataset"])
+        ),
+    }
+    for w in r["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", s(w));
+    }
+    let snaps = r["snapshots"].as_array().cloned().unwrap_or_default();
+    if snaps.is_empty() {
+        println!("no snapshots");
+    } else {
+        let width = snaps
+            .iter()
+            .map(|x| s(&x["name"]).len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        println!(
+            "{:<width$}  {:<20}  {:>7}  {:>6}  {:>6}  {:<20}  KEPT BY",
+            "SNAPSHOT", "TIME", "AGE", "USED", "REFER", "EXPIRES"
+        );
+        for x in &snaps {
+            let kept_by = match x["decision"].as_str() {
+                Some("destroy") => "-- destroyed by the next prune".to_string(),
+                Some(_) => x["kept_by"]
+                    .as_array()
+                    .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            let expires = match (x["expiry"].as_str(), x["expires"].as_str()) {
+                (Some("at"), Some(e)) => e.to_string(),
+                (Some("by_count"), _) => "by count".to_string(),
+                (Some("protected"), _) => "never".to_string(),
+                _ => "-".to_string(),
+            };
+            println!(
+                "{:<width$}  {:<20}  {:>7}  {:>6}  {:>6}  {:<20}  {kept_by}",
+                s(&x["name"]),
+                s(&x["time"]),
+                age(x["age_seconds"].as_i64().unwrap_or(0)),
+                size(x["used"].as_u64().unwrap_or(0)),
+                size(x["referenced"].as_u64().unwrap_or(0)),
+                expires,
+            );
+        }
+        let destroy = snaps.iter().filter(|x| x["decision"] == "destroy").count();
+        if r["policy"].is_string() {
+            println!(
+                "EXPIRES: when its keeping window passes it; \"by count\": until newer snapshots displace it; \"never\": protected"
+            );
+            println!(
+                "{} snapshot(s): {} kept, {} destroyed by the next prune",
+                snaps.len(),
+                snaps.len() - destroy,
+                destroy
+            );
+        } else {
+            println!("{} snapshot(s)", snaps.len());
+        }
+    }
+    let stashes = r["stashes"].as_array().cloned().unwrap_or_default();
+    if stashes.is_empty() {
+        println!("stashes: none");
+    } else {
+        println!("stashes (datavault stash show ID):");
+        for st in &stashes {
+            let names: Vec<String> = st["snapshots"]
+                .as_array()
+                .map(|a| a.iter().map(s).collect())
+                .unwrap_or_default();
+            println!(
+                "  {}  {} rolled back to {}; holds {} ({}){}",
+                s(&st["id"]),
+                s(&st["dataset"]),
+                s(&st["target"]),
+                names.join(", "),
+                size(st["used"].as_u64().unwrap_or(0)),
+                if st["verified"] == true {
+                    ""
+                } else {
+                    "  UNVERIFIED"
+                }
+            );
+        }
+    }
+}

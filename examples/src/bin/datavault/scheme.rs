@@ -1,0 +1,95 @@
+//! The service's snapshot names and the time they stand for.
+//!
+//! A snapshot made by `datavault snapshot` or `datavault run` is named
+//! `dv-YYYYMMDDTHHMMSSZ`: the ISO 8601 basic form of the UTC instant it was taken at (for
+//! example `tank/home@dv-20261125T181500Z`). Names sort like the times they carry, need no
+//! quoting in a shell or under `.zfs/snapshot`, and do not depend on the host's time zone.
+//!
+//! Retention (`flocker_core::retention`) plans with each snapshot's time. For a snapshot whose
+//! short name has exactly this form, `datavault list`, `datavault prune` and `datavault run`
+//! use the time in the name; for any other snapshot, its `creation` property. The two agree
+//! to the second for snapshots the service takes on the real clock; under the accelerated
+//! clock of `datavault run --clock-start` the name carries the service's clock, so history
+//! built in seconds is planned as the hours or days it stands for. (The plain `prune` tool
+//! always uses `creation`.)
+
+use flocker_core::inventory::SnapshotInfo;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+/// The prefix of the service's snapshot names.
+pub const PREFIX: &str = "dv-";
+
+/// The short name for a snapshot taken at `t` (UTC, whole seconds).
+pub fn snap_name(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{PREFIX}{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The instant a short name of the scheme stands for; `None` for any other name.
+pub fn name_time(short: &str) -> Option<OffsetDateTime> {
+    let rest = short.strip_prefix(PREFIX)?;
+    let b = rest.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let s = rest.get(r)?;
+        if !s.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let year = i32::try_from(digits(0..4)?).ok()?;
+    let month = Month::try_from(u8::try_from(digits(4..6)?).ok()?).ok()?;
+    let day = u8::try_from(digits(6..8)?).ok()?;
+    let hour = u8::try_from(digits(9..11)?).ok()?;
+    let minute = u8::try_from(digits(11..13)?).ok()?;
+    let second = u8::try_from(digits(13..15)?).ok()?;
+    let date = Date::from_calendar_date(year, month, day).ok()?;
+    let time = Time::from_hms(hour, minute, second).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// The time a listed snapshot counts as taken at, when its name carries one.
+pub fn info_time(s: &SnapshotInfo) -> Option<OffsetDateTime> {
+    name_time(s.name.short_name())
+}
+
+/// The time retention plans `s` with: its name's time, else `creation`; and which it was.
+pub fn effective_time(s: &SnapshotInfo) -> (OffsetDateTime, &'static str) {
+    match info_time(s) {
+        Some(t) => (t, "name"),
+        None => (s.creation, "creation"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejects() {
+        let t = OffsetDateTime::from_unix_timestamp(1_795_630_507).unwrap();
+        let n = snap_name(t);
+        assert_eq!(n, "dv-20261125T181507Z", "{t}");
+        assert_eq!(name_time(&n), Some(t));
+        for bad in [
+            "dv-20261125T181507",
+            "dv-20261325T181507Z",
+            "dv-2026112xT181507Z",
+            "x-20261125T181507Z",
+            "dv-20261125T246000Z",
+            "dv-+0261125T181507Z",
+        ] {
+            assert_eq!(name_time(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,853 @@
+//! The DataVault service (`datavault snapshot|list|prune|run`, examples/src/bin/datavault/)
+//! against real pools, with the `zfs` CLI as the oracle: a snapshot of several datasets is one
+//! transaction group and `-r` takes the descendants; `list --json` matches the pool and the
+//! policy; `prune` removes exactly what its plan says; `run` on a stepped clock builds hourly
+//! history and thins it; a restart does not snapshot twice; a clock that jumps back neither
+//! duplicates nor destroys history; SIGTERM stops it cleanly; bad input changes nothing.
+//!
+//! No test depends on timing: history is built on the service's stepped clock
+//! (`--clock-start T --clock-step 1h`), or from snapshots named by the scheme with chosen
+//! times; the one test on the real clock (SIGTERM) waits for events with a bound and says what
+//! hung.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
+use flocker_tests::{Failed, TestPool, TestResult, ensure, fail, run, sh, zfs_test};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+fn main() {
+    run(vec![
+        zfs_test(
+            "datavault::snapshot_is_one_txg_and_r_takes_descendants",
+            snapshot_one_txg,
+        ),
+        zfs_test("datavault::list_json_matches_pool_and_policy", list_json),
+        zfs_test(
+            "datavault::prune_removes_exactly_what_the_plan_says",
+            prune_exact,
+        ),
+        zfs_test("datavault::run_stepped_clock_builds_and_thins", run_builds),
+        zfs_test("datavault::restart_does_not_snapshot_twice", restart),
+        zfs_test(
+            "datavault::clock_back_no_duplicates_no_lost_history",
+            clock_back,
+        ),
+        zfs_test("datavault::sigterm_stops_cleanly", sigterm),
+        zfs_test(
+            "datavault::accelerated_clock_one_snapshot_per_slot",
+            accelerated,
+        ),
+        zfs_test("datavault::bad_input_changes_nothing", bad_input),
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn bin() -> Result<PathBuf, Failed> {
+    let dir = match std::env::var_os("FLOCKER_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().map_err(fail)?;
+            exe.parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .ok_or_else(|| fail("cannot locate the target directory"))?
+        }
+    };
+    let b = dir.join("datavault");
+    ensure!(
+        b.is_file(),
+        "{} is missing: build it with `cargo build -p flocker-examples --bin datavault`",
+        b.display()
+    );
+    Ok(b)
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Result<Value, Failed> {
+        serde_json::from_str(&self.stdout).map_err(|e| {
+            fail(format!(
+                "stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            ))
+        })
+    }
+}
+
+/// A pool with a private stash store.
+struct Fix {
+    pool: TestPool,
+    store: PathBuf,
+}
+
+impl Fix {
+    fn new(tag: &str) -> Result<Fix, Failed> {
+        let pool = TestPool::new(tag, 256)?;
+        let store = PathBuf::from(format!("/var/tmp/flocker-pools/{}-store", pool.name()));
+        let _ = std::fs::remove_dir_all(&store);
+        Ok(Fix { pool, store })
+    }
+
+    fn ds(&self, rel: &str) -> String {
+        self.pool.ds(rel)
+    }
+
+    fn create(&self, rel: &str) -> Result<String, Failed> {
+        let d = self.ds(rel);
+        sh("zfs", &["create", "-p", &d])?;
+        Ok(d)
+    }
+
+    fn dv(&self, args: &[&str]) -> Result<Out, Failed> {
+        let out = Command::new(bin()?)
+            .args(args)
+            .env("FLOCKER_STORE", &self.store)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| fail(format!("cannot run datavault: {e}")))?;
+        Ok(Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn dv_ok(&self, args: &[&str]) -> Result<Out, Failed> {
+        let o = self.dv(args)?;
+        ensure!(
+            o.code == 0,
+            "datavault {args:?} exited {}\nstdout: {}\nstderr: {}",
+            o.code,
+            o.stdout,
+            o.stderr
+        );
+        Ok(o)
+    }
+
+    /// Writes a config file for this pool and returns its path.
+    fn config(&self, body: &str) -> Result<String, Failed> {
+        let p = format!("/var/tmp/flocker-pools/{}.toml", self.pool.name());
+        std::fs::write(&p, body).map_err(fail)?;
+        Ok(p)
+    }
+}
+
+impl Drop for Fix {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.store);
+        let _ = std::fs::remove_file(format!("/var/tmp/flocker-pools/{}.toml", self.pool.name()));
+    }
+}
+
+/// One snapshot as the CLI sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cli {
+    name: String,
+    guid: String,
+    createtxg: u64,
+    creation: i64,
+    used: u64,
+    referenced: u64,
+}
+
+/// `name → Cli` for the snapshots of `ds` and its descendants.
+fn cli(ds: &str) -> Result<BTreeMap<String, Cli>, Failed> {
+    let out = sh(
+        "zfs",
+        &[
+            "list",
+            "-Hp",
+            "-t",
+            "snapshot",
+            "-o",
+            "name,guid,createtxg,creation,used,referenced",
+            "-r",
+            ds,
+        ],
+    )?;
+    let mut m = BTreeMap::new();
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        ensure!(f.len() == 6, "unexpected zfs list line {line:?}");
+        let num = |s: &str| s.parse::<u64>().map_err(|e| fail(format!("{s:?}: {e}")));
+        m.insert(
+            f[0].to_string(),
+            Cli {
+                name: f[0].to_string(),
+                guid: f[1].to_string(),
+                createtxg: num(f[2])?,
+                creation: f[3].parse().map_err(fail)?,
+                used: num(f[4])?,
+                referenced: num(f[5])?,
+            },
+        );
+    }
+    Ok(m)
+}
+
+fn names(ds: &str) -> Result<BTreeSet<String>, Failed> {
+    Ok(cli(ds)?.into_keys().collect())
+}
+
+/// Short names of the snapshots of `ds` alone.
+fn shorts(ds: &str) -> Result<BTreeSet<String>, Failed> {
+    Ok(names(ds)?
+        .into_iter()
+        .filter_map(|n| n.strip_prefix(&format!("{ds}@")).map(ToString::to_string))
+        .collect())
+}
+
+/// `dv-YYYYMMDDTHHMMSSZ` → Unix seconds (the scheme, parsed independently of the binary).
+fn scheme_time(short: &str) -> Option<i64> {
+    let r = short.strip_prefix("dv-")?;
+    if r.len() != 16 || &r[8..9] != "T" || &r[15..] != "Z" {
+        return None;
+    }
+    let n = |a: usize, b: usize| r.get(a..b)?.parse::<u32>().ok();
+    let month = time::Month::try_from(u8::try_from(n(4, 6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(n(0, 4)?).ok()?,
+        month,
+        u8::try_from(n(6, 8)?).ok()?,
+    )
+    .ok()?;
+    let tod = time::Time::from_hms(
+        u8::try_from(n(9, 11)?).ok()?,
+        u8::try_from(n(11, 13)?).ok()?,
+        u8::try_from(n(13, 15)?).ok()?,
+    )
+    .ok()?;
+    let t = time::PrimitiveDateTime::new(date, tod).assume_utc();
+    Some(t.unix_timestamp())
+}
+
+fn fmt_t(secs: i64) -> Result<String, Failed> {
+    let t = OffsetDateTime::from_unix_timestamp(secs).map_err(fail)?;
+    Ok(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+fn dv_name(secs: i64) -> Result<String, Failed> {
+    Ok(format!("dv-{}", fmt_t(secs)?.replace(['-', ':'], "")))
+}
+
+/// 2026-01-01T00:00:00Z.
+const T0: i64 = 1_767_225_600;
+const H: i64 = 3600;
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+fn snapshot_one_txg() -> TestResult {
+    let f = Fix::new("dvsnap")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let c = f.create("b/c")?;
+    let o = f.dv_ok(&["snapshot", &a, &b, "--json"])?;
+    let v = o.json()?;
+    let short = v["name"].as_str().unwrap_or("").to_string();
+    ensure!(
+        scheme_time(&short).is_some(),
+        "name {short:?} is not dv-<UTC>"
+    );
+    let listed: BTreeSet<String> = v["snapshots"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(String::from))
+        .collect();
+    let want: BTreeSet<String> = [format!("{a}@{short}"), format!("{b}@{short}")].into();
+    ensure!(listed == want, "printed {listed:?}, wanted {want:?}");
+    let all = cli(f.pool.name())?;
+    ensure!(
+        all.keys().cloned().collect::<BTreeSet<_>>() == want,
+        "pool has {:?}, wanted {want:?} (no snapshot of {c})",
+        all.keys()
+    );
+    let txgs: BTreeSet<u64> = all.values().map(|s| s.createtxg).collect();
+    ensure!(txgs.len() == 1, "createtxg differ: {all:?}");
+    // The name is the time it was taken, within the creation second or close to it.
+    let t = scheme_time(&short).unwrap_or(0);
+    let cr = all.values().map(|s| s.creation).max().unwrap_or(0);
+    ensure!((cr - t).abs() <= 5, "name time {t} vs creation {cr}");
+
+    // -r: b and b/c, one txg, and a untouched.
+    let o = f.dv_ok(&["snapshot", "-r", &b])?;
+    ensure!(
+        o.stdout.contains("one lzc_snapshot call"),
+        "text output: {}",
+        o.stdout
+    );
+    let after = cli(f.pool.name())?;
+    let new: Vec<&Cli> = after
+        .values()
+        .filter(|s| !all.contains_key(&s.name))
+        .collect();
+    let new_ds: BTreeSet<&str> = new
+        .iter()
+        .filter_map(|s| s.name.split('@').next())
+        .collect();
+    ensure!(new_ds == [b.as_str(), c.as_str()].into(), "-r made {new:?}");
+    ensure!(
+        new.iter()
+            .map(|s| s.createtxg)
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 1,
+        "-r snapshots differ in createtxg: {new:?}"
+    );
+    ensure!(
+        new.iter()
+            .all(|s| s.name.split('@').nth(1).and_then(scheme_time).is_some()),
+        "-r names {new:?}"
+    );
+    Ok(())
+}
+
+/// Snapshots of `ds` named by the scheme at T0 + h hours for each h, plus one manual one.
+fn history(ds: &str, hours: &[i64]) -> Result<(), Failed> {
+    for h in hours {
+        sh(
+            "zfs",
+            &["snapshot", &format!("{ds}@{}", dv_name(T0 + h * H)?)],
+        )?;
+    }
+    Ok(())
+}
+
+fn list_json() -> TestResult {
+    let f = Fix::new("dvlist")?;
+    let a = f.create("a")?;
+    history(&a, &[0, 1, 2, 3, 5, 8, 24, 25])?;
+    sh("zfs", &["snapshot", &format!("{a}@manual")])?;
+    let now = T0 + 26 * H;
+    let policy = "3x1h,1x1d,min=1";
+    let o = f.dv_ok(&[
+        "list",
+        &a,
+        "--keep",
+        policy,
+        "--tz",
+        "UTC",
+        "--now",
+        &fmt_t(now)?,
+        "--json",
+    ])?;
+    let v = o.json()?;
+    let pool = cli(&a)?;
+    let snaps = v["snapshots"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        snaps.len() == pool.len(),
+        "list shows {} snapshots, the pool has {}",
+        snaps.len(),
+        pool.len()
+    );
+    // Independent plan: the scheme's time for dv- names, creation for the others.
+    let mut facts = Vec::new();
+    for s in pool.values() {
+        let short = s.name.split('@').nth(1).unwrap_or("");
+        let t = scheme_time(short).unwrap_or(s.creation);
+        let g: u64 = s.guid.parse().map_err(fail)?;
+        facts.push(SnapshotFacts::new(
+            s.name.clone(),
+            g,
+            s.createtxg,
+            OffsetDateTime::from_unix_timestamp(t).map_err(fail)?,
+        ));
+    }
+    facts.sort_by_key(|x| x.createtxg);
+    let p: RetentionPolicy = policy.parse().map_err(fail)?;
+    let plan = p.plan(
+        &facts,
+        OffsetDateTime::from_unix_timestamp(now).map_err(fail)?,
+        &TimeZone::UTC,
+    );
+    for x in &snaps {
+        let name = x["name"].as_str().unwrap_or("");
+        let c = pool
+            .get(name)
+            .ok_or_else(|| fail(format!("list shows {name}, not in the pool")))?;
+        ensure!(
+            x["guid"] == c.guid.as_str()
+                && x["createtxg"] == c.createtxg
+                && x["used"] == c.used
+                && x["referenced"] == c.referenced,
+            "{name}: list {x} vs zfs {c:?}"
+        );
+        let e = plan
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| fail(format!("{name} not planned")))?;
+        let want = match e.decision {
+            Decision::Keep => "keep",
+            Decision::Destroy => "destroy",
+        };
+        ensure!(
+            x["decision"] == want,
+            "{name}: list says {}, plan {want}",
+            x["decision"]
+        );
+        let short = name.split('@').nth(1).unwrap_or("");
+        let src = if scheme_time(short).is_some() {
+            "name"
+        } else {
+            "creation"
+        };
+        ensure!(
+            x["time_source"] == src,
+            "{name}: time_source {}",
+            x["time_source"]
+        );
+        if e.decision == Decision::Keep {
+            ensure!(
+                x["kept_by"].as_array().is_some_and(|a| !a.is_empty()),
+                "{name}: kept without a reason: {x}"
+            );
+        }
+    }
+    // Hand-checked: 3x1h keeps the three newest hours with snapshots (8h, 24h, 25h), 1x1d
+    // the first of day 2 (24h); the manual snapshot is newest and dated after --now.
+    for (h, want) in [
+        (0, "destroy"),
+        (1, "destroy"),
+        (5, "destroy"),
+        (8, "keep"),
+        (24, "keep"),
+        (25, "keep"),
+    ] {
+        let n = format!("{a}@{}", dv_name(T0 + h * H)?);
+        ensure!(
+            snaps
+                .iter()
+                .any(|x| x["name"] == n.as_str() && x["decision"] == want),
+            "{n} should be {want}: {}",
+            o.stdout
+        );
+    }
+    ensure!(v["policy"] == policy, "policy {}", v["policy"]);
+    ensure!(
+        v["stashes"].as_array().is_some_and(Vec::is_empty),
+        "stashes"
+    );
+    // list of one snapshot
+    let one = format!("{a}@{}", dv_name(T0 + 24 * H)?);
+    let o = f.dv_ok(&["list", &one, "--json"])?;
+    let v = o.json()?;
+    ensure!(
+        v["snapshots"].as_array().map(Vec::len) == Some(1)
+            && v["snapshots"][0]["name"] == one.as_str(),
+        "list {one}: {}",
+        o.stdout
+    );
+    Ok(())
+}
+
+fn prune_exact() -> TestResult {
+    let f = Fix::new("dvprune")?;
+    let a = f.create("a")?;
+    let hours: Vec<i64> = (0..30).collect();
+    history(&a, &hours)?;
+    let now = fmt_t(T0 + 30 * H)?;
+    let args = ["--keep", "4x1h,1x1d", "--tz", "UTC", "--now", &now];
+    let before = cli(&a)?;
+    let mut dry = vec!["prune", a.as_str(), "--dry-run", "--json"];
+    dry.extend(args);
+    let v = f.dv_ok(&dry)?.json()?;
+    ensure!(cli(&a)? == before, "dry run changed the pool");
+    let doomed: BTreeSet<String> = v["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["decision"] == "destroy")
+        .filter_map(|e| e["name"].as_str().map(String::from))
+        .collect();
+    // 4 newest hours (26..29) and the first of the two days? 1x1d keeps day 2's first (24h).
+    let keep_want: BTreeSet<String> = [24, 26, 27, 28, 29]
+        .iter()
+        .map(|h| dv_name(T0 + h * H).map(|n| format!("{a}@{n}")))
+        .collect::<Result<_, _>>()?;
+    let all: BTreeSet<String> = before.keys().cloned().collect();
+    ensure!(
+        all.difference(&doomed).cloned().collect::<BTreeSet<_>>() == keep_want,
+        "plan keeps {:?}",
+        all.difference(&doomed).collect::<Vec<_>>()
+    );
+    let mut real = vec!["prune", a.as_str(), "--json"];
+    real.extend(args);
+    let v = f.dv_ok(&real)?.json()?;
+    let after = names(&a)?;
+    ensure!(after == keep_want, "after prune: {after:?}");
+    let destroyed: BTreeSet<String> = v["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["outcome"] == "destroyed")
+        .filter_map(|e| e["name"].as_str().map(String::from))
+        .collect();
+    ensure!(destroyed == doomed, "reported destroyed {destroyed:?}");
+    // Again: nothing more.
+    let mut again = vec!["prune", a.as_str()];
+    again.extend(args);
+    let o = f.dv_ok(&again)?;
+    ensure!(
+        names(&a)? == keep_want && o.stdout.contains("destroyed 0"),
+        "second prune: {}",
+        o.stdout
+    );
+    Ok(())
+}
+
+/// `run` on a stepped clock with `cycles` hourly cycles from `start`; returns its stdout.
+fn run_stepped(f: &Fix, cfg: &str, start: i64, cycles: u32) -> Result<Out, Failed> {
+    let o = f.dv_ok(&[
+        "run",
+        "--config",
+        cfg,
+        "--clock-start",
+        &fmt_t(start)?,
+        "--clock-step",
+        "1h",
+        "--cycles",
+        &cycles.to_string(),
+    ])?;
+    ensure!(o.stderr.trim().is_empty(), "run wrote errors: {}", o.stderr);
+    Ok(o)
+}
+
+fn hourly_config(f: &Fix, a: &str, b: &str) -> Result<String, Failed> {
+    f.config(&format!(
+        "# test config\nevery = \"1h\"\ntz = \"UTC\"\n\n[[dataset]]\nname = \"{a}\"\nkeep = \"6x1h,2x1d\"\n\n[[dataset]]\nname = \"{b}\"\nkeep = \"6x1h,2x1d\"\nrecursive = true\n"
+    ))
+}
+
+fn set_of(ds: &str, hours: &[i64]) -> Result<BTreeSet<String>, Failed> {
+    hours
+        .iter()
+        .map(|h| dv_name(T0 + h * H).map(|n| format!("{ds}@{n}")))
+        .collect()
+}
+
+fn run_builds() -> TestResult {
+    let f = Fix::new("dvrun")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let c = f.create("b/c")?;
+    let cfg = hourly_config(&f, &a, &b)?;
+    let o = run_stepped(&f, &cfg, T0, 48)?;
+    let snap_lines = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" snapshot dv-"))
+        .count();
+    ensure!(
+        snap_lines == 48,
+        "{snap_lines} snapshot lines:\n{}",
+        o.stdout
+    );
+    // Kept at the end (clock 2026-01-02T23:00): hours 18..23 of day 2, and the first
+    // snapshot of each of the two days.
+    let want = [0, 24, 42, 43, 44, 45, 46, 47];
+    for ds in [&a, &b, &c] {
+        let have: BTreeSet<String> = names(ds)?
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("{ds}@")))
+            .collect();
+        ensure!(have == set_of(ds, &want)?, "{ds}: {have:?}");
+    }
+    // a and b were due together: one snapshot (one txg) per cycle for both pools' datasets.
+    let all = cli(f.pool.name())?;
+    for h in want {
+        let n = dv_name(T0 + h * H)?;
+        let txgs: BTreeSet<u64> = all
+            .values()
+            .filter(|s| s.name.ends_with(&format!("@{n}")))
+            .map(|s| s.createtxg)
+            .collect();
+        ensure!(txgs.len() == 1, "{n}: createtxgs {txgs:?}");
+    }
+    ensure!(
+        o.stdout
+            .lines()
+            .any(|l| l.contains(&format!("prune {a}:")) && l.contains("destroyed 1")),
+        "no prune line destroyed anything:\n{}",
+        o.stdout
+    );
+    Ok(())
+}
+
+fn restart() -> TestResult {
+    let f = Fix::new("dvrestart")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let cfg = hourly_config(&f, &a, &b)?;
+    run_stepped(&f, &cfg, T0, 3)?;
+    let before = cli(f.pool.name())?;
+    ensure!(before.len() == 6, "3 cycles x 2 datasets: {before:?}");
+    // Restarted in the same hour as the last snapshot (T0+2h): nothing new.
+    let o = run_stepped(&f, &cfg, T0 + 2 * H + 1800, 1)?;
+    ensure!(
+        cli(f.pool.name())? == before && !o.stdout.contains(" snapshot dv-"),
+        "restart in the same slot snapshotted:\n{}",
+        o.stdout
+    );
+    // And the prune a restart makes up for: on start every dataset is pruned.
+    ensure!(
+        o.stdout.contains(&format!("prune {a}:")) && o.stdout.contains(&format!("prune {b}:")),
+        "no prune on start:\n{}",
+        o.stdout
+    );
+    // The next hour: exactly one new snapshot per dataset, named by the clock.
+    run_stepped(&f, &cfg, T0 + 3 * H + 600, 1)?;
+    let after = cli(f.pool.name())?;
+    let new: BTreeSet<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    let n = dv_name(T0 + 3 * H + 600)?;
+    let want: BTreeSet<String> = [format!("{a}@{n}"), format!("{b}@{n}")].into();
+    ensure!(
+        new.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>() == want,
+        "new after restart: {new:?}"
+    );
+    Ok(())
+}
+
+fn clock_back() -> TestResult {
+    let f = Fix::new("dvback")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let cfg = hourly_config(&f, &a, &b)?;
+    run_stepped(&f, &cfg, T0, 48)?;
+    let before = cli(f.pool.name())?;
+    // The clock jumps back 13 hours (to day 2, 10:00) and runs 5 hours: every slot is before
+    // the newest snapshot (23:00), so nothing is taken; the snapshots after the clock are
+    // dated in the future and kept, and the rest is what the policy kept anyway.
+    let o = run_stepped(&f, &cfg, T0 + 34 * H, 5)?;
+    ensure!(
+        cli(f.pool.name())? == before,
+        "clock back changed the pool:\n{}",
+        o.stdout
+    );
+    ensure!(
+        !o.stdout.contains(" snapshot dv-"),
+        "snapshotted:\n{}",
+        o.stdout
+    );
+    // Then it jumps forward past the newest: one snapshot, no duplicates, and the policy
+    // thins as of that time (day 3 02:00: hours 19..23 of day 2 and 02:00 of day 3 are the
+    // six newest hours; days 2 and 3 the two newest days).
+    run_stepped(&f, &cfg, T0 + 50 * H, 1)?;
+    let want = set_of(&a, &[24, 43, 44, 45, 46, 47, 50])?;
+    let have = shorts(&a)?
+        .into_iter()
+        .map(|s| format!("{a}@{s}"))
+        .collect::<BTreeSet<_>>();
+    ensure!(have == want, "{a} after the jump forward: {have:?}");
+    Ok(())
+}
+
+fn sigterm() -> TestResult {
+    let f = Fix::new("dvterm")?;
+    let a = f.create("a")?;
+    let cfg = f.config(&format!(
+        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"24x1h,min=2\"\n"
+    ))?;
+    let log = format!("/var/tmp/flocker-pools/{}.log", f.pool.name());
+    let logf = std::fs::File::create(&log).map_err(fail)?;
+    let mut child = Command::new(bin()?)
+        .args(["run", "--config", &cfg])
+        .env("FLOCKER_STORE", &f.store)
+        .stdin(Stdio::null())
+        .stdout(logf)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(fail)?;
+    let pid = child.id();
+    // Wait (bounded) for the first cycle: its prune line is logged after its snapshot.
+    let started = Instant::now();
+    let bound = Duration::from_secs(300);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&format!("prune {a}:")) {
+            break;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return Err(fail(format!(
+                "the service exited early ({st}): {text}\n{err}"
+            )));
+        }
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            return Err(fail(format!(
+                "hung: no first cycle after {bound:?}; log so far:\n{text}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ensure!(shorts(&a)?.len() == 1, "first cycle: {:?}", shorts(&a)?);
+    // SAFETY: `pid` is our own child, still running (not yet waited for).
+    let r = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    ensure!(r == 0, "kill failed");
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(fail)? {
+            break st;
+        }
+        if sent.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(
+                "hung: the service did not exit within 120 s of SIGTERM",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    ensure!(status.code() == Some(0), "exit status {status}: {text}");
+    ensure!(text.contains("stopped cleanly"), "log: {text}");
+    ensure!(shorts(&a)?.len() == 1, "after stop: {:?}", shorts(&a)?);
+    Ok(())
+}
+
+fn accelerated() -> TestResult {
+    let f = Fix::new("dvfast")?;
+    let a = f.create("a")?;
+    let cfg = f.config(&format!(
+        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n"
+    ))?;
+    // One simulated hour per real second, for five simulated hours. How many cycles fit
+    // depends on the machine's speed; what must hold does not.
+    let o = f.dv_ok(&[
+        "run",
+        "--config",
+        &cfg,
+        "--clock-start",
+        &fmt_t(T0)?,
+        "--clock-speed",
+        "3600",
+        "--until",
+        &fmt_t(T0 + 5 * H)?,
+    ])?;
+    ensure!(o.stdout.contains("passed --until"), "log: {}", o.stdout);
+    let times: Vec<i64> = shorts(&a)?
+        .iter()
+        .map(|s| scheme_time(s).ok_or_else(|| fail(format!("{s} is not a scheme name"))))
+        .collect::<Result<_, _>>()?;
+    ensure!(!times.is_empty(), "no snapshot: {}", o.stdout);
+    let slots: BTreeSet<i64> = times.iter().map(|t| t.div_euclid(H)).collect();
+    ensure!(
+        slots.len() == times.len(),
+        "two snapshots in one hour: {times:?}"
+    );
+    // Names carry the service's clock, which started at T0 (a cycle started before --until
+    // may end after it: the clock runs on meanwhile).
+    ensure!(
+        times.iter().all(|t| *t >= T0),
+        "names before the clock's start: {times:?}"
+    );
+    let logged = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" snapshot dv-"))
+        .count();
+    ensure!(
+        logged == times.len(),
+        "{logged} snapshot lines for {} snapshots",
+        times.len()
+    );
+    Ok(())
+}
+
+fn one_line_error(o: &Out, what: &str, needle: &str) -> TestResult {
+    ensure!(
+        o.code == 2,
+        "{what}: exit {} (wanted 2): {}",
+        o.code,
+        o.stderr
+    );
+    ensure!(
+        o.stderr.trim().lines().count() == 1 && o.stderr.contains(needle),
+        "{what}: stderr {:?} (wanted one line with {needle:?})",
+        o.stderr
+    );
+    Ok(())
+}
+
+fn bad_input() -> TestResult {
+    let f = Fix::new("dvbad")?;
+    let a = f.create("a")?;
+    history(&a, &[0, 1, 2])?;
+    let before = cli(f.pool.name())?;
+    let nope = f.ds("nope");
+
+    let o = f.dv(&["snapshot", &a, &nope])?;
+    one_line_error(&o, "snapshot of an unknown dataset", &nope)?;
+
+    let o = f.dv(&["prune", &nope, "--keep", "min=1"])?;
+    one_line_error(&o, "prune of an unknown dataset", &nope)?;
+
+    let missing = format!("{a}@dv-20990101T000000Z");
+    let o = f.dv(&["list", &missing])?;
+    one_line_error(&o, "list of a missing snapshot", "does not exist")?;
+
+    let o = f.dv(&["prune", &a, "--keep", "min=1,space=0"])?;
+    one_line_error(&o, "a policy that keeps nothing", "keep nothing")?;
+
+    let o = f.dv(&["prune", &a, "--keep", "3x1q"])?;
+    one_line_error(&o, "a bad policy", "3x1q")?;
+
+    let cfg = f.config(&format!(
+        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\n\n[[dataset]]\nname = \"{nope}\"\nkeep = \"min=1\"\n"
+    ))?;
+    let o = f.dv(&["run", "--config", &cfg, "--once"])?;
+    one_line_error(&o, "config with an unknown dataset", "line 7")?;
+
+    let cfg = f.config(&format!(
+        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\nevrey = \"2h\"\n"
+    ))?;
+    let o = f.dv(&["run", "--config", &cfg, "--once"])?;
+    one_line_error(&o, "config with an unknown field", "line 5")?;
+    ensure!(o.stderr.contains("evrey"), "field not named: {}", o.stderr);
+
+    let cfg = f.config(&format!(
+        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"24x1h,space=0\"\n"
+    ))?;
+    let o = f.dv(&["run", "--config", &cfg, "--once"])?;
+    one_line_error(&o, "config policy keeping nothing", "dataset[0].keep")?;
+
+    let cfg = f.config(&format!(
+        "every = \"an hour\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\n"
+    ))?;
+    let o = f.dv(&["run", "--config", &cfg, "--once"])?;
+    one_line_error(&o, "config with a bad interval", "line 1 (every)")?;
+
+    ensure!(
+        cli(f.pool.name())? == before,
+        "bad input changed the pool: {:?}",
+        cli(f.pool.name())?.keys()
+    );
+    Ok(())
+}

@@ -1,0 +1,628 @@
+//! `cargo xtask bench`: builds the lab benchmarks in release for each flavour, runs
+//! `snapshot-bench`, `inventory-bench` and `rollback-bench` in one boot per flavour, writes
+//! `<target>/bench/<flavour>.json` and the chart `benches/snapshot-throughput.svg`, and prints
+//! the tables.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::image::{self, repo_root};
+use crate::test::{target_base, target_for};
+use crate::vm::{self, sh_quote};
+use crate::{Flavour, Result, VmArgs};
+
+/// What `cargo xtask bench` was asked to do.
+pub struct Options {
+    /// Flavours to run, in order.
+    pub flavours: Vec<Flavour>,
+    /// Print the results as JSON (an array, one document per flavour) at the end.
+    pub json: bool,
+    /// A smoke run: small counts, one repetition.
+    pub quick: bool,
+    /// Only redraw the chart from the last full runs' results.
+    pub chart_only: bool,
+    /// With `chart_only`: the result files to chart instead of `<target>/bench/<flavour>.json`.
+    pub results: Vec<PathBuf>,
+    /// VM options.
+    pub vm: VmArgs,
+}
+
+/// The benchmarks run in each boot: (name, binary, arguments, quick arguments).
+///
+/// The full run is cut down to bound it under TCG: 2 repetitions of the snapshot cases, 1 of
+/// the destroy cases and of the CLI loops at N = 1000 (each is 1,000 processes or txgs);
+/// `snapshot-bench` alone defaults to 3. Measured: 69 min for the 2.1 boot on a 2-core host
+/// with load 13-18 (2026-11-25).
+const BENCHES: [(&str, &str, &[&str], &[&str]); 3] = [
+    (
+        "snapshot",
+        "snapshot-bench",
+        &["--reps", "2", "--seq", "50", "--destroy-reps", "1"],
+        &["--quick"],
+    ),
+    (
+        "inventory",
+        "inventory-bench",
+        &[
+            "--one",
+            "300",
+            "--datasets",
+            "100",
+            "--per-dataset",
+            "5",
+            "--runs",
+            "1",
+            "--size-gib",
+            "2",
+        ],
+        &[
+            "--one",
+            "50",
+            "--datasets",
+            "20",
+            "--per-dataset",
+            "2",
+            "--runs",
+            "1",
+            "--size-gib",
+            "1",
+        ],
+    ),
+    (
+        "rollback",
+        "rollback-bench",
+        &[],
+        &["--small-mib", "1", "--large-mib", "64"],
+    ),
+];
+
+/// Where results go: `<target>/bench`.
+fn bench_dir() -> PathBuf {
+    target_base().join("bench")
+}
+
+fn build(flavour: Flavour, env: &[(String, String)]) -> Result<PathBuf> {
+    let target = target_for(flavour);
+    println!(
+        "== building the benchmarks (release) for zfs {} into {}",
+        flavour.as_str(),
+        target.display()
+    );
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "flocker-benches", "--bins"])
+        .current_dir(repo_root())
+        .env("CARGO_TARGET_DIR", &target)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !st.success() {
+        return Err(format!(
+            "building the benchmarks for zfs {} failed",
+            flavour.as_str()
+        ));
+    }
+    Ok(target.join("release"))
+}
+
+/// The output of one benchmark inside the boot.
+#[derive(Debug, Default, PartialEq)]
+pub struct Section {
+    /// Benchmark name (`snapshot`, ...).
+    pub name: String,
+    /// Its exit status, `None` when it printed no exit line (the guest died).
+    pub exit: Option<i32>,
+    /// What it printed on stdout.
+    pub text: String,
+}
+
+/// Splits the runner's stdout at its `### bench NAME` / `### exit N` markers.
+pub fn split_sections(out: &str) -> Vec<Section> {
+    let mut v: Vec<Section> = Vec::new();
+    for l in out.lines() {
+        let l = l.trim_end_matches('\r');
+        if let Some(name) = l.strip_prefix("### bench ") {
+            v.push(Section {
+                name: name.trim().to_string(),
+                ..Section::default()
+            });
+        } else if let Some(code) = l.strip_prefix("### exit ") {
+            if let Some(s) = v.last_mut() {
+                s.exit = code.trim().parse().ok();
+            }
+        } else if let Some(s) = v.last_mut()
+            && s.exit.is_none()
+        {
+            s.text.push_str(l);
+            s.text.push('\n');
+        }
+    }
+    v
+}
+
+/// The Markdown tables in `text`, each as rows of cells (header row first, the `|---|` line
+/// dropped), for trend tracking.
+pub fn markdown_tables(text: &str) -> Vec<Vec<Vec<String>>> {
+    let mut tables = Vec::new();
+    let mut cur: Vec<Vec<String>> = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if l.starts_with('|') {
+            let inner = l.trim_start_matches('|').trim_end_matches('|');
+            if inner.chars().all(|c| matches!(c, '-' | '|' | ':' | ' ')) {
+                continue;
+            }
+            cur.push(inner.split('|').map(|c| c.trim().to_string()).collect());
+        } else if !cur.is_empty() {
+            tables.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        tables.push(cur);
+    }
+    tables
+}
+
+fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)> {
+    crate::host::ensure_lab_prereqs()?;
+    let img = image::ensure(flavour)?;
+    let env = image::dev_env(flavour, &img)?;
+    let bin_dir = build(flavour, &env)?;
+    let out_dir = bench_dir();
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let prefix = if opts.quick { "quick-" } else { "" };
+    let snap_json = out_dir.join(format!("{prefix}{}-snapshot.json", flavour.as_str()));
+    let _ = std::fs::remove_file(&snap_json);
+    let mut script = String::from(
+        "#!/bin/sh\n# Written by cargo xtask bench: runs each benchmark once, in this boot.\n",
+    );
+    for (name, bin, full, quick) in BENCHES {
+        let mut words = vec![sh_quote(&bin_dir.join(bin).to_string_lossy())];
+        words.extend(
+            (if opts.quick { quick } else { full })
+                .iter()
+                .map(|a| sh_quote(a)),
+        );
+        if name == "snapshot" {
+            words.push("--json".into());
+            words.push(sh_quote(&snap_json.to_string_lossy()));
+        }
+        let _ = write!(
+            script,
+            "echo '### bench {name}'\n{}\necho \"### exit $?\"\n",
+            words.join(" ")
+        );
+    }
+    let runner = out_dir.join(format!("{prefix}run-{}.sh", flavour.as_str()));
+    std::fs::write(&runner, script)
+        .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
+    let mut vm_args = opts.vm.clone();
+    // Bounded, generously: a full run takes 30-60 min per flavour under TCG on a loaded host.
+    vm_args.timeout = vm_args.timeout.max(if opts.quick { 1200 } else { 6000 });
+    vm_args.shares.push(target_base());
+    println!("== benchmarks in the lab, zfs {}", flavour.as_str());
+    let started = Instant::now();
+    let out = vm::run_in_lab(
+        flavour,
+        &vm_args,
+        &["sh".into(), runner.display().to_string()],
+    )?;
+    let wall = started.elapsed().as_secs_f64();
+    let sections = split_sections(&String::from_utf8_lossy(&out.stdout));
+    let snapshot: Value = std::fs::read_to_string(&snap_json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let mut doc = json!({
+        "flavour": flavour.as_str(),
+        "zfs_version": out.zfs_version,
+        "quick": opts.quick,
+        "boot_seconds": out.boot_secs,
+        "wall_seconds": wall,
+        "guest_exit": out.code,
+    });
+    for (name, ..) in BENCHES {
+        let s = sections.iter().find(|s| s.name == name);
+        let mut v = json!({
+            "exit": s.and_then(|s| s.exit),
+            "tables": s.map(|s| markdown_tables(&s.text)).unwrap_or_default(),
+        });
+        if name == "snapshot" {
+            v["results"] = snapshot.clone();
+        }
+        doc[name] = v;
+    }
+    let path = out_dir.join(format!("{prefix}{}.json", flavour.as_str()));
+    std::fs::write(&path, format!("{doc:#}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!(
+        "== zfs {}: {:.0} s in the lab (boot {:.1} s); results in {}",
+        flavour.as_str(),
+        wall,
+        out.boot_secs,
+        path.display()
+    );
+    Ok((doc, sections))
+}
+
+/// One line of the chart: a method on a flavour, (N, snapshots/s) points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend text.
+    pub label: String,
+    /// Colour (method).
+    pub colour: &'static str,
+    /// Dashed (the second flavour).
+    pub dashed: bool,
+    /// (N, snapshots per second), N ascending.
+    pub points: Vec<(f64, f64)>,
+}
+
+const CHART_METHODS: [(&str, &str, &str); 4] = [
+    ("ours", "flocker-core batch", "#1b9e77"),
+    ("cli-multi", "one multi-arg zfs snapshot", "#7570b3"),
+    ("pyzfs", "pyzfs lzc_snapshot", "#d95f02"),
+    ("cli-loop", "zfs snapshot loop", "#e7298a"),
+];
+
+/// The chart's series from the snapshot-bench results of each flavour document.
+pub fn chart_series(docs: &[Value]) -> Vec<Series> {
+    let mut out = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        // A `<flavour>.json` document, or snapshot-bench's own `--json` output.
+        let Some(rows) = d["snapshot"]["results"]["snapshot"]
+            .as_array()
+            .or_else(|| d["snapshot"].as_array())
+        else {
+            continue;
+        };
+        let full = d["zfs_version"].as_str().unwrap_or("?");
+        // The upstream version (`2.1.11` of `2.1.11-1+deb12u1`) keeps the legend short.
+        let version = full.split('-').next().unwrap_or(full);
+        for (m, label, colour) in CHART_METHODS {
+            let mut points: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| r["method"] == m)
+                .filter_map(|r| Some((r["n"].as_f64()?, r["per_second"].as_f64()?)))
+                .filter(|(n, p)| *n > 0.0 && *p > 0.0)
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if !points.is_empty() {
+                out.push(Series {
+                    label: format!("{label}, {version}"),
+                    colour,
+                    dashed: i % 2 == 1,
+                    points,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A log-log line chart of snapshot throughput against N, as a standalone SVG document.
+pub fn svg_chart(series: &[Series], subtitle: &str) -> String {
+    let (w, h) = (800.0, 480.0);
+    let (left, right, top, bottom) = (70.0, 290.0, 50.0, 50.0);
+    let pts = || series.iter().flat_map(|s| s.points.iter().copied());
+    let lg = |v: f64| v.log10();
+    let (mut x0, mut x1, mut y0, mut y1) = (0.0f64, 3.0f64, 0.0f64, 1.0f64);
+    if pts().next().is_some() {
+        x0 = pts().map(|p| lg(p.0)).fold(f64::INFINITY, f64::min).floor();
+        x1 = pts()
+            .map(|p| lg(p.0))
+            .fold(f64::NEG_INFINITY, f64::max)
+            .ceil();
+        y0 = pts().map(|p| lg(p.1)).fold(f64::INFINITY, f64::min).floor();
+        y1 = pts()
+            .map(|p| lg(p.1))
+            .fold(f64::NEG_INFINITY, f64::max)
+            .ceil();
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1 <= y0 {
+        y1 = y0 + 1.0;
+    }
+    let pw = w - left - right;
+    let ph = h - top - bottom;
+    let px = |x: f64| left + (lg(x) - x0) / (x1 - x0) * pw;
+    let py = |y: f64| top + ph - (lg(y) - y0) / (y1 - y0) * ph;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="22" font-size="15">Snapshot throughput vs N datasets (snapshots/s, log-log)</text>"#
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{left}" y="38" fill="#555">{}</text>"##,
+        xml_escape(subtitle)
+    );
+    // Grid and decade ticks.
+    for e in (x0 as i32)..=(x1 as i32) {
+        let x = px(10f64.powi(e));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            top + ph,
+            top + ph + 16.0,
+            10u64.pow(e.max(0) as u32)
+        );
+    }
+    for e in (y0 as i32)..=(y1 as i32) {
+        let y = py(10f64.powi(e));
+        let label = if e >= 0 {
+            10u64.pow(e as u32).to_string()
+        } else {
+            format!("{}", 10f64.powi(e))
+        };
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"##,
+            left + pw,
+            left - 6.0,
+            y + 4.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">N (datasets snapshotted, one snapshot each)</text>"#,
+        left + pw / 2.0,
+        h - 12.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">snapshots per second</text>"#,
+        top + ph / 2.0
+    );
+    for (i, se) in series.iter().enumerate() {
+        let dash = if se.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let line: Vec<String> = se
+            .points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
+            line.join(" "),
+            se.colour
+        );
+        for &(x, y) in &se.points {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"#,
+                px(x),
+                py(y),
+                se.colour
+            );
+        }
+        let ly = top + 10.0 + i as f64 * 18.0;
+        let lx = left + pw + 12.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
+            lx + 22.0,
+            se.colour,
+            lx + 26.0,
+            ly + 4.0,
+            xml_escape(&se.label)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn xml_escape(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn write_chart(docs: &[Value], path: &Path) -> Result<()> {
+    let series = chart_series(docs);
+    if series.is_empty() {
+        return Err("no snapshot results to chart".into());
+    }
+    let mut virt: Vec<String> = docs
+        .iter()
+        .filter_map(|d| {
+            d["snapshot"]["results"]["virtualization"]
+                .as_str()
+                .or_else(|| d["virtualization"].as_str())
+        })
+        .map(String::from)
+        .collect();
+    virt.dedup();
+    let subtitle = format!(
+        "lab VM ({}), file-backed pool; median of the repetitions; solid = first flavour, dashed = second",
+        if virt.is_empty() {
+            "?".into()
+        } else {
+            virt.join("/")
+        }
+    );
+    std::fs::write(path, svg_chart(&series, &subtitle))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("== chart: {}", path.display());
+    Ok(())
+}
+
+/// `cargo xtask bench`.
+pub fn run(opts: &Options) -> Result<i32> {
+    if opts.chart_only {
+        let files: Vec<PathBuf> = if opts.results.is_empty() {
+            Flavour::ALL
+                .iter()
+                .map(|f| bench_dir().join(format!("{}.json", f.as_str())))
+                .filter(|p| p.exists())
+                .collect()
+        } else {
+            opts.results.clone()
+        };
+        let mut docs = Vec::new();
+        for p in files {
+            let t = std::fs::read_to_string(&p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            docs.push(
+                serde_json::from_str::<Value>(&t)
+                    .map_err(|e| format!("{}: not JSON: {e}", p.display()))?,
+            );
+        }
+        write_chart(&docs, &repo_root().join("benches/snapshot-throughput.svg"))?;
+        return Ok(0);
+    }
+    let started = Instant::now();
+    let mut docs = Vec::new();
+    let mut texts = Vec::new();
+    let mut failed = false;
+    for &f in &opts.flavours {
+        match run_flavour(f, opts) {
+            Ok((doc, sections)) => {
+                for name in BENCHES.map(|b| b.0) {
+                    match sections.iter().find(|s| s.name == name) {
+                        Some(s) if s.exit == Some(0) => {}
+                        Some(s) => {
+                            failed = true;
+                            eprintln!(
+                                "xtask: {name}-bench on zfs {} exited with {:?}",
+                                f.as_str(),
+                                s.exit
+                            );
+                        }
+                        None => {
+                            failed = true;
+                            eprintln!("xtask: {name}-bench on zfs {} did not run", f.as_str());
+                        }
+                    }
+                }
+                texts.push((f, sections));
+                docs.push(doc);
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!(
+                    "xtask: the zfs {} benchmarks could not run: {e}",
+                    f.as_str()
+                );
+            }
+        }
+    }
+    // The chart shows every flavour with results: the ones just run, and the other flavour's
+    // last full run if it exists (never mixing a quick run into the committed chart).
+    let mut chart_docs = Vec::new();
+    for f in Flavour::ALL {
+        if let Some(d) = docs.iter().find(|d| d["flavour"] == f.as_str()) {
+            chart_docs.push(d.clone());
+        } else if !opts.quick
+            && let Ok(t) = std::fs::read_to_string(bench_dir().join(format!("{}.json", f.as_str())))
+            && let Ok(v) = serde_json::from_str::<Value>(&t)
+        {
+            chart_docs.push(v);
+        }
+    }
+    let chart = if opts.quick {
+        bench_dir().join("quick-snapshot-throughput.svg")
+    } else {
+        repo_root().join("benches/snapshot-throughput.svg")
+    };
+    if !docs.is_empty()
+        && let Err(e) = write_chart(&chart_docs, &chart)
+    {
+        eprintln!("xtask: {e}");
+    }
+    println!(
+        "\n== benchmark tables ({:.0} s in all)",
+        started.elapsed().as_secs_f64()
+    );
+    for (f, sections) in &texts {
+        for s in sections {
+            println!(
+                "\n#### zfs {} — {}-bench\n\n{}",
+                f.as_str(),
+                s.name,
+                s.text.trim()
+            );
+        }
+    }
+    if opts.json {
+        println!("{:#}", Value::Array(docs));
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_split_at_markers() {
+        let out = "### bench snapshot\n| a | b |\n|---|---|\n| 1 | 2 |\n### exit 0\nnoise\n### bench rollback\npartial\n";
+        let v = split_sections(out);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].name, "snapshot");
+        assert_eq!(v[0].exit, Some(0));
+        assert_eq!(v[0].text, "| a | b |\n|---|---|\n| 1 | 2 |\n");
+        assert_eq!(v[1].name, "rollback");
+        assert_eq!(v[1].exit, None);
+        assert_eq!(v[1].text, "partial\n");
+    }
+
+    #[test]
+    fn markdown_tables_become_rows() {
+        let text = "title\n\n| x | y |\n|---|---|\n| 1 | 2 s |\n\nmore\n| a |\n|:-:|\n| b |\n";
+        let t = markdown_tables(text);
+        assert_eq!(
+            t,
+            vec![
+                vec![
+                    vec!["x".to_string(), "y".into()],
+                    vec!["1".into(), "2 s".into()]
+                ],
+                vec![vec!["a".to_string()], vec!["b".into()]],
+            ]
+        );
+    }
+
+    #[test]
+    fn chart_has_one_line_per_method_and_flavour_on_log_axes() {
+        let doc = |v: &str, k: f64| {
+            json!({"zfs_version": v, "snapshot": {"results": {"snapshot": [
+                {"n": 1, "method": "ours", "per_second": 10.0 * k},
+                {"n": 1000, "method": "ours", "per_second": 10000.0 * k},
+                {"n": 1, "method": "cli-loop", "per_second": 5.0},
+                {"n": 1000, "method": "cli-loop", "per_second": 5.0},
+                {"n": 1000, "method": "pyzfs-process", "per_second": 1.0},
+            ]}}})
+        };
+        let s = chart_series(&[doc("2.1.11", 1.0), doc("2.3.2", 2.0)]);
+        assert_eq!(s.len(), 4, "ours and cli-loop for each flavour");
+        assert!(!s[0].dashed && s[2].dashed);
+        assert_eq!(s[2].points, vec![(1.0, 20.0), (1000.0, 20000.0)]);
+        let svg = svg_chart(&s, "a <test>");
+        assert_eq!(svg.matches("<polyline").count(), 4);
+        assert!(svg.contains("a &lt;test&gt;"));
+        // x: 10^0..10^3 across the plot (70..510); y: 10^0..10^5 (430..50), 76 px a decade.
+        assert!(svg.contains(r#"<circle cx="70.0" cy="354.0""#), "{svg}");
+        assert!(svg.contains(r#"<circle cx="510.0" cy="126.0""#), "{svg}");
+        assert!(svg.trim_end().ends_with("</svg>"));
+    }
+}
