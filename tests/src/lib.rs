@@ -49,6 +49,30 @@ pub fn run(trials: Vec<Trial>) -> ! {
     libtest_mimic::run(&args, trials).exit()
 }
 
+/// An example binary (e.g. `datavault`) to run in a test: in `FLOCKER_BIN_DIR` when the lab
+/// sets it, else next to this test binary's directory (`target/debug`). Build it first with
+/// `cargo build -p flocker-examples --bin NAME` (`cargo xtask test` does).
+pub fn example_bin(name: &str) -> Result<PathBuf, Failed> {
+    let dir = match std::env::var_os("FLOCKER_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().map_err(fail)?;
+            exe.parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .ok_or_else(|| fail("cannot locate the target directory"))?
+        }
+    };
+    let b = dir.join(name);
+    if !b.is_file() {
+        return Err(fail(format!(
+            "{} is missing: build it with `cargo build -p flocker-examples --bin {name}`",
+            b.display()
+        )));
+    }
+    Ok(b)
+}
+
 /// Turn anything displayable into a test failure.
 pub fn fail(msg: impl std::fmt::Display) -> Failed {
     Failed::from(msg.to_string())

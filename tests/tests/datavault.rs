@@ -12,12 +12,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
-use flocker_tests::{Failed, TestPool, TestResult, ensure, fail, run, sh, zfs_test};
+use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -49,26 +49,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn bin() -> Result<PathBuf, Failed> {
-    let dir = match std::env::var_os("FLOCKER_BIN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let exe = std::env::current_exe().map_err(fail)?;
-            exe.parent()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf)
-                .ok_or_else(|| fail("cannot locate the target directory"))?
-        }
-    };
-    let b = dir.join("datavault");
-    ensure!(
-        b.is_file(),
-        "{} is missing: build it with `cargo build -p flocker-examples --bin datavault`",
-        b.display()
-    );
-    Ok(b)
-}
 
 struct Out {
     code: i32,
@@ -112,7 +92,7 @@ impl Fix {
     }
 
     fn dv(&self, args: &[&str]) -> Result<Out, Failed> {
-        let out = Command::new(bin()?)
+        let out = Command::new(example_bin("datavault")?)
             .args(args)
             .env("FLOCKER_STORE", &self.store)
             .stdin(Stdio::null())
@@ -672,7 +652,7 @@ fn sigterm() -> TestResult {
     ))?;
     let log = format!("/var/tmp/flocker-pools/{}.log", f.pool.name());
     let logf = std::fs::File::create(&log).map_err(fail)?;
-    let mut child = Command::new(bin()?)
+    let mut child = Command::new(example_bin("datavault")?)
         .args(["run", "--config", &cfg])
         .env("FLOCKER_STORE", &f.store)
         .stdin(Stdio::null())

@@ -11,29 +11,14 @@ use std::process::{Command, Output, Stdio};
 use flocker_core::diff::{self, FileType};
 use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
-use flocker_tests::{Failed, TestPool, TestResult, ensure, fail, run, sh, zfs_test};
+use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
 
 fn zfs(args: &[&str]) -> Result<String, Failed> {
     sh("zfs", args)
 }
 
-fn datavault() -> Result<PathBuf, Failed> {
-    let exe = std::env::current_exe().map_err(fail)?;
-    let p = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("datavault"))
-        .ok_or_else(|| fail("no target dir"))?;
-    ensure!(
-        p.exists(),
-        "{} is missing: cargo build -p flocker-examples --bin datavault",
-        p.display()
-    );
-    Ok(p)
-}
-
 fn dv(args: &[&str]) -> Result<Output, Failed> {
-    Command::new(datavault()?)
+    Command::new(example_bin("datavault")?)
         .args(args)
         .env("FLOCKER_STORE", "/var/tmp/flocker-diff-store")
         .stdin(Stdio::null())

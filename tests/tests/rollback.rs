@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, RollbackPlan, StashRecord, Step, Store, Strategy};
-use flocker_tests::{Failed, TestPool, TestResult, ensure, fail, run, sh, zfs_test};
+use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
 
 fn zfs(args: &[&str]) -> Result<String, Failed> {
     sh("zfs", args)
@@ -694,25 +694,8 @@ fn dry_run_changes_nothing() -> TestResult {
     Ok(())
 }
 
-/// The `datavault` example binary next to this test binary (build it first:
-/// `cargo build -p flocker-examples --bin datavault`).
-fn datavault() -> Result<PathBuf, Failed> {
-    let exe = std::env::current_exe().map_err(fail)?;
-    let p = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("datavault"))
-        .ok_or_else(|| fail("no target dir"))?;
-    ensure!(
-        p.exists(),
-        "{} is missing: cargo build -p flocker-examples --bin datavault",
-        p.display()
-    );
-    Ok(p)
-}
-
 fn dv(store: &Store, args: &[&str], env: &[(&str, &str)]) -> Result<std::process::Output, Failed> {
-    let mut c = std::process::Command::new(datavault()?);
+    let mut c = std::process::Command::new(example_bin("datavault")?);
     c.args(args)
         .env("FLOCKER_STORE", store.dir())
         .stdin(std::process::Stdio::null());
@@ -965,7 +948,7 @@ fn reboot_prepare() -> TestResult {
     )
     .map_err(fail)?;
     let store_dir = env.dir.join("store");
-    let mut cmd = std::process::Command::new(datavault()?);
+    let mut cmd = std::process::Command::new(example_bin("datavault")?);
     cmd.args([
         "rollback",
         &format!("{fs}@a"),

@@ -11,7 +11,10 @@
 set -eu
 B=${FLOCKER_BIN_DIR:?the demo needs FLOCKER_BIN_DIR (cargo xtask lab demo sets it)}
 export PATH="$B:$PATH"
-run() { printf '$ %s\n' "$*"; "$@"; }
+run() {
+  if [ "$1" = sh ] && [ "$2" = -c ]; then printf '$ %s\n' "$3"; else printf '$ %s\n' "$*"; fi
+  "$@"
+}
 # For the commands another part of the project may not have finished: show the exit status.
 try() {
     printf '$ %s\n' "$*"

@@ -219,6 +219,9 @@ ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/versio
     ));
     match mode {
         Mode::Run => {
+            // The output is streamed to the host through serial ports, not shown on a terminal
+            // the guest knows: no progress lines or colours (the kernel gave init TERM=linux).
+            s.push_str("export TERM=dumb\n");
             let words: Vec<String> = cmd.iter().map(|w| sh_quote(w)).collect();
             s.push_str(&format!(
                 "echo \"${{M}}BEGIN@@ $ZV\" >/dev/ttyS0\n{} </dev/null >/dev/ttyS0 2>/dev/ttyS1\nrc=$?\n",

@@ -9,8 +9,6 @@
 //! the [`TreeRoot`] is closed or dropped. A live filesystem that is not mounted is mounted the
 //! same way, read-only.
 
-use std::ffi::{CStr, CString};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -235,11 +233,6 @@ pub fn live_root(ds: &DatasetName) -> Result<TreeRoot> {
     }
 }
 
-fn cstring(s: &[u8]) -> Result<CString> {
-    CString::new(s)
-        .map_err(|_| Error::new(ErrorKind::InvalidArgument, "mount").with_detail("NUL in path"))
-}
-
 fn private_mount(source: &str, mountpoint: Option<PathBuf>) -> Result<TreeRoot> {
     const MOP: &str = "mount";
     let base = std::env::temp_dir();
@@ -266,22 +259,12 @@ fn private_mount(source: &str, mountpoint: Option<PathBuf>) -> Result<TreeRoot> 
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
     }
-    let src = cstring(source.as_bytes())?;
-    let target = cstring(dir.as_os_str().as_bytes())?;
-    let fstype: &CStr = c"zfs";
-    let data: &CStr = c"zfsutil";
-    // SAFETY: every pointer is a NUL-terminated string alive for the call.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-            data.as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    let rc = crate::kernel::mount_zfs(
+        source,
+        &dir,
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+    );
+    if let Err(e) = rc {
         let _ = std::fs::remove_dir(&dir);
         let mut err = io_err(MOP, Path::new(source), &e);
         if err.kind() == ErrorKind::NotFound {

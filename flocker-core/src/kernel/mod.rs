@@ -18,6 +18,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -170,14 +171,13 @@ fn cstring(op: &'static str, s: &str) -> Result<CString> {
         .map_err(|_| Error::new(ErrorKind::InvalidArgument, op).with_detail("NUL in path"))
 }
 
-/// Mounts `dataset` at `path` (created if missing) the way `mount.zfs` does: `mount(2)` with
-/// type `zfs` and the `zfsutil` option (the kernel then takes the options from properties).
-pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
-    const OP: &str = "mount";
-    std::fs::create_dir_all(path)
-        .map_err(|e| io_error(ErrorKind::Io, OP, &path.to_string_lossy(), &e))?;
-    let src = cstring(OP, dataset.as_str())?;
-    let target = cstring(OP, &path.to_string_lossy())?;
+/// `mount(2)` of the ZFS dataset or snapshot `source` on the directory `path` with `flags`,
+/// the way `mount.zfs` does: type `zfs` and the `zfsutil` option (the kernel then takes the
+/// other options from the properties).
+pub(crate) fn mount_zfs(source: &str, path: &Path, flags: libc::c_ulong) -> std::io::Result<()> {
+    let nul = |_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a mount argument");
+    let src = CString::new(source).map_err(nul)?;
+    let target = CString::new(path.as_os_str().as_bytes()).map_err(nul)?;
     let fstype: &CStr = c"zfs";
     let data: &CStr = c"zfsutil";
     // SAFETY: all pointers are NUL-terminated strings alive for the call.
@@ -186,18 +186,30 @@ pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
             src.as_ptr(),
             target.as_ptr(),
             fstype.as_ptr(),
-            0,
+            flags,
             data.as_ptr().cast(),
         )
     };
     if rc == 0 {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
-    let e = std::io::Error::last_os_error();
+}
+
+/// Mounts `dataset` at `path` (created if missing) with [`mount_zfs`].
+pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
+    const OP: &str = "mount";
+    std::fs::create_dir_all(path)
+        .map_err(|e| io_error(ErrorKind::Io, OP, &path.to_string_lossy(), &e))?;
+    let Err(e) = mount_zfs(dataset.as_str(), path, 0) else {
+        return Ok(());
+    };
     let kind = match e.raw_os_error() {
         Some(libc::EBUSY) => ErrorKind::Busy,
         Some(libc::ENOENT) => ErrorKind::NotFound,
         Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::PermissionDenied,
+        None => ErrorKind::InvalidArgument,
         _ => ErrorKind::Io,
     };
     Err(io_error(kind, OP, dataset.as_str(), &e))
