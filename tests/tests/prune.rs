@@ -10,14 +10,14 @@
 //! depends on timing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use flocker_core::rollback::{
     self, DatasetKind, Journal, LiveState, SnapshotState, StashRecord, StashedSnapshot, Store,
     Strategy,
 };
-use flocker_tests::{Failed, TestPool, TestResult, ensure, fail, run, sh, zfs_test};
+use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
 use serde_json::Value;
 
 fn main() {
@@ -49,27 +49,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-fn prune_bin() -> Result<PathBuf, Failed> {
-    let dir = match std::env::var_os("FLOCKER_BIN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let exe = std::env::current_exe().map_err(fail)?;
-            // target/debug/deps/prune-HASH → target/debug
-            exe.parent()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf)
-                .ok_or_else(|| fail("cannot locate the target directory"))?
-        }
-    };
-    let bin = dir.join("prune");
-    ensure!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build -p flocker-examples --bin prune` (or run `cargo xtask test`)",
-        bin.display()
-    );
-    Ok(bin)
-}
-
 struct Out {
     code: i32,
     stdout: String,
@@ -88,7 +67,7 @@ impl Out {
 }
 
 fn prune(args: &[&str]) -> Result<Out, Failed> {
-    let out = Command::new(prune_bin()?)
+    let out = Command::new(example_bin("prune")?)
         .args(args)
         .output()
         .map_err(|e| fail(format!("cannot run prune: {e}")))?;
