@@ -178,10 +178,55 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
             let [id, file] = f.positional.as_slice() else {
                 return Err(Failure::Usage("stash export ID FILE".into()));
             };
-            let n = rollback::stash_export(&store()?, id, std::path::Path::new(file))?;
+            let st = store()?;
+            let path = std::path::Path::new(file);
+            let watch = flocker_examples::show_progress(false).then(|| SizeWatch::start(path));
+            let r = rollback::stash_export(&st, id, path);
+            drop(watch);
+            let n = r?;
             println!("wrote {n} bytes to {file}");
             Ok(())
         }
         _ => Err(Failure::Usage("stash list|show|restore|drop|export".into())),
+    }
+}
+
+/// A progress line for `stash export` on a terminal: the size of the stream file so far,
+/// redrawn twice a second by a thread until dropped.
+struct SizeWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SizeWatch {
+    fn start(path: &std::path::Path) -> SizeWatch {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, path) = (stop.clone(), path.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(m) = std::fs::metadata(&path) {
+                    eprint!(
+                        "\r\x1b[2Kdatavault stash export: {:.1} MiB written",
+                        m.len() as f64 / 1048576.0
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            eprint!("\r\x1b[2K");
+        });
+        SizeWatch {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SizeWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
