@@ -584,7 +584,13 @@ pub(crate) fn io_err(op: &'static str, path: &Path, e: &std::io::Error) -> Error
         Some(libc::ENOTSUP) => ErrorKind::NotSupported,
         _ => ErrorKind::Io,
     };
-    crate::kernel::io_error(kind, op, &path.to_string_lossy(), e)
+    let mut err = Error::new(kind, op)
+        .with_name(path.to_string_lossy())
+        .with_detail(e.to_string());
+    if let Some(n) = e.raw_os_error() {
+        err = err.with_errno(n);
+    }
+    err
 }
 
 /// The tree of one side: key → node.

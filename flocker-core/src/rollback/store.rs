@@ -86,7 +86,13 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
         std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Io,
     };
-    crate::kernel::io_error(kind, op, &path.to_string_lossy(), &e)
+    let mut err = Error::new(kind, op)
+        .with_name(path.to_string_lossy())
+        .with_detail(e.to_string());
+    if let Some(n) = e.raw_os_error() {
+        err = err.with_errno(n);
+    }
+    err
 }
 
 /// Refuses a path not owned by the effective user or writable by group/others.
