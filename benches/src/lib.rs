@@ -1,7 +1,9 @@
 //! Shared helpers of the lab benchmarks: statistics over repetitions (median and spread), a
-//! small JSON writer (no dependency) and duration formatting.
+//! small JSON writer (no dependency), duration formatting, running the CLI and the file-backed
+//! pool each benchmark works in.
 
 use std::fmt::Write as _;
+use std::process::{Command, Stdio};
 
 /// Median and spread (min–max) of the repetitions of one measurement, in seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,6 +204,70 @@ pub fn virtualization() -> &'static str {
         "KVM"
     } else {
         "TCG"
+    }
+}
+
+/// Runs `program` (the `zfs`/`zpool` CLI) with stdin from `/dev/null`: its stdout, or an error
+/// quoting the first arguments and its stderr.
+pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !out.status.success() {
+        let shown: Vec<&str> = args.iter().take(4).copied().collect();
+        return Err(format!(
+            "`{program} {}{}` failed: {}",
+            shown.join(" "),
+            if args.len() > 4 { " …" } else { "" },
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A pool on a sparse file, created by [`BenchPool::create`] and destroyed (file included)
+/// on drop.
+#[derive(Debug)]
+pub struct BenchPool {
+    /// The pool's name: a prefix and this process's id.
+    pub name: String,
+    file: String,
+}
+
+impl BenchPool {
+    /// Creates pool `<prefix><pid>` (`mountpoint=none` on its root) on a sparse file of
+    /// `bytes` in `dir`.
+    pub fn create(prefix: &str, dir: &str, bytes: u64) -> Result<BenchPool, String> {
+        let name = format!("{prefix}{}", std::process::id());
+        let file = format!("{dir}/{name}.img");
+        let f = std::fs::File::create(&file).map_err(|e| format!("{file}: {e}"))?;
+        f.set_len(bytes).map_err(|e| format!("{file}: {e}"))?;
+        drop(f);
+        let pool = BenchPool { name, file };
+        run(
+            "zpool",
+            &[
+                "create",
+                "-f",
+                "-O",
+                "mountpoint=none",
+                &pool.name,
+                &pool.file,
+            ],
+        )?;
+        Ok(pool)
+    }
+}
+
+impl Drop for BenchPool {
+    fn drop(&mut self) {
+        let _ = Command::new("zpool")
+            .args(["destroy", "-f", &self.name])
+            .stdin(Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(&self.file);
     }
 }
 

@@ -73,6 +73,53 @@ pub fn example_bin(name: &str) -> Result<PathBuf, Failed> {
     Ok(b)
 }
 
+/// How a program run by a test (an example binary) exited and what it printed.
+#[derive(Debug)]
+pub struct Out {
+    /// The exit code; -1 when a signal ended it (counts as a failure of its own).
+    pub code: i32,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Out {
+    /// Runs `cmd` to its end with stdin from `/dev/null`, capturing both outputs.
+    pub fn of(cmd: &mut Command) -> Result<Out, Failed> {
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| fail(format!("cannot run {:?}: {e}", cmd.get_program())))?;
+        Ok(Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Err, with both outputs, unless it exited with `want`; `what` names the command.
+    pub fn expect(self, want: i32, what: impl std::fmt::Debug) -> Result<Out, Failed> {
+        if self.code != want {
+            return Err(fail(format!(
+                "{what:?} exited {} (wanted {want})\nstdout: {}\nstderr: {}",
+                self.code, self.stdout, self.stderr
+            )));
+        }
+        Ok(self)
+    }
+
+    /// Its stdout parsed as JSON.
+    pub fn json(&self) -> Result<serde_json::Value, Failed> {
+        serde_json::from_str(&self.stdout).map_err(|e| {
+            fail(format!(
+                "stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            ))
+        })
+    }
+}
+
 /// Turn anything displayable into a test failure.
 pub fn fail(msg: impl std::fmt::Display) -> Failed {
     Failed::from(msg.to_string())

@@ -17,8 +17,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
-use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
-use serde_json::Value;
+use flocker_tests::{
+    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
+};
 use time::OffsetDateTime;
 
 fn main() {
@@ -50,23 +51,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Result<Value, Failed> {
-        serde_json::from_str(&self.stdout).map_err(|e| {
-            fail(format!(
-                "stdout is not JSON ({e}):\n{}\nstderr: {}",
-                self.stdout, self.stderr
-            ))
-        })
-    }
-}
-
 /// A pool with a private stash store.
 struct Fix {
     pool: TestPool,
@@ -92,29 +76,15 @@ impl Fix {
     }
 
     fn dv(&self, args: &[&str]) -> Result<Out, Failed> {
-        let out = Command::new(example_bin("datavault")?)
-            .args(args)
-            .env("FLOCKER_STORE", &self.store)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| fail(format!("cannot run datavault: {e}")))?;
-        Ok(Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Out::of(
+            Command::new(example_bin("datavault")?)
+                .args(args)
+                .env("FLOCKER_STORE", &self.store),
+        )
     }
 
     fn dv_ok(&self, args: &[&str]) -> Result<Out, Failed> {
-        let o = self.dv(args)?;
-        ensure!(
-            o.code == 0,
-            "datavault {args:?} exited {}\nstdout: {}\nstderr: {}",
-            o.code,
-            o.stdout,
-            o.stderr
-        );
-        Ok(o)
+        self.dv(args)?.expect(0, ("datavault", args))
     }
 
     /// Writes a config file for this pool and returns its path.

@@ -6,51 +6,40 @@
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use flocker_core::diff::{self, FileType};
 use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
-use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
+use flocker_tests::{
+    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
+};
 
 fn zfs(args: &[&str]) -> Result<String, Failed> {
     sh("zfs", args)
 }
 
-fn dv(args: &[&str]) -> Result<Output, Failed> {
-    Command::new(example_bin("datavault")?)
-        .args(args)
-        .env("FLOCKER_STORE", "/var/tmp/flocker-diff-store")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(fail)
+fn dv(args: &[&str]) -> Result<Out, Failed> {
+    Out::of(
+        Command::new(example_bin("datavault")?)
+            .args(args)
+            .env("FLOCKER_STORE", "/var/tmp/flocker-diff-store"),
+    )
 }
 
 /// Runs datavault, which must succeed; its stdout as JSON.
 fn dv_json(args: &[&str]) -> Result<serde_json::Value, Failed> {
-    let o = dv(args)?;
-    ensure!(
-        o.status.success(),
-        "datavault {args:?} failed ({}): {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).map_err(|e| {
-        fail(format!(
-            "datavault {args:?}: bad JSON ({e}): {}",
-            String::from_utf8_lossy(&o.stdout)
-        ))
-    })
+    dv(args)?.expect(0, ("datavault", args))?.json()
 }
 
 /// Runs datavault, which must fail with `code` and one line on stderr containing `needle`.
 fn dv_fails(args: &[&str], code: i32, needle: &str) -> TestResult {
     let o = dv(args)?;
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let err = o.stderr;
     ensure!(
-        o.status.code() == Some(code),
-        "datavault {args:?}: exit {:?}, expected {code}: {err}",
-        o.status.code()
+        o.code == code,
+        "datavault {args:?}: exit {}, expected {code}: {err}",
+        o.code
     );
     ensure!(
         !err.contains("panicked"),
@@ -262,9 +251,9 @@ fn snap_to_snap_and_live() -> TestResult {
     ensure!(ours(&s1, &s1)?.is_empty(), "s1 -> s1 not empty");
     // Human output: zfs diff -F style lines.
     let o = dv(&["diff", &s1, &s2])?;
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = &o.stdout;
     ensure!(
-        o.status.success()
+        o.code == 0
             && text.lines().any(|l| l == "R\tF\t/c -> /c2")
             && text.lines().any(|l| l == "M\tF\t/a\t(+1)")
             && o.stderr.is_empty(),
@@ -387,9 +376,9 @@ fn browse_like_ls() -> TestResult {
         "browse c: {v}"
     );
     let o = dv(&["browse", &s1, "d"])?;
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = &o.stdout;
     ensure!(
-        o.status.success()
+        o.code == 0
             && text
                 .lines()
                 .any(|l| l.starts_with("drwxr-xr-x") && l.ends_with(" inner")),
@@ -520,9 +509,9 @@ fn restore_onto_existing() -> TestResult {
     // Again: the aside name is taken, a numbered one is used; still nothing lost.
     write(&mnt.join("a"), "third\n")?;
     let o = dv(&["restore-file", "--rename-existing", &s1, "a"])?;
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = &o.stdout;
     ensure!(
-        o.status.success() && text.contains("a.before-restore-s1.1"),
+        o.code == 0 && text.contains("a.before-restore-s1.1"),
         "second restore: {text}"
     );
     ensure!(

@@ -17,7 +17,9 @@ use flocker_core::rollback::{
     self, DatasetKind, Journal, LiveState, SnapshotState, StashRecord, StashedSnapshot, Store,
     Strategy,
 };
-use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
+use flocker_tests::{
+    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
+};
 use serde_json::Value;
 
 fn main() {
@@ -49,47 +51,13 @@ fn main() {
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Result<Value, Failed> {
-        serde_json::from_str(&self.stdout).map_err(|e| {
-            fail(format!(
-                "prune's stdout is not JSON ({e}):\n{}\nstderr: {}",
-                self.stdout, self.stderr
-            ))
-        })
-    }
-}
-
 fn prune(args: &[&str]) -> Result<Out, Failed> {
-    let out = Command::new(example_bin("prune")?)
-        .args(args)
-        .output()
-        .map_err(|e| fail(format!("cannot run prune: {e}")))?;
-    Ok(Out {
-        // A signal (no code) counts as a failure of its own.
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Out::of(Command::new(example_bin("prune")?).args(args))
 }
 
 /// Runs prune and requires exit status `want`.
 fn prune_ok(args: &[&str], want: i32) -> Result<Out, Failed> {
-    let o = prune(args)?;
-    ensure!(
-        o.code == want,
-        "prune {args:?} exited {} (wanted {want})\nstdout: {}\nstderr: {}",
-        o.code,
-        o.stdout,
-        o.stderr
-    );
-    Ok(o)
+    prune(args)?.expect(want, ("prune", args))
 }
 
 /// An RFC 3339 UTC instant `secs` from the guest's clock.

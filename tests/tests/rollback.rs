@@ -104,11 +104,14 @@ fn fixture(p: &TestPool) -> Result<(String, String), Failed> {
 
 /// The content of `file` in snapshot `snap`, read through a temporary clone.
 fn snap_file(p: &TestPool, snap: &str, file: &str) -> Result<String, Failed> {
-    let clone = p.ds("chk");
-    let dir = mnt(p, "chk");
-    zfs(&["clone", "-o", &format!("mountpoint={dir}"), snap, &clone])?;
+    read_through_clone(snap, &p.ds("chk"), &mnt(p, "chk"), file)
+}
+
+/// Reads `file` of snapshot `snap` through a scratch clone `clone` mounted at `dir`.
+fn read_through_clone(snap: &str, clone: &str, dir: &str, file: &str) -> Result<String, Failed> {
+    zfs(&["clone", "-o", &format!("mountpoint={dir}"), snap, clone])?;
     let r = read(&format!("{dir}/{file}"));
-    zfs(&["destroy", &clone])?;
+    zfs(&["destroy", clone])?;
     r
 }
 
@@ -127,12 +130,29 @@ fn check_rolled_back_to_a(
     before: &BTreeMap<String, String>,
     rec: &StashRecord,
 ) -> TestResult {
+    check_at_a(fs, dir, before, rec, &p.ds("chk"), &mnt(p, "chk"))
+}
+
+/// Checks the state after a rollback of the fixture to `@a`: `fs` holds only `a` (its GUID
+/// from `before`) and a's content, mounted at `dir`; the stash of `rec` is a clone of `fs@a`
+/// holding `b` and `c` with their GUIDs and, in its last snapshot, the unsnapshotted data
+/// (read through the scratch clone `scratch` mounted at `scratch_dir`).
+fn check_at_a(
+    fs: &str,
+    dir: &str,
+    before: &BTreeMap<String, String>,
+    rec: &StashRecord,
+    scratch: &str,
+    scratch_dir: &str,
+) -> TestResult {
     let after = snaps(fs)?;
     ensure!(
         after.len() == 1 && after.get("a") == before.get("a"),
-        "fs snapshots {after:?}"
+        "{fs} is not at a: snapshots {after:?} (before {before:?})"
     );
     ensure!(read(&format!("{dir}/v"))? == "a", "content is not a's");
+    ensure!(prop(fs, "mountpoint")? == dir, "mountpoint moved");
+    ensure!(prop(fs, "mounted")? == "yes", "not mounted");
     let stashed = snaps(&rec.stash_dataset)?;
     for s in ["b", "c"] {
         ensure!(
@@ -146,13 +166,19 @@ fn check_rolled_back_to_a(
         .map(|s| s.name.clone())
         .unwrap_or_default();
     ensure!(stashed.contains_key(&pre), "no pre snapshot in {stashed:?}");
-    let now = snap_file(p, &format!("{}@{pre}", rec.stash_dataset), "v")?;
-    ensure!(now == "now", "pre snapshot holds {now:?}");
-    ensure!(prop(fs, "mountpoint")? == dir, "mountpoint moved");
-    ensure!(prop(fs, "mounted")? == "yes", "not mounted");
+    let now = read_through_clone(
+        &format!("{}@{pre}", rec.stash_dataset),
+        scratch,
+        scratch_dir,
+        "v",
+    )?;
+    ensure!(
+        now == "now",
+        "the stashed state lost the unsnapshotted data: {now:?}"
+    );
     ensure!(
         prop(&rec.stash_dataset, "origin")? == format!("{fs}@a"),
-        "stash is not a clone of fs@a"
+        "stash is not a clone of {fs}@a"
     );
     Ok(())
 }
@@ -1052,38 +1078,17 @@ fn reboot_check(env: &RebootEnv, before: &BTreeMap<String, String>) -> TestResul
         );
     } else {
         println!("state after the reboot: new (rolled back)");
-        ensure!(
-            now.len() == 1 && now.get("a") == before.get("a"),
-            "neither the old nor the new state: {now:?} (before {before:?})"
-        );
-        ensure!(read(&format!("{dir}/v"))? == "a", "content is not a's");
         let recs = ok(st.records())?;
         ensure!(recs.len() == 1, "{} stash records", recs.len());
         let rec = &recs[0];
-        let stashed = snaps(&rec.stash_dataset)?;
-        for s in ["b", "c"] {
-            ensure!(
-                stashed.get(s) == before.get(s),
-                "stash {s}: {stashed:?} vs {before:?}"
-            );
-        }
-        let pre = rec
-            .snapshots
-            .last()
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
-        let clone = format!("{REBOOT_POOL}/chk");
-        let cdir = format!("/var/tmp/{REBOOT_POOL}/chk");
-        zfs(&[
-            "clone",
-            "-o",
-            &format!("mountpoint={cdir}"),
-            &format!("{}@{pre}", rec.stash_dataset),
-            &clone,
-        ])?;
-        let v = read(&format!("{cdir}/v"));
-        zfs(&["destroy", &clone])?;
-        ensure!(v? == "now", "the stashed state lost the unsnapshotted data");
+        check_at_a(
+            &fs,
+            &dir,
+            before,
+            rec,
+            &format!("{REBOOT_POOL}/chk"),
+            &format!("/var/tmp/{REBOOT_POOL}/chk"),
+        )?;
         // Undo: everything comes back with its GUIDs.
         let o = dv(&st, &["stash", "restore", &rec.id, "--yes"], &[])?;
         ensure!(

@@ -18,9 +18,9 @@
 //! ```
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use flocker_benches::BenchPool;
 use flocker_core::inventory::{DatasetQuery, Inventory, SnapshotQuery};
 use flocker_core::lzc::{self, DatasetType};
 use flocker_core::name::{DatasetName, SnapshotName};
@@ -80,21 +80,6 @@ fn parse() -> Result<Args, String> {
     Ok(a)
 }
 
-fn sh(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{program} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -102,20 +87,6 @@ fn secs(d: Duration) -> f64 {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-struct Pool {
-    name: String,
-    file: String,
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = Command::new("zpool")
-            .args(["destroy", "-f", &self.name])
-            .status();
-        let _ = std::fs::remove_file(&self.file);
-    }
 }
 
 /// What is listed: all the inventory's properties, the basic ones, or names only.
@@ -201,7 +172,7 @@ fn compare_snapshots(
         }
         args.push(root.as_str());
         let t = Instant::now();
-        let out = sh("zfs", &args)?;
+        let out = flocker_benches::run("zfs", &args)?;
         cli.push(secs(t.elapsed()));
 
         if run == 0 {
@@ -259,7 +230,7 @@ fn compare_datasets(root: &DatasetName, runs: usize) -> Result<(usize, f64, f64)
             .map_err(|e| e.to_string())?;
         ours.push(secs(t.elapsed()));
         let t = Instant::now();
-        let out = sh(
+        let out = flocker_benches::run(
             "zfs",
             &["list", "-Hp", "-o", CLI_DS_COLS, "-r", root.as_str()],
         )?;
@@ -297,16 +268,7 @@ fn main_inner() -> Result<(), String> {
         .unwrap_or_else(|_| "unknown".into());
     let flavour = std::env::var("FLOCKER_LAB_FLAVOUR").unwrap_or_else(|_| "?".into());
     eprintln!("inventory-bench: OpenZFS {version} (flavour {flavour})");
-    let name = format!("ib{}", std::process::id());
-    let file = format!("{}/{name}.img", a.dir);
-    let f = std::fs::File::create(&file).map_err(|e| format!("{file}: {e}"))?;
-    f.set_len(a.size_gib << 30).map_err(|e| e.to_string())?;
-    drop(f);
-    sh(
-        "zpool",
-        &["create", "-f", "-O", "mountpoint=none", &name, &file],
-    )?;
-    let pool = Pool { name, file };
+    let pool = BenchPool::create("ib", &a.dir, a.size_gib << 30)?;
     let total = Instant::now();
     let mut rows = Vec::new();
 

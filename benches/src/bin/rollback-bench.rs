@@ -9,25 +9,15 @@
 //! (for setup only) live in the guest.
 
 use std::io::Write;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
+use flocker_benches::{BenchPool, run};
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Store, Strategy};
 
 fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args[0]))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    run(args[0], &args[1..])
 }
 
 fn write_random(path: &str, bytes: u64) -> Result<(), String> {
@@ -91,20 +81,9 @@ fn main() -> ExitCode {
     };
     let small = get("--small-mib", 1);
     let large = get("--large-mib", 1024);
-    let pool = format!("rbbench{}", std::process::id());
-    let file = format!("/var/tmp/{pool}.img");
-    let size = format!("{}M", large * 3 + 512);
-    let run = || -> Result<Vec<(Strategy, u64, f64)>, String> {
-        sh(&["truncate", "-s", &size, &file])?;
-        sh(&[
-            "zpool",
-            "create",
-            "-f",
-            "-O",
-            "mountpoint=none",
-            &pool,
-            &file,
-        ])?;
+    let bench = || -> Result<Vec<(Strategy, u64, f64)>, String> {
+        let bench_pool = BenchPool::create("rbbench", "/var/tmp", (large * 3 + 512) << 20)?;
+        let pool = bench_pool.name.as_str();
         let store_dir = format!("/var/tmp/flocker-bench-store-{pool}");
         let store = Store::open(&store_dir).map_err(|e| e.to_string())?;
         let mut rows = Vec::new();
@@ -112,16 +91,14 @@ fn main() -> ExitCode {
         for strategy in [Strategy::Swap, Strategy::Copy] {
             for mib in [small, large] {
                 round += 1;
-                let secs = one(&pool, &store, strategy, mib, round)?;
+                let secs = one(pool, &store, strategy, mib, round)?;
                 eprintln!("{strategy} {mib} MiB: {secs:.3} s");
                 rows.push((strategy, mib, secs));
             }
         }
         Ok(rows)
     };
-    let result = run();
-    let _ = sh(&["zpool", "destroy", "-f", &pool]);
-    let _ = std::fs::remove_file(&file);
+    let result = bench();
     let rows = match result {
         Ok(r) => r,
         Err(e) => {

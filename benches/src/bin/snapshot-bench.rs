@@ -30,7 +30,7 @@ use std::io::Write;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-use flocker_benches::{Json, Stats, fmt_ratio, fmt_secs};
+use flocker_benches::{BenchPool, Json, Stats, fmt_ratio, fmt_secs, run};
 use flocker_core::lzc::{self, DatasetType};
 use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::snapshot::Snapshot;
@@ -106,24 +106,6 @@ fn e2s(e: impl std::fmt::Display) -> String {
 }
 
 /// Runs a command, failing with its stderr.
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if !out.status.success() {
-        let shown: Vec<&str> = args.iter().take(4).copied().collect();
-        return Err(format!(
-            "`{program} {}{}` failed: {}",
-            shown.join(" "),
-            if args.len() > 4 { " …" } else { "" },
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// What the pyzfs script reports, plus the wall time of its process.
 struct PyRun {
     call_s: f64,
@@ -187,20 +169,6 @@ fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<f64, String> {
     let t = Instant::now();
     f()?;
     Ok(t.elapsed().as_secs_f64())
-}
-
-struct Pool {
-    name: String,
-    file: String,
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = Command::new("zpool")
-            .args(["destroy", "-f", &self.name])
-            .status();
-        let _ = std::fs::remove_file(&self.file);
-    }
 }
 
 /// Samples per (case, method), plus side measurements.
@@ -726,16 +694,7 @@ fn main_inner() -> Result<Report, String> {
     let flavour = std::env::var("FLOCKER_LAB_FLAVOUR").unwrap_or_else(|_| "?".into());
     let virt = flocker_benches::virtualization();
     eprintln!("snapshot-bench: OpenZFS {version} (flavour {flavour}, {virt})");
-    let name = format!("sb{}", std::process::id());
-    let file = format!("{}/{name}.img", a.dir);
-    let f = std::fs::File::create(&file).map_err(|e| format!("{file}: {e}"))?;
-    f.set_len(4 << 30).map_err(e2s)?;
-    drop(f);
-    run(
-        "zpool",
-        &["create", "-f", "-O", "mountpoint=none", &name, &file],
-    )?;
-    let pool = Pool { name, file };
+    let pool = BenchPool::create("sb", &a.dir, 4 << 30)?;
     let total = Instant::now();
     let ds = |s: String| DatasetName::new(s).map_err(e2s);
     let create = |d: &DatasetName| lzc::create(d, DatasetType::Filesystem, None, None).map_err(e2s);

@@ -584,13 +584,7 @@ pub(crate) fn io_err(op: &'static str, path: &Path, e: &std::io::Error) -> Error
         Some(libc::ENOTSUP) => ErrorKind::NotSupported,
         _ => ErrorKind::Io,
     };
-    let mut err = Error::new(kind, op)
-        .with_name(path.to_string_lossy())
-        .with_detail(e.to_string());
-    if let Some(n) = e.raw_os_error() {
-        err = err.with_errno(n);
-    }
-    err
+    crate::kernel::io_error(kind, op, &path.to_string_lossy(), e)
 }
 
 /// The tree of one side: key → node.

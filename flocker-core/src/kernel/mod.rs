@@ -55,7 +55,7 @@ fn dev_zfs(op: &'static str) -> Result<libc::c_int> {
         .ok_or_else(|| Error::new(ErrorKind::Unavailable, op))
 }
 
-fn io_error(kind: ErrorKind, op: &'static str, name: &str, e: &std::io::Error) -> Error {
+pub(crate) fn io_error(kind: ErrorKind, op: &'static str, name: &str, e: &std::io::Error) -> Error {
     let mut err = Error::new(kind, op)
         .with_name(name)
         .with_detail(e.to_string());

@@ -45,7 +45,7 @@ pub use read::{Info, info, info_one, read_state};
 pub use state::{
     BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
 };
-pub use store::{DEFAULT_DIR, Journal, Lock, StashRecord, StashedSnapshot, Store};
+pub use store::{DEFAULT_DIR, Journal, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;

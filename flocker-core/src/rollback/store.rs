@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +75,10 @@ pub struct Store {
     dir: PathBuf,
 }
 
+/// How long [`Store::lock`] retries a lock that looks held before it reports
+/// [`ErrorKind::Busy`].
+pub const LOCK_GRACE: Duration = Duration::from_secs(2);
+
 /// The exclusive lock of a store; released on drop (and by the kernel when the process dies).
 #[derive(Debug)]
 pub struct Lock {
@@ -86,13 +91,7 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
         std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Io,
     };
-    let mut err = Error::new(kind, op)
-        .with_name(path.to_string_lossy())
-        .with_detail(e.to_string());
-    if let Some(n) = e.raw_os_error() {
-        err = err.with_errno(n);
-    }
-    err
+    crate::kernel::io_error(kind, op, &path.to_string_lossy(), &e)
 }
 
 /// Refuses a path not owned by the effective user or writable by group/others.
@@ -140,8 +139,12 @@ impl Store {
         &self.dir
     }
 
-    /// Takes the store's exclusive lock without waiting: [`ErrorKind::Busy`] when another
-    /// operation holds it.
+    /// Takes the store's exclusive lock: [`ErrorKind::Busy`] when another operation holds it.
+    ///
+    /// It does not wait for another operation, but it retries for up to [`LOCK_GRACE`] before
+    /// reporting `Busy`: the lock belongs to an open file, and when another thread of this
+    /// process starts a program, the child holds a copy of every descriptor from `fork` until
+    /// `exec` closes them, so a lock just released can look held for that moment.
     pub fn lock(&self) -> Result<Lock> {
         let p = self.dir.join("lock");
         let f = OpenOptions::new()
@@ -151,14 +154,27 @@ impl Store {
             .mode(0o600)
             .open(&p)
             .map_err(|e| io_err("lock", &p, e))?;
-        // SAFETY: a valid open descriptor; flock has no memory effects.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            return Err(Error::new(ErrorKind::Busy, "lock")
-                .with_name(p.to_string_lossy())
-                .with_detail("another flocker operation is running"));
+        let deadline = Instant::now() + LOCK_GRACE;
+        loop {
+            // SAFETY: a valid open descriptor; flock has no memory effects.
+            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Lock { _file: f });
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EWOULDBLOCK) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Some(libc::EWOULDBLOCK) => {
+                    return Err(Error::new(ErrorKind::Busy, "lock")
+                        .with_name(p.to_string_lossy())
+                        .with_detail("another flocker operation is running"));
+                }
+                _ => return Err(io_err("lock", &p, e)),
+            }
         }
-        Ok(Lock { _file: f })
     }
 
     fn write_json<T: Serialize>(&self, path: &Path, v: &T) -> Result<()> {

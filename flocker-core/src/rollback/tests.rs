@@ -482,6 +482,42 @@ fn store_round_trip_lock_and_trust() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A lock that another open file of the lock (here: the copy a forked child holds until it
+/// execs) releases within [`LOCK_GRACE`] is taken, not reported as `Busy`.
+#[test]
+fn store_lock_waits_out_a_brief_holder() {
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join(format!("flocker-lockgrace-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let other = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // SAFETY: a valid open descriptor.
+    let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(rc, 0, "could not take the lock for the test");
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let g = gate.clone();
+    let holder = std::thread::spawn(move || {
+        g.wait();
+        std::thread::sleep(LOCK_GRACE / 20);
+        drop(other);
+    });
+    gate.wait();
+    let got = store.lock();
+    holder
+        .join()
+        .unwrap_or_else(|_| panic!("holder thread panicked"));
+    assert!(
+        got.is_ok(),
+        "lock not taken after the holder closed it: {got:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn arb_state() -> impl PropStrategy<Value = (LiveState, usize)> {
     (
         1usize..8,

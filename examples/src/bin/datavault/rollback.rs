@@ -2,7 +2,7 @@
 //! of `flocker_core::rollback`.
 
 use flocker_core::name::SnapshotName;
-use flocker_core::rollback::{self, StashView, Strategy};
+use flocker_core::rollback::{self, StashView, Store, Strategy};
 
 use crate::common::{Failure, confirm, json, one, parse_flags, store};
 
@@ -139,17 +139,12 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
             Ok(())
         }
         Some("restore") => {
-            let f = parse_flags(rest, &["--yes"])?;
-            let id = one(&f.positional, "ID")?;
-            let st = store()?;
-            let s = rollback::stash_show(&st, &id)?;
-            confirm(
-                f.yes,
-                &format!(
+            let (st, id, s) = confirmed(rest, |id, s| {
+                format!(
                     "restore {} to its state before stash {id}?",
                     s.record.dataset
-                ),
-            )?;
+                )
+            })?;
             let newer = rollback::stash_restore(&st, &id, Strategy::Auto)?;
             println!(
                 "restored {}; its replaced state is in stash {}",
@@ -158,17 +153,12 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
             Ok(())
         }
         Some("drop") => {
-            let f = parse_flags(rest, &["--yes"])?;
-            let id = one(&f.positional, "ID")?;
-            let st = store()?;
-            let s = rollback::stash_show(&st, &id)?;
-            confirm(
-                f.yes,
-                &format!(
+            let (st, id, _) = confirmed(rest, |id, s| {
+                format!(
                     "destroy stash {id} ({} snapshot(s))?",
                     s.record.snapshots.len()
-                ),
-            )?;
+                )
+            })?;
             rollback::stash_drop(&st, &id)?;
             println!("dropped stash {id}");
             Ok(())
@@ -189,6 +179,20 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
         }
         _ => Err(Failure::Usage("stash list|show|restore|drop|export".into())),
     }
+}
+
+/// `stash restore|drop ID [--yes]`: the store, the ID and its stash, once the user agreed to
+/// `question(id, stash)` (or `--yes`).
+fn confirmed(
+    rest: &[String],
+    question: impl FnOnce(&str, &StashView) -> String,
+) -> Result<(Store, String, StashView), Failure> {
+    let f = parse_flags(rest, &["--yes"])?;
+    let id = one(&f.positional, "ID")?;
+    let st = store()?;
+    let s = rollback::stash_show(&st, &id)?;
+    confirm(f.yes, &question(&id, &s))?;
+    Ok((st, id, s))
 }
 
 /// A progress line for `stash export` on a terminal: the size of the stream file so far,
