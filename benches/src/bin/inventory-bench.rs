@@ -134,7 +134,20 @@ fn compare_snapshots(
             inv = inv.with_page_size(p);
         }
         let mut c = 0;
-        let mut inv = inv.on_progress(|p| c = p.calls);
+        let t0 = Instant::now();
+        let mut inv = inv.on_progress(|p| {
+            c = p.calls;
+            // A line per page of a long listing (a page of 10,000 takes minutes under TCG).
+            if p.items >= 10_000 {
+                eprintln!(
+                    "  ours: {} {} in {} calls, {:.0} s",
+                    p.items,
+                    p.listing,
+                    p.calls,
+                    secs(t0.elapsed())
+                );
+            }
+        });
         let mut q = SnapshotQuery::new(root);
         if recursive {
             q = q.recursive();
