@@ -233,6 +233,11 @@ fn missing() -> Vec<(&'static str, bool)> {
     if !Path::new("/usr/sbin/mkfs.ext4").exists() && !Path::new("/sbin/mkfs.ext4").exists() {
         m.push(("e2fsprogs", false));
     }
+    // Runs the inventory's paging programs against a model of 100,000 snapshots on the host
+    // (`inventory::lua_paging_model`), a scale the lab cannot create in one dataset.
+    if !have_cmd("lua5.2") {
+        m.push(("lua5.2", false));
+    }
     m
 }
 
