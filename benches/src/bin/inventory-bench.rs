@@ -223,11 +223,15 @@ fn snapshot_rows(
 ) -> Result<(), String> {
     for &mode in &a.modes {
         let (n, ours, cli, calls) = compare_snapshots(root, recursive, mode, a.runs, a.page_size)?;
-        rows.push(format!(
+        let row = format!(
             "| {what}, {} | {n} | {made:.0} s | {ours:.1} s ({calls} calls) | {cli:.1} s | {:.2}x |",
             mode.label(),
             cli / ours
-        ));
+        );
+        // Each row also goes to stderr as soon as it is measured, so a long run that is cut
+        // short still leaves the rows it finished.
+        eprintln!("row: {row}");
+        rows.push(row);
     }
     Ok(())
 }
@@ -336,10 +340,12 @@ fn main_inner() -> Result<(), String> {
             nsnaps as f64 / made
         );
         let (n, ours, cli) = compare_datasets(&tree, a.runs)?;
-        rows.push(format!(
+        let row = format!(
             "| datasets of the tree (11 properties each) | {n} | {made_ds:.0} s | {ours:.1} s | {cli:.1} s | {:.2}x |",
             cli / ours
-        ));
+        );
+        eprintln!("row: {row}");
+        rows.push(row);
         let what = format!("snapshots of {} datasets × {}", a.datasets, a.per_dataset);
         snapshot_rows(&mut rows, &what, &tree, true, made, &a)?;
     }

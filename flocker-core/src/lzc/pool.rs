@@ -574,6 +574,12 @@ pub enum DdtPruneUnit {
 
 /// Prunes unique entries from `pool`'s deduplication table (`zpool ddtprune`).
 ///
+/// `amount` is in seconds for [`DdtPruneUnit::Age`] (`zpool ddtprune -d` takes days) and in
+/// percent for [`DdtPruneUnit::Percentage`]. Only entries already in the table are pruned:
+/// entries written recently that still wait in the dedup log (the `fast_dedup` feature) are
+/// skipped until the log is flushed into the table (an export does that), as with the CLI.
+/// A pool without `fast_dedup` enabled gives [`ErrorKind::NotSupported`].
+///
 /// Corresponds to `lzc_ddt_prune`.
 #[cfg(zfs_2_3)]
 #[doc(alias = "lzc_ddt_prune")]
