@@ -478,6 +478,11 @@ pub fn receive_with_cmdprops(
 /// Like [`receive_with_cmdprops`]; with `heal` the stream repairs corrupted blocks of the
 /// existing snapshot `snap` instead of creating it (`zfs receive -c`).
 ///
+/// Errors (with `heal`): the stream of another snapshot, or no such filesystem,
+/// [`ErrorKind::NotSupported`]; no such snapshot, [`ErrorKind::NotFound`]; `opts.force`
+/// together with `heal` is refused by the kernel with `EINVAL`, which this family reports as
+/// [`ErrorKind::BadStream`] (check [`Error::errno`]).
+///
 /// Corresponds to `lzc_receive_with_heal`.
 #[cfg(zfs_2_2)]
 #[doc(alias = "lzc_receive_with_heal")]
