@@ -228,12 +228,16 @@ fn snapshot_rows(
             mode.label(),
             cli / ours
         );
-        // Each row also goes to stderr as soon as it is measured, so a long run that is cut
-        // short still leaves the rows it finished.
-        eprintln!("row: {row}");
-        rows.push(row);
+        add_row(rows, row);
     }
     Ok(())
+}
+
+/// Keeps a table row for the end and also prints it to stderr at once, so a long run that is
+/// cut short still leaves the rows it finished.
+fn add_row(rows: &mut Vec<String>, row: String) {
+    eprintln!("row: {row}");
+    rows.push(row);
 }
 
 fn compare_datasets(root: &DatasetName, runs: usize) -> Result<(usize, f64, f64), String> {
@@ -344,8 +348,7 @@ fn main_inner() -> Result<(), String> {
             "| datasets of the tree (11 properties each) | {n} | {made_ds:.0} s | {ours:.1} s | {cli:.1} s | {:.2}x |",
             cli / ours
         );
-        eprintln!("row: {row}");
-        rows.push(row);
+        add_row(&mut rows, row);
         let what = format!("snapshots of {} datasets × {}", a.datasets, a.per_dataset);
         snapshot_rows(&mut rows, &what, &tree, true, made, &a)?;
     }
