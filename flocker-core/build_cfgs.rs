@@ -2,12 +2,12 @@
 // both crates turn libzfs-core-sys's OpenZFS API level into the same cfgs.
 //
 // libzfs-core-sys (`links = "zfs_core"`) publishes the API level of the headers it was built
-// against as `DEP_ZFS_CORE_VERSION` (`2.1`, `2.2` or `2.3`); only build scripts of crates that
-// depend on it as a normal dependency receive it. The cfgs are cumulative: a 2.3 build has both
-// `zfs_2_2` and `zfs_2_3`. No inner doc comments here: `include!` does not accept them.
+// against as `DEP_ZFS_CORE_VERSION` (`2.1`, `2.2`, `2.3` or `2.4`); only build scripts of crates that
+// depend on it as a normal dependency receive it. The cfgs are cumulative: a 2.4 build has
+// `zfs_2_2`, `zfs_2_3` and `zfs_2_4`. No inner doc comments here: `include!` does not accept them.
 
 /// `(cfg, minimum minor version of OpenZFS 2.x)`.
-const LEVELS: &[(&str, u32)] = &[("zfs_2_2", 2), ("zfs_2_3", 3)];
+const LEVELS: &[(&str, u32)] = &[("zfs_2_2", 2), ("zfs_2_3", 3), ("zfs_2_4", 4)];
 
 /// Declares the cfgs with `rustc-check-cfg` and turns on those that `DEP_ZFS_CORE_VERSION`
 /// allows; warns (naming `krate`) and assumes the 2.1 API when the version is missing or not

@@ -4,7 +4,8 @@
 //!    first, then pkg-config (`libzfs_core`, which also brings libnvpair).
 //! 2. Generate the bindings with bindgen from `wrapper.h` (or copy a committed, pregenerated
 //!    file when `DOCS_RS` or `LIBZFS_CORE_SYS_PREGENERATED` is set).
-//! 3. Detect the OpenZFS API level from the headers and emit `cfg(zfs_2_2)` / `cfg(zfs_2_3)`,
+//! 3. Detect the OpenZFS API level from the headers and emit `cfg(zfs_2_2)` / `cfg(zfs_2_3)` /
+//!    `cfg(zfs_2_4)`,
 //!    the `version` metadata (`DEP_ZFS_CORE_VERSION` for dependents) and the
 //!    `LIBZFS_CORE_SYS_API_VERSION` compile-time environment variable.
 //!
@@ -31,12 +32,13 @@ const ENV_DOCS_RS: &str = "DOCS_RS";
 const MSRV_MINOR: u64 = 88;
 
 /// OpenZFS API levels this crate knows how to tell apart. Each level is cumulative: building
-/// against 2.3 headers turns on both `zfs_2_2` and `zfs_2_3`.
+/// against 2.4 headers turns on `zfs_2_2`, `zfs_2_3` and `zfs_2_4`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum ApiLevel {
     V2_1,
     V2_2,
     V2_3,
+    V2_4,
 }
 
 impl ApiLevel {
@@ -46,6 +48,7 @@ impl ApiLevel {
             ApiLevel::V2_1 => &[],
             ApiLevel::V2_2 => &["zfs_2_2"],
             ApiLevel::V2_3 => &["zfs_2_2", "zfs_2_3"],
+            ApiLevel::V2_4 => &["zfs_2_2", "zfs_2_3", "zfs_2_4"],
         }
     }
 
@@ -55,6 +58,7 @@ impl ApiLevel {
             ApiLevel::V2_1 => "2_1",
             ApiLevel::V2_2 => "2_2",
             ApiLevel::V2_3 => "2_3",
+            ApiLevel::V2_4 => "2_4",
         }
     }
 }
@@ -65,12 +69,19 @@ impl fmt::Display for ApiLevel {
             ApiLevel::V2_1 => "2.1",
             ApiLevel::V2_2 => "2.2",
             ApiLevel::V2_3 => "2.3",
+            ApiLevel::V2_4 => "2.4",
         })
     }
 }
 
 /// Every cfg this build script may emit (declared with `rustc-check-cfg`).
-const ALL_CFGS: &[&str] = &["zfs_2_2", "zfs_2_3"];
+const ALL_CFGS: &[&str] = &["zfs_2_2", "zfs_2_3", "zfs_2_4"];
+
+/// Enumerators whose presence in `sys/fs/zfs.h` marks an API level newer than any function
+/// marker can tell: 2.4's `libzfs_core.h` declares exactly 2.3's functions, and what changed is
+/// in the types they take (`zpool_prefetch_type_t` gained `ZPOOL_PREFETCH_BRT`). Checked before
+/// [`LEVEL_MARKERS`], newest first. Source: OpenZFS `include/sys/fs/zfs.h` at zfs-2.4.0.
+const ENUM_LEVEL_MARKERS: &[(ApiLevel, &[&str])] = &[(ApiLevel::V2_4, &["ZPOOL_PREFETCH_BRT"])];
 
 /// Functions whose presence in `libzfs_core.h` marks an API level (first match wins, newest
 /// first). Sources: OpenZFS `include/libzfs_core.h` at zfs-2.2.0 and zfs-2.3.0.
@@ -220,21 +231,23 @@ fn pregenerated_request() -> Result<Option<ApiLevel>, String> {
         Ok(v) => match v.as_str() {
             "1" | "2.1" => Ok(Some(ApiLevel::V2_1)),
             "2.3" => Ok(Some(ApiLevel::V2_3)),
+            "2.4" => Ok(Some(ApiLevel::V2_4)),
             "" | "0" => Ok(docs_rs_default()),
             other => Err(format!(
-                "{ENV_PREGENERATED}={other:?} is not understood: use 1 (same as 2.1), 2.1 or 2.3"
+                "{ENV_PREGENERATED}={other:?} is not understood: use 1 (same as 2.1), 2.1, 2.3 \
+                 or 2.4"
             )),
         },
         Err(env::VarError::NotPresent) => Ok(docs_rs_default()),
         Err(env::VarError::NotUnicode(v)) => Err(format!(
-            "{ENV_PREGENERATED}={v:?} is not understood: use 1 (same as 2.1), 2.1 or 2.3"
+            "{ENV_PREGENERATED}={v:?} is not understood: use 1 (same as 2.1), 2.1, 2.3 or 2.4"
         )),
     }
 }
 
-/// Under docs.rs, document the widest API (2.3); the cfgs tell which items need it.
+/// Under docs.rs, document the widest API (2.4); the cfgs tell which items need it.
 fn docs_rs_default() -> Option<ApiLevel> {
-    env::var_os(ENV_DOCS_RS).map(|_| ApiLevel::V2_3)
+    env::var_os(ENV_DOCS_RS).map(|_| ApiLevel::V2_4)
 }
 
 /// Where the headers and libraries are.
@@ -356,6 +369,20 @@ fn detect_level(include_paths: &[PathBuf]) -> Result<(ApiLevel, PathBuf), String
             header.display()
         ));
     }
+    let zfs_h = include_paths
+        .iter()
+        .map(|p| p.join("sys").join("fs").join("zfs.h"))
+        .find(|p| p.is_file());
+    if let Some(zfs_h) = &zfs_h {
+        println!("cargo::rerun-if-changed={}", zfs_h.display());
+        let types = fs::read_to_string(zfs_h)
+            .map_err(|e| format!("cannot read {}: {e}", zfs_h.display()))?;
+        for (level, markers) in ENUM_LEVEL_MARKERS {
+            if markers.iter().any(|m| declares_enumerator(&types, m)) {
+                return Ok((*level, header));
+            }
+        }
+    }
     for (level, markers) in LEVEL_MARKERS {
         if markers.iter().any(|m| declares_function(&text, m)) {
             return Ok((*level, header));
@@ -364,8 +391,20 @@ fn detect_level(include_paths: &[PathBuf]) -> Result<(ApiLevel, PathBuf), String
     Ok((ApiLevel::V2_1, header))
 }
 
+/// True if `name` appears in `text` as a whole identifier followed (after blanks) by `,`, `=`
+/// or `}`: an enumerator of some enum.
+fn declares_enumerator(text: &str, name: &str) -> bool {
+    whole_identifier_followed_by(text, name, &[',', '=', '}'])
+}
+
 /// True if `name` appears in `text` as a whole identifier followed (after blanks) by `(`.
 fn declares_function(text: &str, name: &str) -> bool {
+    whole_identifier_followed_by(text, name, &['('])
+}
+
+/// True if `name` appears in `text` as a whole identifier whose next non-blank character is one
+/// of `next`.
+fn whole_identifier_followed_by(text: &str, name: &str, next: &[char]) -> bool {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut rest = text;
     let mut offset = 0;
@@ -377,7 +416,9 @@ fn declares_function(text: &str, name: &str) -> bool {
             .next_back()
             .is_none_or(|c| !is_ident(c));
         let after = text[end..].trim_start();
-        if before_ok && after.starts_with('(') {
+        let after_ok = after.chars().next().is_some_and(|c| next.contains(&c))
+            && text[end..].chars().next().is_none_or(|c| !is_ident(c));
+        if before_ok && after_ok {
             return true;
         }
         offset = end;

@@ -7,10 +7,12 @@
 //! # Which OpenZFS
 //!
 //! The build script detects the API level of the headers it was given and turns on cumulative
-//! cfgs: `zfs_2_2` (headers declare e.g. `lzc_scrub`, `lzc_send_wrapper`) and `zfs_2_3` (e.g.
-//! `lzc_ddt_prune`, `lzc_get_props`). Functions added in those releases exist in this crate
-//! exactly when the cfg is on. [`API_VERSION`] holds the same information as a string, and
-//! dependents' build scripts read it as `DEP_ZFS_CORE_VERSION` (`2.1`, `2.2` or `2.3`).
+//! cfgs: `zfs_2_2` (headers declare e.g. `lzc_scrub`, `lzc_send_wrapper`), `zfs_2_3` (e.g.
+//! `lzc_ddt_prune`, `lzc_get_props`) and `zfs_2_4` (2.4 declares the same functions as 2.3; its
+//! `sys/fs/zfs.h` adds e.g. `ZPOOL_PREFETCH_BRT`, `ZFS_ERR_TOO_MANY_SITOUTS`). Items added in
+//! those releases exist in this crate exactly when the cfg is on. [`API_VERSION`] holds the
+//! same information as a string, and dependents' build scripts read it as
+//! `DEP_ZFS_CORE_VERSION` (`2.1`, `2.2`, `2.3` or `2.4`).
 //!
 //! # Environment variables read by the build script
 //!
@@ -18,11 +20,11 @@
 //!   `/usr/include`); overrides pkg-config for the headers.
 //! - `LIBZFS_CORE_LIB_DIR`: directory that contains `libzfs_core.so` and `libnvpair.so`;
 //!   overrides pkg-config for linking.
-//! - `LIBZFS_CORE_SYS_PREGENERATED`: `1` (same as `2.1`), `2.1` or `2.3` uses the bindings
-//!   committed in `src/bindings_2_1.rs` / `src/bindings_2_3.rs` instead of running bindgen
+//! - `LIBZFS_CORE_SYS_PREGENERATED`: `1` (same as `2.1`), `2.1`, `2.3` or `2.4` uses the
+//!   bindings committed in `src/bindings_2_1.rs` / `_2_3.rs` / `_2_4.rs` instead of running bindgen
 //!   (no headers or libclang needed; the library is still linked if pkg-config finds it).
 //!   The committed files were generated for x86_64 Linux.
-//! - `DOCS_RS`: implies the pregenerated 2.3 bindings and no linking, so the documentation
+//! - `DOCS_RS`: implies the pregenerated 2.4 bindings and no linking, so the documentation
 //!   shows the widest API.
 //! - `LIBZFS_CORE_SYS_UPDATE_PREGENERATED=1` (maintainers): also write the freshly generated
 //!   bindings over `src/bindings_<level>.rs`.
@@ -48,8 +50,8 @@ mod bindings {
 
 pub use bindings::*;
 
-/// OpenZFS API level of the headers these bindings were generated from: `"2.1"`, `"2.2"` or
-/// `"2.3"`. This is the header (build-time) level, not the version of the running kernel
+/// OpenZFS API level of the headers these bindings were generated from: `"2.1"`, `"2.2"`,
+/// `"2.3"` or `"2.4"`. This is the header (build-time) level, not the version of the running kernel
 /// module.
 pub const API_VERSION: &str = env!("LIBZFS_CORE_SYS_API_VERSION");
 

@@ -69,12 +69,13 @@ fn every_lzc_function_of_the_header_is_bound() {
 
 #[test]
 fn lzc_function_count_matches_the_api_level() {
-    // Counted in OpenZFS's include/libzfs_core.h: 47 declared in 2.1.11, +6 in 2.2, +3 in 2.3;
-    // minus lzc_send_progress, declared but never defined.
+    // Counted in OpenZFS's include/libzfs_core.h: 47 declared in 2.1.11, +6 in 2.2, +3 in 2.3,
+    // none in 2.4 (its libzfs_core.h is 2.3.2's byte for byte); minus lzc_send_progress,
+    // declared but never defined.
     let expected = match sys::API_VERSION {
         "2.1" => 46,
         "2.2" => 52,
-        "2.3" => 55,
+        "2.3" | "2.4" => 55,
         other => panic!("unknown API_VERSION {other}"),
     };
     assert_eq!(bound_lzc_functions().len(), expected);
@@ -83,7 +84,8 @@ fn lzc_function_count_matches_the_api_level() {
 #[test]
 fn cfgs_agree_with_api_version() {
     assert_eq!(cfg!(zfs_2_2), sys::API_VERSION != "2.1");
-    assert_eq!(cfg!(zfs_2_3), sys::API_VERSION == "2.3");
+    assert_eq!(cfg!(zfs_2_3), matches!(sys::API_VERSION, "2.3" | "2.4"));
+    assert_eq!(cfg!(zfs_2_4), sys::API_VERSION == "2.4");
 }
 
 /// Takes the address of every function, so a missing symbol fails at link time.
@@ -169,10 +171,12 @@ fn all_2_1_functions_link() {
 #[test]
 fn zfs_err_codes_are_contiguous_from_1024() {
     let count = BINDINGS.matches("pub const ZFS_ERR_").count();
-    // 21 in 2.1.11 (1024..=1044), 28 in 2.3.2; 2.2 is not pinned here.
+    // 21 in 2.1.11 (1024..=1044), 28 in 2.3.2, 29 in 2.4.4 (ZFS_ERR_TOO_MANY_SITOUTS); 2.2 is
+    // not pinned here.
     match sys::API_VERSION {
         "2.1" => assert_eq!(count, 21),
         "2.3" => assert_eq!(count, 28),
+        "2.4" => assert_eq!(count, 29),
         _ => assert!(count > 21),
     }
     assert_eq!(sys::ZFS_ERR_CHECKPOINT_EXISTS, 1024);

@@ -1,10 +1,11 @@
 //! Conformance: the libzfs_core wrappers that exist only when flocker-core is built against
-//! OpenZFS 2.2 or 2.3 headers (`cfg(zfs_2_2)`, `cfg(zfs_2_3)`, set by `tests/build.rs` exactly
-//! as for flocker-core). The `zfs`/`zpool` CLI (and the kernel's debug log where the CLI shows
+//! OpenZFS 2.2, 2.3 or 2.4 headers (`cfg(zfs_2_2)`, `cfg(zfs_2_3)`, `cfg(zfs_2_4)`, set by
+//! `tests/build.rs` exactly as for flocker-core). The `zfs`/`zpool` CLI (and the kernel's debug log where the CLI shows
 //! nothing) is the oracle.
 //!
 //! - 2.2: `scrub`, `get_vdev_prop`, `set_vdev_prop`, `send_wrapper`, `receive_with_heal`;
-//! - 2.3: `get_props`, `pool_prefetch`, `ddt_prune`, `scrub` with `FromLastTxg`.
+//! - 2.3: `get_props`, `pool_prefetch`, `ddt_prune`, `scrub` with `FromLastTxg`;
+//! - 2.4: `pool_prefetch` of the block reference table (`PrefetchType::Brt`).
 //!
 //! A 2.1 build has none of these functions, so it registers no trial at all (nothing is
 //! reported as passed or skipped for functions that do not exist).
@@ -599,11 +600,11 @@ mod v2_3 {
     }
 
     /// Lines of the kernel's debug log (`zfs_dbgmsg`), empty when it cannot be read.
-    fn dbgmsg() -> String {
+    pub(crate) fn dbgmsg() -> String {
         std::fs::read_to_string("/proc/spl/kstat/zfs/dbgmsg").unwrap_or_default()
     }
 
-    fn dbgmsg_enabled() -> bool {
+    pub(crate) fn dbgmsg_enabled() -> bool {
         std::fs::read_to_string("/sys/module/zfs/parameters/zfs_dbgmsg_enable")
             .map(|s| s.trim() == "1")
             .unwrap_or(false)
@@ -801,6 +802,69 @@ mod v2_3 {
     }
 }
 
+/// OpenZFS 2.4: `libzfs_core.h` is 2.3's; the new part is `ZPOOL_PREFETCH_BRT`.
+#[cfg(zfs_2_4)]
+mod v2_4 {
+    use super::lzc_common::*;
+    use super::v2_2::missing_pool;
+    use super::v2_3::{dbgmsg, dbgmsg_enabled};
+    use flocker_core::error::ErrorKind;
+    use flocker_core::lzc::{self, PrefetchType};
+    use flocker_tests::{Failed, TestPool, TestResult, Trial, ensure, fail, sh, zfs_test};
+
+    /// `zpool get -Hp -o value bcloneused POOL` in bytes.
+    fn bclone_used(pool: &str) -> Result<u64, Failed> {
+        let v = zpool(&["get", "-Hp", "-o", "value", "bcloneused", pool])?;
+        v.trim()
+            .parse()
+            .map_err(|e| fail(format!("bcloneused {v:?}: {e}")))
+    }
+
+    fn pool_prefetch_brt() -> TestResult {
+        let p = TestPool::new("prefetchbrt", 256)?;
+        let fs = p.ds("bc");
+        zfs(&["create", &fs])?;
+        let dir = mount_at_tmp(&fs)?;
+        write_file(&dir, "a", &noise(2 << 20, 24))?;
+        zpool(&["sync", p.name()])?;
+        // A block-cloned copy puts entries in the block reference table (BRT).
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        sh(
+            "cp",
+            &[
+                "--reflink=always",
+                &a.to_string_lossy(),
+                &b.to_string_lossy(),
+            ],
+        )?;
+        zpool(&["sync", p.name()])?;
+        let used = bclone_used(p.name())?;
+        ensure!(used > 0, "the reflink copy cloned no block (bcloneused 0)");
+        let pool = pool_name(&p)?;
+        ok(lzc::pool_prefetch(&pool, PrefetchType::Brt))?;
+        if dbgmsg_enabled() {
+            let needle = format!("pool '{}': loaded brt into ARC", p.name());
+            ensure!(dbgmsg().contains(&needle), "no {needle:?} in dbgmsg");
+        }
+        ensure!(
+            bclone_used(p.name())? == used,
+            "prefetch changed the BRT's accounting"
+        );
+        // A pool without cloned blocks: nothing to load, still a success.
+        let plain = TestPool::new("prefetchbrtnone", 64)?;
+        ok(lzc::pool_prefetch(&pool_name(&plain)?, PrefetchType::Brt))?;
+        expect_err(
+            lzc::pool_prefetch(&missing_pool()?, PrefetchType::Brt),
+            ErrorKind::NotFound,
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn trials() -> Vec<Trial> {
+        vec![zfs_test("lzc_newer::pool_prefetch::brt", pool_prefetch_brt)]
+    }
+}
+
 fn trials() -> Vec<Trial> {
     #[allow(unused_mut)]
     let mut t: Vec<Trial> = Vec::new();
@@ -808,6 +872,8 @@ fn trials() -> Vec<Trial> {
     t.extend(v2_2::trials());
     #[cfg(zfs_2_3)]
     t.extend(v2_3::trials());
+    #[cfg(zfs_2_4)]
+    t.extend(v2_4::trials());
     t
 }
 

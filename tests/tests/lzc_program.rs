@@ -72,6 +72,48 @@ fn sync_program_snapshots() -> TestResult {
     Ok(())
 }
 
+/// `zfs.sync.clone` exists in channel programs from OpenZFS 2.4 on; before, the program fails
+/// calling a nil field. The lab builds each flavour against its own headers, so `zfs_2_4` is on
+/// exactly when the kernel is 2.4.
+fn sync_clone_exists_from_2_4() -> TestResult {
+    let p = TestPool::new("zcpclone", 128)?;
+    mkfs(&[&p.ds("fs")])?;
+    let snap = format!("{}@origin", p.ds("fs"));
+    mksnap(&[&snap])?;
+    let clone = p.ds("clone");
+    let mut args = NvList::new().map_err(fail)?;
+    args.add_string("snap", &snap).map_err(fail)?;
+    args.add_string("clone", &clone).map_err(fail)?;
+    let program = r#"local a = ... ; return zfs.sync.clone(a["snap"], a["clone"])"#;
+    let res = lzc::channel_program(
+        &pool_name(&p)?,
+        program,
+        ProgramLimits::default(),
+        Some(&args),
+    );
+    if cfg!(zfs_2_4) {
+        let out = ok(res)?;
+        ensure!(
+            matches!(out.return_value(), Some(Value::I64(0))),
+            "returned {:?}",
+            out.return_value()
+        );
+        ensure!(cli_exists(&clone), "clone not created");
+        ensure!(
+            prop(&clone, "origin")? == snap,
+            "the clone's origin is not {snap}"
+        );
+    } else {
+        let e = expect_err(res, ErrorKind::ChannelProgramFailed)?;
+        ensure!(
+            e.detail().is_some_and(|d| d.contains("clone")),
+            "the Lua message does not name the missing function: {e}"
+        );
+        ensure!(!cli_exists(&clone), "a clone appeared before 2.4");
+    }
+    Ok(())
+}
+
 fn nosync_cannot_modify() -> TestResult {
     let p = TestPool::new("zcpnosyncmod", 128)?;
     mkfs(&[&p.ds("fs")])?;
@@ -322,6 +364,10 @@ fn main() {
         zfs_test(
             "lzc_channel_program::nosync_cannot_modify",
             nosync_cannot_modify,
+        ),
+        zfs_test(
+            "lzc_channel_program::sync_clone_exists_from_2_4",
+            sync_clone_exists_from_2_4,
         ),
         zfs_test("lzc_channel_program::syntax_error", syntax_error),
         zfs_test("lzc_channel_program::runtime_error", runtime_error),

@@ -1,7 +1,6 @@
 //! The host side: which packages the lab needs, installing them (as root) through the machine's
 //! own apt configuration, and reading the Debian mirror from it (never hard-coded).
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::Result;
@@ -175,70 +174,80 @@ fn enable_contrib_and_backports() -> Result<bool> {
     Ok(changed)
 }
 
-fn have_cmd(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
+/// One Debian package the project needs on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Package {
+    /// The exact package name.
+    pub name: &'static str,
+    /// Installed from `<codename>-backports` rather than the release itself.
+    pub backports: bool,
+    /// What needs it.
+    pub why: &'static str,
 }
 
-fn have_libclang() -> bool {
-    ["/usr/lib", "/usr/lib/x86_64-linux-gnu"]
-        .iter()
-        .any(|base| {
-            std::fs::read_dir(base).is_ok_and(|rd| {
-                rd.flatten().any(|e| {
-                    let n = e.file_name();
-                    let n = n.to_string_lossy();
-                    (n.starts_with("llvm-")
-                        && e.path().join("lib").read_dir().is_ok_and(|mut r| {
-                            r.any(|f| {
-                                f.is_ok_and(|f| {
-                                    f.file_name().to_string_lossy().starts_with("libclang")
-                                })
-                            })
-                        }))
-                        || n.starts_with("libclang-")
-                        || n.starts_with("libclang.so")
-                })
-            })
-        })
-}
+/// Every Debian package the build, the tests, the demo and the benches need on the host, in one
+/// place. Each is checked in the package database (`dpkg-query`), never guessed from file names:
+/// a machine can hold `libclang-cpp14` (a `libclang-*` file) and still lack `libclang.so`.
+pub const PACKAGES: &[Package] = &[
+    Package {
+        name: "qemu-system-x86",
+        backports: true,
+        why: "boots the lab VM (bookworm's 7.2 conflicts with the backports qemu-utils)",
+    },
+    Package {
+        name: "debootstrap",
+        backports: false,
+        why: "builds the lab images and the clean room",
+    },
+    Package {
+        name: "e2fsprogs",
+        backports: false,
+        why: "mkfs.ext4 makes the lab image",
+    },
+    Package {
+        name: "pkg-config",
+        backports: false,
+        why: "libzfs-core-sys finds libzfs_core",
+    },
+    Package {
+        name: "libzfslinux-dev",
+        backports: false,
+        why: "the OpenZFS 2.1 headers and libraries the workspace builds against",
+    },
+    Package {
+        name: "libclang-dev",
+        backports: false,
+        why: "bindgen (libzfs-core-sys's build script) loads libclang.so",
+    },
+    Package {
+        name: "lua5.2",
+        backports: false,
+        why: "host test of the inventory's paging programs at 100,000 snapshots",
+    },
+];
 
-fn have_pkg_config_zfs() -> bool {
-    Command::new("pkg-config")
-        .args(["--exists", "libzfs_core"])
+/// True when dpkg's database says `name` is installed: the `ii` state (wanted: install, status:
+/// installed), not merely unpacked, half-configured or removed with its configuration left.
+fn dpkg_installed(name: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Abbrev}", name])
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .output()
+        .is_ok_and(|o| o.status.success() && status_is_installed(&o.stdout))
 }
 
-/// Missing host packages: (package, from backports?).
-fn missing() -> Vec<(&'static str, bool)> {
-    let mut m = Vec::new();
-    if !have_cmd("qemu-system-x86_64") {
-        m.push(("qemu-system-x86", true));
-    }
-    if !have_cmd("debootstrap") && !Path::new("/usr/sbin/debootstrap").exists() {
-        m.push(("debootstrap", false));
-    }
-    if !have_cmd("pkg-config") {
-        m.push(("pkg-config", false));
-    }
-    if !have_pkg_config_zfs() {
-        m.push(("libzfslinux-dev", false));
-    }
-    if !have_libclang() {
-        m.push(("libclang-dev", false));
-    }
-    if !Path::new("/usr/sbin/mkfs.ext4").exists() && !Path::new("/sbin/mkfs.ext4").exists() {
-        m.push(("e2fsprogs", false));
-    }
-    // Runs the inventory's paging programs against a model of 100,000 snapshots on the host
-    // (`inventory::lua_paging_model`), a scale the lab cannot create in one dataset.
-    if !have_cmd("lua5.2") {
-        m.push(("lua5.2", false));
-    }
-    m
+/// Whether a `${db:Status-Abbrev}` field (`ii `, `rc `, `iU `, ...) means installed.
+fn status_is_installed(abbrev: &[u8]) -> bool {
+    abbrev.starts_with(b"ii")
+}
+
+/// The host packages not installed now.
+fn missing() -> Vec<Package> {
+    PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !dpkg_installed(p.name))
+        .collect()
 }
 
 fn apt(args: &[&str]) -> Result<()> {
@@ -272,51 +281,33 @@ pub fn ensure_lab_prereqs() -> Result<()> {
         return Ok(());
     }
     let code = codename()?;
-    let names: Vec<&str> = missing.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = missing.iter().map(|p| p.name).collect();
     if !is_root() {
         return Err(format!(
-            "the lab needs these Debian packages: {}. As root, run `cargo xtask deps`, or: \
-             add `contrib` and `{code}-backports` to your apt sources, then \
-             `apt-get update && apt-get install --no-install-recommends -t {code}-backports \
-             qemu-system-x86 && apt-get install --no-install-recommends {}`",
+            "these Debian packages are not installed: {}. As root, run `cargo xtask deps`, \
+             or: add `contrib` and `{code}-backports` to your apt sources, then {}",
             names.join(" "),
-            names
-                .iter()
-                .filter(|n| **n != "qemu-system-x86")
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ")
+            install_commands(&missing, &code).join(" && ")
         ));
     }
     eprintln!("[lab] installing host packages: {}", names.join(" "));
     enable_contrib_and_backports()?;
     apt(&["-q", "update"])?;
     let backports = format!("{code}-backports");
-    let bp: Vec<&str> = missing
-        .iter()
-        .filter(|(_, b)| *b)
-        .map(|(n, _)| *n)
-        .collect();
-    if !bp.is_empty() {
-        let mut args = vec![
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "-t",
-            &backports,
-        ];
-        args.extend(&bp);
-        apt(&args)?;
-    }
-    let plain: Vec<&str> = missing
-        .iter()
-        .filter(|(_, b)| !*b)
-        .map(|(n, _)| *n)
-        .collect();
-    if !plain.is_empty() {
+    for from_backports in [true, false] {
+        let names: Vec<&str> = missing
+            .iter()
+            .filter(|p| p.backports == from_backports)
+            .map(|p| p.name)
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
         let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-        args.extend(&plain);
+        if from_backports {
+            args.extend(["-t", backports.as_str()]);
+        }
+        args.extend(&names);
         apt(&args)?;
     }
     let still = missing_names();
@@ -330,14 +321,76 @@ pub fn ensure_lab_prereqs() -> Result<()> {
 fn missing_names() -> String {
     missing()
         .iter()
-        .map(|(n, _)| *n)
+        .map(|p| p.name)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The apt commands that install `pkgs` (backports ones first, with `-t`), as a root user types
+/// them.
+fn install_commands(pkgs: &[Package], code: &str) -> Vec<String> {
+    let mut cmds = vec!["apt-get update".to_string()];
+    for from_backports in [true, false] {
+        let names: Vec<&str> = pkgs
+            .iter()
+            .filter(|p| p.backports == from_backports)
+            .map(|p| p.name)
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let target = if from_backports {
+            format!("-t {code}-backports ")
+        } else {
+            String::new()
+        };
+        cmds.push(format!(
+            "apt-get install --no-install-recommends {target}{}",
+            names.join(" ")
+        ));
+    }
+    cmds
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_ii_state_is_installed() {
+        assert!(status_is_installed(b"ii "));
+        for other in [&b"rc "[..], b"iU ", b"un ", b"iF ", b"pn ", b""] {
+            assert!(!status_is_installed(other), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_list_names_libclang_dev_itself() {
+        // The package bindgen needs, not a file-name guess that libclang-cpp14 satisfies.
+        assert!(PACKAGES.iter().any(|p| p.name == "libclang-dev"));
+        let mut names: Vec<&str> = PACKAGES.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PACKAGES.len(), "a package is listed twice");
+    }
+
+    #[test]
+    fn install_commands_put_backports_first() {
+        let pkgs = [PACKAGES[0], PACKAGES[5]];
+        assert_eq!(
+            install_commands(&pkgs, "bookworm"),
+            vec![
+                "apt-get update",
+                "apt-get install --no-install-recommends -t bookworm-backports qemu-system-x86",
+                "apt-get install --no-install-recommends libclang-dev",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_package_unknown_to_dpkg_is_not_installed() {
+        assert!(!dpkg_installed("flocker-no-such-package-xyz"));
+    }
 
     #[test]
     fn deb822_main_stanza_is_found() {

@@ -99,6 +99,13 @@ fn read_manifest(dir: &Path) -> Option<Image> {
     (img.rootfs().is_file() && img.vmlinuz().is_file() && img.initrd().is_file()).then_some(img)
 }
 
+/// Where an image is assembled before it is renamed into place: `<dir>.partial`.
+fn partial_dir(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    dir.with_file_name(name)
+}
+
 /// An exclusive lock on a file, held until dropped (so two xtasks never build the same thing).
 pub struct Lock(#[allow(dead_code)] File);
 
@@ -132,7 +139,8 @@ pub fn ensure(flavour: Flavour) -> Result<Image> {
         return Ok(img);
     }
     host::ensure_lab_prereqs()?;
-    let _lock = lock(&cache_dir().join(format!("build-{}.lock", flavour.as_str())))?;
+    // One build per Debian suite at a time: builds of a suite share its downloaded packages.
+    let _lock = lock(&cache_dir().join(format!("build-{}.lock", flavour.suite())))?;
     if let Some(img) = read_manifest(&dir) {
         return Ok(img);
     }
@@ -147,7 +155,9 @@ pub fn ensure(flavour: Flavour) -> Result<Image> {
     host::ensure_apt_sources()?;
     let mirror = host::mirror()?;
     let work = cache_dir().join(format!("work-{}", flavour.as_str()));
-    let tmp_out = dir.with_extension("partial");
+    // Not `with_extension`: the key follows a dot (`zfs-2.4-<key>`), so every flavour would
+    // share one `zfs-2.partial`.
+    let tmp_out = partial_dir(&dir);
     let _ = std::fs::remove_dir_all(&tmp_out);
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     eprintln!(
@@ -164,6 +174,7 @@ pub fn ensure(flavour: Flavour) -> Result<Image> {
         .env("MIRROR", &mirror)
         .env("WORK", &work)
         .env("OUT", &tmp_out)
+        .env("DEBS", cache_dir().join("debs").join(flavour.suite()))
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::null())
         .status()
@@ -190,135 +201,43 @@ pub fn ensure(flavour: Flavour) -> Result<Image> {
 }
 
 /// Environment for building code against a flavour's OpenZFS headers and libraries. The 2.1
-/// flavour uses the host's own `libzfslinux-dev` (bookworm's 2.1.11); other flavours get the
-/// matching `libzfslinux-dev` unpacked (not installed) into the cache.
+/// flavour uses the host's own `libzfslinux-dev` (bookworm's 2.1.11); the others use the headers
+/// and libraries the image recipe copied out of the image (`dev/`), so code tested there is
+/// compiled against exactly what runs there.
 pub fn dev_env(flavour: Flavour, img: &Image) -> Result<Vec<(String, String)>> {
     if flavour == Flavour::V2_1 {
         return Ok(Vec::new());
     }
-    // One directory per flavour; `.complete` records which package version it holds.
-    let dir = cache_dir().join(format!("dev-{}", flavour.as_str()));
-    let include = dir.join("include");
-    let lib = dir.join("lib");
-    let env = vec![
+    let dev = img.dir.join("dev");
+    let include = dev.join("include");
+    let lib = dev.join("lib");
+    if !include.join("libzfs/libzfs_core.h").is_file() || !lib.join("libzfs_core.so").exists() {
+        return Err(format!(
+            "the zfs {} image in {} has no development files (dev/): remove that directory \
+             and run `cargo xtask lab build --zfs {}`",
+            flavour.as_str(),
+            img.dir.display(),
+            flavour.as_str()
+        ));
+    }
+    let mut env = vec![
         (
             "LIBZFS_CORE_INCLUDE_DIR".to_string(),
             include.display().to_string(),
         ),
         ("LIBZFS_CORE_LIB_DIR".to_string(), lib.display().to_string()),
     ];
-    let complete =
-        || std::fs::read_to_string(dir.join(".complete")).is_ok_and(|v| v.trim() == img.zfs);
-    if complete() {
-        return Ok(env);
-    }
-    let _lock = lock(&cache_dir().join("dev.lock"))?;
-    if complete() {
-        return Ok(env);
-    }
-    host::ensure_apt_sources()?;
-    eprintln!(
-        "[lab] unpacking OpenZFS {} development files into {}",
-        img.zfs,
-        dir.display()
-    );
-    let debs = cache_dir().join(format!("dev-{}-debs", flavour.as_str()));
-    let _ = std::fs::remove_dir_all(&debs);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&debs).map_err(|e| e.to_string())?;
-    // The library packages libzfslinux-dev depends on, at the exact version in the image.
-    let show = Command::new("apt-cache")
-        .args(["show", &format!("libzfslinux-dev={}", img.zfs)])
-        .output()
-        .map_err(|e| format!("cannot run apt-cache: {e}"))?;
-    if !show.status.success() {
-        return Err(format!(
-            "apt-cache knows no libzfslinux-dev={} (is {}-backports enabled? run `cargo xtask deps`)",
-            img.zfs,
-            host::codename()?
-        ));
-    }
-    let text = String::from_utf8_lossy(&show.stdout);
-    let depends = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Depends:"))
-        .unwrap_or("");
-    let mut pkgs = vec![format!("libzfslinux-dev={}", img.zfs)];
-    for dep in depends.split(',') {
-        let name = dep.split_whitespace().next().unwrap_or("");
-        if dep.contains(&format!("= {}", img.zfs)) {
-            pkgs.push(format!("{name}={}", img.zfs));
+    if flavour.suite() != host::codename().unwrap_or_default() {
+        // The libraries were built against a newer C library than the host's: the executables
+        // linked here run only in the guest, whose C library has those symbols, so the host's
+        // linker must not insist on resolving the libraries' own references.
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        if !flags.is_empty() {
+            flags.push(' ');
         }
+        flags.push_str("-C link-arg=-Wl,--allow-shlib-undefined");
+        env.push(("RUSTFLAGS".to_string(), flags));
     }
-    let st = Command::new("apt-get")
-        .arg("download")
-        .arg("-q")
-        .args(&pkgs)
-        .current_dir(&debs)
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run apt-get download: {e}"))?;
-    if !st.success() {
-        return Err(format!("`apt-get download {}` failed", pkgs.join(" ")));
-    }
-    let root = dir.join("root");
-    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    for e in std::fs::read_dir(&debs)
-        .map_err(|e| e.to_string())?
-        .flatten()
-    {
-        let st = Command::new("dpkg-deb")
-            .arg("-x")
-            .arg(e.path())
-            .arg(&root)
-            .status()
-            .map_err(|e| format!("cannot run dpkg-deb: {e}"))?;
-        if !st.success() {
-            return Err(format!("dpkg-deb -x {} failed", e.path().display()));
-        }
-    }
-    std::fs::rename(root.join("usr/include"), &include).map_err(|e| format!("no headers: {e}"))?;
-    std::fs::create_dir_all(&lib).map_err(|e| e.to_string())?;
-    // Runtime libraries live in /lib/<triplet>; the dev symlinks in /usr/lib are absolute and
-    // would point at the host's own copies, so make relative ones next to the real files.
-    for libdir in ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"] {
-        let Ok(rd) = std::fs::read_dir(root.join(libdir)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.contains(".so.") && e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
-                let _ = std::fs::rename(e.path(), lib.join(&name));
-            }
-        }
-    }
-    for base in [
-        "libzfs_core",
-        "libnvpair",
-        "libuutil",
-        "libzfs",
-        "libzfsbootenv",
-    ] {
-        let real = std::fs::read_dir(&lib)
-            .map_err(|e| e.to_string())?
-            .flatten()
-            .find_map(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                (n.starts_with(&format!("{base}.so.")) && n.matches('.').count() >= 4).then_some(n)
-            });
-        if let Some(real) = real {
-            let _ = std::os::unix::fs::symlink(real, lib.join(format!("{base}.so")));
-        }
-    }
-    let _ = std::fs::remove_dir_all(&root);
-    let _ = std::fs::remove_dir_all(&debs);
-    if !include.join("libzfs/libzfs_core.h").exists() || !lib.join("libzfs_core.so").exists() {
-        return Err(format!(
-            "unpacked development files in {} are incomplete",
-            dir.display()
-        ));
-    }
-    std::fs::write(dir.join(".complete"), &img.zfs).map_err(|e| e.to_string())?;
     Ok(env)
 }
 
@@ -342,4 +261,17 @@ pub fn info() -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_flavour_has_its_own_partial_dir() {
+        let a = partial_dir(Path::new("/c/images/zfs-2.1-0123abcd"));
+        let b = partial_dir(Path::new("/c/images/zfs-2.4-0123abcd"));
+        assert_eq!(a, Path::new("/c/images/zfs-2.1-0123abcd.partial"));
+        assert_ne!(a, b);
+    }
 }

@@ -2,6 +2,7 @@
 //! driver. This is tooling: unlike the library, it runs processes (apt, debootstrap, qemu, cargo).
 
 mod bench;
+mod cleanroom;
 mod host;
 mod image;
 mod reboot;
@@ -36,11 +37,30 @@ enum Cmd {
     Deps,
     /// Run the benchmarks in the lab (one boot per flavour) and write their results.
     Bench(BenchArgs),
+    /// Prove that a fresh Debian machine with only a Rust toolchain runs the README's test
+    /// command (its host half) from a clean checkout, in a chroot (as root).
+    Cleanroom(CleanroomArgs),
+}
+
+#[derive(Args)]
+struct CleanroomArgs {
+    /// The commit to test (resolved in this repository; uncommitted changes are not tested).
+    #[arg(long, default_value = "HEAD")]
+    commit: String,
+    /// Debian packages to install into the clean room first (a machine that already has them).
+    #[arg(long, num_args = 1..)]
+    preinstall: Vec<String>,
+    /// Keep the run's root directory (unmounted) for inspection.
+    #[arg(long)]
+    keep: bool,
+    /// Fail when the test command has not finished after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
 }
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Flavours to benchmark: 2.1, 2.3 or all.
+    /// Flavours to benchmark: 2.1, 2.3, 2.4 or all.
     #[arg(long = "zfs", default_value = "all")]
     flavours: String,
     /// Also print the results as JSON (one document per flavour) at the end.
@@ -155,17 +175,29 @@ pub enum Flavour {
     /// bookworm-backports' OpenZFS 2.3 on the backports kernel.
     #[value(name = "2.3")]
     V2_3,
+    /// trixie-backports' OpenZFS 2.4 on Debian trixie's kernel.
+    #[value(name = "2.4")]
+    V2_4,
 }
 
 impl Flavour {
     /// All flavours, in test order.
-    pub const ALL: [Flavour; 2] = [Flavour::V2_1, Flavour::V2_3];
+    pub const ALL: [Flavour; 3] = [Flavour::V2_1, Flavour::V2_3, Flavour::V2_4];
 
-    /// `2.1` / `2.3`.
+    /// `2.1` / `2.3` / `2.4`.
     pub fn as_str(self) -> &'static str {
         match self {
             Flavour::V2_1 => "2.1",
             Flavour::V2_3 => "2.3",
+            Flavour::V2_4 => "2.4",
+        }
+    }
+
+    /// The Debian release the flavour's image is made of.
+    pub fn suite(self) -> &'static str {
+        match self {
+            Flavour::V2_1 | Flavour::V2_3 => "bookworm",
+            Flavour::V2_4 => "trixie",
         }
     }
 }
@@ -198,6 +230,12 @@ fn main() -> ExitCode {
                 results: a.results,
                 vm: a.vm,
             })
+        }),
+        Cmd::Cleanroom(a) => cleanroom::run(&cleanroom::Options {
+            commit: a.commit,
+            preinstall: a.preinstall,
+            keep: a.keep,
+            timeout: a.timeout,
         }),
         Cmd::Test(a) => test::run(&test::Options {
             flavours: if a.flavours.is_empty() {

@@ -546,6 +546,9 @@ pub fn get_props(pool: &PoolName) -> Result<NvList> {
 pub enum PrefetchType {
     /// The deduplication table (`ZPOOL_PREFETCH_DDT`).
     Ddt,
+    /// The block-cloning reference table (`ZPOOL_PREFETCH_BRT`), OpenZFS 2.4 and later.
+    #[cfg(zfs_2_4)]
+    Brt,
 }
 
 /// Loads `kind` of metadata of `pool` into the ARC (`zpool prefetch`).
@@ -557,6 +560,8 @@ pub fn pool_prefetch(pool: &PoolName, kind: PrefetchType) -> Result<()> {
     let ctx = Ctx::new("lzc_pool_prefetch", Family::Pool).name(pool.as_str());
     let raw = match kind {
         PrefetchType::Ddt => sys::ZPOOL_PREFETCH_DDT,
+        #[cfg(zfs_2_4)]
+        PrefetchType::Brt => sys::ZPOOL_PREFETCH_BRT,
     };
     // SAFETY: the name is NUL-terminated.
     ctx.call(|| unsafe { sys::lzc_pool_prefetch(pool.as_c_str().as_ptr(), raw) })
