@@ -2,6 +2,15 @@
 //! property (`ZFS_IOC_SET_PROP`, `ZFS_IOC_INHERIT_PROP`) and mounting (`mount(2)`,
 //! `umount2(2)`). No process is spawned and libzfs is not used.
 //!
+//! # Mounting
+//!
+//! A dataset is mounted the way `zfs mount` does it: the mount flags are derived from the
+//! dataset's properties (`atime`, `relatime`, `devices`, `exec`, `setuid`, `readonly`; read with
+//! a read-only channel program), not left to the kernel's defaults. OpenZFS 2.1–2.3 read those
+//! properties themselves when the flags say nothing, but 2.4 takes the flags of the mount as
+//! given: a plain `mount(2)` there gets the kernel's default `relatime`, and `zfs get atime` then
+//! says `on` (source `temporary`) on a dataset whose `atime` is `off`.
+//!
 //! # The property ioctls
 //!
 //! libzfs_core has no property setter and channel programs set only user properties. The two
@@ -197,12 +206,76 @@ pub(crate) fn mount_zfs(source: &str, path: &Path, flags: libc::c_ulong) -> std:
     }
 }
 
-/// Mounts `dataset` at `path` (created if missing) with [`mount_zfs`].
+/// Reads the mount-related properties of the dataset named by the argument `ds`, in one
+/// read-only channel program.
+const MOUNT_PROPS_PROGRAM: &str = r#"
+local ds = (...)["ds"]
+local out = {}
+for _, p in ipairs({"atime", "relatime", "devices", "exec", "setuid", "readonly"}) do
+    local v = zfs.get_prop(ds, p)
+    out[p] = tostring(v)
+end
+return out
+"#;
+
+/// The `mount(2)` flags `zfs mount` would use for these property values (`on`/`off`, or the
+/// numeric `1`/`0` a channel program may give), as `libzfs`'s `zfs_add_options` and
+/// `mount.zfs` map them.
+fn flags_from_props(get: impl Fn(&str) -> Option<String>) -> libc::c_ulong {
+    let on = |p: &str, default: bool| {
+        get(p).map_or(default, |v| matches!(v.as_str(), "on" | "1" | "true"))
+    };
+    let mut flags = 0;
+    if !on("atime", true) {
+        flags |= libc::MS_NOATIME;
+    } else if on("relatime", true) {
+        flags |= libc::MS_RELATIME;
+    } else {
+        flags |= libc::MS_STRICTATIME;
+    }
+    if !on("devices", true) {
+        flags |= libc::MS_NODEV;
+    }
+    if !on("exec", true) {
+        flags |= libc::MS_NOEXEC;
+    }
+    if !on("setuid", true) {
+        flags |= libc::MS_NOSUID;
+    }
+    if on("readonly", false) {
+        flags |= libc::MS_RDONLY;
+    }
+    flags
+}
+
+/// The mount flags of `dataset` from its properties (see the module docs).
+fn mount_flags(dataset: &DatasetName) -> Result<libc::c_ulong> {
+    let mut args = NvList::new()?;
+    args.add_string("ds", dataset.as_str())?;
+    let out = crate::lzc::channel_program_nosync(
+        &dataset.pool(),
+        MOUNT_PROPS_PROGRAM,
+        crate::lzc::ProgramLimits::default(),
+        Some(&args),
+    )?;
+    let table = out.return_table().ok_or_else(|| {
+        Error::new(ErrorKind::ChannelProgramFailed, "mount")
+            .with_name(dataset.as_str())
+            .with_detail("the property program returned no table")
+    })?;
+    Ok(flags_from_props(|p| {
+        table.get_str(p).ok().map(str::to_string)
+    }))
+}
+
+/// Mounts `dataset` at `path` (created if missing) with [`mount_zfs`] and the flags its
+/// properties ask for.
 pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
     const OP: &str = "mount";
     std::fs::create_dir_all(path)
         .map_err(|e| io_error(ErrorKind::Io, OP, &path.to_string_lossy(), &e))?;
-    let Err(e) = mount_zfs(dataset.as_str(), path, 0) else {
+    let flags = mount_flags(dataset)?;
+    let Err(e) = mount_zfs(dataset.as_str(), path, flags) else {
         return Ok(());
     };
     let kind = match e.raw_os_error() {
@@ -329,6 +402,42 @@ pub(crate) fn path_in_use(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_flags_follow_the_properties_as_zfs_mount_does() {
+        let props = |pairs: &'static [(&'static str, &'static str)]| {
+            move |p: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == p)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        // Defaults: atime and relatime on, nothing else.
+        assert_eq!(flags_from_props(props(&[])), libc::MS_RELATIME);
+        assert_eq!(
+            flags_from_props(props(&[("atime", "off"), ("relatime", "on")])),
+            libc::MS_NOATIME
+        );
+        assert_eq!(
+            flags_from_props(props(&[("atime", "on"), ("relatime", "off")])),
+            libc::MS_STRICTATIME
+        );
+        assert_eq!(
+            flags_from_props(props(&[
+                ("devices", "off"),
+                ("exec", "off"),
+                ("setuid", "off"),
+                ("readonly", "on"),
+                ("relatime", "0"),
+            ])),
+            libc::MS_NODEV
+                | libc::MS_NOEXEC
+                | libc::MS_NOSUID
+                | libc::MS_RDONLY
+                | libc::MS_STRICTATIME
+        );
+    }
 
     #[test]
     fn mountinfo_zfs_lines() {
