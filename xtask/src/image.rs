@@ -2,6 +2,7 @@
 //! and the per-flavour OpenZFS development files that code built for that flavour compiles against.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -168,7 +169,7 @@ pub fn ensure(flavour: Flavour) -> Result<Image> {
         cache_dir().display()
     );
     let started = Instant::now();
-    let st = Command::new("bash")
+    let mut child = Command::new("bash")
         .arg(repo_root().join("xtask/lab/build-image.sh"))
         .env("FLAVOUR", flavour.as_str())
         .env("MIRROR", &mirror)
@@ -177,8 +178,21 @@ pub fn ensure(flavour: Flavour) -> Result<Image> {
         .env("DEBS", cache_dir().join("debs").join(flavour.suite()))
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::null())
-        .status()
+        .stdout(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run the image recipe: {e}"))?;
+    // Each step line of the recipe gets the time since the build started, so a slow step shows.
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            eprintln!("{line} (at {:.0} s)", started.elapsed().as_secs_f64());
+        }
+    }
+    let st = child
+        .wait()
+        .map_err(|e| format!("cannot wait for the image recipe: {e}"))?;
     if !st.success() {
         return Err(format!(
             "building the zfs {} image failed ({st}); logs in {}",

@@ -39,6 +39,9 @@ use crate::nvlist::NvList;
 
 const ZFS_IOC_SET_PROP: libc::c_ulong = 0x5a16;
 const ZFS_IOC_INHERIT_PROP: libc::c_ulong = 0x5a2b;
+const ZFS_IOC_OBJSET_STATS: libc::c_ulong = 0x5a12;
+const OFF_DST: usize = 4112;
+const OFF_DST_SIZE: usize = 4120;
 const ZC_SIZE: usize = 64 * 1024;
 const OFF_NAME: usize = 0;
 const OFF_SRC: usize = 4096;
@@ -160,6 +163,66 @@ pub(crate) fn set_prop(
         crate::rollback::PropValue::Text(s) => l.add_string(prop, s)?,
     }
     set_props(dataset, &l)
+}
+
+/// The properties whose value is set locally on `dataset`, as stored (mount options do not
+/// apply here, unlike in channel programs): `ZFS_IOC_OBJSET_STATS`, whose output nvlist maps
+/// each set property to `{value, source}`.
+pub(crate) fn stored_local_props(
+    dataset: &DatasetName,
+) -> Result<Vec<(String, crate::rollback::PropValue)>> {
+    const OP: &str = "ZFS_IOC_OBJSET_STATS";
+    let mut size: usize = 256 * 1024;
+    loop {
+        let mut buf = vec![0u8; size];
+        let mut cmd = Cmd::new(dataset.as_str())?;
+        cmd.put_u64(OFF_DST, buf.as_mut_ptr() as u64);
+        cmd.put_u64(OFF_DST_SIZE, size as u64);
+        match ioctl(OP, dataset.as_str(), ZFS_IOC_OBJSET_STATS, &mut cmd) {
+            Err(e) if e.errno() == Some(libc::ENOMEM) && size < (64 << 20) => {
+                size *= 4;
+                continue;
+            }
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        let filled = {
+            let b = cmd.bytes();
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[OFF_DST_SIZE..OFF_DST_SIZE + 8]);
+            (u64::from_ne_bytes(w) as usize).min(size)
+        };
+        let mut raw: *mut sys::nvlist_t = std::ptr::null_mut();
+        // SAFETY: `buf[..filled]` is the packed nvlist the kernel wrote; nvlist_unpack copies
+        // it into a new list that we own.
+        let rc = unsafe { sys::nvlist_unpack(buf.as_mut_ptr().cast(), filled, &raw mut raw, 0) };
+        if rc != 0 || raw.is_null() {
+            return Err(Error::new(ErrorKind::Other, OP)
+                .with_errno(rc)
+                .with_name(dataset.as_str())
+                .with_detail("cannot unpack the property list"));
+        }
+        // SAFETY: `raw` was just allocated by nvlist_unpack and is owned by nobody else.
+        let list = unsafe { NvList::from_raw(raw) };
+        let mut out = Vec::new();
+        for (name, v) in list.as_ref().iter() {
+            let crate::nvlist::Value::NvList(p) = v else {
+                continue;
+            };
+            if p.get_str("source").ok() != Some(dataset.as_str()) {
+                continue;
+            }
+            let value = match p.get("value") {
+                Some(crate::nvlist::Value::U64(n)) => crate::rollback::PropValue::Number(n),
+                Some(crate::nvlist::Value::String(s)) => {
+                    crate::rollback::PropValue::Text(s.to_string_lossy().into_owned())
+                }
+                _ => continue,
+            };
+            out.push((name.to_string_lossy().into_owned(), value));
+        }
+        return Ok(out);
+    }
 }
 
 /// Removes the local value of `prop` so that it is inherited, like `zfs inherit`.

@@ -91,11 +91,13 @@ if enc ~= nil then out.encryption = enc end
 out.written = zfs.get_prop(ds, "written")
 out.available = zfs.get_prop(ds, "available")
 local props = {}
+local temporary = {}
 local list = args["fsprops"]
 if out.type == "volume" then list = args["volprops"] end
 for _, k in ipairs(list) do
     local v, src = zfs.get_prop(ds, k)
     if v ~= nil and src == ds then props[k] = v end
+    if src == "temporary" then temporary[#temporary + 1] = k end
 end
 local iter = zfs.list.user_properties
 if iter == nil then iter = zfs.list.properties end
@@ -105,6 +107,7 @@ if iter ~= nil then
     end
 end
 out.props = props
+out.temporary = temporary
 local snaps = {}
 for s in zfs.list.snapshots(ds) do
     local clones = {}
@@ -232,6 +235,25 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
                 _ => continue,
             };
             local_props.insert(k, pv);
+        }
+    }
+    // A mount option can mask a property's stored value (source `temporary`); OpenZFS 2.4
+    // also reports one after `zfs set atime=off` remounts the dataset. The stored local values
+    // of those come from the property ioctl, which does not apply mount options.
+    if let Some(Value::NvList(tl)) = t.get("temporary")
+        && tl.iter().next().is_some()
+    {
+        let masked: Vec<String> = tl
+            .iter()
+            .filter_map(|(_, v)| match v {
+                Value::String(s) => Some(s.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        for (k, pv) in crate::kernel::stored_local_props(dataset)? {
+            if masked.contains(&k) {
+                local_props.insert(k, pv);
+            }
         }
     }
     let mut snapshots = Vec::new();
