@@ -886,6 +886,344 @@ fn kill_swap() -> TestResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// kill -9 inside a stream (issue 21). A receive can miss a SIGKILL (its kernel threads clear the
+// signal-pending flag) and then wait for the rest of its stream; with the writer a thread of the
+// same process, that never came and the process never died. Each cycle starts a datavault
+// operation whose streams are tens of MiB, waits until one of its threads (or its send child) is
+// inside a send or receive ioctl, waits a random 0-1200 ms (0 in a third of the cycles: the
+// receive's start, where the signal is lost), kills it with SIGKILL, and then checks: the process
+// and its send child are gone within a bound, `datavault recover` finishes, nothing is lost, and
+// the pool exports and imports.
+
+/// How many kills must land inside a stream, per kind of operation (rollback, export, restore).
+const MID_STREAM_KILLS: [usize; 3] = [12, 9, 9];
+/// Bound on a killed process's end (software emulation is slow; a real machine takes < 1 s).
+const GONE_WITHIN: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// A small xorshift generator, seeded from the clock (the seed is printed for a replay).
+struct Rng(u64);
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("FLOCKER_KILL_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+                    | 1
+            });
+        eprintln!("kill_mid_stream: seed {seed} (FLOCKER_KILL_SEED replays it)");
+        Rng(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// The processes of `pid`'s tree: itself and its children (the send child).
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+                all.extend(c.split_whitespace().filter_map(|x| x.parse::<u32>().ok()));
+            }
+        }
+    }
+    all
+}
+
+/// Whether a thread of `pid`'s tree is inside a send or receive ioctl (kernel stacks).
+fn in_stream(pid: u32) -> bool {
+    process_tree(pid).iter().any(|p| {
+        std::fs::read_dir(format!("/proc/{p}/task"))
+            .map(|tasks| {
+                tasks.flatten().any(|t| {
+                    std::fs::read_to_string(t.path().join("stack")).is_ok_and(|st| {
+                        ["zfs_ioc_recv", "dmu_recv", "zfs_ioc_send", "dmu_send"]
+                            .iter()
+                            .any(|f| st.contains(f))
+                    })
+                })
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// Every thread's kernel stack in `pid`'s tree, for a failure message.
+fn stacks(pids: &[u32]) -> String {
+    let mut out = String::new();
+    for p in pids {
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                let st = std::fs::read_to_string(t.path().join("stack")).unwrap_or_default();
+                out.push_str(&format!("{p}/{:?}:\n{st}", t.file_name()));
+            }
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(
+        |s| !matches!(s.rsplit(')').next().map(str::trim_start), Some(r) if r.starts_with('Z')),
+    )
+}
+
+/// Starts `datavault args`, kills it with SIGKILL at a random moment inside a stream, and
+/// waits (bounded) until it and its send child are gone. Returns whether the kill landed
+/// inside a stream (`false`: the operation ended or left its streams first).
+fn kill_inside_stream(st: &Store, args: &[&str], rng: &mut Rng) -> Result<bool, Failed> {
+    let mut child = std::process::Command::new(example_bin("datavault")?)
+        .args(args)
+        .env("FLOCKER_STORE", st.dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(fail)?;
+    let pid = child.id();
+    let started = std::time::Instant::now();
+    let mut seen = false;
+    while started.elapsed() < GONE_WITHIN {
+        if child.try_wait().map_err(fail)?.is_some() {
+            break;
+        }
+        if in_stream(pid) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    if !seen {
+        if child.try_wait().map_err(fail)?.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!(
+                "datavault {args:?} neither ended nor entered a send or receive in \
+                 {GONE_WITHIN:?}"
+            )));
+        }
+        // Its streams were too quick to catch: it ran to its end, and the caller sees that.
+        return Ok(false);
+    }
+    let delay = if rng.below(3) == 0 {
+        0
+    } else {
+        rng.below(1200)
+    };
+    std::thread::sleep(std::time::Duration::from_millis(delay));
+    let tree = process_tree(pid);
+    let mid = in_stream(pid);
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let killed_at = std::time::Instant::now();
+    loop {
+        if child.try_wait().map_err(fail)?.is_some() && tree[1..].iter().all(|p| !alive(*p)) {
+            break;
+        }
+        if killed_at.elapsed() > GONE_WITHIN {
+            return Err(fail(format!(
+                "datavault {args:?} (pid {pid}, killed {delay} ms into a stream) or its send \
+                 child {:?} is still there after {GONE_WITHIN:?}; kernel stacks:\n{}",
+                &tree[1..],
+                stacks(&tree)
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(mid)
+}
+
+/// `datavault recover` succeeds and leaves no journal.
+fn recover_ok(st: &Store, what: &str) -> TestResult {
+    let o = dv(st, &["recover"], &[])?;
+    ensure!(
+        o.status.success(),
+        "{what}: recover failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ensure!(
+        ok(st.journal())?.is_none(),
+        "{what}: journal left after recover"
+    );
+    Ok(())
+}
+
+/// The pool exports and imports again; `fs` is mounted afterwards.
+fn export_import(p: &TestPool, fs: &str, what: &str) -> TestResult {
+    zfs_pool(&["export", p.name()]).map_err(|e| fail(format!("{what}: export: {e:?}")))?;
+    zfs_pool(&["import", "-d", "/var/tmp/flocker-pools", p.name()])
+        .map_err(|e| fail(format!("{what}: import: {e:?}")))?;
+    ensure!(
+        prop(fs, "mounted")? == "yes",
+        "{what}: {fs} not mounted after import"
+    );
+    Ok(())
+}
+
+fn zfs_pool(args: &[&str]) -> Result<String, Failed> {
+    sh("zpool", args)
+}
+
+/// Writes `mib` MiB of random (incompressible) data to `path`.
+fn random_file(path: &str, mib: u64) -> TestResult {
+    use std::io::Read;
+    let mut src = std::fs::File::open("/dev/urandom")
+        .map_err(fail)?
+        .take(mib << 20);
+    let mut dst = std::fs::File::create(path).map_err(fail)?;
+    std::io::copy(&mut src, &mut dst).map_err(fail)?;
+    dst.sync_all().map_err(fail)
+}
+
+fn kill_mid_stream() -> TestResult {
+    let p = TestPool::new("rbstream", 1024)?;
+    let fs = p.ds("fs");
+    let dir = mnt(&p, "fs");
+    zfs(&["create", "-o", &format!("mountpoint={dir}"), &fs])?;
+    write(&format!("{dir}/v"), "a")?;
+    zfs(&["snapshot", &format!("{fs}@a")])?;
+    for s in ["b", "c"] {
+        random_file(&format!("{dir}/big-{s}"), 40)?;
+        write(&format!("{dir}/v"), s)?;
+        zfs(&["snapshot", &format!("{fs}@{s}")])?;
+    }
+    write(&format!("{dir}/v"), "now")?;
+    let st = store(&p)?;
+    let before = snaps(&fs)?;
+    let mut rng = Rng::new();
+    let target = format!("{fs}@a");
+    let mut counted = [0usize; 3];
+
+    // 1. Kills inside the streams of a copy rollback: recover reverts, nothing changed.
+    let mut tries = 0;
+    while counted[0] < MID_STREAM_KILLS[0] {
+        tries += 1;
+        ensure!(
+            tries <= 3 * MID_STREAM_KILLS[0],
+            "rollback: too few kills landed in a stream"
+        );
+        let what = format!("rollback kill {tries}");
+        let rb = ["rollback", &target, "--strategy", "copy", "--yes"];
+        if kill_inside_stream(&st, &rb, &mut rng)? {
+            counted[0] += 1;
+        }
+        recover_ok(&st, &what)?;
+        if snaps(&fs)? != before {
+            // The kill came after the commit: the rollback was finished; undo it.
+            let recs = ok(st.records())?;
+            ensure!(recs.len() == 1, "{what}: neither old nor new state");
+            check_at_a(&fs, &dir, &before, &recs[0], &p.ds("chk"), &mnt(&p, "chk"))?;
+            ok(rollback::stash_restore(&st, &recs[0].id, Strategy::Copy))?;
+            for r in ok(rollback::stash_list(&st))? {
+                ok(rollback::stash_drop(&st, &r.record.id))?;
+            }
+            for n in snaps(&fs)?
+                .keys()
+                .filter(|n| n.starts_with(rollback::PRE_PREFIX))
+            {
+                zfs(&["destroy", &format!("{fs}@{n}")])?;
+            }
+        }
+        ensure!(
+            snaps(&fs)? == before && read(&format!("{dir}/v"))? == "now",
+            "{what}: not back to the old state: {:?}",
+            snaps(&fs)?
+        );
+        ensure!(ok(st.records())?.is_empty(), "{what}: a stash was left");
+        export_import(&p, &fs, &what)?;
+    }
+
+    // 2. Kills inside an export of a copy stash: the stash is intact afterwards.
+    let rec = ok(rollback::rollback(&st, &plan(&target, Strategy::Copy)?))?;
+    check_at_a(&fs, &dir, &before, &rec, &p.ds("chk"), &mnt(&p, "chk"))?;
+    let file = format!("/var/tmp/flocker-export-{}", p.name());
+    let mut tries = 0;
+    while counted[1] < MID_STREAM_KILLS[1] {
+        tries += 1;
+        ensure!(
+            tries <= 3 * MID_STREAM_KILLS[1],
+            "export: too few kills landed in a stream"
+        );
+        let what = format!("export kill {tries}");
+        let _ = std::fs::remove_file(&file);
+        if kill_inside_stream(&st, &["stash", "export", &rec.id, &file], &mut rng)? {
+            counted[1] += 1;
+        }
+        recover_ok(&st, &what)?;
+        ok(rollback::stash_show(&st, &rec.id)).map_err(|e| fail(format!("{what}: {e:?}")))?;
+        check_at_a(&fs, &dir, &before, &rec, &p.ds("chk"), &mnt(&p, "chk"))?;
+        export_import(&p, &fs, &what)?;
+    }
+    let _ = std::fs::remove_file(&file);
+
+    // 3. Kills inside the streams of a copy restore (a busy mount makes restore copy).
+    let mut tries = 0;
+    let mut stash = rec.id.clone();
+    while counted[2] < MID_STREAM_KILLS[2] {
+        tries += 1;
+        ensure!(
+            tries <= 3 * MID_STREAM_KILLS[2],
+            "restore: too few kills landed in a stream"
+        );
+        let what = format!("restore kill {tries}");
+        let mut busy = std::process::Command::new("sleep")
+            .arg("3600")
+            .current_dir(&dir)
+            .spawn()
+            .map_err(fail)?;
+        let landed = kill_inside_stream(&st, &["stash", "restore", &stash, "--yes"], &mut rng);
+        let _ = busy.kill();
+        let _ = busy.wait();
+        if landed? {
+            counted[2] += 1;
+        }
+        recover_ok(&st, &what)?;
+        let now = snaps(&fs)?;
+        if before.iter().all(|(n, g)| now.get(n) == Some(g)) {
+            // The kill came after the commit: the restore was finished; roll back again.
+            for r in ok(rollback::stash_list(&st))? {
+                ok(rollback::stash_drop(&st, &r.record.id))?;
+            }
+            for n in now.keys().filter(|n| n.starts_with(rollback::PRE_PREFIX)) {
+                zfs(&["destroy", &format!("{fs}@{n}")])?;
+            }
+            stash = ok(rollback::rollback(&st, &plan(&target, Strategy::Copy)?))?.id;
+        }
+        let recs = ok(st.records())?;
+        let r = recs
+            .iter()
+            .find(|r| r.id == stash)
+            .ok_or_else(|| fail(format!("{what}: stash {stash} is gone")))?;
+        check_at_a(&fs, &dir, &before, r, &p.ds("chk"), &mnt(&p, "chk"))?;
+        export_import(&p, &fs, &what)?;
+    }
+
+    // Finally everything comes back: all the original snapshots and the unsnapshotted data.
+    ok(rollback::stash_restore(&st, &stash, Strategy::Copy))?;
+    let now = snaps(&fs)?;
+    ensure!(
+        before.iter().all(|(n, g)| now.get(n) == Some(g)),
+        "lost snapshots: {now:?} vs {before:?}"
+    );
+    ensure!(
+        read(&format!("{dir}/v"))? == "now",
+        "lost the unsnapshotted data"
+    );
+    eprintln!(
+        "kill_mid_stream: kills inside a stream: {} rollback, {} export, {} restore",
+        counted[0], counted[1], counted[2]
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reboot mid-operation. `cargo xtask test` drives these from the host (xtask/src/reboot.rs): in
 // one boot `reboot_prepare` builds a pool on the VM's second disk (/dev/vdb), starts a rollback
 // and asks the host to cut the power mid-operation; in the next boot `reboot_verify` imports the
@@ -1148,5 +1486,6 @@ fn main() {
         zfs_test("rollback::cli_contract", cli_contract),
         zfs_test("rollback::kill_copy", kill_copy),
         zfs_test("rollback::kill_swap", kill_swap),
+        zfs_test("rollback::kill_mid_stream", kill_mid_stream),
     ])
 }

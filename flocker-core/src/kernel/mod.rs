@@ -33,6 +33,8 @@ use std::sync::OnceLock;
 
 use libzfs_core_sys as sys;
 
+pub(crate) mod child_send;
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::DatasetName;
 use crate::nvlist::NvList;

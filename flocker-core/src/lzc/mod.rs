@@ -95,6 +95,7 @@ pub use recv::{
     BeginRecord, REPLAY_RECORD_SIZE, ReceiveOptions, ReceiveOutcome, receive, receive_one,
     receive_resumable, receive_with_cmdprops, receive_with_header,
 };
+pub(crate) use send::send_in_child;
 #[cfg(zfs_2_2)]
 pub use send::send_wrapper;
 pub use send::{

@@ -141,6 +141,11 @@ fn send_ctx<'a>(
 /// of `snap`'s history), [`ErrorKind::CrossPool`], [`ErrorKind::BrokenPipe`] (the reader went
 /// away), [`ErrorKind::BadFileDescriptor`], [`ErrorKind::Io`].
 ///
+/// Reading the stream with [`receive`](super::receive) in another thread of the same process
+/// can leave a killed process unable to exit (a receive may miss the SIGKILL and wait for the
+/// rest of a stream whose writer died with the process): put the send in another process, as
+/// this crate's rollback does (ROLLBACK.md, "A killed operation ends").
+///
 /// Corresponds to `lzc_send`.
 #[doc(alias = "lzc_send")]
 pub fn send(
@@ -158,6 +163,63 @@ pub fn send(
             fd.as_raw_fd(),
             flags.raw(),
         )
+    })
+}
+
+/// A [`send`] running in a child process that dies with this one, writing to a pipe whose
+/// reader is in this process (see `kernel::child_send`). Finish it with [`ChildSend::finish`].
+pub(crate) struct ChildSend {
+    child: crate::kernel::child_send::ChildSend,
+    snap: SnapshotName,
+    from: Option<String>,
+}
+
+impl ChildSend {
+    /// Waits for the send to end; its errors as [`send`] reports them.
+    pub(crate) fn finish(self) -> Result<()> {
+        let errno = self.child.wait()?;
+        let same_pool = self
+            .from
+            .as_deref()
+            .is_none_or(|f| f.split(['/', '@', '#']).next() == Some(self.snap.pool().as_str()));
+        Ctx::new("lzc_send", Family::Send)
+            .name(self.snap.as_str())
+            .hints(Hints {
+                same_pool,
+                ..Hints::default()
+            })
+            .check(errno)
+    }
+}
+
+/// Starts [`send`] in a child process, writing to `out` (moved there; keep no copy of the
+/// write end). Used wherever this crate's own receive or copy reads the stream: a killed
+/// process then always ends (a receive can miss the SIGKILL and wait for a writer that is a
+/// thread of the dying process itself).
+pub(crate) fn send_in_child(
+    snap: &SnapshotName,
+    from: Option<PointInTime<'_>>,
+    out: std::os::fd::OwnedFd,
+    flags: SendFlags,
+) -> Result<ChildSend> {
+    let names = [
+        (SendFlags::LARGE_BLOCK, "largeblockok"),
+        (SendFlags::EMBED_DATA, "embedok"),
+        (SendFlags::COMPRESS, "compressok"),
+        (SendFlags::RAW, "rawok"),
+        (SendFlags::SAVED, "savedok"),
+    ];
+    let options: Vec<&str> = names
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect();
+    let from = from.map(|f| f.as_str().to_string());
+    let child = crate::kernel::child_send::start(snap.as_str(), from.as_deref(), &options, out)?;
+    Ok(ChildSend {
+        child,
+        snap: snap.clone(),
+        from,
     })
 }
 

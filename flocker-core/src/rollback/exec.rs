@@ -82,14 +82,8 @@ fn is_mounted(dataset: &str) -> bool {
     kernel::zfs_mounts().iter().any(|(s, _)| s == dataset)
 }
 
-/// Sends `send` (incremental from `from`) and receives it as `receive`, through a pipe.
-pub(crate) fn send_receive(
-    send: &SnapshotName,
-    from: Option<&str>,
-    receive: &SnapshotName,
-    origin: Option<&SnapshotName>,
-    force: bool,
-) -> Result<()> {
+/// Makes a pipe whose ends close on exec.
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -97,38 +91,45 @@ pub(crate) fn send_receive(
         return Err(Error::new(ErrorKind::Io, "pipe").with_detail(e.to_string()));
     }
     // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let from_owned: Option<String> = from.map(str::to_string);
-    let send_name = send.clone();
-    let sender = std::thread::spawn(move || -> Result<()> {
-        let from_point = match &from_owned {
-            Some(f) if f.contains('#') => Some(Either::B(BookmarkName::new(f)?)),
-            Some(f) => Some(Either::S(SnapshotName::new(f)?)),
-            None => None,
-        };
-        let pit = match &from_point {
-            Some(Either::S(s)) => Some(PointInTime::Snapshot(s)),
-            Some(Either::B(b)) => Some(PointInTime::Bookmark(b)),
-            None => None,
-        };
-        let res = lzc::send(
-            &send_name,
-            pit,
-            w.as_fd(),
-            SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA | SendFlags::COMPRESS,
-        );
-        drop(w);
-        res
-    });
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sends `send` (incremental from `from`) and receives it as `receive`, through a pipe. The
+/// send runs in a child process that dies with this one (`lzc::send_in_child`), so a SIGKILL
+/// at any moment ends this process: see ROLLBACK.md, "A killed operation ends".
+pub(crate) fn send_receive(
+    send: &SnapshotName,
+    from: Option<&str>,
+    receive: &SnapshotName,
+    origin: Option<&SnapshotName>,
+    force: bool,
+) -> Result<()> {
+    let from_point = match from {
+        Some(f) if f.contains('#') => Some(Either::B(BookmarkName::new(f)?)),
+        Some(f) => Some(Either::S(SnapshotName::new(f)?)),
+        None => None,
+    };
+    let pit = match &from_point {
+        Some(Either::S(s)) => Some(PointInTime::Snapshot(s)),
+        Some(Either::B(b)) => Some(PointInTime::Bookmark(b)),
+        None => None,
+    };
+    let (r, w) = pipe()?;
+    let sender = lzc::send_in_child(
+        send,
+        pit,
+        w,
+        SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA | SendFlags::COMPRESS,
+    )?;
     let mut opts = ReceiveOptions::new().force(force);
     if let Some(o) = origin {
         opts = opts.origin(o);
     }
     let recv = lzc::receive(receive, &opts, r.as_fd());
+    // A SIGKILL that the receive's kernel threads hid from this thread takes effect here.
+    crate::kernel::child_send::act_on_pending_kill();
     drop(r);
-    let sent = sender.join().map_err(|_| {
-        Error::new(ErrorKind::Other, "lzc_send").with_detail("sender thread panicked")
-    })?;
+    let sent = sender.finish();
     recv?;
     sent
 }

@@ -383,16 +383,35 @@ pub fn stash_export(store: &Store, id: &str, path: &std::path::Path) -> Result<u
             .with_name(path.to_string_lossy())
             .with_detail(e.to_string())
         })?;
-    use std::os::fd::AsFd;
+    let mut f = f;
     let mut prev: Option<SnapshotName> = None;
     for s in &r.snapshots {
         let snap = SnapshotName::new(format!("{}@{}", r.stash_dataset, s.name))?;
-        lzc::send(
+        // The send runs in a child process writing to a pipe, copied to the file here: a
+        // killed export always ends (see `exec::send_receive`).
+        let (pr, pw) = exec::pipe()?;
+        let child = lzc::send_in_child(
             &snap,
             prev.as_ref().map(PointInTime::Snapshot),
-            f.as_fd(),
+            pw,
             SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA,
         )?;
+        let copied = std::io::copy(&mut std::fs::File::from(pr), &mut f);
+        let sent = child.finish();
+        if let Err(e) = copied {
+            // Not the send's broken pipe: the write to the file is what failed.
+            let _ = std::fs::remove_file(path);
+            return Err(kernel::io_error(
+                ErrorKind::Io,
+                "export",
+                &path.to_string_lossy(),
+                &e,
+            ));
+        }
+        if let Err(e) = sent {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         prev = Some(snap);
     }
     f.sync_all()
