@@ -381,10 +381,10 @@ fn read_stashes(o: &Options, pool: &str, warnings: &mut Vec<String>) -> Result<S
     if !o.dry_run {
         st._lock = Some(store.lock().map_err(|e| fail("cannot lock", e))?);
     }
-    let journal = store
-        .journal()
-        .map_err(|e| fail("cannot read the journal of", e))?;
-    if let Some(j) = journal.filter(|j| j.plan.pool() == pool) {
+    let journals = store
+        .journals()
+        .map_err(|e| fail("cannot read the journals of", e))?;
+    if let Some(j) = journals.into_iter().find(|j| j.plan.pool() == pool) {
         let msg = format!(
             "an interrupted flocker {} of {} awaits recovery (datavault recover)",
             j.op, j.plan.dataset

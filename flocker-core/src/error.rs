@@ -58,6 +58,11 @@ pub enum ErrorKind {
     /// incremental source that is not an ancestor, a bookmark whose filesystem differs from its
     /// snapshot's (`EXDEV`/`EINVAL` in send, space and bookmark calls).
     Mismatch,
+    /// The datasets changed since the operation was planned (another program renamed,
+    /// replaced, snapshotted or rolled back what the plan names): refused, nothing changed,
+    /// or, after a rollback's commit point, stopped with everything kept (see ROLLBACK.md,
+    /// "Concurrency"). Plan again.
+    Changed,
     /// Not permitted (`EPERM`, `EACCES`), e.g. not root, or a channel program calling a
     /// forbidden function.
     PermissionDenied,
@@ -145,6 +150,7 @@ impl ErrorKind {
             CrossPool => "names belong to different pools",
             DuplicateFilesystem => "two snapshots of one filesystem in one batch",
             Mismatch => "snapshots or bookmarks are not related",
+            Changed => "changed since it was planned",
             PermissionDenied => "permission denied",
             ReadOnly => "read-only pool",
             NoSpace => "out of space",
@@ -185,7 +191,7 @@ impl ErrorKind {
             HasChildren => io::ErrorKind::DirectoryNotEmpty,
             InvalidName => io::ErrorKind::InvalidInput,
             NameTooLong => io::ErrorKind::InvalidFilename,
-            NotLatest | NotAClone | CrossPool | DuplicateFilesystem | Mismatch
+            NotLatest | NotAClone | CrossPool | DuplicateFilesystem | Mismatch | Changed
             | InvalidArgument | PropertyInvalid | ChannelProgramSyntax => {
                 io::ErrorKind::InvalidInput
             }

@@ -888,6 +888,7 @@ fn journal_and_lock() -> TestResult {
             committed: false,
             guids: BTreeMap::new(),
             restore_of: None,
+            late: Vec::new(),
         })
         .map_err(fail)?;
     let o = prune_ok(&args, 1)?;
@@ -907,7 +908,9 @@ fn journal_and_lock() -> TestResult {
         "no warning: {}",
         v["warnings"]
     );
-    store.clear_journal().map_err(fail)?;
+    store
+        .clear_journal("20260101T000000-abcdef")
+        .map_err(fail)?;
     prune_ok(&args, 0)?;
     ensure!(fx.names()? == fx.set(&[4]), "left: {:?}", fx.names()?);
     Ok(())

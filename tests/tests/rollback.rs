@@ -1224,6 +1224,509 @@ fn kill_mid_stream() -> TestResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Concurrency (issue 16): a rollback beside another rollback, another program's snapshot or
+// rename, and a kill inside the commit. After each: nothing lost (every snapshot GUID is on the
+// dataset or in a stash), `datavault recover` has nothing pending, and a following rollback of
+// the same dataset works.
+
+/// Bound on one datavault command here (software emulation is slow).
+const OP_WITHIN: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `full name → guid` of every snapshot of the pool.
+fn pool_snaps(pool: &str) -> Result<BTreeMap<String, String>, Failed> {
+    let out = zfs(&[
+        "list",
+        "-H",
+        "-p",
+        "-t",
+        "snapshot",
+        "-o",
+        "name,guid",
+        "-r",
+        pool,
+    ])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, g)| (n.to_string(), g.to_string()))
+        .collect())
+}
+
+/// Fails naming every GUID of `guids` that is on no snapshot of the pool.
+fn nothing_lost(pool: &str, guids: &[String], what: &str) -> TestResult {
+    let all = pool_snaps(pool)?;
+    let lost: Vec<&String> = guids
+        .iter()
+        .filter(|g| !all.values().any(|x| x == *g))
+        .collect();
+    ensure!(
+        lost.is_empty(),
+        "{what}: lost snapshot GUIDs {lost:?}; the pool has {all:?}"
+    );
+    Ok(())
+}
+
+/// `datavault recover` succeeds with nothing to do, and no journal is left.
+fn nothing_pending(st: &Store, what: &str) -> TestResult {
+    let o = dv(st, &["recover"], &[])?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        o.status.success() && out.trim() == "nothing to recover",
+        "{what}: recover: {:?} {out} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ensure!(ok(st.journals())?.is_empty(), "{what}: a journal is left");
+    Ok(())
+}
+
+/// A filesystem `pool/name` whose snapshots b and c each add `mib` MiB of random data (so a
+/// copy rollback to a streams for a while), with unsnapshotted content "now".
+fn big_fixture(p: &TestPool, name: &str, mib: u64) -> Result<(String, String), Failed> {
+    let fs = p.ds(name);
+    let dir = mnt(p, name);
+    zfs(&["create", "-o", &format!("mountpoint={dir}"), &fs])?;
+    write(&format!("{dir}/v"), "a")?;
+    zfs(&["snapshot", &format!("{fs}@a")])?;
+    for s in ["b", "c"] {
+        random_file(&format!("{dir}/big-{s}"), mib)?;
+        write(&format!("{dir}/v"), s)?;
+        zfs(&["snapshot", &format!("{fs}@{s}")])?;
+    }
+    write(&format!("{dir}/v"), "now")?;
+    Ok((fs, dir))
+}
+
+fn spawn_dv(st: &Store, args: &[&str]) -> Result<std::process::Child, Failed> {
+    std::process::Command::new(example_bin("datavault")?)
+        .args(args)
+        .env("FLOCKER_STORE", st.dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(fail)
+}
+
+/// Waits (bounded) for `child`; its exit code and output.
+fn finish(mut child: std::process::Child, what: &str) -> Result<(i32, String), Failed> {
+    let started = std::time::Instant::now();
+    while child.try_wait().map_err(fail)?.is_none() {
+        if started.elapsed() > OP_WITHIN {
+            let pid = child.id();
+            let st = stacks(&process_tree(pid));
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!(
+                "{what}: still running after {OP_WITHIN:?}:\n{st}"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().map_err(fail)?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Ok((o.status.code().unwrap_or(-1), text))
+}
+
+/// Drops every stash of the store and destroys `fs` with its snapshots.
+fn clear_cycle(st: &Store, fs: &str) -> TestResult {
+    for r in ok(rollback::stash_list(st))? {
+        ok(rollback::stash_drop(st, &r.record.id))?;
+    }
+    zfs(&["destroy", "-r", fs])?;
+    Ok(())
+}
+
+/// A rollback of `fs` to `@a` (copy) works now, and the stash holds what it replaced.
+fn following_rollback_works(st: &Store, fs: &str, what: &str) -> TestResult {
+    let guids: Vec<String> = snaps(fs)?.into_values().collect();
+    let pool = fs.split('/').next().unwrap_or(fs);
+    let rec = ok(rollback::rollback(
+        st,
+        &plan(&format!("{fs}@a"), Strategy::Copy)?,
+    ))
+    .map_err(|e| fail(format!("{what}: the following rollback: {e:?}")))?;
+    ensure!(
+        snaps(fs)?.keys().collect::<Vec<_>>() == ["a"],
+        "{what}: the following rollback left {:?}",
+        snaps(fs)?
+    );
+    ensure!(ok(st.record(&rec.id)).is_ok(), "{what}: no record");
+    nothing_lost(pool, &guids, &format!("{what}, following rollback"))
+}
+
+/// A plan made before another operation swapped the same dataset is refused under the lock
+/// (Changed), with nothing changed; planning again works.
+fn stale_plan_after_swap() -> TestResult {
+    let p = TestPool::new("rbstale", 256)?;
+    let (fs, dir) = fixture(&p)?;
+    let st = store(&p)?;
+    let stale = plan(&format!("{fs}@a"), Strategy::Swap)?;
+    // Another operation swaps the dataset in between.
+    ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@b"), Strategy::Swap)?,
+    ))?;
+    let after = snaps(&fs)?;
+    let guid = prop(&fs, "guid")?;
+    ensure!(
+        guid != stale.dataset_guid.to_string(),
+        "the swap kept the GUID"
+    );
+    let r = rollback::rollback(&st, &stale);
+    if let Err(e) = &r {
+        ensure!(
+            e.to_string().contains("another dataset"),
+            "the refusal does not say what changed: {e}"
+        );
+    }
+    expect_kind(r, ErrorKind::Changed)?;
+    ensure!(
+        snaps(&fs)? == after && prop(&fs, "guid")? == guid,
+        "the stale plan changed {fs}"
+    );
+    ensure!(
+        prop(&fs, "mounted")? == "yes",
+        "the stale plan left {fs} unmounted"
+    );
+    ensure!(read(&format!("{dir}/v"))? == "b", "content changed");
+    ensure!(ok(st.records())?.len() == 1, "a record was added");
+    nothing_pending(&st, "stale plan")?;
+    ok(rollback::rollback(
+        &st,
+        &plan(&format!("{fs}@a"), Strategy::Swap)?,
+    ))?;
+    ensure!(
+        read(&format!("{dir}/v"))? == "a",
+        "the new plan did not roll back"
+    );
+    Ok(())
+}
+
+/// Another program renames the dataset between plan and execution: refused, nothing changed.
+fn rename_between_plan_and_execute() -> TestResult {
+    let p = TestPool::new("rbrename", 256)?;
+    let (fs, dir) = fixture(&p)?;
+    let st = store(&p)?;
+    let before = snaps(&fs)?;
+    let moved = p.ds("moved");
+    for s in [Strategy::Swap, Strategy::Copy] {
+        let what = format!("rename ({s})");
+        let pl = plan(&format!("{fs}@a"), s)?;
+        zfs(&["rename", &fs, &moved])?;
+        expect_kind(rollback::rollback(&st, &pl), ErrorKind::Changed)
+            .map_err(|e| fail(format!("{what}: {e:?}")))?;
+        ensure!(snaps(&moved)? == before, "{what}: snapshots changed");
+        ensure!(prop(&moved, "mounted")? == "yes", "{what}: unmounted");
+        ensure!(ok(st.records())?.is_empty(), "{what}: a record was written");
+        nothing_pending(&st, &what)?;
+        zfs(&["rename", &moved, &fs])?;
+        ensure!(read(&format!("{dir}/v"))? == "now", "{what}: content");
+    }
+    following_rollback_works(&st, &fs, "rename")
+}
+
+/// Snapshots taken while a copy rollback streams: by `datavault snapshot` (which waits for the
+/// rollback's lock) and by the `zfs` CLI (which does not), at several moments.
+fn snapshot_during_copy() -> TestResult {
+    let p = TestPool::new("rbsnap", 1024)?;
+    let st = store(&p)?;
+    let mut rng = Rng::new();
+    // (tool, moment): moment 0 = right after the start, 1 = as soon as a stream runs, 2 = a
+    // random 0-1500 ms into the streams.
+    let cycles = [
+        ("zfs", 0u8),
+        ("zfs", 1),
+        ("zfs", 2),
+        ("zfs", 2),
+        ("zfs", 2),
+        ("datavault", 1),
+        ("datavault", 2),
+    ];
+    let mut outcomes = Vec::new();
+    for (n, (tool, moment)) in cycles.iter().enumerate() {
+        let what = format!("cycle {n} ({tool}, moment {moment})");
+        let (fs, dir) = big_fixture(&p, &format!("fs{n}"), 24)?;
+        let before: Vec<String> = snaps(&fs)?.into_values().collect();
+        let rb = spawn_dv(
+            &st,
+            &[
+                "rollback",
+                &format!("{fs}@a"),
+                "--strategy",
+                "copy",
+                "--yes",
+            ],
+        )?;
+        let pid = rb.id();
+        if *moment > 0 {
+            let started = std::time::Instant::now();
+            while !in_stream(pid) && started.elapsed() < GONE_WITHIN && alive(pid) {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            if *moment == 2 {
+                std::thread::sleep(std::time::Duration::from_millis(rng.below(1500)));
+            }
+        }
+        let ext_name = format!("ext{n}");
+        let snapper = if *tool == "zfs" {
+            zfs(&["snapshot", &format!("{fs}@{ext_name}")])?;
+            None
+        } else {
+            Some(spawn_dv(&st, &["snapshot", &fs])?)
+        };
+        let (code, text) = finish(rb, &what)?;
+        let dv_snap = match snapper {
+            Some(c) => {
+                let (sc, stext) = finish(c, &format!("{what}: datavault snapshot"))?;
+                ensure!(sc == 0, "{what}: datavault snapshot failed ({sc}): {stext}");
+                stext
+                    .lines()
+                    .find_map(|l| l.strip_prefix("created "))
+                    .map(|s| s.trim().to_string())
+            }
+            None => Some(format!("{fs}@{ext_name}")),
+        };
+        let ext_short = dv_snap
+            .as_deref()
+            .and_then(|s| s.split_once('@'))
+            .map(|x| x.1.to_string())
+            .ok_or_else(|| fail(format!("{what}: which snapshot was taken?")))?;
+        // Where the extra snapshot is: on the dataset, or in a stash (same name).
+        let all = pool_snaps(p.name())?;
+        let places: Vec<&String> = all
+            .keys()
+            .filter(|k| k.ends_with(&format!("@{ext_short}")))
+            .collect();
+        ensure!(
+            !places.is_empty(),
+            "{what}: the extra snapshot @{ext_short} is gone: {all:?}"
+        );
+        nothing_lost(p.name(), &before, &what)?;
+        let on_fs = snaps(&fs)?;
+        match code {
+            0 => {
+                // Rolled back: fs holds a (and the extra one only if it came after the end).
+                ensure!(
+                    on_fs.contains_key("a") && on_fs.keys().all(|k| k == "a" || *k == ext_short),
+                    "{what}: after success {fs} has {on_fs:?}"
+                );
+                ensure!(
+                    read(&format!("{dir}/v"))? == "a",
+                    "{what}: success but the content is not a's"
+                );
+                if *tool == "datavault" {
+                    // It waited for the rollback's lock: taken after the rollback, on fs.
+                    ensure!(
+                        on_fs.contains_key(&ext_short),
+                        "{what}: datavault's snapshot did not wait for the rollback"
+                    );
+                }
+                outcomes.push(if on_fs.contains_key(&ext_short) {
+                    "after"
+                } else {
+                    "stashed"
+                });
+            }
+            3 => {
+                // Refused before any change, or stopped after the commit with everything kept.
+                ensure!(
+                    text.contains("changed") || text.contains("not completed"),
+                    "{what}: exit 3 without a reason: {text}"
+                );
+                ensure!(
+                    on_fs.contains_key(&ext_short),
+                    "{what}: refused but @{ext_short} is not on {fs}: {on_fs:?}"
+                );
+                outcomes.push(if ok(st.records())?.is_empty() {
+                    "refused"
+                } else {
+                    "stopped"
+                });
+            }
+            c => return Err(fail(format!("{what}: rollback exit {c}: {text}"))),
+        }
+        nothing_pending(&st, &what)?;
+        following_rollback_works(&st, &fs, &what)?;
+        clear_cycle(&st, &fs)?;
+    }
+    eprintln!("snapshot_during_copy: outcomes {outcomes:?}");
+    Ok(())
+}
+
+/// Two rollbacks of one dataset started together: one runs, the other is refused (busy, or
+/// changed when it gets the lock after the first one ended); nothing is lost.
+fn two_rollbacks_together() -> TestResult {
+    let p = TestPool::new("rbtwo", 512)?;
+    let st = store(&p)?;
+    for (n, s) in ["copy", "swap", "auto"].iter().enumerate() {
+        let what = format!("two rollbacks ({s})");
+        let (fs, _dir) = big_fixture(&p, &format!("fs{n}"), 8)?;
+        let before: Vec<String> = snaps(&fs)?.into_values().collect();
+        let args = ["rollback", &format!("{fs}@a"), "--strategy", s, "--yes"].map(String::from);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let one = spawn_dv(&st, &args)?;
+        let two = spawn_dv(&st, &args)?;
+        let (c1, t1) = finish(one, &what)?;
+        let (c2, t2) = finish(two, &what)?;
+        let codes = [c1, c2];
+        ensure!(
+            codes.iter().filter(|c| **c == 0).count() == 1,
+            "{what}: exits {codes:?}: {t1} / {t2}"
+        );
+        let loser = if c1 == 0 { (c2, &t2) } else { (c1, &t1) };
+        ensure!(
+            (loser.0 == 1 && loser.1.contains("another flocker operation is running"))
+                || (loser.0 == 3 && loser.1.contains("changed")),
+            "{what}: the second one: exit {} {}",
+            loser.0,
+            loser.1
+        );
+        ensure!(
+            ok(st.records())?.len() == 1,
+            "{what}: {} stashes",
+            ok(st.records())?.len()
+        );
+        nothing_lost(p.name(), &before, &what)?;
+        nothing_pending(&st, &what)?;
+        following_rollback_works(&st, &fs, &what)?;
+        clear_cycle(&st, &fs)?;
+    }
+    Ok(())
+}
+
+/// kill -9 inside the commit step (record written, journal not yet): recovery finishes the
+/// rollback; the record and the stash agree.
+fn kill_inside_commit() -> TestResult {
+    let p = TestPool::new("rbcommit", 384)?;
+    let (fs, dir) = fixture(&p)?;
+    let st = store(&p)?;
+    let before = snaps(&fs)?;
+    for s in [Strategy::Copy, Strategy::Swap] {
+        let what = format!("commit kill ({s})");
+        let o = dv(
+            &st,
+            &[
+                "rollback",
+                &format!("{fs}@a"),
+                "--strategy",
+                &s.to_string(),
+                "--yes",
+            ],
+            &[("FLOCKER_CORE_FAULT", "commit:kill")],
+        )?;
+        use std::os::unix::process::ExitStatusExt;
+        ensure!(
+            o.status.signal() == Some(9),
+            "{what}: not killed: {:?}",
+            o.status
+        );
+        let recs = ok(st.records())?;
+        let js = ok(st.journals())?;
+        ensure!(
+            recs.len() == 1 && js.len() == 1 && !js[0].committed,
+            "{what}: expected a record and an uncommitted journal: {} records, journals {js:?}",
+            recs.len()
+        );
+        let o = dv(&st, &["recover"], &[])?;
+        let out = String::from_utf8_lossy(&o.stdout);
+        ensure!(
+            o.status.success() && out.contains("finished the rollback"),
+            "{what}: recover: {out} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        ensure!(ok(st.journals())?.is_empty(), "{what}: journal left");
+        let v = ok(rollback::stash_list(&st))?;
+        ensure!(
+            v.len() == 1 && v[0].verified,
+            "{what}: stash not verified: {v:?}"
+        );
+        check_rolled_back_to_a(&p, &fs, &dir, &before, &recs[0])?;
+        ok(rollback::stash_restore(&st, &recs[0].id, s))?;
+        for r in ok(rollback::stash_list(&st))? {
+            ok(rollback::stash_drop(&st, &r.record.id))?;
+        }
+        for n in snaps(&fs)?
+            .keys()
+            .filter(|n| n.starts_with(rollback::PRE_PREFIX))
+        {
+            zfs(&["destroy", &format!("{fs}@{n}")])?;
+        }
+        ensure!(snaps(&fs)? == before, "{what}: not back: {:?}", snaps(&fs)?);
+        nothing_pending(&st, &what)?;
+    }
+    Ok(())
+}
+
+/// A journal that cannot be recovered (another program renamed the dataset after our kill)
+/// blocks nothing else, and `recover --abandon` ends it without destroying anything.
+fn abandon_a_wedged_journal() -> TestResult {
+    let p = TestPool::new("rbabandon", 384)?;
+    let (fs, _dir) = fixture(&p)?;
+    let st = store(&p)?;
+    let before: Vec<String> = snaps(&fs)?.into_values().collect();
+    // Kill a swap after its unmount, before its commit.
+    let pl = plan(&format!("{fs}@a"), Strategy::Swap)?;
+    let at = pl
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::EnsureContainer { .. }))
+        .ok_or_else(|| fail("no container step"))?;
+    let o = dv(
+        &st,
+        &[
+            "rollback",
+            &format!("{fs}@a"),
+            "--strategy",
+            "swap",
+            "--yes",
+        ],
+        &[("FLOCKER_CORE_FAULT", &format!("{at}:kill"))],
+    )?;
+    use std::os::unix::process::ExitStatusExt;
+    ensure!(o.status.signal() == Some(9), "not killed: {:?}", o.status);
+    let id = ok(st.journals())?
+        .first()
+        .map(|j| j.plan.stash_id.clone())
+        .ok_or_else(|| fail("no journal after the kill"))?;
+    let moved = p.ds("moved");
+    zfs(&["rename", &fs, &moved])?;
+    let o = dv(&st, &["recover"], &[])?;
+    ensure!(
+        !o.status.success(),
+        "recover succeeded on a renamed dataset"
+    );
+    // Another dataset of the same store is not blocked by that journal.
+    let (other, _odir) = big_fixture(&p, "other", 1)?;
+    following_rollback_works(&st, &other, "beside a wedged journal")?;
+    let o = dv(&st, &["recover", "--abandon", &id], &[])?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        o.status.success() && out.contains("abandoned"),
+        "abandon: {out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ensure!(ok(st.journals())?.is_empty(), "journal left after abandon");
+    nothing_lost(p.name(), &before, "abandon")?;
+    let o = dv(&st, &["recover", "--abandon", &id], &[])?;
+    ensure!(
+        o.status.code() == Some(1),
+        "abandoning twice: {:?}",
+        o.status
+    );
+    let o = dv(&st, &["recover", "--abandon", "../x"], &[])?;
+    ensure!(o.status.code() == Some(2), "a bad id: {:?}", o.status);
+    nothing_pending(&st, "abandon")?;
+    zfs(&["rename", &moved, &fs])?;
+    zfs(&["mount", &fs])?;
+    following_rollback_works(&st, &fs, "after abandon")
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reboot mid-operation. `cargo xtask test` drives these from the host (xtask/src/reboot.rs): in
 // one boot `reboot_prepare` builds a pool on the VM's second disk (/dev/vdb), starts a rollback
 // and asks the host to cut the power mid-operation; in the next boot `reboot_verify` imports the
@@ -1487,5 +1990,17 @@ fn main() {
         zfs_test("rollback::kill_copy", kill_copy),
         zfs_test("rollback::kill_swap", kill_swap),
         zfs_test("rollback::kill_mid_stream", kill_mid_stream),
+        zfs_test("rollback::stale_plan_after_swap", stale_plan_after_swap),
+        zfs_test(
+            "rollback::rename_between_plan_and_execute",
+            rename_between_plan_and_execute,
+        ),
+        zfs_test("rollback::snapshot_during_copy", snapshot_during_copy),
+        zfs_test("rollback::two_rollbacks_together", two_rollbacks_together),
+        zfs_test("rollback::kill_inside_commit", kill_inside_commit),
+        zfs_test(
+            "rollback::abandon_a_wedged_journal",
+            abandon_a_wedged_journal,
+        ),
     ])
 }

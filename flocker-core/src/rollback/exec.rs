@@ -41,25 +41,31 @@ fn fault_point(i: usize) -> Result<()> {
         return Err(Error::new(ErrorKind::Interrupted, "rollback")
             .with_detail(format!("fault injected before step {}", i + 1)));
     }
+    env_fault(&i.to_string(), &format!("step {}", i + 1))
+}
+
+/// The `FLOCKER_CORE_FAULT` half of [`fault_point`]: `at` is a step index or the name of a
+/// point inside a step (`commit`: after the record is written, before the journal says so).
+fn env_fault(at: &str, what: &str) -> Result<()> {
     if let Ok(v) = std::env::var("FLOCKER_CORE_FAULT") {
         let (n, how) = match v.split_once(':') {
             Some((n, k)) => (n.to_string(), k),
             None => (v.clone(), ""),
         };
-        if n.parse::<usize>().ok() == Some(i) {
+        if n == at {
             if how == "kill" {
                 // SAFETY: sending SIGKILL to ourselves; test-only, explicitly requested.
                 unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
             }
             if how == "stall" {
                 // The reboot tests cut the VM's power while we wait here.
-                eprintln!("flocker-core: fault: stalled before step {}", i + 1);
+                eprintln!("flocker-core: fault: stalled before {what}");
                 loop {
                     std::thread::sleep(std::time::Duration::from_secs(3600));
                 }
             }
             return Err(Error::new(ErrorKind::Interrupted, "rollback")
-                .with_detail(format!("fault injected before step {}", i + 1)));
+                .with_detail(format!("fault injected before {what}")));
         }
     }
     Ok(())
@@ -246,8 +252,167 @@ impl Runner<'_> {
                 }
                 Ok(())
             }
-            _ => Ok(()),
+            Step::Unmount { dataset, .. }
+            | Step::Mount { dataset, .. }
+            | Step::SetProp { dataset, .. }
+            | Step::InheritProp { dataset, .. }
+            | Step::Promote { dataset } => self.check_named(dataset),
+            Step::EnsureContainer { .. }
+            | Step::SendReceive { .. }
+            | Step::Bookmark { .. }
+            | Step::VerifyGuids
+            | Step::Commit
+            | Step::DestroySnapshots { .. } => Ok(()),
         }
+    }
+
+    /// For a step on the live dataset or on the incoming clone: the name still denotes the
+    /// object the journal expects (other names, e.g. mounted children, are not ours to check).
+    fn check_named(&self, dataset: &str) -> Result<()> {
+        let p = self.plan();
+        if self.is_restore() {
+            return Ok(());
+        }
+        let want = if dataset == p.dataset {
+            Some(self.live_guid())
+        } else if dataset == self.clone_name() {
+            self.journal.guids.get("clone").copied()
+        } else {
+            None
+        };
+        let Some(w) = want else { return Ok(()) };
+        match info_one(dataset)? {
+            Some(i) if i.guid == w => Ok(()),
+            Some(i) => Err(mismatch(
+                dataset,
+                format!(
+                    "GUID is {} but {w} was expected: the dataset changed under us",
+                    i.guid
+                ),
+            )),
+            None => Err(Error::new(ErrorKind::NotFound, "rollback")
+                .with_name(dataset)
+                .with_detail("renamed or destroyed by another program during the operation")),
+        }
+    }
+
+    fn is_copy_rollback(&self) -> bool {
+        !self.is_restore() && self.plan().strategy == Some(Strategy::Copy)
+    }
+
+    /// The live dataset's snapshots newer than the target, oldest first: (short name, GUID,
+    /// createtxg).
+    fn newer_on_live(&self) -> Result<Vec<(String, u64, u64)>> {
+        let p = self.plan();
+        let t = info_one(&p.target)?.ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, "rollback").with_name(p.target.as_str())
+        })?;
+        let live = self.check_live()?;
+        let names: Vec<&str> = live.snaps.keys().map(String::as_str).collect();
+        let pool = crate::name::PoolName::new(p.pool())?;
+        let mut v: Vec<(String, u64, u64)> = super::read::info(&pool, &names)?
+            .into_iter()
+            .filter(|(_, i)| i.createtxg > t.createtxg)
+            .map(|(n, i)| {
+                let short = n.split_once('@').map_or(n.as_str(), |x| x.1).to_string();
+                (short, i.guid, i.createtxg)
+            })
+            .collect();
+        v.sort_by_key(|x| x.2);
+        Ok(v)
+    }
+
+    /// Before the commit point of a `copy`: refuses (the operation is then reverted) when
+    /// another program took a snapshot of the dataset between the plan's check and the
+    /// pre-rollback snapshot: it would belong in the middle of the stash's chain.
+    fn check_no_early_newcomer(&self) -> Result<()> {
+        let p = self.plan();
+        let Some(pre) = self.pre_guid() else {
+            return Ok(());
+        };
+        let newer = self.newer_on_live()?;
+        let pre_txg = newer.iter().find(|x| x.1 == pre).map_or(u64::MAX, |x| x.2);
+        let planned: Vec<u64> = p.stashed.iter().map(|s| s.guid).collect();
+        let early: Vec<String> = newer
+            .iter()
+            .filter(|x| x.2 < pre_txg && !planned.contains(&x.1))
+            .map(|x| format!("{}@{}", p.dataset, x.0))
+            .collect();
+        if early.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(ErrorKind::Changed, "rollback")
+            .with_name(p.dataset.as_str())
+            .with_detail(format!(
+                "refused, nothing changed: {} taken by another program while the rollback \
+                 started; plan again",
+                early.join(", ")
+            )))
+    }
+
+    /// After the commit point of a `copy`: receives into the stash every snapshot another
+    /// program took of the dataset after the pre-rollback snapshot (incremental from the one
+    /// before it, so it keeps its GUID), and records it, before anything is destroyed.
+    fn stash_late(&mut self) -> Result<()> {
+        let fs = self.plan().dataset.clone();
+        let stash = self.plan().stash_dataset.clone();
+        let pre = self.pre_guid().unwrap_or(0);
+        let newer = self.newer_on_live()?;
+        let Some(pre_at) = newer.iter().position(|x| x.1 == pre) else {
+            return Ok(());
+        };
+        let mut prev = newer[pre_at].0.clone();
+        for (short, guid, _) in newer.iter().skip(pre_at + 1) {
+            let target = format!("{stash}@{short}");
+            match info_one(&target)? {
+                Some(i) if i.guid == *guid => {}
+                Some(_) => return Err(mismatch(&target, "exists with another GUID")),
+                None => send_receive(
+                    &sn(&format!("{fs}@{short}"))?,
+                    Some(&format!("{fs}@{prev}")),
+                    &sn(&target)?,
+                    None,
+                    false,
+                )?,
+            }
+            if !self.journal.late.iter().any(|l| l.guid == *guid) {
+                self.journal.late.push(StashedSnapshot {
+                    name: short.clone(),
+                    guid: *guid,
+                });
+                self.store.put_journal(&self.journal)?;
+                self.store.put_record(&self.record()?)?;
+            }
+            prev = short.clone();
+        }
+        Ok(())
+    }
+
+    /// `lzc_rollback_to` found a snapshot newer than the target after the stashed ones were
+    /// destroyed: another program took it in that instant. It stays on the dataset, the stash
+    /// and its record are complete; the operation stops here with nothing lost.
+    fn late_after_destroy(&self, e: Error) -> Error {
+        let p = self.plan();
+        let left: Vec<String> = self
+            .newer_on_live()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|x| format!("{}@{}", p.dataset, x.0))
+            .collect();
+        Error::new(ErrorKind::Changed, "rollback")
+            .with_name(p.dataset.as_str())
+            .with_errno(e.errno().unwrap_or(0))
+            .with_detail(format!(
+                "not completed: {} was taken by another program at the last moment and is \
+                 kept on the dataset; everything the rollback replaced is in stash {}; roll \
+                 back again to finish",
+                if left.is_empty() {
+                    "a snapshot".to_string()
+                } else {
+                    left.join(", ")
+                },
+                p.stash_id
+            ))
     }
 
     fn pre_guid(&self) -> Option<u64> {
@@ -272,7 +437,9 @@ impl Runner<'_> {
             }
             Step::EnsureContainer { container } => {
                 let c = ds(container)?;
-                if !lzc::exists(&c)? {
+                if lzc::exists(&c)? {
+                    secure_container(&c)?;
+                } else {
                     let mut props = NvList::new()?;
                     props.add_u64("canmount", 0)?;
                     props.add_string("mountpoint", "none")?;
@@ -322,13 +489,23 @@ impl Runner<'_> {
             }
             Step::VerifyGuids => self.verify()?,
             Step::Commit => {
+                // The record's rename into place is the commit point: recovery treats a
+                // journal whose stash record exists as committed, so a crash between these
+                // two writes cannot leave a record without its stash (or the reverse).
                 let r = self.record()?;
                 self.store.put_record(&r)?;
+                env_fault("commit", "the journal's commit")?;
                 self.journal.committed = true;
             }
             Step::DestroySnapshots { snapshots } => {
+                let mut snapshots = snapshots.clone();
+                if self.is_copy_rollback() {
+                    self.stash_late()?;
+                    let fs = &self.plan().dataset;
+                    snapshots.extend(self.journal.late.iter().map(|l| format!("{fs}@{}", l.name)));
+                }
                 let mut todo = Vec::new();
-                for s in snapshots {
+                for s in &snapshots {
                     let Some(i) = info_one(s)? else { continue };
                     let short = s.split_once('@').map(|x| x.1).unwrap_or_default();
                     let other = if s.starts_with(&format!("{}@", self.plan().dataset)) {
@@ -350,11 +527,35 @@ impl Runner<'_> {
                     }
                 }
                 if !todo.is_empty() {
-                    lzc::destroy_snaps(&todo, false)?;
+                    match lzc::destroy_snaps(&todo, false) {
+                        Err(e)
+                            if self.is_copy_rollback()
+                                && matches!(e.kind(), ErrorKind::Held | ErrorKind::HasClones) =>
+                        {
+                            // A hold or a clone added by another program since the plan:
+                            // nothing was destroyed (one batch); stop with everything kept.
+                            let p = self.plan();
+                            return Err(Error::new(ErrorKind::Changed, "rollback")
+                                .with_name(p.dataset.as_str())
+                                .with_errno(e.errno().unwrap_or(0))
+                                .with_detail(format!(
+                                    "not completed: {e}; the snapshots stay on the dataset and \
+                                     their copies are in stash {}; release them and roll back \
+                                     again to finish",
+                                    p.stash_id
+                                )));
+                        }
+                        r => r?,
+                    }
                 }
             }
             Step::RollbackTo { snapshot } => {
-                lzc::rollback_to(&ds(&self.plan().dataset)?, &sn(snapshot)?)?;
+                match lzc::rollback_to(&ds(&self.plan().dataset)?, &sn(snapshot)?) {
+                    Err(e) if e.kind() == ErrorKind::NotLatest && self.is_copy_rollback() => {
+                        return Err(self.late_after_destroy(e));
+                    }
+                    r => r?,
+                }
             }
             Step::Clone {
                 clone,
@@ -449,6 +650,9 @@ impl Runner<'_> {
                 ));
             }
         }
+        if self.is_copy_rollback() {
+            self.check_no_early_newcomer()?;
+        }
         if swap && !self.is_restore() {
             let short = p.target.split_once('@').map(|x| x.1).unwrap_or_default();
             let moved = format!("{}@{short}", self.clone_name());
@@ -491,6 +695,7 @@ impl Runner<'_> {
             name: pre_short,
             guid: self.pre_guid().unwrap_or(0),
         });
+        snapshots.extend(self.journal.late.iter().cloned());
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -510,11 +715,45 @@ impl Runner<'_> {
     }
 }
 
-/// Reverts an uncommitted rollback: removes only what the operation created (checked by GUID:
-/// a dataset is destroyed only if every snapshot GUID in it also lives on the original) and
-/// mounts again what it unmounted.
-pub(crate) fn revert(j: &Journal) -> Result<()> {
+/// Makes an existing stash container what this crate would have created: a filesystem, not a
+/// clone, with `canmount=off` and `mountpoint=none` set locally, so that nobody who made it
+/// first (e.g. a delegated user) decides where stashes mount. Wrong properties are fixed (the
+/// container is unmounted first if it is mounted); anything else is refused.
+fn secure_container(c: &DatasetName) -> Result<()> {
+    let i = info_one(c.as_str())?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, "rollback").with_name(c.as_str()))?;
+    if i.origin.is_some() {
+        return Err(mismatch(
+            c.as_str(),
+            "the stash container is a clone, not one this crate made; not using it",
+        ));
+    }
+    let local = kernel::stored_local_props(c)?;
+    let has = |k: &str, v: &PropValue| local.iter().any(|(n, x)| n == k && x == v);
+    let canmount_off = has("canmount", &PropValue::Number(0));
+    let mp_none = has("mountpoint", &PropValue::Text("none".into()));
+    if canmount_off && mp_none {
+        return Ok(());
+    }
+    if let Some((_, path)) = kernel::zfs_mounts()
+        .into_iter()
+        .find(|(d, _)| d == c.as_str())
+    {
+        kernel::unmount(std::path::Path::new(&path))?;
+    }
+    let mut props = NvList::new()?;
+    props.add_u64("canmount", 0)?;
+    props.add_string("mountpoint", "none")?;
+    kernel::set_props(c, &props)
+}
+
+/// Reverts an uncommitted rollback: removes only what the operation created (the pre snapshot
+/// and the fresh clone only with the GUIDs the journal recorded; the stash dataset only if
+/// every snapshot GUID in it also lives on the original) and mounts again what it unmounted.
+/// Returns what it left in place (created but never journaled, so not provably ours).
+pub(crate) fn revert(j: &Journal) -> Result<Vec<String>> {
     let p = &j.plan;
+    let mut left = Vec::new();
     let fs = &p.dataset;
     let fs_info = info_one(fs)?
         .ok_or_else(|| Error::new(ErrorKind::NotFound, "recover").with_name(fs.as_str()))?;
@@ -531,22 +770,36 @@ pub(crate) fn revert(j: &Journal) -> Result<()> {
         p.incoming.clone()
     };
     if let Some(ci) = info_one(&clone)? {
-        if j.guids.get("clone").is_some_and(|g| *g != ci.guid) {
-            return Err(mismatch(
-                &clone,
-                "GUID differs from the journal; not touching it",
-            ));
-        }
-        if ci.origin.is_none() {
-            // Promoted: give the snapshots back to the original.
-            lzc::promote(&ds(fs)?)?;
-        }
-        if clone == fresh {
-            let ci = info_one(&clone)?.unwrap_or_default();
-            if !ci.snaps.is_empty() {
-                return Err(mismatch(&clone, "still has snapshots; not destroying it"));
+        let journaled = j.guids.get("clone").copied();
+        match journaled {
+            Some(g) if g != ci.guid => {
+                return Err(mismatch(
+                    &clone,
+                    "GUID differs from the journal; not touching it",
+                ));
             }
-            lzc::destroy(&ds(&clone)?)?;
+            None if clone != fresh => {
+                return Err(mismatch(
+                    &clone,
+                    "its GUID was not journaled; not touching it",
+                ));
+            }
+            // Killed between the clone and the journal: not provably ours, so it stays.
+            None => left.push(format!("{clone} (not journaled) left in place")),
+            Some(_) => {}
+        }
+        if journaled.is_some() {
+            if ci.origin.is_none() {
+                // Promoted: give the snapshots back to the original.
+                lzc::promote(&ds(fs)?)?;
+            }
+            if clone == fresh {
+                let ci = info_one(&clone)?.unwrap_or_default();
+                if !ci.snaps.is_empty() {
+                    return Err(mismatch(&clone, "still has snapshots; not destroying it"));
+                }
+                lzc::destroy(&ds(&clone)?)?;
+            }
         }
     }
     if let Some(si) = info_one(&p.stash_dataset)? {
@@ -570,10 +823,13 @@ pub(crate) fn revert(j: &Journal) -> Result<()> {
         }
         lzc::destroy(&ds(&p.stash_dataset)?)?;
     }
-    if let Some(pi) = info_one(&p.pre_snapshot)?
-        && j.guids.get("pre").is_none_or(|g| *g == pi.guid)
-    {
-        lzc::destroy_snaps(&[sn(&p.pre_snapshot)?], false)?;
+    if let Some(pi) = info_one(&p.pre_snapshot)? {
+        if j.guids.get("pre") == Some(&pi.guid) {
+            lzc::destroy_snaps(&[sn(&p.pre_snapshot)?], false)?;
+        } else {
+            // Killed between the snapshot and the journal (or not ours): it stays.
+            left.push(format!("{} (not journaled) left in place", p.pre_snapshot));
+        }
     }
     for s in &p.steps {
         if let Step::Mount { dataset, path } = s
@@ -582,7 +838,7 @@ pub(crate) fn revert(j: &Journal) -> Result<()> {
             kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
         }
     }
-    Ok(())
+    Ok(left)
 }
 
 /// The receive-back plan of a restore: bring the stash's snapshots back onto the dataset.
@@ -652,5 +908,6 @@ pub(crate) fn journal_for(op: &str, plan: RollbackPlan, restore_of: Option<Strin
         committed: op == "restore",
         guids: BTreeMap::new(),
         restore_of,
+        late: Vec::new(),
     }
 }

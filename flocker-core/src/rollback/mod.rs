@@ -39,7 +39,7 @@ use std::io::Read;
 pub use exec::set_fault_injection;
 pub use plan::{
     BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Step, Strategy, index_value,
-    plan, plan_swap_back,
+    plan, plan_differences, plan_swap_back,
 };
 pub use read::{Info, info, info_one, read_state};
 pub use state::{
@@ -119,18 +119,46 @@ fn refuse(p: &RollbackPlan) -> Error {
         .with_detail(format!("refused, nothing changed: {}", why.join("; ")))
 }
 
-/// Finishes or reverts an interrupted operation recorded in the store's journal. Returns a
-/// description of what was done (`None`: there was nothing to recover). The caller holds no
-/// lock; this takes it.
+/// Finishes or reverts every interrupted operation recorded in the store's journals. Returns
+/// a description of what was done, a line per operation (`None`: there was nothing to
+/// recover). The caller holds no lock; this takes it.
+///
+/// A rollback killed inside its commit step (the record written, the journal not yet) is
+/// finished: the record is the commit point. A rollback stopped after its commit point with
+/// everything kept ([`ErrorKind::Changed`], see ROLLBACK.md, "Concurrency") is reported and
+/// its journal removed.
 pub fn recover(store: &Store) -> Result<Option<String>> {
     let _lock = store.lock()?;
-    recover_locked(store)
+    recover_locked(store, None)
 }
 
-fn recover_locked(store: &Store) -> Result<Option<String>> {
-    let Some(j) = store.journal()? else {
-        return Ok(None);
-    };
+/// Whether one of two datasets is the other or lies under it.
+fn related(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"))
+}
+
+/// Recovers every journal. With `scope` (the dataset an operation is about to change), a
+/// journal of an unrelated dataset that cannot be recovered is left for `recover` and does
+/// not stop the operation.
+fn recover_locked(store: &Store, scope: Option<&str>) -> Result<Option<String>> {
+    let mut done = Vec::new();
+    for j in store.journals()? {
+        let dataset = j.plan.dataset.clone();
+        match recover_one(store, j) {
+            Ok(w) => done.push(w),
+            Err(_) if scope.is_some_and(|s| !related(s, &dataset)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((!done.is_empty()).then(|| done.join("\n")))
+}
+
+fn recover_one(store: &Store, mut j: Journal) -> Result<String> {
+    let key = j.plan.stash_id.clone();
+    if j.op == "rollback" && !j.committed && store.has_record(&j.plan.stash_id)? {
+        // Killed inside the commit step: the record was written, so the commit happened.
+        j.committed = true;
+    }
     let what = if j.op == "restore" {
         let id = j.restore_of.clone().unwrap_or_default();
         let mut r = exec::Runner { store, journal: j };
@@ -140,8 +168,21 @@ fn recover_locked(store: &Store) -> Result<Option<String>> {
     } else if j.committed {
         let id = j.plan.stash_id.clone();
         let restored = j.restore_of.clone();
+        let dataset = j.plan.dataset.clone();
         let mut r = exec::Runner { store, journal: j };
-        r.run()?;
+        match r.run() {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Changed => {
+                // Stopped after the commit with everything kept (see `exec`): nothing to
+                // finish, and nothing to retry.
+                store.clear_journal(&key)?;
+                return Ok(format!(
+                    "stopped the rollback of {dataset} (stash {id}): {}",
+                    e.detail().unwrap_or_default()
+                ));
+            }
+            Err(e) => return Err(e),
+        }
         if let Some(old) = restored {
             store.remove_record(&old)?;
         }
@@ -150,31 +191,74 @@ fn recover_locked(store: &Store) -> Result<Option<String>> {
             r.journal.plan.dataset
         )
     } else {
-        exec::revert(&j)?;
+        let left = exec::revert(&j)?;
         format!(
-            "reverted the rollback of {}: nothing changed",
-            j.plan.dataset
+            "reverted the rollback of {}: nothing changed{}{}",
+            j.plan.dataset,
+            if left.is_empty() { "" } else { "; " },
+            left.join("; ")
         )
     };
-    store.clear_journal()?;
-    Ok(Some(what))
+    store.clear_journal(&key)?;
+    Ok(what)
 }
 
 /// Carries out `plan` (which must be runnable), after recovering any interrupted operation.
 /// Returns the stash record.
+///
+/// The plan is made again under the store's lock and must be the same: a plan made before
+/// another operation (or program) changed the dataset is refused with [`ErrorKind::Changed`]
+/// and nothing changed.
 ///
 /// Errors: the plan's first blocker's kind when refused (nothing changed); [`ErrorKind::Busy`]
 /// when another operation holds the lock or a mount is in use under `swap` (then everything is
 /// put back); [`ErrorKind::Mismatch`] when a GUID changed between steps; those of each step.
 /// A failure after the commit point leaves the journal: [`recover`] finishes it.
 pub fn rollback(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
+    if !plan.is_runnable() {
+        return Err(refuse(plan));
+    }
     let _lock = store.lock()?;
-    recover_locked(store)?;
+    recover_locked(store, Some(&plan.dataset))?;
+    check_still_current(plan)?;
     rollback_locked(store, plan)
 }
 
 fn rollback_locked(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
     rollback_journaled(store, plan, None)
+}
+
+/// Checks, under the lock, that `plan` still describes the live datasets: the plan is made
+/// again from the state now and compared ([`plan_differences`]). [`ErrorKind::Changed`] (with
+/// what changed) when it does not; the new plan's refusal when it would now be refused.
+fn check_still_current(plan: &RollbackPlan) -> Result<()> {
+    let changed = |what: String| {
+        Error::new(ErrorKind::Changed, "rollback")
+            .with_name(plan.dataset.as_str())
+            .with_detail(format!(
+                "refused, nothing changed: since the plan was made, {what}"
+            ))
+    };
+    let state = match read_state(&DatasetName::new(&plan.dataset)?) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(changed(format!(
+                "{} was renamed or destroyed",
+                plan.dataset
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let short = plan.target.split_once('@').map_or("", |x| x.1);
+    let now = self::plan(&state, short, plan.requested, &plan.stash_id);
+    let diffs = plan_differences(plan, &now);
+    if !diffs.is_empty() {
+        return Err(changed(diffs.join("; ")));
+    }
+    if !now.is_runnable() {
+        return Err(refuse(&now));
+    }
+    Ok(())
 }
 
 fn rollback_journaled(
@@ -195,10 +279,16 @@ fn rollback_journaled(
     match r.run() {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::Interrupted => return Err(e),
+        Err(e) if r.journal.committed && e.kind() == ErrorKind::Changed => {
+            // Stopped after the commit with everything kept: the stash and its record are
+            // complete; another program's snapshot or hold stays on the dataset.
+            store.clear_journal(&plan.stash_id)?;
+            return Err(e);
+        }
         Err(e) if !r.journal.committed => {
             // Put everything back; the original error is what the caller needs to see.
             if exec::revert(&r.journal).is_ok() {
-                store.clear_journal()?;
+                store.clear_journal(&plan.stash_id)?;
             }
             return Err(e);
         }
@@ -208,7 +298,7 @@ fn rollback_journaled(
     if let Some(id) = &restore_of {
         store.remove_record(id)?;
     }
-    store.clear_journal()?;
+    store.clear_journal(&plan.stash_id)?;
     Ok(rec)
 }
 
@@ -275,7 +365,8 @@ fn verified(store: &Store, id: &str) -> Result<StashRecord> {
 /// destroyed. Returns the record of the stash that now holds the replaced state.
 pub fn stash_restore(store: &Store, id: &str, strategy: Strategy) -> Result<StashRecord> {
     let _lock = store.lock()?;
-    recover_locked(store)?;
+    let dataset = store.record(id)?.dataset;
+    recover_locked(store, Some(&dataset))?;
     restore_locked(store, id, strategy, 0)
 }
 
@@ -324,7 +415,7 @@ fn restore_locked(
     };
     runner.run()?;
     finish_restore(store, id)?;
-    store.clear_journal()?;
+    store.clear_journal(id)?;
     Ok(newer)
 }
 
@@ -342,16 +433,39 @@ fn finish_restore(store: &Store, id: &str) -> Result<()> {
 }
 
 /// Destroys stash `id` (its snapshots and dataset) and its record, after checking every GUID
-/// against the record. Nothing is destroyed if anything does not match
-/// ([`ErrorKind::Mismatch`]) or if a stashed snapshot is held or cloned.
+/// against the record: exactly the snapshots the record names are destroyed. Nothing is
+/// destroyed if anything does not match ([`ErrorKind::Mismatch`]), if the stash dataset holds
+/// a snapshot its record does not name (taken by another program: [`ErrorKind::Mismatch`],
+/// naming it; it is not ours to destroy), or if a stashed snapshot is held or cloned.
 pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     let _lock = store.lock()?;
-    recover_locked(store)?;
+    let dataset = store.record(id)?.dataset;
+    recover_locked(store, Some(&dataset))?;
     let r = verified(store, id)?;
     let i = info_one(&r.stash_dataset)?.unwrap_or_default();
-    let snaps: Vec<SnapshotName> = i
-        .snaps
-        .keys()
+    let ours: Vec<String> = r
+        .snapshots
+        .iter()
+        .map(|s| format!("{}@{}", r.stash_dataset, s.name))
+        .collect();
+    let foreign: Vec<&String> = i.snaps.keys().filter(|n| !ours.contains(n)).collect();
+    if !foreign.is_empty() {
+        return Err(Error::new(ErrorKind::Mismatch, "stash drop")
+            .with_name(id)
+            .with_detail(format!(
+                "nothing destroyed: {} holds {} that its record does not name (taken by another \
+                 program; destroy or keep it yourself, then drop again)",
+                r.stash_dataset,
+                foreign
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+    }
+    let snaps: Vec<SnapshotName> = ours
+        .iter()
+        .filter(|n| i.snaps.contains_key(*n))
         .map(SnapshotName::new)
         .collect::<std::result::Result<_, _>>()?;
     if !snaps.is_empty() {
@@ -359,6 +473,67 @@ pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     }
     lzc::destroy(&DatasetName::new(&r.stash_dataset)?)?;
     store.remove_record(id)
+}
+
+/// Gives up an interrupted operation that [`recover`] cannot finish or revert (e.g. another
+/// program renamed or destroyed its dataset meanwhile): its journal is removed, nothing is
+/// destroyed, and every dataset the operation unmounted and that still exists is mounted again
+/// where it was. `id` is the operation's stash id (as `recover` and `stash list` print it).
+/// Returns what was left behind for the administrator (a stash record is kept when the
+/// operation had passed its commit point; partial objects of an operation that had not are
+/// listed, never destroyed).
+///
+/// Errors: [`ErrorKind::NotFound`] when no interrupted operation has that id.
+pub fn recover_abandon(store: &Store, id: &str) -> Result<String> {
+    let _lock = store.lock()?;
+    let j = store
+        .journals()?
+        .into_iter()
+        .find(|j| j.plan.stash_id == id || j.restore_of.as_deref() == Some(id))
+        .ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, "recover")
+                .with_name(id)
+                .with_detail("no interrupted operation has this id")
+        })?;
+    let p = &j.plan;
+    let mut left = Vec::new();
+    let committed = j.committed || store.has_record(&p.stash_id)?;
+    if committed {
+        left.push(format!("stash record {} kept", p.stash_id));
+    } else {
+        let names = [
+            p.pre_snapshot.clone(),
+            p.stash_dataset.clone(),
+            format!("{}-new", p.stash_dataset),
+        ];
+        for n in names.iter().filter(|n| !n.is_empty()) {
+            if info_one(n)?.is_some() {
+                left.push(format!("{n} left in place"));
+            }
+        }
+    }
+    // The live dataset is mounted again only if its name still denotes the dataset the
+    // journal expects (another program may have put something else there).
+    let live = j.guids.get("live").copied().unwrap_or(p.dataset_guid);
+    let mut not_mounted = Vec::new();
+    for s in &p.steps {
+        if let Step::Mount { dataset, path } = s
+            && info_one(dataset)?.is_some_and(|i| *dataset != p.dataset || i.guid == live)
+            && !kernel::zfs_mounts().iter().any(|(d, _)| d == dataset)
+            && let Err(e) = kernel::mount(&DatasetName::new(dataset)?, std::path::Path::new(path))
+        {
+            not_mounted.push(format!("{dataset} could not be mounted at {path}: {e}"));
+        }
+    }
+    store.clear_journal(&p.stash_id)?;
+    left.extend(not_mounted);
+    Ok(format!(
+        "abandoned the {} of {} (id {id}){}{}",
+        j.op,
+        p.dataset,
+        if left.is_empty() { "" } else { "; " },
+        left.join("; ")
+    ))
 }
 
 /// Writes stash `id` to `path` (which must not exist) as self-contained send streams: a full

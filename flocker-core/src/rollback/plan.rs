@@ -796,6 +796,69 @@ fn copy_steps(
     steps
 }
 
+/// What differs between a plan made earlier (`was`) and the same plan made again from the live
+/// state now (`now`, same target, requested strategy and stash id): names, GUIDs, the set of
+/// newer snapshots, mounts, local properties and the steps. Empty when `was` still describes
+/// the datasets. Space estimates and notes may differ freely.
+pub fn plan_differences(was: &RollbackPlan, now: &RollbackPlan) -> Vec<String> {
+    let mut d = Vec::new();
+    if was.dataset_guid != now.dataset_guid {
+        d.push(format!(
+            "{} is another dataset now (GUID {} instead of {})",
+            was.dataset, now.dataset_guid, was.dataset_guid
+        ));
+    }
+    if was.target_guid != now.target_guid {
+        d.push(format!(
+            "{} is another snapshot now (GUID {} instead of {})",
+            was.target, now.target_guid, was.target_guid
+        ));
+    }
+    let names = |p: &RollbackPlan| -> Vec<(String, u64)> {
+        p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect()
+    };
+    let (a, b) = (names(was), names(now));
+    for (n, g) in &b {
+        if !a.contains(&(n.clone(), *g)) {
+            d.push(format!("new snapshot {}@{n} (GUID {g})", was.dataset));
+        }
+    }
+    for (n, g) in &a {
+        if !b.contains(&(n.clone(), *g)) {
+            d.push(format!(
+                "snapshot {}@{n} (GUID {g}) is gone or replaced",
+                was.dataset
+            ));
+        }
+    }
+    if was.strategy != now.strategy {
+        d.push(format!(
+            "the strategy would now be {} ({})",
+            now.strategy.map_or("none".to_string(), |s| s.to_string()),
+            now.reason
+        ));
+    }
+    if was.local_props != now.local_props {
+        d.push("its local properties changed".to_string());
+    }
+    if was.volume != now.volume || was.incoming != now.incoming {
+        d.push("the datasets involved changed".to_string());
+    }
+    if d.is_empty() && was.steps != now.steps {
+        let first = was
+            .steps
+            .iter()
+            .zip(&now.steps)
+            .find(|(x, y)| x != y)
+            .map_or_else(
+                || "a step was added or removed".to_string(),
+                |(x, y)| format!("planned \"{x}\", now \"{y}\""),
+            );
+        d.push(format!("the steps changed (mounts or children): {first}"));
+    }
+    d
+}
+
 /// Mounted descendants, deepest first (the unmount order).
 fn mounted_children_deepest_first(state: &LiveState) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = state

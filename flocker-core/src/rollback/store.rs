@@ -67,6 +67,10 @@ pub struct Journal {
     pub guids: BTreeMap<String, u64>,
     /// For `restore`: the stash being restored.
     pub restore_of: Option<String>,
+    /// `copy`: snapshots another program took of the dataset during the operation, after the
+    /// pre-rollback snapshot, received into the stash after the commit point (oldest first).
+    #[serde(default)]
+    pub late: Vec<StashedSnapshot>,
 }
 
 /// The store directory.
@@ -177,6 +181,21 @@ impl Store {
         }
     }
 
+    /// Takes the store's exclusive lock, waiting up to `timeout` for an operation that holds
+    /// it (a rollback can hold it for as long as its streams take), then [`ErrorKind::Busy`].
+    /// Snapshots that must not land in the middle of a rollback take it this way.
+    pub fn lock_wait(&self, timeout: Duration) -> Result<Lock> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.lock() {
+                Err(e) if e.kind() == ErrorKind::Busy && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                r => return r,
+            }
+        }
+    }
+
     fn write_json<T: Serialize>(&self, path: &Path, v: &T) -> Result<()> {
         let text = serde_json::to_vec_pretty(v)
             .map_err(|e| Error::new(ErrorKind::InvalidData, "store").with_detail(e.to_string()))?;
@@ -235,6 +254,11 @@ impl Store {
         })
     }
 
+    /// Whether stash `id` has a record.
+    pub fn has_record(&self, id: &str) -> Result<bool> {
+        Ok(self.record_path(id)?.exists())
+    }
+
     /// Removes the record of stash `id`.
     pub fn remove_record(&self, id: &str) -> Result<()> {
         let p = self.record_path(id)?;
@@ -264,23 +288,72 @@ impl Store {
         Ok(v)
     }
 
-    /// The journal of an interrupted operation, if any.
-    pub fn journal(&self) -> Result<Option<Journal>> {
-        self.read_json(&self.dir.join("journal.json"))
-    }
-
-    /// Writes the journal.
-    pub fn put_journal(&self, j: &Journal) -> Result<()> {
-        self.write_json(&self.dir.join("journal.json"), j)
-    }
-
-    /// Removes the journal.
-    pub fn clear_journal(&self) -> Result<()> {
-        let p = self.dir.join("journal.json");
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("store", &p, e)),
+    /// The journals of interrupted operations, oldest stash id first: one per operation
+    /// (`journal-<stash id>.json`), so that one operation that cannot be recovered never
+    /// blocks operations on other datasets. A `journal.json` written by an earlier version is
+    /// read too.
+    pub fn journals(&self) -> Result<Vec<Journal>> {
+        let mut v: Vec<Journal> = Vec::new();
+        if let Some(j) = self.read_json::<Journal>(&self.dir.join("journal.json"))? {
+            v.push(j);
         }
+        for e in fs::read_dir(&self.dir)
+            .map_err(|e| io_err("store", &self.dir, e))?
+            .flatten()
+        {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("journal-")
+                && name.ends_with(".json")
+                && let Some(j) = self.read_json::<Journal>(&e.path())?
+                && !v.iter().any(|o| o.plan.stash_id == j.plan.stash_id)
+            {
+                v.push(j);
+            }
+        }
+        v.sort_by(|a, b| a.plan.stash_id.cmp(&b.plan.stash_id));
+        Ok(v)
+    }
+
+    /// The journal of an interrupted operation, if any (the first of [`Store::journals`]).
+    pub fn journal(&self) -> Result<Option<Journal>> {
+        Ok(self.journals()?.into_iter().next())
+    }
+
+    fn journal_path(&self, id: &str) -> Result<PathBuf> {
+        let p = self.record_path(id)?;
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(self.dir.join(format!("journal-{name}")))
+    }
+
+    /// Writes the journal of the operation making (or restoring) stash `j.plan.stash_id`.
+    pub fn put_journal(&self, j: &Journal) -> Result<()> {
+        self.write_json(&self.journal_path(&j.plan.stash_id)?, j)?;
+        self.remove_legacy_journal(&j.plan.stash_id)
+    }
+
+    /// Removes the journal of the operation on stash `id`.
+    pub fn clear_journal(&self, id: &str) -> Result<()> {
+        let p = self.journal_path(id)?;
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("store", &p, e)),
+        }
+        self.remove_legacy_journal(id)
+    }
+
+    fn remove_legacy_journal(&self, id: &str) -> Result<()> {
+        let p = self.dir.join("journal.json");
+        if self
+            .read_json::<Journal>(&p)?
+            .is_some_and(|j| j.plan.stash_id == id)
+        {
+            fs::remove_file(&p).map_err(|e| io_err("store", &p, e))?;
+        }
+        Ok(())
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest};
 use proptest::strategy::Strategy as PropStrategy;
+use proptest::test_runner::TestCaseError;
 
 use super::*;
 use crate::error::ErrorKind;
@@ -291,6 +292,9 @@ fn swap_moves_children_and_handles_local_mountpoint() {
         .steps
         .iter()
         .position(|s| matches!(s, Step::Rename { .. }));
+    let (Some(commit), Some(rename)) = (commit, rename) else {
+        panic!("a swap plan without a commit or a rename: {:?}", p.steps);
+    };
     assert!(commit < rename);
 }
 
@@ -572,14 +576,128 @@ proptest! {
                     Step::SendReceive { send, .. } => Some(send.clone()), _ => None }).collect();
                 let destroy_at = p.steps.iter().position(|x| matches!(x, Step::DestroySnapshots { .. }));
                 let commit_at = p.steps.iter().position(|x| *x == Step::Commit);
-                prop_assert!(commit_at < destroy_at);
-                if let Some(Step::DestroySnapshots { snapshots }) = destroy_at.map(|i| &p.steps[i]) {
-                    for d in snapshots { prop_assert!(sent.contains(d)); }
-                }
+                let verify_at = p.steps.iter().position(|x| *x == Step::VerifyGuids);
+                // Each step is there, in this order: verify, commit, destroy.
+                let (Some(verify_at), Some(commit_at), Some(destroy_at)) = (verify_at, commit_at, destroy_at) else {
+                    return Err(TestCaseError::fail(format!("a copy plan lacks verify/commit/destroy: {:?}", p.steps)));
+                };
+                prop_assert!(verify_at < commit_at && commit_at < destroy_at);
+                let Step::DestroySnapshots { snapshots } = &p.steps[destroy_at] else { unreachable!() };
+                for d in snapshots { prop_assert!(sent.contains(d)); }
+                // Every send comes before the commit point.
+                let last_send = p.steps.iter().rposition(|x| matches!(x, Step::SendReceive { .. }));
+                prop_assert!(last_send.is_some_and(|i| i < commit_at));
             } else {
                 prop_assert!(s.mount.as_ref().is_none_or(|m| !m.busy));
             }
             if strat != Strategy::Auto { prop_assert_eq!(Some(strat), p.strategy); }
         }
     }
+}
+
+#[test]
+fn a_plan_made_again_from_the_same_state_has_no_differences() {
+    let mut s = base();
+    let was = plan(&s, "a", Strategy::Copy, ID);
+    // Writes since the plan change space figures only.
+    s.written += 1 << 30;
+    let now = plan(&s, "a", Strategy::Copy, ID);
+    assert_eq!(plan_differences(&was, &now), Vec::<String>::new());
+}
+
+#[test]
+fn plan_differences_name_what_changed() {
+    let was = plan(&base(), "a", Strategy::Auto, ID);
+    // Another rollback swapped the dataset: new GUID, and its newer snapshots are gone.
+    let mut swapped = base();
+    swapped.guid = 77;
+    swapped.snapshots.truncate(1);
+    let d = plan_differences(&was, &plan(&swapped, "a", Strategy::Auto, ID));
+    assert!(d.iter().any(|x| x.contains("another dataset")), "{d:?}");
+    assert!(
+        d.iter()
+            .any(|x| x.contains("tank/home@b") && x.contains("gone")),
+        "{d:?}"
+    );
+    // Another program took a snapshot.
+    let mut more = base();
+    more.snapshots.push(snap("d", 40));
+    let d = plan_differences(&was, &plan(&more, "a", Strategy::Auto, ID));
+    assert_eq!(d, ["new snapshot tank/home@d (GUID 1040)"]);
+    // The target was destroyed and made again under the same name.
+    let mut replaced = base();
+    replaced.snapshots[0].guid = 5;
+    let d = plan_differences(&was, &plan(&replaced, "a", Strategy::Auto, ID));
+    assert!(
+        d.iter()
+            .any(|x| x.contains("tank/home@a is another snapshot")),
+        "{d:?}"
+    );
+    // The dataset was mounted since (a swap now unmounts it): the steps differ.
+    let mut mounted = base();
+    mounted.mount = Some(MountState {
+        path: "/tank/home".into(),
+        busy: false,
+    });
+    let d = plan_differences(&was, &plan(&mounted, "a", Strategy::Auto, ID));
+    assert!(d.iter().any(|x| x.contains("steps changed")), "{d:?}");
+}
+
+#[test]
+fn journals_are_one_per_operation() {
+    let dir = std::env::temp_dir().join(format!("flocker-journals-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let j = |id: &str, ds: &str| {
+        let mut s = base();
+        s.dataset = ds.into();
+        exec::journal_for("rollback", plan(&s, "a", Strategy::Copy, id), None)
+    };
+    let a = j("20261125T101500-aaaaaa", "tank/a");
+    let b = j("20261125T101500-bbbbbb", "tank/b");
+    store.put_journal(&a).unwrap_or_else(|e| panic!("{e}"));
+    store.put_journal(&b).unwrap_or_else(|e| panic!("{e}"));
+    let ids = |st: &Store| -> Vec<String> {
+        st.journals()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|j| j.plan.stash_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(&store),
+        [a.plan.stash_id.clone(), b.plan.stash_id.clone()]
+    );
+    store
+        .clear_journal(&a.plan.stash_id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&store), std::slice::from_ref(&b.plan.stash_id));
+    // A journal written by an earlier version (journal.json) is read, and cleared by its id.
+    let legacy = j("20261125T101500-cccccc", "tank/c");
+    std::fs::write(
+        dir.join("journal.json"),
+        serde_json::to_vec(&legacy).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&store).len(), 2);
+    store
+        .clear_journal(&legacy.plan.stash_id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!dir.join("journal.json").exists());
+    assert_eq!(ids(&store), std::slice::from_ref(&b.plan.stash_id));
+    // Bad ids are refused, not joined into a path.
+    assert_eq!(
+        store.clear_journal("../x").map_err(|e| e.kind()).err(),
+        Some(ErrorKind::InvalidArgument)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn related_datasets() {
+    assert!(related("tank/a", "tank/a"));
+    assert!(related("tank/a", "tank/a/b"));
+    assert!(related("tank/a/b", "tank/a"));
+    assert!(!related("tank/a", "tank/ab"));
+    assert!(!related("tank/a", "tank/b"));
 }

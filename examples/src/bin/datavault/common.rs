@@ -28,6 +28,10 @@ pub enum Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
+        // A plan that no longer matches the datasets is refused, not failed: exit 3.
+        if e.kind() == flocker_core::error::ErrorKind::Changed {
+            return Failure::Refused(e.to_string());
+        }
         Failure::Zfs(e)
     }
 }

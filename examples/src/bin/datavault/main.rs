@@ -20,7 +20,7 @@
 //! datavault stash restore ID [--yes]
 //! datavault stash drop ID [--yes]
 //! datavault stash export ID FILE
-//! datavault recover
+//! datavault recover [--abandon ID]
 //! ```
 //!
 //! Snapshot names: `dv-YYYYMMDDTHHMMSSZ` (UTC; see `scheme.rs`); `list`, `prune` and `run`
@@ -32,7 +32,8 @@
 //!
 //! Mutating rollback/stash commands ask for confirmation on a terminal and refuse when stdin
 //! is not a terminal, unless `--yes`. Errors print one line and exit non-zero (2: bad input or
-//! usage, nothing changed; 3: refused; 1: ZFS or a step failed). A long prune shows a progress
+//! usage, nothing changed; 3: refused, including a plan that no longer matches the datasets
+//! when it runs; 1: ZFS or a step failed). A long prune shows a progress
 //! line on a terminal only (never with `--json`, never in `run`). The trusted records live in
 //! `/var/lib/flocker-core` (`FLOCKER_STORE` overrides it, and a config file's `store`).
 
@@ -66,7 +67,7 @@ const USAGE: &str = "usage:
   datavault stash restore ID [--yes]
   datavault stash drop ID [--yes]
   datavault stash export ID FILE
-  datavault recover";
+  datavault recover [--abandon ID]";
 
 fn run(args: &[String]) -> Result<(), Failure> {
     let rest = args.get(1..).unwrap_or(&[]);

@@ -50,10 +50,21 @@ pub fn rollback(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `datavault recover`
+/// `datavault recover [--abandon ID]`
 pub fn recover(args: &[String]) -> Result<(), Failure> {
-    if !args.is_empty() {
-        return Err(Failure::Usage("recover takes no arguments".into()));
+    match args {
+        [] => {}
+        [flag, id] if flag == "--abandon" => {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(Failure::Invalid(format!("bad id {id:?}: not a stash id")));
+            }
+            println!("{}", rollback::recover_abandon(&store()?, id)?);
+            return Ok(());
+        }
+        [flag] if flag == "--abandon" => {
+            return Err(Failure::Usage("--abandon needs an ID".into()));
+        }
+        _ => return Err(Failure::Usage("recover takes only --abandon ID".into())),
     }
     match rollback::recover(&store()?)? {
         Some(what) => println!("{what}"),

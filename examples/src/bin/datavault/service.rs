@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use flocker_core::inventory::{Inventory, SnapshotQuery};
 use flocker_core::name::DatasetName;
+use flocker_core::rollback::Store;
 use flocker_examples::prune::{self as core, Fate, Options, rfc3339, short_error};
 use time::OffsetDateTime;
 
@@ -267,7 +268,18 @@ impl Service {
                 continue;
             }
             let clock = &self.clock;
-            match take(&datasets, || clock.now()) {
+            let store = match Store::open(store_dir(self.cfg.store.as_deref())) {
+                Ok(s) => s,
+                Err(e) => {
+                    log_err(
+                        &self.clock,
+                        &format!("snapshot: {}", msg(&Failure::from(e))),
+                    );
+                    self.failed = true;
+                    continue;
+                }
+            };
+            match take(&store, &datasets, || clock.now()) {
                 Ok((short, names)) => {
                     log(
                         &self.clock,

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use flocker_core::error::ErrorKind;
 use flocker_core::inventory::{DatasetQuery, Inventory};
 use flocker_core::name::{DatasetName, SnapshotName};
-use flocker_core::rollback;
+use flocker_core::rollback::{self, Store};
 use flocker_core::snapshot;
 use time::OffsetDateTime;
 
-use crate::common::{Failure, Opts, json};
+use crate::common::{Failure, Opts, json, store};
 use crate::scheme;
 
 /// The datasets a snapshot of `roots` covers: the roots in order, then (with `recursive`)
@@ -44,13 +44,20 @@ pub fn expand(roots: &[DatasetName], recursive: bool) -> Result<Vec<DatasetName>
     Ok(out)
 }
 
-/// Takes `dv-<time>` of every dataset in one `lzc_snapshot` call. When a snapshot of that name
-/// already exists (two snapshots within one second), waits for the next second and tries
-/// again (the failed call changed nothing); at most three tries.
+/// How long a snapshot waits for a rollback or stash operation that holds the store's lock.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Takes `dv-<time>` of every dataset in one `lzc_snapshot` call, holding the store's lock
+/// (waiting up to [`LOCK_WAIT`] for a running rollback, so that no snapshot lands between a
+/// rollback's plan and its end). When a snapshot of that name already exists (two snapshots
+/// within one second), waits for the next second and tries again (the failed call changed
+/// nothing); at most three tries.
 pub fn take(
+    store: &Store,
     datasets: &[DatasetName],
     mut at: impl FnMut() -> OffsetDateTime,
 ) -> Result<(String, Vec<SnapshotName>), Failure> {
+    let _lock = store.lock_wait(LOCK_WAIT)?;
     let mut tries = 0;
     loop {
         let short = scheme::snap_name(at());
@@ -88,7 +95,7 @@ pub fn snapshot(args: &[String]) -> Result<(), Failure> {
     }
     let recursive = o.flag("-r") || o.flag("--recursive");
     let datasets = expand(&roots, recursive)?;
-    let (short, names) = take(&datasets, OffsetDateTime::now_utc)?;
+    let (short, names) = take(&store()?, &datasets, OffsetDateTime::now_utc)?;
     let time = scheme::name_time(&short).map(flocker_examples::prune::rfc3339);
     if o.flag("--json") {
         let v = serde_json::json!({
