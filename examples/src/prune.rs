@@ -199,8 +199,7 @@ fn show_progress(o: &Options) -> bool {
 /// each dataset. Changes nothing.
 pub fn plan(o: &Options) -> Result<Planned, Failure> {
     let mut warnings = Vec::new();
-    let pool = o.dataset.pool();
-    let stashes = read_stashes(o, pool.as_str(), &mut warnings)?;
+    let stashes = read_stashes(o, &mut warnings)?;
     let show_progress = show_progress(o);
 
     // List.
@@ -360,8 +359,9 @@ struct Stashes {
 
 /// Reads the stash records. A dry run reads them only if the store exists (it creates nothing)
 /// and takes no lock; a real run opens (creates) the store, takes its lock for the whole run
-/// and refuses to go on while an interrupted operation on the pool awaits recovery.
-fn read_stashes(o: &Options, pool: &str, warnings: &mut Vec<String>) -> Result<Stashes, Failure> {
+/// and refuses to go on while an interrupted operation on the dataset (or one above or below
+/// it) awaits recovery.
+fn read_stashes(o: &Options, warnings: &mut Vec<String>) -> Result<Stashes, Failure> {
     let mut st = Stashes {
         names: HashSet::new(),
         guids: HashSet::new(),
@@ -384,7 +384,11 @@ fn read_stashes(o: &Options, pool: &str, warnings: &mut Vec<String>) -> Result<S
     let journals = store
         .journals()
         .map_err(|e| fail("cannot read the journals of", e))?;
-    if let Some(j) = journals.into_iter().find(|j| j.plan.pool() == pool) {
+    let ds = o.dataset.as_str();
+    if let Some(j) = journals
+        .into_iter()
+        .find(|j| rollback::related(&j.plan.dataset, ds))
+    {
         let msg = format!(
             "an interrupted flocker {} of {} awaits recovery (datavault recover)",
             j.op, j.plan.dataset

@@ -855,7 +855,7 @@ fn journal_and_lock() -> TestResult {
         ensure!(fx.snaps()? == before, "ran while the store was locked");
     }
 
-    // An interrupted rollback of this pool awaits recovery: a real run is refused, a dry run
+    // An interrupted rollback of this dataset awaits recovery: a real run is refused, a dry run
     // warns.
     let snap = |name: &str, txg: u64| SnapshotState {
         name: name.into(),
@@ -911,8 +911,25 @@ fn journal_and_lock() -> TestResult {
     store
         .clear_journal("20260101T000000-abcdef")
         .map_err(fail)?;
+    // An interrupted rollback of another dataset of the pool does not block this one.
+    let mut other = state.clone();
+    other.dataset = format!("{}/other", fx.pool.name());
+    store
+        .put_journal(&Journal {
+            op: "rollback".into(),
+            plan: rollback::plan(&other, "s1", Strategy::Copy, "20260101T000000-bbbbbb"),
+            next_step: 0,
+            committed: false,
+            guids: BTreeMap::new(),
+            restore_of: None,
+            late: Vec::new(),
+        })
+        .map_err(fail)?;
     prune_ok(&args, 0)?;
     ensure!(fx.names()? == fx.set(&[4]), "left: {:?}", fx.names()?);
+    store
+        .clear_journal("20260101T000000-bbbbbb")
+        .map_err(fail)?;
     Ok(())
 }
 

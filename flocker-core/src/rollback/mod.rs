@@ -132,9 +132,13 @@ pub fn recover(store: &Store) -> Result<Option<String>> {
     recover_locked(store, None)
 }
 
-/// Whether one of two datasets is the other or lies under it.
-fn related(a: &str, b: &str) -> bool {
-    a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"))
+/// Whether one of two datasets is the other or lies under it: an interrupted operation on one
+/// of them stops operations on the other (see [`recover`]).
+pub fn related(a: &str, b: &str) -> bool {
+    match (DatasetName::new(a), DatasetName::new(b)) {
+        (Ok(x), Ok(y)) => x == y || x.is_ancestor_of(&y) || y.is_ancestor_of(&x),
+        _ => a == b,
+    }
 }
 
 /// Recovers every journal. With `scope` (the dataset an operation is about to change), a
