@@ -879,17 +879,18 @@ fn journal_and_lock() -> TestResult {
         written: 0,
         available: 1 << 30,
     };
-    let plan = rollback::plan(&state, "s1", Strategy::Copy, "20260101T000000-abcdef");
+    // An uncommitted rollback of `state`'s dataset to s1, interrupted before its first step.
+    let journal = |state: &LiveState, id: &str| Journal {
+        op: "rollback".into(),
+        plan: rollback::plan(state, "s1", Strategy::Copy, id),
+        next_step: 0,
+        committed: false,
+        guids: BTreeMap::new(),
+        restore_of: None,
+        late: Vec::new(),
+    };
     store
-        .put_journal(&Journal {
-            op: "rollback".into(),
-            plan,
-            next_step: 0,
-            committed: false,
-            guids: BTreeMap::new(),
-            restore_of: None,
-            late: Vec::new(),
-        })
+        .put_journal(&journal(&state, "20260101T000000-abcdef"))
         .map_err(fail)?;
     let o = prune_ok(&args, 1)?;
     ensure!(
@@ -915,15 +916,7 @@ fn journal_and_lock() -> TestResult {
     let mut other = state.clone();
     other.dataset = format!("{}/other", fx.pool.name());
     store
-        .put_journal(&Journal {
-            op: "rollback".into(),
-            plan: rollback::plan(&other, "s1", Strategy::Copy, "20260101T000000-bbbbbb"),
-            next_step: 0,
-            committed: false,
-            guids: BTreeMap::new(),
-            restore_of: None,
-            late: Vec::new(),
-        })
+        .put_journal(&journal(&other, "20260101T000000-bbbbbb"))
         .map_err(fail)?;
     prune_ok(&args, 0)?;
     ensure!(fx.names()? == fx.set(&[4]), "left: {:?}", fx.names()?);

@@ -294,15 +294,7 @@ pub fn ensure_lab_prereqs() -> Result<()> {
     enable_contrib_and_backports()?;
     apt(&["-q", "update"])?;
     let backports = format!("{code}-backports");
-    for from_backports in [true, false] {
-        let names: Vec<&str> = missing
-            .iter()
-            .filter(|p| p.backports == from_backports)
-            .map(|p| p.name)
-            .collect();
-        if names.is_empty() {
-            continue;
-        }
+    for (from_backports, names) in by_origin(&missing) {
         let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
         if from_backports {
             args.extend(["-t", backports.as_str()]);
@@ -326,19 +318,24 @@ fn missing_names() -> String {
         .join(" ")
 }
 
+/// The names of `pkgs` in two groups, those from backports first: `(from_backports, names)`,
+/// empty groups left out.
+fn by_origin(pkgs: &[Package]) -> Vec<(bool, Vec<&'static str>)> {
+    [true, false]
+        .into_iter()
+        .map(|b| {
+            let names = pkgs.iter().filter(|p| p.backports == b).map(|p| p.name);
+            (b, names.collect::<Vec<_>>())
+        })
+        .filter(|(_, n)| !n.is_empty())
+        .collect()
+}
+
 /// The apt commands that install `pkgs` (backports ones first, with `-t`), as a root user types
 /// them.
 fn install_commands(pkgs: &[Package], code: &str) -> Vec<String> {
     let mut cmds = vec!["apt-get update".to_string()];
-    for from_backports in [true, false] {
-        let names: Vec<&str> = pkgs
-            .iter()
-            .filter(|p| p.backports == from_backports)
-            .map(|p| p.name)
-            .collect();
-        if names.is_empty() {
-            continue;
-        }
+    for (from_backports, names) in by_origin(pkgs) {
         let target = if from_backports {
             format!("-t {code}-backports ")
         } else {
