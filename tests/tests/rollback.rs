@@ -1341,22 +1341,98 @@ fn clear_cycle(st: &Store, fs: &str) -> TestResult {
     Ok(())
 }
 
-/// A rollback of `fs` to `@a` (copy) works now, and the stash holds what it replaced.
+/// A rollback of `fs` to its oldest snapshot (copy) works now, and the stash holds what it
+/// replaced.
 fn following_rollback_works(st: &Store, fs: &str, what: &str) -> TestResult {
     let guids: Vec<String> = snaps(fs)?.into_values().collect();
     let pool = fs.split('/').next().unwrap_or(fs);
-    let rec = ok(rollback::rollback(
-        st,
-        &plan(&format!("{fs}@a"), Strategy::Copy)?,
-    ))
-    .map_err(|e| fail(format!("{what}: the following rollback: {e:?}")))?;
+    let oldest = zfs(&[
+        "list",
+        "-H",
+        "-o",
+        "name",
+        "-t",
+        "snapshot",
+        "-s",
+        "createtxg",
+        "-d",
+        "1",
+        fs,
+    ])?
+    .lines()
+    .next()
+    .map(str::to_string)
+    .ok_or_else(|| fail(format!("{what}: {fs} has no snapshot left")))?;
+    let rec = ok(rollback::rollback(st, &plan(&oldest, Strategy::Copy)?))
+        .map_err(|e| fail(format!("{what}: the following rollback: {e:?}")))?;
+    let short = oldest.split_once('@').map_or("", |x| x.1);
     ensure!(
-        snaps(fs)?.keys().collect::<Vec<_>>() == ["a"],
+        snaps(fs)?.keys().collect::<Vec<_>>() == [short],
         "{what}: the following rollback left {:?}",
         snaps(fs)?
     );
     ensure!(ok(st.record(&rec.id)).is_ok(), "{what}: no record");
     nothing_lost(pool, &guids, &format!("{what}, following rollback"))
+}
+
+/// A rollback and a prune of the same dataset started together: they take turns on the store's
+/// lock (or one is refused); prune destroys only what its policy planned, never what the
+/// rollback stashes or pins.
+fn rollback_and_prune_together() -> TestResult {
+    let p = TestPool::new("rbprune", 512)?;
+    let st = store(&p)?;
+    for n in 0..3 {
+        let what = format!("rollback and prune, round {n}");
+        let (fs, _dir) = big_fixture(&p, &format!("fs{n}"), 8)?;
+        let before = snaps(&fs)?;
+        // min=2 keeps the two newest snapshots: only a may go.
+        let rb = spawn_dv(
+            &st,
+            &[
+                "rollback",
+                &format!("{fs}@b"),
+                "--strategy",
+                "copy",
+                "--yes",
+            ],
+        )?;
+        let pr = spawn_dv(&st, &["prune", &fs, "--keep", "min=2"])?;
+        let (rc, rt) = finish(rb, &what)?;
+        let (pc, pt) = finish(pr, &format!("{what}: prune"))?;
+        ensure!(
+            rc == 0 || (rc == 1 && rt.contains("another flocker operation is running")) || rc == 3,
+            "{what}: rollback exit {rc}: {rt}"
+        );
+        ensure!(
+            pc == 0 || (pc == 1 && pt.contains("cannot lock")),
+            "{what}: prune exit {pc}: {pt}"
+        );
+        ensure!(rc == 0 || pc == 0, "{what}: neither ran: {rt} / {pt}");
+        let keep: Vec<String> = before
+            .iter()
+            .filter(|(k, _)| k.as_str() != "a")
+            .map(|(_, g)| g.clone())
+            .collect();
+        nothing_lost(p.name(), &keep, &what)?;
+        let all = pool_snaps(p.name())?;
+        if pc != 0 {
+            nothing_lost(
+                p.name(),
+                &before.values().cloned().collect::<Vec<_>>(),
+                &what,
+            )?;
+        }
+        if rc == 0 {
+            ensure!(
+                snaps(&fs)?.contains_key("b"),
+                "{what}: the stash's target b is gone: {all:?}"
+            );
+        }
+        nothing_pending(&st, &what)?;
+        following_rollback_works(&st, &fs, &what)?;
+        clear_cycle(&st, &fs)?;
+    }
+    Ok(())
 }
 
 /// A plan made before another operation swapped the same dataset is refused under the lock
@@ -1997,6 +2073,10 @@ fn main() {
         ),
         zfs_test("rollback::snapshot_during_copy", snapshot_during_copy),
         zfs_test("rollback::two_rollbacks_together", two_rollbacks_together),
+        zfs_test(
+            "rollback::rollback_and_prune_together",
+            rollback_and_prune_together,
+        ),
         zfs_test("rollback::kill_inside_commit", kill_inside_commit),
         zfs_test(
             "rollback::abandon_a_wedged_journal",
