@@ -291,6 +291,12 @@ fn check_user_prop(name: &str, value: &str) -> Result<()> {
 /// ([`ErrorKind::PropertyInvalid`]). From the kernel: [`ErrorKind::Exists`],
 /// [`ErrorKind::NotFound`], [`ErrorKind::ReadOnly`], ... with per-snapshot
 /// [`Error::items`].
+///
+/// This takes no lock. A program whose snapshots must not land inside a rollback of the same
+/// datasets holds the rollback store's lock around the call, taken with
+/// [`Store::lock_wait`](crate::rollback::Store::lock_wait) (it waits for a running rollback),
+/// and names the snapshots after taking it, as `datavault snapshot` and its service do
+/// (ROLLBACK.md, "Concurrency").
 pub fn snapshot(
     datasets: &[DatasetName],
     short_name: &str,
