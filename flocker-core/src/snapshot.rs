@@ -292,11 +292,8 @@ fn check_user_prop(name: &str, value: &str) -> Result<()> {
 /// [`ErrorKind::NotFound`], [`ErrorKind::ReadOnly`], ... with per-snapshot
 /// [`Error::items`].
 ///
-/// This takes no lock. A program whose snapshots must not land inside a rollback of the same
-/// datasets holds the rollback store's lock around the call, taken with
-/// [`Store::lock_wait`](crate::rollback::Store::lock_wait) (it waits for a running rollback),
-/// and names the snapshots after taking it, as `datavault snapshot` and its service do
-/// (ROLLBACK.md, "Concurrency").
+/// This takes no lock: see [`snapshot_locked`] for snapshots that must not land inside a
+/// rollback of the same datasets.
 pub fn snapshot(
     datasets: &[DatasetName],
     short_name: &str,
@@ -334,6 +331,23 @@ pub fn snapshot(
     };
     lzc::snapshot(&snaps, props.as_ref())?;
     Ok(snaps)
+}
+
+/// [`snapshot`] under the rollback store's lock: waits up to `wait` for a rollback, stash
+/// restore or drop that holds it ([`ErrorKind::Busy`] after that), then takes the snapshot
+/// named by `short_name()` (called once the lock is held, so a name that carries the time says
+/// when the snapshot was really taken). The snapshots thus land before or after such an
+/// operation, never inside it (ROLLBACK.md, "Concurrency"). DataVault's snapshots are taken
+/// this way.
+pub fn snapshot_locked(
+    store: &crate::rollback::Store,
+    wait: std::time::Duration,
+    datasets: &[DatasetName],
+    short_name: impl FnOnce() -> String,
+    user_props: &[(&str, &str)],
+) -> Result<Vec<SnapshotName>> {
+    let _lock = store.lock_wait(wait)?;
+    snapshot(datasets, &short_name(), user_props)
 }
 
 #[cfg(test)]

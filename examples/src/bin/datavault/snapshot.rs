@@ -57,11 +57,14 @@ pub fn take(
     datasets: &[DatasetName],
     mut at: impl FnMut() -> OffsetDateTime,
 ) -> Result<(String, Vec<SnapshotName>), Failure> {
-    let _lock = store.lock_wait(LOCK_WAIT)?;
     let mut tries = 0;
     loop {
-        let short = scheme::snap_name(at());
-        match snapshot::snapshot(datasets, &short, &[]) {
+        let mut short = String::new();
+        let name = || {
+            short = scheme::snap_name(at());
+            short.clone()
+        };
+        match snapshot::snapshot_locked(store, LOCK_WAIT, datasets, name, &[]) {
             Ok(names) => return Ok((short, names)),
             Err(e) if e.kind() == ErrorKind::Exists && tries < 2 => {
                 tries += 1;
