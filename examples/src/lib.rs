@@ -1,10 +1,13 @@
 //! Shared helpers for the example binaries.
 //!
 //! - [`prune`]: the core of the `prune` tool (list, plan, destroy in batches), used by the
-//!   `prune` binary and by `datavault prune` / `datavault run`.
+//!   `prune` binary and by `datavault prune` / `datavault run`, with the ownership rule
+//!   ([`prune::Ownership`]: which snapshots a policy may plan and destroy).
+//! - [`scheme`]: DataVault's snapshot names (`dv-YYYYMMDDTHHMMSSZ`) and their times.
 //! - [`show_progress`] and [`default_sigpipe`]: terminal behaviour shared by the binaries.
 
 pub mod prune;
+pub mod scheme;
 
 use std::io::IsTerminal;
 

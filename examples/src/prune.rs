@@ -5,11 +5,18 @@
 //! reported). Stashed snapshots (`flocker_core::rollback`) are never destroyed; a real run
 //! holds the stash store's lock from the listing to the last destroy.
 //!
+//! A policy plans only the snapshots it owns ([`Ownership`]): by default DataVault's, named
+//! `dv-YYYYMMDDTHHMMSSZ` ([`crate::scheme`]); a `match` regex widens that, `--all` (the `prune`
+//! tool only) takes every snapshot. The others are *foreign*: never destroyed, not counted by
+//! the policy (neither its counts nor its "newest" protection see them), and reported as
+//! `foreign (kept)` (JSON: `"decision": "foreign"`).
+//!
 //! [`run_cli`] is the whole `prune` command (its text and JSON output); [`plan`] and
 //! [`apply`] are its two halves for callers that print their own report.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -22,6 +29,7 @@ use flocker_core::retention::{
     RetentionPolicy, RuleMiss, SnapshotFacts, TimeZone,
 };
 use flocker_core::rollback::{self, Store};
+use regex::Regex;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -35,17 +43,20 @@ JSON output (--json): one object, printed after the plan is applied (or at once 
     \"now\":     RFC 3339 instant planned for,
     \"tz\":      time zone of the calendar periods,
     \"dry_run\": bool,
-    \"warnings\": [text, ...],
-    \"datasets\": [{\"name\", \"snapshots\", \"keep\", \"destroy\",
-                  \"space\": null | {\"budget\", \"used_before\", \"used_after\"}}],
+    \"ownership\": {\"all\": bool (--all), \"match\": null | the --match regex, \"text\": the rule},
+    \"warnings\": [text, ...]       (with --all, first: every snapshot is planned),
+    \"datasets\": [{\"name\", \"snapshots\" (keep + destroy + foreign), \"keep\", \"destroy\",
+                  \"foreign\", \"space\": null | {\"budget\", \"used_before\", \"used_after\"}}],
     \"entries\": [{                 one per snapshot, by dataset, oldest (createtxg) first
         \"name\":      \"pool/fs@snap\",
         \"dataset\":   \"pool/fs\",
         \"guid\":      decimal STRING (64-bit values do not fit a JSON double),
         \"createtxg\": number,
         \"creation\":  RFC 3339 (UTC),
-        \"decision\":  \"keep\" | \"destroy\",
-        \"reasons\":   [{\"type\": \"protected\" | \"kept\" | \"missed\" | \"over_space_budget\",
+        \"decision\":  \"keep\" | \"destroy\" | \"foreign\" (not owned by the policy: never
+                     destroyed, not counted; its one reason is {\"type\": \"foreign\",
+                     \"text\": \"foreign (kept)\"}),
+        \"reasons\":   [{\"type\": \"protected\" | \"kept\" | \"missed\" | \"over_space_budget\" | \"foreign\",
                        \"text\": human-readable line, and by type:
                        protected: \"protection\": \"newest\" | \"held\" | \"has_clones\" | \"pinned\" |
                                   \"pin_property\" (+\"property\") | \"stashed\" | \"future_dated\";
@@ -58,20 +69,27 @@ JSON output (--json): one object, printed after the plan is applied (or at once 
                                \"too_old\" | \"not_burst_end\" | \"no_large_change\" | \"beyond_minimum\";
                        over_space_budget: \"budget\" (bytes)}],
         \"expires\":   null (never, unless newer snapshots displace it; always null for
-                     destroy) | RFC 3339 instant the keeping window passes it,
+                     destroy and foreign) | RFC 3339 instant the keeping window passes it,
         \"outcome\":   null (kept, or --dry-run) | \"destroyed\" | \"skipped\" (held or cloned
                      meanwhile) | \"failed\" | \"not_attempted\" (an earlier batch failed as a whole),
         \"error\":     null | {\"kind\", \"errno\", \"text\"}
     }],
-    \"summary\": {\"snapshots\", \"keep\", \"destroy\", \"destroyed\", \"skipped\", \"failed\",
-                \"not_attempted\", \"calls\" (lzc_destroy_snaps calls made)}
+    \"summary\": {\"snapshots\", \"keep\", \"destroy\", \"foreign\", \"destroyed\", \"skipped\",
+                \"failed\", \"not_attempted\", \"calls\" (lzc_destroy_snaps calls made)}
   }
+
+Ownership: the policy plans, counts and may destroy only the snapshots it owns: those named
+dv-YYYYMMDDTHHMMSSZ (DataVault's scheme), and with --match REGEX also those whose short name
+(after the @) the regex matches in full (it is anchored at both ends: --match 'auto-.*', not
+--match auto-). --all plans every snapshot of the dataset, other tools' and manual ones too,
+and says so on stderr. Every other snapshot is foreign (kept).
 
 Exit status: 0 success (held/cloned skips included), 1 listing/store/destroy failure,
 2 bad arguments. Nothing is changed on exit status 2.
 
 Examples:
   prune tank/home --keep 48x1h,30x1d,12x1mo,10x1y --dry-run
+  prune tank/home --keep 24x1h,30x1d --match 'autosnap_.*' --dry-run
   prune tank/home --keep 24x1h,min=10 --json --dry-run | jq '.entries[] | select(.decision==\"destroy\")'
   prune -r tank --keep 4x15min,24x1h,30x1d --tz Europe/Berlin --batch 50";
 
@@ -115,11 +133,13 @@ pub struct Options {
     /// The time a snapshot counts as taken at, when not its `creation` property (`None` from
     /// the function, or no function: `creation`). `datavault` reads it from its snapshot names.
     pub snapshot_time: Option<fn(&SnapshotInfo) -> Option<OffsetDateTime>>,
+    /// Which snapshots the policy owns (plans and may destroy); the others are foreign.
+    pub ownership: Ownership,
 }
 
 impl Options {
     /// Options with the defaults of the `prune` binary: no dry run, text output, batches of
-    /// 100, not recursive, the default store, `creation` times.
+    /// 100, not recursive, the default store, `creation` times, DataVault's snapshots owned.
     pub fn new(
         program: &'static str,
         dataset: DatasetName,
@@ -143,17 +163,187 @@ impl Options {
             store: PathBuf::from(rollback::DEFAULT_DIR),
             ignore_holds: false,
             snapshot_time: None,
+            ownership: Ownership::default(),
         }
     }
+}
+
+/// How a snapshot the policy does not own is reported (text, and the JSON reason's `text`).
+pub const FOREIGN: &str = "foreign (kept)";
+
+/// Which snapshots a retention policy owns: plans, counts, and may destroy. Every other
+/// snapshot is *foreign*: never destroyed, not counted by the policy, reported as [`FOREIGN`].
+///
+/// ```
+/// use flocker_examples::prune::Ownership;
+///
+/// let dv = Ownership::default();
+/// assert!(dv.owns("dv-20261125T181500Z") && !dv.owns("before-upgrade"));
+/// let wider = Ownership::matching(Some("auto-.*")).unwrap();
+/// assert!(wider.owns("auto-1") && wider.owns("dv-20261125T181500Z"));
+/// assert!(!wider.owns("x-auto-1")); // a full match
+/// assert!(Ownership::All.owns("syncoid_host_2026-12-01:00:00:00-GMT00:00"));
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum Ownership {
+    /// DataVault's snapshots only: short names `dv-YYYYMMDDTHHMMSSZ` ([`crate::scheme`]).
+    #[default]
+    Scheme,
+    /// DataVault's, and those whose short name the regex matches in full.
+    SchemeOr(NameMatch),
+    /// Every snapshot (`prune --all`).
+    All,
+}
+
+impl Ownership {
+    /// DataVault's snapshots, and with `regex` those it matches in full. Err: one line naming
+    /// the regex (see [`NameMatch::new`]).
+    pub fn matching(regex: Option<&str>) -> Result<Ownership, String> {
+        Ok(match regex {
+            None => Ownership::Scheme,
+            Some(r) => Ownership::SchemeOr(NameMatch::new(r)?),
+        })
+    }
+
+    /// Whether the policy owns the snapshot with this short name (the part after `@`).
+    pub fn owns(&self, short: &str) -> bool {
+        match self {
+            Ownership::Scheme => crate::scheme::is_scheme_name(short),
+            Ownership::SchemeOr(m) => crate::scheme::is_scheme_name(short) || m.matches(short),
+            Ownership::All => true,
+        }
+    }
+
+    /// Whether the policy owns the snapshot named `name` (`pool/fs@snap`).
+    pub fn owns_name(&self, name: &str) -> bool {
+        self.owns(name.rsplit_once('@').map_or("", |(_, short)| short))
+    }
+
+    /// The regex given, if any.
+    pub fn regex(&self) -> Option<&str> {
+        match self {
+            Ownership::SchemeOr(m) => Some(m.as_str()),
+            Ownership::Scheme | Ownership::All => None,
+        }
+    }
+
+    /// The warning [`Ownership::All`] gives (on stderr and in the JSON `warnings`).
+    pub fn warning(&self, dataset: &DatasetName, recursive: bool) -> Option<String> {
+        match self {
+            Ownership::All => Some(format!(
+                "--all: every snapshot of {}{} is planned and may be destroyed, including those of other tools (syncoid, zrepl, flocker-snap) and manual ones",
+                dataset.as_str(),
+                if recursive {
+                    " and its descendants"
+                } else {
+                    ""
+                }
+            )),
+            Ownership::Scheme | Ownership::SchemeOr(_) => None,
+        }
+    }
+
+    /// The JSON `ownership` object of [`JSON_HELP`] (also in `datavault list --json`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "all": matches!(self, Ownership::All),
+            "match": self.regex(),
+            "text": self.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Ownership {
+    /// What the policy owns, and what happens to the rest.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ownership::Scheme => write!(
+                f,
+                "snapshots named dv-YYYYMMDDTHHMMSSZ; the others are {FOREIGN}"
+            ),
+            Ownership::SchemeOr(m) => write!(
+                f,
+                "snapshots named dv-YYYYMMDDTHHMMSSZ or matching {} in full; the others are {FOREIGN}",
+                quoted(m.as_str())
+            ),
+            Ownership::All => write!(f, "every snapshot (--all)"),
+        }
+    }
+}
+
+/// A regular expression (the `regex` crate's syntax) that a snapshot's short name must match
+/// in full: it is anchored at both ends, so `auto-.*` matches `auto-1` but not `x-auto-1`, and
+/// `auto` matches only `auto`.
+#[derive(Clone, Debug)]
+pub struct NameMatch {
+    text: String,
+    full: Regex,
+}
+
+impl NameMatch {
+    /// Compiles `text` for a full match. Err: one line naming the regex and what is wrong
+    /// with it (`bad regex "(": unclosed group`); an empty regex is refused too.
+    pub fn new(text: &str) -> Result<NameMatch, String> {
+        let bad = |why: &str| format!("bad regex {}: {why}", quoted(text));
+        if text.is_empty() {
+            return Err(bad("empty (it would match no snapshot name)"));
+        }
+        Regex::new(text).map_err(|e| bad(&regex_error(&e)))?;
+        // Valid alone but not inside the anchors: an `(?x)` comment swallowed the end.
+        let full = Regex::new(&format!(r"\A(?:{text})\z")).map_err(|e| {
+            bad(&format!(
+                "cannot be anchored for a full match ({})",
+                regex_error(&e)
+            ))
+        })?;
+        Ok(NameMatch {
+            text: text.to_string(),
+            full,
+        })
+    }
+
+    /// The regex as given.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the regex matches all of `short`.
+    pub fn matches(&self, short: &str) -> bool {
+        self.full.is_match(short)
+    }
+}
+
+/// `text` in double quotes, as written (a regex's backslashes are not doubled) unless it holds
+/// a quote or a control character: then Rust's escaped form.
+fn quoted(text: &str) -> String {
+    if text.contains(|c: char| c == '"' || c.is_control()) {
+        format!("{text:?}")
+    } else {
+        format!("\"{text}\"")
+    }
+}
+
+/// The regex crate's error in one line: the `error: ...` line of a syntax error (whose text
+/// repeats the pattern over several lines), else the text with its lines joined.
+fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// The listing and the plans, with the store's lock (real runs) held until dropped.
 pub struct Planned {
     /// Every snapshot listed.
     pub listing: Vec<SnapshotInfo>,
-    /// One plan per dataset, by dataset name.
+    /// One plan per dataset that has snapshots, by dataset name: of the snapshots the policy
+    /// owns (possibly none).
     pub plans: Vec<(String, RetentionPlan)>,
-    /// Warnings (an interrupted rollback awaiting recovery, on a dry run).
+    /// The snapshots the policy does not own (listing order): never planned or destroyed.
+    pub foreign: Vec<SnapshotFacts>,
+    /// Warnings (`--all`; an interrupted rollback awaiting recovery, on a dry run).
     pub warnings: Vec<String>,
     _stashes: Stashes,
 }
@@ -169,9 +359,16 @@ impl Planned {
         doomed
     }
 
-    /// How many snapshots the plans keep.
+    /// How many snapshots the plans keep (foreign ones not included).
     pub fn kept(&self) -> usize {
         self.plans.iter().map(|(_, p)| p.kept().count()).sum()
+    }
+
+    /// The foreign snapshots of dataset `ds`, oldest first.
+    pub fn foreign_of<'a>(&'a self, ds: &'a str) -> impl Iterator<Item = &'a SnapshotFacts> {
+        self.foreign
+            .iter()
+            .filter(move |f| f.name.split_once('@').is_some_and(|(d, _)| d == ds))
     }
 }
 
@@ -198,7 +395,11 @@ fn show_progress(o: &Options) -> bool {
 /// Reads the stash records (a real run takes the store's lock), lists the snapshots and plans
 /// each dataset. Changes nothing.
 pub fn plan(o: &Options) -> Result<Planned, Failure> {
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = o
+        .ownership
+        .warning(&o.dataset, o.recursive)
+        .into_iter()
+        .collect();
     let stashes = read_stashes(o, &mut warnings)?;
     let show_progress = show_progress(o);
 
@@ -240,27 +441,42 @@ pub fn plan(o: &Options) -> Result<Planned, Failure> {
         })?
     };
 
-    // Plan, one dataset at a time (listing order: by dataset, then createtxg).
+    let (plans, foreign) = plan_facts(o, listing.iter().map(|info| facts(o, info, &stashes)));
+    Ok(Planned {
+        listing,
+        plans,
+        foreign,
+        warnings,
+        _stashes: stashes,
+    })
+}
+
+/// Sets the foreign snapshots apart and plans the owned ones, one dataset at a time. `all` is
+/// in listing order (by dataset, then createtxg); every dataset in it gets a plan, even one
+/// of no snapshot.
+fn plan_facts(
+    o: &Options,
+    all: impl IntoIterator<Item = SnapshotFacts>,
+) -> (Vec<(String, RetentionPlan)>, Vec<SnapshotFacts>) {
     let mut groups: BTreeMap<String, Vec<SnapshotFacts>> = BTreeMap::new();
-    for info in &listing {
-        groups
-            .entry(info.name.dataset_str().to_string())
-            .or_default()
-            .push(facts(o, info, &stashes));
+    let mut foreign = Vec::new();
+    for f in all {
+        let ds = f.name.split_once('@').map_or("", |(d, _)| d).to_string();
+        let owned = groups.entry(ds).or_default();
+        if o.ownership.owns_name(&f.name) {
+            owned.push(f);
+        } else {
+            foreign.push(f);
+        }
     }
-    let plans: Vec<(String, RetentionPlan)> = groups
+    let plans = groups
         .into_iter()
         .map(|(ds, f)| {
             let plan = o.policy.plan(&f, o.now, &o.tz);
             (ds, plan)
         })
         .collect();
-    Ok(Planned {
-        listing,
-        plans,
-        warnings,
-        _stashes: stashes,
-    })
+    (plans, foreign)
 }
 
 /// Destroys what `planned` destroys (nothing on a dry run), oldest first, in batches;
@@ -284,14 +500,21 @@ pub fn apply(o: &Options, planned: &Planned, report: impl FnMut(&str, &Fate)) ->
 /// The whole `prune` command: plan, print, apply, print. Ok(false) when some snapshot could
 /// not be destroyed.
 pub fn run_cli(o: &Options) -> Result<bool, Failure> {
+    // Said loudly, before anything is listed, whatever the output format.
+    let loud = o.ownership.warning(&o.dataset, o.recursive);
+    if let Some(w) = &loud {
+        eprintln!("{}: warning: {w}", o.program);
+    }
     let planned = plan(o)?;
-    let doomed = planned.doomed();
-    let kept = planned.kept();
 
     if !o.json && (o.dry_run || o.verbose) {
-        print_text_plan(o, &planned.plans, &planned.warnings);
+        print_text_plan(o, &planned);
     } else if !o.json {
-        for w in &planned.warnings {
+        for w in planned
+            .warnings
+            .iter()
+            .filter(|w| Some(*w) != loud.as_ref())
+        {
             eprintln!("{}: warning: {w}", o.program);
         }
     }
@@ -311,34 +534,13 @@ pub fn run_cli(o: &Options) -> Result<bool, Failure> {
     let ok = applied.ok();
 
     if o.json {
-        let v = json_report(o, &planned.plans, &applied.fates, tally, &planned.warnings);
+        let v = json_report(o, &planned, &applied.fates, tally);
         println!(
             "{}",
             serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
         );
-    } else if o.dry_run {
-        println!(
-            "dry run: would destroy {}, keep {} (of {} snapshots)",
-            doomed.len(),
-            kept,
-            planned.listing.len()
-        );
     } else {
-        if tally.not_attempted > 0 {
-            println!(
-                "not attempted: {} snapshots (a batch failed as a whole)",
-                tally.not_attempted
-            );
-        }
-        println!(
-            "destroyed {}, kept {}, skipped {}, failed {} ({} lzc_destroy_snaps calls, batches of at most {})",
-            tally.destroyed,
-            kept,
-            tally.skipped,
-            tally.failed + tally.not_attempted,
-            tally.calls,
-            o.batch
-        );
+        print_totals(o, &planned, tally);
     }
     if !ok && !o.json {
         eprintln!(
@@ -348,6 +550,37 @@ pub fn run_cli(o: &Options) -> Result<bool, Failure> {
         );
     }
     Ok(ok)
+}
+
+/// The text totals: what a dry run would do, or what the run did.
+fn print_totals(o: &Options, planned: &Planned, tally: &Tally) {
+    let kept = planned.kept();
+    let foreign = match planned.foreign.len() {
+        0 => String::new(),
+        n => format!(", kept {n} foreign"),
+    };
+    if o.dry_run {
+        println!(
+            "dry run: would destroy {}, keep {kept}{foreign} (of {} snapshots)",
+            planned.doomed().len(),
+            planned.listing.len()
+        );
+        return;
+    }
+    if tally.not_attempted > 0 {
+        println!(
+            "not attempted: {} snapshots (a batch failed as a whole)",
+            tally.not_attempted
+        );
+    }
+    println!(
+        "destroyed {}, kept {kept}, skipped {}, failed {}{foreign} ({} lzc_destroy_snaps calls, batches of at most {})",
+        tally.destroyed,
+        tally.skipped,
+        tally.failed + tally.not_attempted,
+        tally.calls,
+        o.batch
+    );
 }
 
 /// What the stash store protects, and its lock for a real run.
@@ -608,23 +841,54 @@ pub fn short_error(e: &ErrorInfo) -> String {
     }
 }
 
-/// Prints the plans as text (policy line, warnings, one block per dataset).
-pub fn print_text_plan(s: &Options, plans: &[(String, RetentionPlan)], warnings: &[String]) {
+/// Prints the plans as text (policy and ownership lines, warnings, one block per dataset with
+/// the foreign snapshots among the planned ones, oldest first).
+pub fn print_text_plan(s: &Options, planned: &Planned) {
     println!(
         "policy {} at {} (time zone {})",
         s.policy,
         rfc3339(s.now),
         s.tz_name
     );
-    for w in warnings {
+    println!("owns {}", s.ownership);
+    for w in &planned.warnings {
         println!("warning: {w}");
     }
-    for (ds, plan) in plans {
-        if plans.len() > 1 {
+    for (ds, plan) in &planned.plans {
+        if planned.plans.len() > 1 {
             println!("== {ds}");
         }
-        print!("{plan}");
+        let foreign: Vec<&SnapshotFacts> = planned.foreign_of(ds).collect();
+        print!("{}", plan_text(plan, &foreign));
     }
+}
+
+/// The plan's text with a `foreign NAME  [foreign (kept)]` line for each foreign snapshot,
+/// in createtxg order. The plan's `Display` writes one line per entry, in entry order, then
+/// its space line.
+fn plan_text(plan: &RetentionPlan, foreign: &[&SnapshotFacts]) -> String {
+    let text = plan.to_string();
+    let mut lines = text.lines();
+    let mut out = String::new();
+    let mut fi = foreign.iter().peekable();
+    let line = |f: &SnapshotFacts| format!("foreign {}  [{FOREIGN}]\n", f.name);
+    for e in &plan.entries {
+        while let Some(f) = fi.next_if(|f| f.createtxg < e.createtxg) {
+            out.push_str(&line(f));
+        }
+        if let Some(l) = lines.next() {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    for f in fi {
+        out.push_str(&line(f));
+    }
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 /// RFC 3339 text of `t`.
@@ -636,55 +900,41 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 /// The JSON report of [`JSON_HELP`].
 pub fn json_report(
     s: &Options,
-    plans: &[(String, RetentionPlan)],
+    planned: &Planned,
     fates: &HashMap<String, Fate>,
     t: &Tally,
-    warnings: &[String],
 ) -> Value {
     let mut datasets = Vec::new();
     let mut entries = Vec::new();
     let (mut n, mut keep, mut destroy) = (0, 0, 0);
-    for (ds, plan) in plans {
+    for (ds, plan) in &planned.plans {
         let k = plan.kept().count();
         let d = plan.destroyed().count();
-        n += plan.entries.len();
+        let foreign: Vec<&SnapshotFacts> = planned.foreign_of(ds).collect();
+        n += plan.entries.len() + foreign.len();
         keep += k;
         destroy += d;
         datasets.push(json!({
             "name": ds,
-            "snapshots": plan.entries.len(),
+            "snapshots": plan.entries.len() + foreign.len(),
             "keep": k,
             "destroy": d,
+            "foreign": foreign.len(),
             "space": plan.space.map(|sp| json!({
                 "budget": sp.budget,
                 "used_before": sp.used_before,
                 "used_after": sp.used_after,
             })),
         }));
+        // Oldest first: the foreign snapshots among the planned ones.
+        let mut fi = foreign.into_iter().peekable();
         for e in &plan.entries {
-            let (outcome, error) = match fates.get(&e.name) {
-                None => (Value::Null, Value::Null),
-                Some(Fate::Destroyed) => (json!("destroyed"), Value::Null),
-                Some(Fate::NotAttempted) => (json!("not_attempted"), Value::Null),
-                Some(Fate::Skipped(i)) => (json!("skipped"), error_json(i)),
-                Some(Fate::Failed(i)) => (json!("failed"), error_json(i)),
-            };
-            entries.push(json!({
-                "name": e.name,
-                "dataset": ds,
-                "guid": e.guid.to_string(),
-                "createtxg": e.createtxg,
-                "creation": rfc3339(e.creation),
-                "decision": match e.decision {
-                    Decision::Keep => "keep",
-                    Decision::Destroy => "destroy",
-                },
-                "reasons": e.reasons.iter().map(|r| reason_json(plan, s, r)).collect::<Vec<_>>(),
-                "expires": e.expires_at.map(rfc3339),
-                "outcome": outcome,
-                "error": error,
-            }));
+            while let Some(f) = fi.next_if(|f| f.createtxg < e.createtxg) {
+                entries.push(foreign_json(ds, f));
+            }
+            entries.push(entry_json(s, ds, plan, e, fates));
         }
+        entries.extend(fi.map(|f| foreign_json(ds, f)));
     }
     let rules: Vec<String> = s.policy.rules().iter().map(|r| r.to_string()).collect();
     json!({
@@ -693,19 +943,69 @@ pub fn json_report(
         "now": rfc3339(s.now),
         "tz": s.tz_name,
         "dry_run": s.dry_run,
-        "warnings": warnings,
+        "ownership": s.ownership.to_json(),
+        "warnings": planned.warnings,
         "datasets": datasets,
         "entries": entries,
         "summary": {
             "snapshots": n,
             "keep": keep,
             "destroy": destroy,
+            "foreign": planned.foreign.len(),
             "destroyed": t.destroyed,
             "skipped": t.skipped,
             "failed": t.failed,
             "not_attempted": t.not_attempted,
             "calls": t.calls,
         },
+    })
+}
+
+/// One planned snapshot's entry of [`JSON_HELP`].
+fn entry_json(
+    s: &Options,
+    ds: &str,
+    plan: &RetentionPlan,
+    e: &PlanEntry,
+    fates: &HashMap<String, Fate>,
+) -> Value {
+    let (outcome, error) = match fates.get(&e.name) {
+        None => (Value::Null, Value::Null),
+        Some(Fate::Destroyed) => (json!("destroyed"), Value::Null),
+        Some(Fate::NotAttempted) => (json!("not_attempted"), Value::Null),
+        Some(Fate::Skipped(i)) => (json!("skipped"), error_json(i)),
+        Some(Fate::Failed(i)) => (json!("failed"), error_json(i)),
+    };
+    json!({
+        "name": e.name,
+        "dataset": ds,
+        "guid": e.guid.to_string(),
+        "createtxg": e.createtxg,
+        "creation": rfc3339(e.creation),
+        "decision": match e.decision {
+            Decision::Keep => "keep",
+            Decision::Destroy => "destroy",
+        },
+        "reasons": e.reasons.iter().map(|r| reason_json(plan, s, r)).collect::<Vec<_>>(),
+        "expires": e.expires_at.map(rfc3339),
+        "outcome": outcome,
+        "error": error,
+    })
+}
+
+/// A foreign snapshot's entry of [`JSON_HELP`]: the same fields, `"decision": "foreign"`.
+fn foreign_json(ds: &str, f: &SnapshotFacts) -> Value {
+    json!({
+        "name": f.name,
+        "dataset": ds,
+        "guid": f.guid.to_string(),
+        "createtxg": f.createtxg,
+        "creation": rfc3339(f.creation),
+        "decision": "foreign",
+        "reasons": [{"type": "foreign", "text": FOREIGN}],
+        "expires": Value::Null,
+        "outcome": Value::Null,
+        "error": Value::Null,
     })
 }
 
@@ -811,5 +1111,288 @@ fn reason_json(plan: &RetentionPlan, s: &Options, r: &Reason) -> Value {
             json!({"type": "over_space_budget", "budget": budget, "text": text})
         }
         _ => json!({"type": "other", "text": text}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DV1: &str = "dv-20261201T000000Z";
+    const DV2: &str = "dv-20261201T010000Z";
+    const DV3: &str = "dv-20261201T020000Z";
+    const SYNCOID: &str = "syncoid_host_2026-12-01:00:00:00-GMT00:00";
+
+    fn t(hours: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_795_996_800 + hours * 3600).unwrap()
+    }
+
+    fn options(policy: &str, ownership: Ownership) -> Options {
+        let mut o = Options::new(
+            "test",
+            DatasetName::new("p/fs").unwrap(),
+            policy.parse().unwrap(),
+            TimeZone::UTC,
+            "UTC".into(),
+            t(48),
+        );
+        o.ownership = ownership;
+        o
+    }
+
+    /// `p/fs@NAME` facts, createtxg = position, one hour apart.
+    fn facts_of(shorts: &[&str]) -> Vec<SnapshotFacts> {
+        shorts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let i = i as u64 + 1;
+                SnapshotFacts::new(format!("p/fs@{s}"), 1000 + i, 10 * i, t(i as i64))
+            })
+            .collect()
+    }
+
+    fn planned(o: &Options, shorts: &[&str]) -> Planned {
+        let (plans, foreign) = plan_facts(o, facts_of(shorts));
+        Planned {
+            listing: Vec::new(),
+            plans,
+            foreign,
+            warnings: o
+                .ownership
+                .warning(&o.dataset, o.recursive)
+                .into_iter()
+                .collect(),
+            _stashes: Stashes {
+                names: HashSet::new(),
+                guids: HashSet::new(),
+                _lock: None,
+            },
+        }
+    }
+
+    #[test]
+    fn scheme_names_are_owned_by_default() {
+        let o = Ownership::default();
+        assert!(matches!(o, Ownership::Scheme));
+        assert!(o.owns(DV1) && o.owns("dv-19991231T235959Z"));
+        for foreign in [
+            "before-upgrade",
+            SYNCOID,
+            "monday",
+            "zrepl_20261201_000000_000",
+            "autosnap_2026-12-01_00:00:00_hourly",
+            "dv-",
+            "dv-20261201T000000",
+            "dv-20261301T000000Z",
+            "dv-20261201T000000Z-extra",
+            "",
+        ] {
+            assert!(!o.owns(foreign), "{foreign:?} owned");
+        }
+        assert!(o.owns_name(&format!("p/fs@{DV1}")) && !o.owns_name("p/fs@monday"));
+        assert!(
+            !o.owns_name("p/fs"),
+            "a name without @ is no snapshot of the scheme"
+        );
+        assert_eq!(o.regex(), None);
+    }
+
+    #[test]
+    fn match_widens_with_a_full_match() {
+        let o = Ownership::matching(Some("s[0-9]+|before-.*")).unwrap();
+        assert_eq!(o.regex(), Some("s[0-9]+|before-.*"));
+        assert!(o.owns(DV1), "the scheme stays owned");
+        assert!(o.owns("s1") && o.owns("s42") && o.owns("before-upgrade"));
+        // Anchored at both ends, around the whole alternation.
+        for no in ["xs1", "s1x", "s", "x-before-upgrade", "monday", SYNCOID] {
+            assert!(!o.owns(no), "{no:?} owned");
+        }
+        let o = Ownership::matching(Some("syncoid_.*")).unwrap();
+        assert!(o.owns(SYNCOID) && !o.owns("before-upgrade"));
+        // A plain word matches only itself.
+        let o = Ownership::matching(Some("monday")).unwrap();
+        assert!(o.owns("monday") && !o.owns("mondays") && !o.owns("a-monday"));
+        // `$` and `^` inside the regex change nothing.
+        let o = Ownership::matching(Some("^a$")).unwrap();
+        assert!(o.owns("a") && !o.owns("ab"));
+        assert!(matches!(Ownership::matching(None), Ok(Ownership::Scheme)));
+    }
+
+    #[test]
+    fn all_owns_everything_and_warns() {
+        let o = Ownership::All;
+        for s in [DV1, "before-upgrade", SYNCOID, "monday", ""] {
+            assert!(o.owns(s), "{s:?}");
+        }
+        let ds = DatasetName::new("p/fs").unwrap();
+        let w = o.warning(&ds, false).unwrap();
+        assert!(
+            w.contains("--all") && w.contains("every snapshot of p/fs"),
+            "{w}"
+        );
+        assert!(o.warning(&ds, true).unwrap().contains("descendants"));
+        assert!(Ownership::Scheme.warning(&ds, false).is_none());
+        let v = o.to_json();
+        assert!(v["all"] == true && v["match"].is_null(), "{v}");
+    }
+
+    #[test]
+    fn bad_regex_is_one_line_naming_it() {
+        for (re, why) in [
+            ("(", "unclosed group"),
+            ("syncoid_[", "unclosed character class"),
+            ("*", "repetition operator missing expression"),
+            ("", "empty"),
+            ("(?x)a # a comment", "cannot be anchored"),
+        ] {
+            let e = NameMatch::new(re).err().unwrap();
+            assert!(
+                e.starts_with(&format!("bad regex \"{re}\": ")) && e.contains(why),
+                "{re:?}: {e}"
+            );
+            assert!(!e.contains('\n'), "{re:?}: {e}");
+        }
+        // Backslashes are shown as written; a quote is escaped.
+        let e = NameMatch::new(r"\d(").err().unwrap();
+        assert!(e.starts_with(r#"bad regex "\d(""#), "{e}");
+        let e = NameMatch::new("\"(").err().unwrap();
+        assert!(e.starts_with(r#"bad regex "\"(""#), "{e}");
+    }
+
+    #[test]
+    fn foreign_snapshots_are_not_planned_or_counted() {
+        // min=1 keeps one snapshot; the newest of all is foreign, so the newest owned one is
+        // what min=1 and the newest protection see.
+        let o = options("min=1", Ownership::default());
+        let p = planned(&o, &[DV1, "before-upgrade", DV2, SYNCOID, DV3, "monday"]);
+        assert_eq!(p.plans.len(), 1);
+        let plan = &p.plans[0].1;
+        let names: Vec<&str> = plan.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                format!("p/fs@{DV1}"),
+                format!("p/fs@{DV2}"),
+                format!("p/fs@{DV3}")
+            ]
+        );
+        let doomed: Vec<&str> = p.doomed().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(doomed, [format!("p/fs@{DV1}"), format!("p/fs@{DV2}")]);
+        assert_eq!(p.kept(), 1);
+        let foreign: Vec<&str> = p.foreign.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            foreign,
+            [
+                "p/fs@before-upgrade".to_string(),
+                format!("p/fs@{SYNCOID}"),
+                "p/fs@monday".into()
+            ]
+        );
+        assert_eq!(p.foreign_of("p/fs").count(), 3);
+        assert_eq!(p.foreign_of("p/fs/child").count(), 0);
+    }
+
+    #[test]
+    fn a_dataset_of_foreign_snapshots_only_gets_an_empty_plan() {
+        let o = options("min=1", Ownership::default());
+        let p = planned(&o, &["a", "b"]);
+        assert_eq!(p.plans.len(), 1);
+        assert!(p.plans[0].1.entries.is_empty());
+        assert!(p.doomed().is_empty());
+        assert_eq!(p.foreign.len(), 2);
+    }
+
+    #[test]
+    fn all_plans_every_snapshot() {
+        let o = options("min=1", Ownership::All);
+        let p = planned(&o, &[DV1, "before-upgrade", SYNCOID, "monday"]);
+        assert!(p.foreign.is_empty());
+        let doomed: Vec<&str> = p.doomed().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            doomed,
+            [
+                format!("p/fs@{DV1}"),
+                "p/fs@before-upgrade".into(),
+                format!("p/fs@{SYNCOID}")
+            ]
+        );
+        assert!(p.warnings[0].contains("--all"), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn json_reports_foreign_entries_in_order() {
+        let o = options("min=1", Ownership::matching(Some("s[0-9]")).unwrap());
+        let p = planned(&o, &["s1", "before-upgrade", "s2", DV1, "monday"]);
+        let v = json_report(&o, &p, &HashMap::new(), &Tally::default());
+        let entries = v["entries"].as_array().unwrap();
+        let seen: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|e| (e["name"].as_str().unwrap(), e["decision"].as_str().unwrap()))
+            .collect();
+        let dv1 = format!("p/fs@{DV1}");
+        assert_eq!(
+            seen,
+            [
+                ("p/fs@s1", "destroy"),
+                ("p/fs@before-upgrade", "foreign"),
+                ("p/fs@s2", "destroy"),
+                (dv1.as_str(), "keep"),
+                ("p/fs@monday", "foreign"),
+            ]
+        );
+        let f = &entries[1];
+        assert_eq!(
+            f["reasons"],
+            json!([{"type": "foreign", "text": "foreign (kept)"}])
+        );
+        assert_eq!(f["guid"], "1002");
+        assert_eq!(f["createtxg"], 20);
+        assert_eq!(f["dataset"], "p/fs");
+        assert!(f["expires"].is_null() && f["outcome"].is_null() && f["error"].is_null());
+        // The same fields as a planned entry.
+        let keys = |e: &Value| e.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(f), keys(&entries[0]));
+        assert_eq!(v["summary"]["snapshots"], 5);
+        assert_eq!(v["summary"]["foreign"], 2);
+        assert_eq!(v["summary"]["keep"], 1);
+        assert_eq!(v["summary"]["destroy"], 2);
+        assert_eq!(v["datasets"][0]["foreign"], 2);
+        assert_eq!(v["datasets"][0]["snapshots"], 5);
+        assert_eq!(v["ownership"]["match"], "s[0-9]");
+        assert_eq!(v["ownership"]["all"], false);
+        assert!(v["warnings"].as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn text_plan_shows_foreign_lines_in_order() {
+        let o = options("min=1", Ownership::default());
+        let p = planned(&o, &["before-upgrade", DV1, "monday", DV2, SYNCOID]);
+        let foreign: Vec<&SnapshotFacts> = p.foreign_of("p/fs").collect();
+        let text = plan_text(&p.plans[0].1, &foreign);
+        let heads: Vec<(&str, &str)> = text
+            .lines()
+            .map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next().unwrap(), w.next().unwrap())
+            })
+            .collect();
+        let (dv1, dv2) = (format!("p/fs@{DV1}"), format!("p/fs@{DV2}"));
+        let sync = format!("p/fs@{SYNCOID}");
+        assert_eq!(
+            heads,
+            [
+                ("foreign", "p/fs@before-upgrade"),
+                ("destroy", dv1.as_str()),
+                ("foreign", "p/fs@monday"),
+                ("keep", dv2.as_str()),
+                ("foreign", sync.as_str()),
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains("foreign p/fs@monday  [foreign (kept)]"),
+            "{text}"
+        );
     }
 }

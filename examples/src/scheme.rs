@@ -1,4 +1,5 @@
-//! The service's snapshot names and the time they stand for.
+//! DataVault's snapshot names and the time they stand for (shared by `datavault` and, as the
+//! default ownership rule, the `prune` tool: [`crate::prune::Ownership`]).
 //!
 //! A snapshot made by `datavault snapshot` or `datavault run` is named
 //! `dv-YYYYMMDDTHHMMSSZ`: the ISO 8601 basic form of the UTC instant it was taken at (for
@@ -12,6 +13,10 @@
 //! clock of `datavault run --clock-start` the name carries the service's clock, so history
 //! built in seconds is planned as the hours or days it stands for. (The plain `prune` tool
 //! always uses `creation`.)
+//!
+//! The scheme is also what a retention policy owns by default: `datavault list`, `prune` and
+//! `run` and the `prune` tool plan (and may destroy) only the snapshots named by it, unless a
+//! `match` regex widens the rule ([`crate::prune::Ownership`]).
 
 use flocker_core::inventory::SnapshotInfo;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
@@ -31,6 +36,11 @@ pub fn snap_name(t: OffsetDateTime) -> String {
         t.minute(),
         t.second()
     )
+}
+
+/// Whether `short` (the part of a snapshot name after `@`) is named by the scheme.
+pub fn is_scheme_name(short: &str) -> bool {
+    name_time(short).is_some()
 }
 
 /// The instant a short name of the scheme stands for; `None` for any other name.

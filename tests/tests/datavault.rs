@@ -3,7 +3,9 @@
 //! transaction group and `-r` takes the descendants; `list --json` matches the pool and the
 //! policy; `prune` removes exactly what its plan says; `run` on a stepped clock builds hourly
 //! history and thins it; a restart does not snapshot twice; a clock that jumps back neither
-//! duplicates nor destroys history; SIGTERM stops it cleanly; bad input changes nothing.
+//! duplicates nor destroys history; SIGTERM stops it cleanly; bad input changes nothing;
+//! `list`, `prune`, `run` and the `prune` tool never destroy or count snapshots they do not own
+//! (a manual one, syncoid's, `flocker-snap`'s) and report them as `foreign (kept)`.
 //!
 //! No test depends on timing: history is built on the service's stepped clock
 //! (`--clock-start T --clock-step 1h`), or from snapshots named by the scheme with chosen
@@ -45,6 +47,10 @@ fn main() {
             accelerated,
         ),
         zfs_test("datavault::bad_input_changes_nothing", bad_input),
+        zfs_test(
+            "datavault::foreign_snapshots_survive_prune_and_run",
+            foreign_survive,
+        ),
     ]);
 }
 
@@ -292,11 +298,15 @@ fn list_json() -> TestResult {
     sh("zfs", &["snapshot", &format!("{a}@manual")])?;
     let now = T0 + 26 * H;
     let policy = "3x1h,1x1d,min=1";
+    // `manual` is not a DataVault name: `--match` makes the policy own it, as the independent
+    // plan below does.
     let o = f.dv_ok(&[
         "list",
         &a,
         "--keep",
         policy,
+        "--match",
+        "manual",
         "--tz",
         "UTC",
         "--now",
@@ -769,6 +779,20 @@ fn bad_input() -> TestResult {
     let o = f.dv(&["prune", &a, "--keep", "3x1q"])?;
     one_line_error(&o, "a bad policy", "3x1q")?;
 
+    let o = f.dv(&["prune", &a, "--keep", "min=1", "--match", "syncoid_("])?;
+    one_line_error(&o, "a bad --match", "bad regex \"syncoid_(\"")?;
+
+    let cfg = f.config(&format!(
+        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\nmatch = \"before-(\"\n"
+    ))?;
+    let o = f.dv(&["run", "--config", &cfg, "--once"])?;
+    one_line_error(&o, "config with a bad match", "line 5 (dataset[0].match)")?;
+    ensure!(
+        o.stderr.contains("bad regex \"before-(\""),
+        "regex not named: {}",
+        o.stderr
+    );
+
     let cfg = f.config(&format!(
         "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\n\n[[dataset]]\nname = \"{nope}\"\nkeep = \"min=1\"\n"
     ))?;
@@ -798,6 +822,237 @@ fn bad_input() -> TestResult {
         cli(f.pool.name())? == before,
         "bad input changed the pool: {:?}",
         cli(f.pool.name())?.keys()
+    );
+    Ok(())
+}
+
+/// Other tools' and manual snapshot names: an administrator's, syncoid's, a `flocker-snap` one.
+const FOREIGN: [&str; 3] = [
+    "before-upgrade",
+    "syncoid_host_2026-12-01:00:00:00-GMT00:00",
+    "monday",
+];
+
+/// `name → guid` of the snapshots of `ds` (the CLI's view).
+fn guids(ds: &str) -> Result<BTreeMap<String, String>, Failed> {
+    Ok(cli(ds)?.into_iter().map(|(n, c)| (n, c.guid)).collect())
+}
+
+/// Each of `names` is still there with the GUID it had in `before`.
+fn survive(
+    what: &str,
+    before: &BTreeMap<String, String>,
+    ds: &str,
+    names: &[String],
+) -> TestResult {
+    let now = guids(ds)?;
+    for n in names {
+        ensure!(
+            now.contains_key(n) && now.get(n) == before.get(n),
+            "{what}: {n} is gone or replaced (before {:?}, now {:?})",
+            before.get(n),
+            now.get(n)
+        );
+    }
+    Ok(())
+}
+
+/// The dv- snapshots of `ds` left, by short name.
+fn dv_left(ds: &str) -> Result<BTreeSet<String>, Failed> {
+    Ok(shorts(ds)?
+        .into_iter()
+        .filter(|s| scheme_time(s).is_some())
+        .collect())
+}
+
+/// A dataset with DataVault's snapshots and foreign ones, and an aggressive policy (`min=1`):
+/// `datavault prune`, the `prune` tool, and one cycle of `datavault run` thin the dv- ones as
+/// the policy says, and every foreign snapshot survives (by GUID); the dry runs and `list`
+/// report them as foreign. A config `match` makes the service own one of them.
+fn foreign_survive() -> TestResult {
+    let f = Fix::new("dvforeign")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    for ds in [&a, &b] {
+        history(ds, &[0, 1, 2])?;
+        for name in FOREIGN {
+            sh("zfs", &["snapshot", &format!("{ds}@{name}")])?;
+        }
+        history(ds, &[3, 4])?;
+    }
+    let foreign: Vec<String> = FOREIGN.iter().map(|n| format!("{a}@{n}")).collect();
+    foreign_reported(&f, &a, &foreign)?;
+    foreign_pruned(&f, &a, &foreign)?;
+    foreign_in_service(&f, &a, &b, &foreign)
+}
+
+/// `list` and `prune --dry-run --json` (policy `min=1`) report `a`'s foreign snapshots as
+/// foreign (kept) and change nothing.
+fn foreign_reported(f: &Fix, a: &str, foreign: &[String]) -> TestResult {
+    let before = guids(a)?;
+    let now = fmt_t(T0 + 10 * H)?;
+    let args = ["--keep", "min=1", "--tz", "UTC", "--now", &now];
+
+    // list: the foreign ones as foreign (kept), the others planned.
+    let mut list = vec!["list", a, "--json"];
+    list.extend(args);
+    let v = f.dv_ok(&list)?.json()?;
+    let snaps = v["snapshots"].as_array().cloned().unwrap_or_default();
+    ensure!(snaps.len() == 8, "list shows {} snapshots", snaps.len());
+    for x in &snaps {
+        let name = x["name"].as_str().unwrap_or("");
+        let is_foreign = foreign.iter().any(|n| n == name);
+        ensure!(
+            (x["decision"] == "foreign") == is_foreign,
+            "{name}: decision {}",
+            x["decision"]
+        );
+        if is_foreign {
+            ensure!(
+                x["kept_by"] == serde_json::json!(["foreign (kept)"])
+                    && x["guid"].as_str() == before.get(name).map(String::as_str),
+                "{name}: {x}"
+            );
+        }
+    }
+    let mut text = vec!["list", a];
+    text.extend(args);
+    let o = f.dv_ok(&text)?;
+    ensure!(
+        o.stdout.contains("3 foreign (kept)")
+            && foreign.iter().all(|n| o
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(n.as_str()) && l.contains("foreign (kept)"))),
+        "list text:\n{}",
+        o.stdout
+    );
+
+    // prune --dry-run --json: the foreign ones reported, nothing changed.
+    let mut dry = vec!["prune", a, "--dry-run", "--json"];
+    dry.extend(args);
+    let v = f.dv_ok(&dry)?.json()?;
+    ensure!(guids(a)? == before, "a dry run changed the pool");
+    for n in foreign {
+        let e = v["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == n.as_str())
+            .ok_or_else(|| fail(format!("no entry for {n}")))?;
+        ensure!(
+            e["decision"] == "foreign"
+                && e["reasons"][0]["text"] == "foreign (kept)"
+                && e["guid"].as_str() == before.get(n).map(String::as_str),
+            "{n}: {e}"
+        );
+    }
+    ensure!(
+        v["summary"]["foreign"] == 3 && v["summary"]["destroy"] == 4 && v["summary"]["keep"] == 1,
+        "summary {}",
+        v["summary"]
+    );
+    Ok(())
+}
+
+/// `datavault prune` and then the `prune` tool (policy `min=1`) thin `a`'s dv- snapshots to
+/// the newest; its foreign snapshots survive, by GUID.
+fn foreign_pruned(f: &Fix, a: &str, foreign: &[String]) -> TestResult {
+    let before = guids(a)?;
+    let now = fmt_t(T0 + 10 * H)?;
+    let args = ["--keep", "min=1", "--tz", "UTC", "--now", &now];
+
+    // datavault prune: the dv- ones down to the newest, every foreign one left.
+    let mut real = vec!["prune", a];
+    real.extend(args);
+    let o = f.dv_ok(&real)?;
+    ensure!(
+        o.stdout.contains("destroyed 4, kept 1") && o.stdout.contains("kept 3 foreign"),
+        "datavault prune:\n{}",
+        o.stdout
+    );
+    survive("datavault prune", &before, a, foreign)?;
+    let newest = dv_name(T0 + 4 * H)?;
+    ensure!(
+        dv_left(a)? == [newest.clone()].into(),
+        "after datavault prune: {:?}",
+        shorts(a)?
+    );
+
+    // The prune tool, on more history: the same rule by default.
+    history(a, &[5, 6])?;
+    let before_tool = guids(a)?;
+    let o = Out::of(Command::new(example_bin("prune")?).args([
+        a,
+        "--keep",
+        "min=1",
+        "--store",
+        f.store.to_str().unwrap_or("/nonexistent"),
+    ]))?
+    .expect(0, "prune tool")?;
+    ensure!(
+        o.stdout.contains("destroyed 2, kept 1") && o.stdout.contains("kept 3 foreign"),
+        "prune tool:\n{}",
+        o.stdout
+    );
+    survive("the prune tool", &before_tool, a, foreign)?;
+    ensure!(
+        dv_left(a)? == [dv_name(T0 + 6 * H)?].into(),
+        "after the prune tool: {:?}",
+        shorts(a)?
+    );
+    Ok(())
+}
+
+/// One cycle of the service: `a`'s policy owns DataVault's snapshots only; `b`'s config owns
+/// `monday` too (`match`), so that one goes with `b`'s older dv- snapshots. The service clock
+/// starts two hours after the real one, so that `monday` (planned with its `creation`, the
+/// real time) is older than the snapshot the cycle takes, not dated in the future.
+fn foreign_in_service(f: &Fix, a: &str, b: &str, foreign: &[String]) -> TestResult {
+    history(a, &[7])?;
+    let before_run = guids(a)?;
+    let before_b = guids(b)?;
+    let cfg = f.config(&format!(
+        "every = \"1h\"\ntz = \"UTC\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\n\n[[dataset]]\nname = \"{b}\"\nkeep = \"min=1\"\nmatch = \"monday\"\n"
+    ))?;
+    let start = OffsetDateTime::now_utc().unix_timestamp() + 2 * H;
+    let o = run_stepped(f, &cfg, start, 1)?;
+    let taken = dv_name(start)?;
+    ensure!(
+        o.stdout.contains(&format!("snapshot {taken}")),
+        "no snapshot in the cycle:\n{}",
+        o.stdout
+    );
+    ensure!(
+        o.stdout
+            .lines()
+            .any(|l| l.contains(&format!("prune {a}:")) && l.contains("kept 3 foreign")),
+        "a's prune line:\n{}",
+        o.stdout
+    );
+    survive("datavault run", &before_run, a, foreign)?;
+    ensure!(
+        dv_left(a)? == [taken.clone()].into(),
+        "{a} after the cycle: {:?}",
+        shorts(a)?
+    );
+    let b_foreign: Vec<String> = [FOREIGN[0], FOREIGN[1]]
+        .iter()
+        .map(|n| format!("{b}@{n}"))
+        .collect();
+    survive("datavault run (match)", &before_b, b, &b_foreign)?;
+    let b_left = shorts(b)?;
+    let want: BTreeSet<String> = [FOREIGN[0].to_string(), FOREIGN[1].to_string(), taken].into();
+    ensure!(
+        b_left == want,
+        "{b} after the cycle: {b_left:?} (monday is owned through match and goes)"
+    );
+    ensure!(
+        o.stdout
+            .lines()
+            .any(|l| l.contains(&format!("prune {b}:")) && l.contains("kept 2 foreign")),
+        "b's prune line:\n{}",
+        o.stdout
     );
     Ok(())
 }

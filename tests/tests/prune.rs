@@ -2,7 +2,11 @@
 //! CLI as the oracle: dry runs change nothing and explain every snapshot, real runs destroy
 //! exactly what the dry run said (names and GUIDs), the safety rules hold (newest, holds,
 //! clones, pins, stashes), batches are capped (checked in the pool's ioctl history), and bad
-//! input changes nothing.
+//! input changes nothing. Ownership: by default the policy owns only DataVault's `dv-`
+//! snapshots, so other tools' and manual ones survive any policy and are reported as
+//! `foreign (kept)`; `--match` widens that (a full match) and `--all` plans everything, loudly.
+//! The fixtures of the older tests (`s1`.., `c1`.., `n1`..) are owned through `--match`
+//! (see [`prune`]).
 //!
 //! The binary is found in `FLOCKER_BIN_DIR` (set by `cargo xtask test`), else next to the
 //! test binary's `deps/` directory. Snapshots made here are all seconds old, so the policies
@@ -45,19 +49,41 @@ fn main() {
             journal_and_lock,
         ),
         zfs_test("bad_input_changes_nothing", bad_input),
+        zfs_test("foreign_snapshots_are_kept_and_reported", foreign_kept),
+        zfs_test("match_widens_ownership_with_a_full_match", match_widens),
+        zfs_test("all_plans_every_snapshot_and_warns", all_flag),
     ]);
 }
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 
+/// The fixtures' own snapshot names (`s1`.., a child's `c1`.., a stash's `n1`..): not
+/// DataVault's `dv-` names, so a policy owns them only through `--match`.
+const FIXTURE_MATCH: &str = "[scn][0-9]+";
+
+/// Runs prune. Unless the arguments choose what the policy owns themselves (`--match`,
+/// `--all`), `--match FIXTURE_MATCH` is added, so that the policy owns the fixtures' snapshots.
 fn prune(args: &[&str]) -> Result<Out, Failed> {
-    Out::of(Command::new(example_bin("prune")?).args(args))
+    let mut a = args.to_vec();
+    let chosen = a
+        .iter()
+        .any(|x| *x == "--all" || *x == "--match" || x.starts_with("--match="));
+    if !chosen {
+        a.extend(["--match", FIXTURE_MATCH]);
+    }
+    Out::of(Command::new(example_bin("prune")?).args(&a))
 }
 
 /// Runs prune and requires exit status `want`.
 fn prune_ok(args: &[&str], want: i32) -> Result<Out, Failed> {
     prune(args)?.expect(want, ("prune", args))
+}
+
+/// Runs prune with exactly these arguments (no `--match` added) and requires exit status
+/// `want`.
+fn prune_as_is(args: &[&str], want: i32) -> Result<Out, Failed> {
+    Out::of(Command::new(example_bin("prune")?).args(args))?.expect(want, ("prune", args))
 }
 
 /// An RFC 3339 UTC instant `secs` from the guest's clock.
@@ -141,6 +167,44 @@ impl Drop for Fx {
     }
 }
 
+/// `(name, guid)` of the snapshots of `ds` alone, in createtxg order (the CLI's view).
+fn createtxg_rows(ds: &str) -> Result<Vec<(String, String)>, Failed> {
+    let out = sh(
+        "zfs",
+        &[
+            "list",
+            "-Hp",
+            "-o",
+            "name,guid",
+            "-t",
+            "snapshot",
+            "-s",
+            "createtxg",
+            "-d",
+            "1",
+            ds,
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, g)| (n.to_string(), g.to_string()))
+        .collect())
+}
+
+/// `(name, guid)` of the report's entries, in their order.
+fn entry_rows(v: &Value) -> Result<Vec<(String, String)>, Failed> {
+    Ok(entries(v)?
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or("").to_string(),
+                e["guid"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect())
+}
+
 fn entries(v: &Value) -> Result<&Vec<Value>, Failed> {
     v["entries"]
         .as_array()
@@ -218,36 +282,8 @@ fn dry_run() -> TestResult {
 
     // Every snapshot, in createtxg order, with the CLI's name and GUID.
     let es = entries(&v)?;
-    let cli_order = sh(
-        "zfs",
-        &[
-            "list",
-            "-Hp",
-            "-o",
-            "name,guid",
-            "-t",
-            "snapshot",
-            "-s",
-            "createtxg",
-            "-d",
-            "1",
-            &fx.fs,
-        ],
-    )?;
-    let cli_rows: Vec<(String, String)> = cli_order
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| (n.to_string(), g.to_string()))
-        .collect();
-    let ours: Vec<(String, String)> = es
-        .iter()
-        .map(|e| {
-            (
-                e["name"].as_str().unwrap_or("").to_string(),
-                e["guid"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
+    let cli_rows = createtxg_rows(&fx.fs)?;
+    let ours = entry_rows(&v)?;
     ensure!(
         ours == cli_rows,
         "entries {ours:?} differ from the CLI {cli_rows:?}"
@@ -975,6 +1011,16 @@ fn bad_input() -> TestResult {
             2,
             "bad --pin-property",
         ),
+        (
+            vec![fs, "--keep", "min=1", "--match", "syncoid_(", "--store", st],
+            2,
+            "bad regex \"syncoid_(\": unclosed group",
+        ),
+        (
+            vec![fs, "--keep", "min=1", "--match", "", "--store", st],
+            2,
+            "bad regex \"\": empty",
+        ),
     ];
     for (args, code, text) in &cases {
         let mut a = args.clone();
@@ -995,7 +1041,24 @@ fn bad_input() -> TestResult {
     let o = prune_ok(&[fs, "--keep", "min=1", "--batch", "0", "--store", st], 2)?;
     ensure!(o.stderr.contains("--batch"), "stderr: {}", o.stderr);
     prune_ok(&[fs, "--store", st], 2)?;
+    // --all and --match exclude each other, whatever the order.
+    for args in [
+        [
+            fs, "--keep", "min=1", "--all", "--match", "s1", "--store", st,
+        ],
+        [
+            fs, "--keep", "min=1", "--match", "s1", "--all", "--store", st,
+        ],
+    ] {
+        let o = prune_ok(&args, 2)?;
+        ensure!(
+            o.stderr.contains("cannot be used with") && o.stdout.is_empty(),
+            "prune {args:?}: {}",
+            o.stderr
+        );
+    }
     ensure!(fx.snaps()? == before, "a refused run changed the snapshots");
+    ensure!(!fx.store.exists(), "a refused run created the stash store");
 
     // An unknown dataset (valid name): ZFS says not found, exit 1, nothing changed.
     let missing = fx.pool.ds("nope");
@@ -1021,6 +1084,328 @@ fn bad_input() -> TestResult {
     ensure!(
         fx.snaps()? == before,
         "the unknown dataset run changed the snapshots"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Ownership: DataVault's snapshots and other tools'
+
+/// DataVault's names, and other tools' (a manual one, syncoid's, a `flocker-snap` one),
+/// interleaved in this order: dv, foreign, dv, foreign, dv, foreign (the newest is foreign).
+const DV: [&str; 3] = [
+    "dv-20261201T000000Z",
+    "dv-20261201T010000Z",
+    "dv-20261201T020000Z",
+];
+const FOREIGN: [&str; 3] = [
+    "before-upgrade",
+    "syncoid_host_2026-12-01:00:00:00-GMT00:00",
+    "monday",
+];
+
+/// A pool with `pool/fs` holding the snapshots of [`DV`] and [`FOREIGN`], interleaved.
+fn mixed(tag: &str) -> Result<Fx, Failed> {
+    let fx = Fx::new(tag, 0)?;
+    for (d, f) in DV.iter().zip(FOREIGN) {
+        sh("zfs", &["snapshot", &format!("{}@{d}", fx.fs)])?;
+        sh("zfs", &["snapshot", &format!("{}@{f}", fx.fs)])?;
+    }
+    Ok(fx)
+}
+
+impl Fx {
+    /// `pool/fs@short`.
+    fn at(&self, short: &str) -> String {
+        format!("{}@{short}", self.fs)
+    }
+
+    /// `pool/fs@short` for each.
+    fn set_of(&self, shorts: &[&str]) -> BTreeSet<String> {
+        shorts.iter().map(|s| self.at(s)).collect()
+    }
+}
+
+/// `before` without the snapshots named (the CLI's `name → guid`).
+fn without(before: &BTreeMap<String, String>, gone: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut m = before.clone();
+    m.retain(|n, _| !gone.contains(n));
+    m
+}
+
+/// The names of the entries with this decision.
+fn decided_names(v: &Value, decision: &str) -> Result<BTreeSet<String>, Failed> {
+    Ok(decided(v, decision)?.into_keys().collect())
+}
+
+fn foreign_kept() -> TestResult {
+    let fx = mixed("own")?;
+    let before = fx.snaps()?;
+    let now = now_plus(DAY);
+    let base = [
+        fx.fs.as_str(),
+        "--keep",
+        "min=1",
+        "--now",
+        &now,
+        "--store",
+        fx.store(),
+    ];
+
+    foreign_dry_runs(&fx, &base)?;
+    ensure!(fx.snaps()? == before, "a dry run changed the snapshots");
+
+    // The real run destroys exactly the two older dv- snapshots; the CLI, by GUID, agrees.
+    let mut real = base.to_vec();
+    real.push("--json");
+    let v = prune_as_is(&real, 0)?.json()?;
+    let expected = without(&before, &fx.set_of(&DV[..2]));
+    ensure!(
+        fx.snaps()? == expected,
+        "after the run the CLI lists {:?}, expected {expected:?}",
+        fx.snaps()?
+    );
+    for f in FOREIGN {
+        let e = entry(&v, &fx.at(f))?;
+        ensure!(
+            e["decision"] == "foreign" && e["outcome"].is_null(),
+            "{f}: {e}"
+        );
+    }
+    ensure!(
+        summary(&v, "destroyed")? == 2 && summary(&v, "foreign")? == 3,
+        "summary {}",
+        v["summary"]
+    );
+
+    // Again, in text: nothing more goes.
+    let o = prune_as_is(&base, 0)?;
+    ensure!(
+        o.stdout
+            .contains("destroyed 0, kept 1, skipped 0, failed 0, kept 3 foreign"),
+        "second run:\n{}",
+        o.stdout
+    );
+    ensure!(fx.snaps()? == expected, "the second run changed something");
+    Ok(())
+}
+
+/// The JSON and text dry runs of `base` (policy `min=1`) on [`mixed`]: every snapshot in
+/// createtxg order, the foreign ones as foreign (kept), the dv- ones planned.
+fn foreign_dry_runs(fx: &Fx, base: &[&str]) -> TestResult {
+    let mut dry = base.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let v = prune_as_is(&dry, 0)?.json()?;
+    let cli_rows = createtxg_rows(&fx.fs)?;
+    let ours = entry_rows(&v)?;
+    ensure!(
+        ours == cli_rows,
+        "entries {ours:?} differ from the CLI {cli_rows:?}"
+    );
+    for f in FOREIGN {
+        let e = entry(&v, &fx.at(f))?;
+        ensure!(
+            e["decision"] == "foreign"
+                && e["reasons"]
+                    == serde_json::json!([{"type": "foreign", "text": "foreign (kept)"}])
+                && e["outcome"].is_null()
+                && e["expires"].is_null(),
+            "{f}: {e}"
+        );
+    }
+    // min=1 and the newest protection see only DataVault's snapshots: the newest of those
+    // stays, although a foreign one is newer.
+    ensure!(
+        decided_names(&v, "destroy")? == fx.set_of(&DV[..2])
+            && decided_names(&v, "keep")? == fx.set_of(&DV[2..])
+            && decided_names(&v, "foreign")? == fx.set_of(&FOREIGN),
+        "plan: {}",
+        v["entries"]
+    );
+    ensure!(
+        summary(&v, "snapshots")? == 6
+            && summary(&v, "keep")? == 1
+            && summary(&v, "destroy")? == 2
+            && summary(&v, "foreign")? == 3,
+        "summary {}",
+        v["summary"]
+    );
+    ensure!(
+        v["ownership"]["all"] == false
+            && v["ownership"]["match"].is_null()
+            && v["warnings"].as_array().is_some_and(Vec::is_empty),
+        "ownership {} warnings {}",
+        v["ownership"],
+        v["warnings"]
+    );
+
+    // The text dry run: a `foreign` line for each, and the totals.
+    let mut text = base.to_vec();
+    text.push("--dry-run");
+    let o = prune_as_is(&text, 0)?;
+    for f in FOREIGN {
+        let name = fx.at(f);
+        ensure!(
+            o.stdout.lines().any(|l| l.starts_with("foreign ")
+                && l.contains(&format!(" {name} "))
+                && l.contains("[foreign (kept)]")),
+            "no foreign line for {name} in:\n{}",
+            o.stdout
+        );
+    }
+    ensure!(
+        o.stdout
+            .contains("would destroy 2, keep 1, kept 3 foreign (of 6 snapshots)"),
+        "totals:\n{}",
+        o.stdout
+    );
+    ensure!(o.stderr.is_empty(), "stderr: {}", o.stderr);
+    Ok(())
+}
+
+fn match_widens() -> TestResult {
+    let fx = mixed("match")?;
+    let before = fx.snaps()?;
+    let now = now_plus(DAY);
+    let run = |regex: &str, dry: bool| -> Result<Value, Failed> {
+        let mut a = vec![
+            fx.fs.as_str(),
+            "--keep",
+            "min=1",
+            "--match",
+            regex,
+            "--now",
+            &now,
+            "--json",
+            "--store",
+            fx.store(),
+        ];
+        if dry {
+            a.push("--dry-run");
+        }
+        prune_as_is(&a, 0)?.json()
+    };
+
+    // A full match: `before` and `sync.*` own neither before-upgrade nor the syncoid one.
+    for regex in ["before", "sync", "upgrade", "onda"] {
+        let v = run(regex, true)?;
+        ensure!(
+            decided_names(&v, "foreign")? == fx.set_of(&FOREIGN),
+            "--match {regex}: {}",
+            v["entries"]
+        );
+    }
+
+    // syncoid's and monday owned: monday is now the newest owned snapshot (kept), the
+    // syncoid one and every dv- one go; before-upgrade stays foreign.
+    let v = run("syncoid_.*|monday", false)?;
+    ensure!(
+        v["ownership"]["match"] == "syncoid_.*|monday",
+        "ownership {}",
+        v["ownership"]
+    );
+    let gone: BTreeSet<String> = fx.set_of(&[DV[0], DV[1], DV[2], FOREIGN[1]]);
+    ensure!(
+        decided_names(&v, "destroy")? == gone
+            && decided_names(&v, "keep")? == fx.set_of(&[FOREIGN[2]])
+            && decided_names(&v, "foreign")? == fx.set_of(&[FOREIGN[0]]),
+        "plan: {}",
+        v["entries"]
+    );
+    let expected = without(&before, &gone);
+    ensure!(
+        fx.snaps()? == expected,
+        "after --match the CLI lists {:?}, expected {expected:?}",
+        fx.snaps()?
+    );
+    Ok(())
+}
+
+fn all_flag() -> TestResult {
+    let fx = mixed("all")?;
+    let before = fx.snaps()?;
+    let now = now_plus(DAY);
+    let base = [
+        fx.fs.as_str(),
+        "--keep",
+        "min=1",
+        "--all",
+        "--now",
+        &now,
+        "--store",
+        fx.store(),
+    ];
+    let loud = |o: &Out| -> TestResult {
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        ensure!(
+            lines.len() == 1
+                && lines[0].starts_with("prune: warning: --all: every snapshot of ")
+                && lines[0].contains(&fx.fs)
+                && lines[0].contains("other tools"),
+            "stderr: {}",
+            o.stderr
+        );
+        Ok(())
+    };
+
+    // The JSON dry run: everything planned, the warning first in `warnings` and on stderr.
+    let mut dry = base.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let o = prune_as_is(&dry, 0)?;
+    loud(&o)?;
+    let v = o.json()?;
+    ensure!(
+        v["ownership"]["all"] == true
+            && v["warnings"][0]
+                .as_str()
+                .is_some_and(|w| w.starts_with("--all: every snapshot of")),
+        "ownership {} warnings {}",
+        v["ownership"],
+        v["warnings"]
+    );
+    ensure!(
+        decided_names(&v, "foreign")?.is_empty() && summary(&v, "foreign")? == 0,
+        "foreign entries with --all: {}",
+        v["entries"]
+    );
+    let keep = fx.set_of(&[FOREIGN[2]]);
+    let all: BTreeSet<String> = before.keys().cloned().collect();
+    let gone: BTreeSet<String> = all.difference(&keep).cloned().collect();
+    ensure!(
+        decided_names(&v, "destroy")? == gone && decided_names(&v, "keep")? == keep,
+        "plan: {}",
+        v["entries"]
+    );
+    ensure!(fx.snaps()? == before, "a dry run changed the snapshots");
+
+    // The text dry run says it too.
+    let mut text = base.to_vec();
+    text.push("--dry-run");
+    let o = prune_as_is(&text, 0)?;
+    loud(&o)?;
+    ensure!(
+        o.stdout.contains("owns every snapshot (--all)")
+            && o.stdout.lines().any(
+                |l| l.starts_with("destroy") && l.contains(&format!(" {} ", fx.at(FOREIGN[0])))
+            ),
+        "text plan:\n{}",
+        o.stdout
+    );
+
+    // The real run destroys foreign snapshots too: only the newest of all is left.
+    let o = prune_as_is(&base, 0)?;
+    loud(&o)?;
+    ensure!(
+        o.stdout
+            .contains("destroyed 5, kept 1, skipped 0, failed 0"),
+        "summary:\n{}",
+        o.stdout
+    );
+    let expected = without(&before, &gone);
+    ensure!(
+        fx.snaps()? == expected,
+        "after --all the CLI lists {:?}, expected {expected:?}",
+        fx.snaps()?
     );
     Ok(())
 }

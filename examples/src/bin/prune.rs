@@ -1,9 +1,16 @@
 //! `prune`: thin a dataset's snapshots with a retention policy.
 //!
 //! ```text
-//! prune DATASET --keep POLICY [--tz ZONE] [--dry-run] [--json] [--batch N]
-//!       [--pin-property PROP]... [-r] [--store DIR] [-v]
+//! prune DATASET --keep POLICY [--match REGEX | --all] [--tz ZONE] [--dry-run] [--json]
+//!       [--batch N] [--pin-property PROP]... [-r] [--store DIR] [-v]
 //! ```
+//!
+//! The policy owns, and so plans and may destroy, only DataVault's snapshots (short names
+//! `dv-YYYYMMDDTHHMMSSZ`) and, with `--match REGEX`, those whose short name the regex matches
+//! in full (anchored at both ends). Every other snapshot (a manual `@before-upgrade`,
+//! syncoid's or zrepl's, `flocker-snap`'s) is foreign: never destroyed, not counted, shown as
+//! `foreign (kept)`. `--all` plans every snapshot, as the tool did before, and says so on
+//! stderr and in the JSON `warnings`; it excludes `--match`.
 //!
 //! Lists the snapshots through `flocker_core::inventory` (read-only channel programs, no
 //! CLI), plans with `flocker_core::retention` (every snapshot: keep or destroy, and why), and
@@ -24,7 +31,8 @@
 //!
 //! Exit status: 0 when everything the plan destroys is destroyed or was skipped because it is
 //! held or cloned; 1 when listing failed, the store could not be read or locked, or some
-//! snapshot could not be destroyed for another reason; 2 for bad arguments (nothing changed).
+//! snapshot could not be destroyed for another reason; 2 for bad arguments, a bad regex or
+//! `--all` with `--match` included (nothing changed).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +41,7 @@ use clap::Parser;
 use flocker_core::name::DatasetName;
 use flocker_core::retention::{RetentionPolicy, TimeZone};
 use flocker_core::rollback;
-use flocker_examples::prune::{self as core, JSON_HELP, Options};
+use flocker_examples::prune::{self as core, JSON_HELP, Options, Ownership};
 use time::OffsetDateTime;
 
 /// Thin a dataset's snapshots with a retention policy (see RETENTION.md for the grammar).
@@ -52,6 +60,17 @@ struct Args {
     /// The retention policy, e.g. `48x1h,30x1d,12x1mo,10x1y,min=10` (RETENTION.md).
     #[arg(long = "keep", value_name = "POLICY")]
     keep: String,
+
+    /// Also own the snapshots whose short name (after the @) this regex matches in full
+    /// (anchored at both ends). Default: only DataVault's `dv-YYYYMMDDTHHMMSSZ` snapshots;
+    /// every other snapshot is foreign: never destroyed, not counted, shown as `foreign (kept)`.
+    #[arg(long = "match", value_name = "REGEX")]
+    matching: Option<String>,
+
+    /// Own every snapshot of the dataset, other tools' and manual ones included (warns on
+    /// stderr).
+    #[arg(long, conflicts_with = "matching")]
+    all: bool,
 
     /// Time zone of the calendar periods (IANA name, e.g. Europe/Berlin). Default: the
     /// system's local zone (TZ, /etc/localtime), else UTC.
@@ -123,6 +142,7 @@ fn main() -> ExitCode {
 struct Setup {
     dataset: DatasetName,
     policy: RetentionPolicy,
+    ownership: Ownership,
     tz: TimeZone,
     tz_name: String,
     now: OffsetDateTime,
@@ -146,6 +166,12 @@ fn setup(args: &Args) -> Result<Setup, Failure> {
             },
         )?;
     }
+    let ownership = if args.all {
+        Ownership::All
+    } else {
+        Ownership::matching(args.matching.as_deref())
+            .map_err(|e| Failure::Usage(format!("--match: {e}")))?
+    };
     let (tz, tz_name) = match &args.tz {
         Some(z) => {
             let tz = TimeZone::get(z)
@@ -174,6 +200,7 @@ fn setup(args: &Args) -> Result<Setup, Failure> {
     Ok(Setup {
         dataset,
         policy,
+        ownership,
         tz,
         tz_name,
         now,
@@ -190,5 +217,62 @@ fn run(args: &Args) -> Result<bool, Failure> {
     o.recursive = args.recursive;
     o.store = args.store.clone();
     o.ignore_holds = args.debug_ignore_holds;
+    o.ownership = s.ownership;
     core::run_cli(&o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn args(extra: &[&str]) -> Result<Args, clap::Error> {
+        let mut a = vec!["prune", "pool/fs", "--keep", "min=1"];
+        a.extend(extra);
+        Args::try_parse_from(a)
+    }
+
+    fn usage(extra: &[&str]) -> String {
+        let a = args(extra).unwrap_or_else(|e| panic!("{extra:?}: {e}"));
+        match setup(&a) {
+            Err(Failure::Usage(m)) => m,
+            Err(Failure::Other(m)) => panic!("{extra:?}: not a usage error: {m}"),
+            Ok(_) => panic!("{extra:?}: accepted"),
+        }
+    }
+
+    #[test]
+    fn ownership_from_the_arguments() {
+        let own = |extra: &[&str]| setup(&args(extra).unwrap()).ok().unwrap().ownership;
+        assert!(matches!(own(&[]), Ownership::Scheme));
+        assert!(matches!(own(&["--all"]), Ownership::All));
+        let m = own(&["--match", "s[0-9]+"]);
+        assert_eq!(m.regex(), Some("s[0-9]+"));
+        assert!(m.owns("s12") && !m.owns("s12x") && m.owns("dv-20260101T000000Z"));
+    }
+
+    #[test]
+    fn all_with_match_is_a_usage_error() {
+        let e = args(&["--all", "--match", "x"]).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+        assert_eq!(e.exit_code(), 2);
+        let e = args(&["--match", "x", "--all"]).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn bad_regex_is_one_line_naming_it() {
+        for (re, why) in [
+            ("(", "unclosed group"),
+            ("a{2,1}", "invalid repetition"),
+            ("", "empty"),
+        ] {
+            let m = usage(&["--match", re]);
+            assert!(
+                m.starts_with(&format!("--match: bad regex {re:?}: ")) && m.contains(why),
+                "{re:?}: {m}"
+            );
+            assert!(!m.contains('\n'), "{re:?}: not one line: {m}");
+        }
+    }
 }

@@ -5,13 +5,20 @@
 //! tz = "UTC"                # time zone of the calendar rules (default: the system's)
 //! store = "/var/lib/flocker-core"   # the stash store (FLOCKER_STORE overrides it)
 //! batch = 100               # at most this many snapshots per destroy call
+//! match = "autosnap_.*"     # optional: the default `match` of every dataset
 //!
 //! [[dataset]]
 //! name = "tank/home"
 //! keep = "24x1h,30x1d,12x1mo,min=3"   # flocker_core::retention's rule language
 //! every = "15m"             # optional: this dataset's interval
 //! recursive = false         # optional: also its descendants (one atomic snapshot)
+//! match = "auto-.*"         # optional: this dataset's `match` (replaces the default)
 //! ```
+//!
+//! A dataset's policy owns (plans, counts, may destroy) the snapshots DataVault made, named
+//! `dv-YYYYMMDDTHHMMSSZ`, and those whose short name (after the `@`) its `match` regex
+//! matches in full (anchored at both ends); every other snapshot is foreign and kept
+//! ([`flocker_examples::prune::Ownership`]).
 //!
 //! Every error names the file, the line and the field.
 
@@ -20,6 +27,7 @@ use std::time::Duration;
 
 use flocker_core::name::DatasetName;
 use flocker_core::retention::{RetentionPolicy, TimeZone};
+use flocker_examples::prune::Ownership;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -32,6 +40,8 @@ struct RawConfig {
     tz: Option<Spanned<String>>,
     store: Option<String>,
     batch: Option<Spanned<i64>>,
+    #[serde(rename = "match")]
+    matching: Option<Spanned<String>>,
     #[serde(default)]
     dataset: Vec<Spanned<RawDataset>>,
 }
@@ -44,6 +54,8 @@ struct RawDataset {
     every: Option<Spanned<String>>,
     #[serde(default)]
     recursive: bool,
+    #[serde(rename = "match")]
+    matching: Option<Spanned<String>>,
 }
 
 /// One dataset the service keeps.
@@ -57,6 +69,8 @@ pub struct DatasetConfig {
     pub every: Duration,
     /// Whether its descendants are snapshotted and pruned with it.
     pub recursive: bool,
+    /// Which snapshots its policy owns (`match`, else the file's default `match`).
+    pub ownership: Ownership,
     /// The line of its `name` (for messages).
     pub line: usize,
 }
@@ -73,6 +87,8 @@ pub struct Config {
     pub store: Option<String>,
     /// Destroy batch cap.
     pub batch: usize,
+    /// What a policy owns when its dataset sets no `match` (the top-level `match`).
+    pub ownership: Ownership,
     /// The datasets.
     pub datasets: Vec<DatasetConfig>,
 }
@@ -167,6 +183,10 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         },
         None => 100,
     };
+    let ownership = match &raw.matching {
+        Some(m) => parse_match(m).map_err(|msg| at(m.span().start, "match", msg))?,
+        None => Ownership::default(),
+    };
     if raw.dataset.is_empty() {
         return Err(Failure::Invalid(format!(
             "config {path}: no [[dataset]] entry (each needs name and keep)"
@@ -199,11 +219,16 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
             }
             None => default_every,
         };
+        let own = match &d.matching {
+            Some(m) => parse_match(m).map_err(|msg| at(m.span().start, &field("match"), msg))?,
+            None => ownership.clone(),
+        };
         datasets.push(DatasetConfig {
             name,
             policy,
             every,
             recursive: d.recursive,
+            ownership: own,
             line: entry_line,
         });
     }
@@ -213,8 +238,30 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         tz_name,
         store: raw.store,
         batch,
+        ownership,
         datasets,
     })
+}
+
+/// What the policy of a dataset owns for `list` and `prune`: `--match REGEX` (`cli`), else
+/// the dataset's entry, else the file's default `match`, else DataVault's snapshots only.
+pub fn ownership(
+    cli: Option<&str>,
+    cfg: Option<&Config>,
+    entry: Option<&DatasetConfig>,
+) -> Result<Ownership, Failure> {
+    match (cli, entry, cfg) {
+        (Some(m), _, _) => {
+            Ownership::matching(Some(m)).map_err(|e| Failure::Invalid(format!("--match: {e}")))
+        }
+        (None, Some(e), _) => Ok(e.ownership.clone()),
+        (None, None, Some(c)) => Ok(c.ownership.clone()),
+        (None, None, None) => Ok(Ownership::default()),
+    }
+}
+
+fn parse_match(m: &Spanned<String>) -> Result<Ownership, String> {
+    Ownership::matching(Some(m.get_ref()))
 }
 
 #[cfg(test)]
@@ -265,6 +312,68 @@ mod tests {
         let m = err("every = 5\n");
         assert!(m.contains("line 1"), "{m}");
         assert!(!err("x = [").contains('\n'));
+    }
+
+    #[test]
+    fn match_default_and_per_dataset() {
+        let c = parse(
+            "c.toml",
+            "match = \"auto-.*\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n[[dataset]]\nname = \"p/b\"\nkeep = \"min=1\"\nmatch = \"before-upgrade|syncoid_.*\"\n[[dataset]]\nname = \"p/c\"\nkeep = \"min=1\"\n",
+        )
+        .ok()
+        .unwrap();
+        let (a, b) = (&c.datasets[0].ownership, &c.datasets[1].ownership);
+        assert_eq!(c.ownership.regex(), Some("auto-.*"));
+        assert_eq!(a.regex(), Some("auto-.*"));
+        assert!(a.owns("auto-1") && a.owns("dv-20261125T181500Z") && !a.owns("before-upgrade"));
+        // A dataset's own `match` replaces the default (it is not added to it).
+        assert!(b.owns("before-upgrade") && b.owns("syncoid_h_2026") && !b.owns("auto-1"));
+        assert!(b.owns("dv-20261125T181500Z"));
+        assert!(!b.owns("x-before-upgrade"), "a full match");
+
+        // No `match` anywhere: DataVault's snapshots only.
+        let c = parse("c.toml", "[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n")
+            .ok()
+            .unwrap();
+        let own = &c.datasets[0].ownership;
+        assert!(own.regex().is_none() && own.owns("dv-20261125T181500Z"));
+        for foreign in ["monday", "before-upgrade", "dv-2026", "dv-20261125T181500"] {
+            assert!(!own.owns(foreign), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn the_sample_config_parses() {
+        let c = parse("datavault.toml", include_str!("../../../datavault.toml"))
+            .ok()
+            .unwrap();
+        let db = c.for_dataset("tank/db").unwrap();
+        assert_eq!(db.ownership.regex(), Some("pre-migration-.*"));
+        assert!(db.ownership.owns("pre-migration-1") && !db.ownership.owns("before-upgrade"));
+        let home = c.for_dataset("tank/home").unwrap();
+        assert!(home.ownership.regex().is_none());
+    }
+
+    #[test]
+    fn bad_match_names_line_key_and_regex() {
+        let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\nmatch = \"syncoid_(\"\n");
+        assert!(
+            m.contains("line 4")
+                && m.contains("dataset[0].match")
+                && m.contains("bad regex \"syncoid_(\"")
+                && m.contains("unclosed group"),
+            "{m}"
+        );
+        assert!(!m.contains('\n'), "{m}");
+        let m = err("match = \"*\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n");
+        assert!(
+            m.contains("line 1 (match)") && m.contains("bad regex \"*\""),
+            "{m}"
+        );
+        let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\nmatch = \"\"\n");
+        assert!(m.contains("dataset[0].match") && m.contains("empty"), "{m}");
+        let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\nmatch = 3\n");
+        assert!(m.contains("line 4"), "{m}");
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! `datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--tz ZONE]`:
-//! the snapshots with their time, age and space, which retention rule keeps each and when it
-//! expires (the plan `datavault prune` would carry out now), and the stashes apart.
+//! `datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY]
+//! [--match REGEX] [--tz ZONE]`: the snapshots with their time, age and space, which retention
+//! rule keeps each and when it expires (the plan `datavault prune` would carry out now), and
+//! the stashes apart. A snapshot the policy does not own (not named `dv-YYYYMMDDTHHMMSSZ`, not
+//! matched by `match`: `--match`, else the config's) is shown as `foreign (kept)`
+//! (JSON: `"decision": "foreign"`), with or without a policy.
 //!
 //! The policy is `--keep`, else the config file's entry for the dataset (or for a recursive
 //! ancestor); without either, the snapshots are listed without retention columns. (Datasets
@@ -12,13 +15,13 @@ use flocker_core::retention::{
     Decision, PlanEntry, Protection, Reason, RetentionPlan, RetentionPolicy,
 };
 use flocker_core::rollback::{self, StashView, Store};
-use flocker_examples::prune::{self as core, Options, rfc3339};
+use flocker_examples::prune::{self as core, FOREIGN, Options, rfc3339};
+use flocker_examples::scheme;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::common::{Failure, Opts, json as pretty, parse_now, parse_policy, parse_tz, store_dir};
 use crate::config::{self, Config};
-use crate::scheme;
 use crate::snapshot::expand;
 
 /// `datavault list ...`
@@ -26,7 +29,7 @@ pub fn list(args: &[String]) -> Result<(), Failure> {
     let o = Opts::parse(
         args,
         &["--json", "-r", "--recursive"],
-        &["--config", "--keep", "--now", "--tz"],
+        &["--config", "--keep", "--match", "--now", "--tz"],
     )?;
     let cfg = o.value("--config").map(config::load).transpose()?;
     let targets: Vec<String> = match (o.positional.as_slice(), &cfg) {
@@ -94,6 +97,7 @@ fn one_dataset(
         (None, None) => parse_tz(None).map_err(Failure::Invalid)?,
     };
     let store = store_dir(cfg.and_then(|c| c.store.as_deref()));
+    let ownership = config::ownership(o.value("--match"), cfg, entry)?;
 
     // The listing, and the plan `datavault prune` would make now (a dry run: no lock).
     let (listing, plans, warnings) = match &policy {
@@ -104,6 +108,7 @@ fn one_dataset(
             po.recursive = recursive;
             po.store = store.clone();
             po.snapshot_time = Some(scheme::info_time);
+            po.ownership = ownership.clone();
             let planned = core::plan(&po).map_err(|e| match e {
                 core::Failure::Usage(m) => Failure::Invalid(m),
                 core::Failure::Other(m) => Failure::Failed(m),
@@ -141,7 +146,8 @@ fn one_dataset(
             .find(|(d, _)| d == info.name.dataset_str())
             .map(|(_, p)| p);
         let entry = plan.and_then(|p| p.entries.iter().find(|e| e.name == info.name.as_str()));
-        snaps.push(snap_json(info, plan, entry, now));
+        let owned = ownership.owns(info.name.short_name());
+        snaps.push(snap_json(info, plan, entry, owned, now));
     }
 
     let stashes: Vec<Value> = if store.is_dir() {
@@ -166,6 +172,7 @@ fn one_dataset(
                          else { entry.map(|e| format!("{} line {}", cfg.map_or("", |c| c.path.as_str()), e.line)) },
         "now": rfc3339(now),
         "tz": tz_name,
+        "ownership": ownership.to_json(),
         "warnings": warnings,
         "snapshots": snaps,
         "stashes": stashes,
@@ -176,6 +183,7 @@ fn snap_json(
     info: &SnapshotInfo,
     plan: Option<&RetentionPlan>,
     entry: Option<&PlanEntry>,
+    owned: bool,
     now: OffsetDateTime,
 ) -> Value {
     let (t, source) = scheme::effective_time(info);
@@ -196,7 +204,13 @@ fn snap_json(
         "expires": Value::Null,
         "expiry": Value::Null,
     });
-    if let (Some(p), Some(e)) = (plan, entry) {
+    if !owned {
+        // Not the policy's: never planned, never destroyed, with or without a policy.
+        v["decision"] = json!("foreign");
+        v["kept_by"] = json!([FOREIGN]);
+        v["reasons"] = json!([FOREIGN]);
+        v["expiry"] = json!("foreign");
+    } else if let (Some(p), Some(e)) = (plan, entry) {
         v["decision"] = json!(match e.decision {
             Decision::Keep => "keep",
             Decision::Destroy => "destroy",
@@ -302,6 +316,9 @@ fn print_text(r: &Value) {
             s(&r["dataset"])
         ),
     }
+    if r["policy"].is_string() {
+        println!("owns {}", s(&r["ownership"]["text"]));
+    }
     for w in r["warnings"].as_array().into_iter().flatten() {
         println!("warning: {}", s(w));
     }
@@ -331,7 +348,7 @@ fn print_text(r: &Value) {
             let expires = match (x["expiry"].as_str(), x["expires"].as_str()) {
                 (Some("at"), Some(e)) => e.to_string(),
                 (Some("by_count"), _) => "by count".to_string(),
-                (Some("protected"), _) => "never".to_string(),
+                (Some("protected" | "foreign"), _) => "never".to_string(),
                 _ => "-".to_string(),
             };
             println!(
@@ -345,18 +362,23 @@ fn print_text(r: &Value) {
             );
         }
         let destroy = snaps.iter().filter(|x| x["decision"] == "destroy").count();
+        let foreign = snaps.iter().filter(|x| x["decision"] == "foreign").count();
+        let foreign_text = match foreign {
+            0 => String::new(),
+            n => format!(", {n} {FOREIGN}"),
+        };
         if r["policy"].is_string() {
             println!(
-                "EXPIRES: when its keeping window passes it; \"by count\": until newer snapshots displace it; \"never\": protected"
+                "EXPIRES: when its keeping window passes it; \"by count\": until newer snapshots displace it; \"never\": protected, or foreign (not the policy's)"
             );
             println!(
-                "{} snapshot(s): {} kept, {} destroyed by the next prune",
+                "{} snapshot(s): {} kept, {} destroyed by the next prune{foreign_text}",
                 snaps.len(),
-                snaps.len() - destroy,
+                snaps.len() - destroy - foreign,
                 destroy
             );
         } else {
-            println!("{} snapshot(s)", snaps.len());
+            println!("{} snapshot(s){foreign_text}", snaps.len());
         }
     }
     let stashes = r["stashes"].as_array().cloned().unwrap_or_default();

@@ -6,9 +6,10 @@
 //!
 //! ```text
 //! datavault snapshot DATASET... [-r] [--json]
-//! datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--tz ZONE]
+//! datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY]
+//!                [--match REGEX] [--tz ZONE]
 //! datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY]
-//!                 [--tz ZONE] [--batch N]
+//!                 [--match REGEX] [--tz ZONE] [--batch N]
 //! datavault run --config FILE [--once | --cycles N] [--until RFC3339]
 //!               [--clock-start RFC3339 (--clock-speed N | --clock-step INTERVAL)]
 //! datavault diff DATASET@A DATASET@B|DATASET [--json]
@@ -23,8 +24,12 @@
 //! datavault recover [--abandon ID]
 //! ```
 //!
-//! Snapshot names: `dv-YYYYMMDDTHHMMSSZ` (UTC; see `scheme.rs`); `list`, `prune` and `run`
-//! plan such snapshots with the time in their name, others with their `creation` property.
+//! Snapshot names: `dv-YYYYMMDDTHHMMSSZ` (UTC; see `flocker_examples::scheme`); `list`,
+//! `prune` and `run` plan such snapshots with the time in their name, others with their
+//! `creation` property. Retention owns only these snapshots, and those whose short name a
+//! `match` regex (config key, or `--match` on `list`/`prune`) matches in full: `list`,
+//! `prune` and `run` never destroy or count any other snapshot (a manual `@before-upgrade`,
+//! syncoid's, zrepl's) and show it as `foreign (kept)`.
 //! The configuration file of `run` (and optionally `list`/`prune`) is TOML
 //! (`examples/datavault.toml`, `config.rs`); `run`'s schedule, restart and clock-change
 //! behaviour and its accelerated clocks are described in `service.rs`. `--now RFC3339` on
@@ -46,7 +51,6 @@ mod diff;
 mod list;
 mod prune;
 mod rollback;
-mod scheme;
 mod service;
 mod snapshot;
 
@@ -54,8 +58,9 @@ use common::Failure;
 
 const USAGE: &str = "usage:
   datavault snapshot DATASET... [-r] [--json]
-  datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--tz ZONE]
-  datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY] [--tz ZONE] [--batch N]
+  datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--match REGEX] [--tz ZONE]
+  datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY] [--match REGEX]
+                  [--tz ZONE] [--batch N]
   datavault run --config FILE [--once | --cycles N] [--until RFC3339]
                 [--clock-start RFC3339 (--clock-speed N | --clock-step INTERVAL)]
   datavault diff DATASET@A DATASET@B|DATASET [--json]
@@ -67,7 +72,11 @@ const USAGE: &str = "usage:
   datavault stash restore ID [--yes]
   datavault stash drop ID [--yes]
   datavault stash export ID FILE
-  datavault recover [--abandon ID]";
+  datavault recover [--abandon ID]
+
+retention (list, prune, run) owns only DataVault's snapshots (dv-YYYYMMDDTHHMMSSZ) and those
+whose name after the @ the `match` regex matches in full (config key `match`, per dataset or
+at the top; --match overrides it); every other snapshot is foreign (kept): never destroyed.";
 
 fn run(args: &[String]) -> Result<(), Failure> {
     let rest = args.get(1..).unwrap_or(&[]);

@@ -1,14 +1,16 @@
 //! `datavault prune DATASET [--dry-run] [--json] [-r] [--config FILE] [--keep POLICY]
-//! [--tz ZONE] [--batch N]`: apply the retention policy now, with the `prune` tool's core
-//! (`flocker_examples::prune`): the same plan, output, batches, skips and stash protection.
-//! Snapshots named by the service's scheme are planned with the time in their name.
+//! [--match REGEX] [--tz ZONE] [--batch N]`: apply the retention policy now, with the `prune`
+//! tool's core (`flocker_examples::prune`): the same plan, output, batches, skips and stash
+//! protection. Snapshots named by the service's scheme are planned with the time in their
+//! name. The policy owns DataVault's snapshots and those its `match` (`--match`, else the
+//! config's) matches in full; the others are foreign (kept), as in `datavault run`.
 
 use flocker_core::name::DatasetName;
 use flocker_examples::prune::{self as core, Options};
+use flocker_examples::scheme;
 
 use crate::common::{Failure, Opts, one, parse_now, parse_policy, parse_tz, store_dir};
 use crate::config;
-use crate::scheme;
 use crate::snapshot::expand;
 
 /// `datavault prune ...`
@@ -16,7 +18,7 @@ pub fn prune(args: &[String]) -> Result<(), Failure> {
     let o = Opts::parse(
         args,
         &["--dry-run", "-n", "--json", "-r", "--recursive", "-v"],
-        &["--config", "--keep", "--now", "--tz", "--batch"],
+        &["--config", "--keep", "--match", "--now", "--tz", "--batch"],
     )?;
     let target = one(&o.positional, "DATASET")?;
     let ds = DatasetName::new(&target)
@@ -47,6 +49,7 @@ pub fn prune(args: &[String]) -> Result<(), Failure> {
         },
         None => cfg.as_ref().map_or(100, |c| c.batch),
     };
+    let ownership = config::ownership(o.value("--match"), cfg.as_ref(), entry)?;
     let now = parse_now(o.value("--now"))?;
     expand(std::slice::from_ref(&ds), false)?;
 
@@ -58,6 +61,7 @@ pub fn prune(args: &[String]) -> Result<(), Failure> {
     po.batch = batch;
     po.store = store_dir(cfg.as_ref().and_then(|c| c.store.as_deref()));
     po.snapshot_time = Some(scheme::info_time);
+    po.ownership = ownership;
     match core::run_cli(&po) {
         Ok(true) => Ok(()),
         Ok(false) => Err(Failure::Failed(String::new())), // the core printed why

@@ -21,6 +21,10 @@
 //! Snapshot names carry the service's clock, and retention plans with that time, so history
 //! built in seconds thins as the hours it stands for (`creation` stays the real time).
 //!
+//! Each dataset's policy owns only DataVault's snapshots and those its `match` regex matches
+//! in full (`config.rs`); the prune never destroys or counts any other snapshot (a manual
+//! one, syncoid's, zrepl's), and its log line says how many such foreign ones it kept.
+//!
 //! One line per action on stdout (`<service time> <action>`), errors on stderr; never a
 //! progress bar. SIGTERM or SIGINT: the current step finishes, then it exits 0. `--once` runs
 //! one cycle, `--cycles N` N cycles, `--until T` until the service clock reaches T. Exit
@@ -35,11 +39,11 @@ use flocker_core::inventory::{Inventory, SnapshotQuery};
 use flocker_core::name::DatasetName;
 use flocker_core::rollback::Store;
 use flocker_examples::prune::{self as core, Fate, Options, rfc3339, short_error};
+use flocker_examples::scheme;
 use time::OffsetDateTime;
 
 use crate::common::{Failure, Opts, parse_instant, store_dir};
 use crate::config::{self, Config, DatasetConfig, parse_interval};
-use crate::scheme;
 use crate::snapshot::{expand, take};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -158,6 +162,7 @@ impl Service {
         po.batch = self.cfg.batch;
         po.store = store_dir(self.cfg.store.as_deref());
         po.snapshot_time = Some(scheme::info_time);
+        po.ownership = d.ownership.clone();
         let planned = match core::plan(&po) {
             Ok(p) => p,
             Err(core::Failure::Usage(m) | core::Failure::Other(m)) => {
@@ -182,7 +187,7 @@ impl Service {
         log(
             &self.clock,
             &format!(
-                "prune {}: {} snapshot(s), kept {}, destroyed {}{}{}",
+                "prune {}: {} snapshot(s), kept {}, destroyed {}{}{}{}",
                 d.name,
                 planned.listing.len(),
                 planned.kept(),
@@ -191,6 +196,10 @@ impl Service {
                     String::new()
                 } else {
                     format!(" ({})", destroyed.join(" "))
+                },
+                match planned.foreign.len() {
+                    0 => String::new(),
+                    n => format!(", kept {n} foreign"),
                 },
                 if t.skipped + t.failed + t.not_attempted > 0 {
                     format!(
@@ -492,11 +501,15 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
         log(
             &svc.clock,
             &format!(
-                "  {}{} every {}s, keep {}",
+                "  {}{} every {}s, keep {}{}",
                 d.name,
                 if d.recursive { " (recursive)" } else { "" },
                 d.every.as_secs(),
-                d.policy
+                d.policy,
+                match d.ownership.regex() {
+                    Some(r) => format!(", owns dv- snapshots and those matching \"{r}\""),
+                    None => String::new(),
+                }
             ),
         );
     }

@@ -8,10 +8,10 @@ use flocker_core::inventory::{DatasetQuery, Inventory};
 use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::rollback::{self, Store};
 use flocker_core::snapshot;
+use flocker_examples::scheme;
 use time::OffsetDateTime;
 
 use crate::common::{Failure, Opts, json, store};
-use crate::scheme;
 
 /// The datasets a snapshot of `roots` covers: the roots in order, then (with `recursive`)
 /// their descendants, without duplicates and without stash datasets. Fails (one line, naming
