@@ -1389,7 +1389,8 @@ fn rollback_and_prune_together() -> TestResult {
         let what = format!("rollback and prune, round {n}");
         let (fs, _dir) = big_fixture(&p, &format!("fs{n}"), 8)?;
         let before = snaps(&fs)?;
-        // min=2 keeps the two newest snapshots: only a may go.
+        // min=2 keeps the two newest of a, b, c (owned through --match; they are not dv- names):
+        // only a may go.
         let rb = spawn_dv(
             &st,
             &[
@@ -1400,7 +1401,7 @@ fn rollback_and_prune_together() -> TestResult {
                 "--yes",
             ],
         )?;
-        let pr = spawn_dv(&st, &["prune", &fs, "--keep", "min=2"])?;
+        let pr = spawn_dv(&st, &["prune", &fs, "--keep", "min=2", "--match", "[abc]"])?;
         let (rc, rt) = finish(rb, &what)?;
         let (pc, pt) = finish(pr, &format!("{what}: prune"))?;
         ensure!(
