@@ -1332,6 +1332,14 @@ fn finish(mut child: std::process::Child, what: &str) -> Result<(i32, String), F
     Ok((o.status.code().unwrap_or(-1), text))
 }
 
+/// The end of a concurrency test's cycle: nothing pending, a following rollback of `fs` works,
+/// then the cycle's stashes and `fs` are destroyed.
+fn end_of_cycle(st: &Store, fs: &str, what: &str) -> TestResult {
+    nothing_pending(st, what)?;
+    following_rollback_works(st, fs, what)?;
+    clear_cycle(st, fs)
+}
+
 /// Drops every stash of the store and destroys `fs` with its snapshots.
 fn clear_cycle(st: &Store, fs: &str) -> TestResult {
     for r in ok(rollback::stash_list(st))? {
@@ -1433,9 +1441,7 @@ fn rollback_and_prune_together() -> TestResult {
                 "{what}: the stash's target b is gone: {all:?}"
             );
         }
-        nothing_pending(&st, &what)?;
-        following_rollback_works(&st, &fs, &what)?;
-        clear_cycle(&st, &fs)?;
+        end_of_cycle(&st, &fs, &what)?;
     }
     Ok(())
 }
@@ -1631,9 +1637,7 @@ fn snapshot_during_copy() -> TestResult {
             }
             c => return Err(fail(format!("{what}: rollback exit {c}: {text}"))),
         }
-        nothing_pending(&st, &what)?;
-        following_rollback_works(&st, &fs, &what)?;
-        clear_cycle(&st, &fs)?;
+        end_of_cycle(&st, &fs, &what)?;
     }
     eprintln!("snapshot_during_copy: outcomes {outcomes:?}");
     Ok(())
@@ -1673,9 +1677,7 @@ fn two_rollbacks_together() -> TestResult {
             ok(st.records())?.len()
         );
         nothing_lost(p.name(), &before, &what)?;
-        nothing_pending(&st, &what)?;
-        following_rollback_works(&st, &fs, &what)?;
-        clear_cycle(&st, &fs)?;
+        end_of_cycle(&st, &fs, &what)?;
     }
     Ok(())
 }
