@@ -5,7 +5,11 @@
 //! history and thins it; a restart does not snapshot twice; a clock that jumps back neither
 //! duplicates nor destroys history; SIGTERM stops it cleanly; bad input changes nothing;
 //! `list`, `prune`, `run` and the `prune` tool never destroy or count snapshots they do not own
-//! (a manual one, syncoid's, `flocker-snap`'s) and report them as `foreign (kept)`.
+//! (a manual one, syncoid's, `flocker-snap`'s) and report them as `foreign (kept)`;
+//! `skip_empty` takes no snapshot of an idle dataset and one after a write; a missing dataset
+//! does not stop the others and is tried again; `status` exits 0/1/2 with freshness; under
+//! systemd the lines carry journald priorities and READY=1 reaches the notify socket; between
+//! cycles the service sleeps without waking.
 //!
 //! No test depends on timing: history is built on the service's stepped clock
 //! (`--clock-start T --clock-step 1h`), or from snapshots named by the scheme with chosen
@@ -50,6 +54,22 @@ fn main() {
         zfs_test(
             "datavault::foreign_snapshots_survive_prune_and_run",
             foreign_survive,
+        ),
+        zfs_test(
+            "datavault::skip_empty_idle_takes_none_a_write_takes_one",
+            skip_empty,
+        ),
+        zfs_test(
+            "datavault::missing_dataset_does_not_stop_the_others",
+            missing_dataset,
+        ),
+        zfs_test(
+            "datavault::status_exit_codes_follow_freshness",
+            status_codes,
+        ),
+        zfs_test(
+            "datavault::under_systemd_priorities_and_notify",
+            under_systemd,
         ),
     ]);
 }
@@ -667,6 +687,7 @@ fn sigterm() -> TestResult {
         std::thread::sleep(Duration::from_millis(100));
     }
     ensure!(shorts(&a)?.len() == 1, "first cycle: {:?}", shorts(&a)?);
+    sleeps_without_waking(pid)?;
     // SAFETY: `pid` is our own child, still running (not yet waited for).
     let r = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
     ensure!(r == 0, "kill failed");
@@ -792,12 +813,6 @@ fn bad_input() -> TestResult {
         "regex not named: {}",
         o.stderr
     );
-
-    let cfg = f.config(&format!(
-        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\n\n[[dataset]]\nname = \"{nope}\"\nkeep = \"min=1\"\n"
-    ))?;
-    let o = f.dv(&["run", "--config", &cfg, "--once"])?;
-    one_line_error(&o, "config with an unknown dataset", "line 7")?;
 
     let cfg = f.config(&format!(
         "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"min=1\"\nevrey = \"2h\"\n"
@@ -1054,5 +1069,364 @@ fn foreign_in_service(f: &Fix, a: &str, b: &str, foreign: &[String]) -> TestResu
         "b's prune line:\n{}",
         o.stdout
     );
+    Ok(())
+}
+
+/// Between cycles the service sleeps in one `poll(2)` (x86_64 system call 7) and nothing
+/// wakes it: its context switches do not change over three seconds (unless an hour began in
+/// between, when it wakes by design; then it looks again).
+fn sleeps_without_waking(pid: u32) -> TestResult {
+    let syscall = || {
+        std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    let switches = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .map(|l| l.split_whitespace().last().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    while syscall() != "7" {
+        if started.elapsed() > Duration::from_secs(300) {
+            return Err(fail(format!(
+                "hung: the service did not go to sleep in poll within 300 s (system call {:?})",
+                syscall()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hour = || OffsetDateTime::now_utc().unix_timestamp().div_euclid(H);
+    for _ in 0..3 {
+        let (h, before) = (hour(), switches());
+        std::thread::sleep(Duration::from_secs(3));
+        let after = switches();
+        if hour() != h {
+            continue;
+        }
+        ensure!(
+            before == after && syscall() == "7" && before.len() == 2,
+            "the sleeping service woke: context switches {before:?} -> {after:?}, system call {:?}",
+            syscall()
+        );
+        return Ok(());
+    }
+    Err(fail("an hour began during each of three looks"))
+}
+
+/// Mounts `ds` under /var/tmp/flocker-pools and returns the mountpoint.
+fn mount(ds: &str) -> Result<String, Failed> {
+    let mp = format!("/var/tmp/flocker-pools/mnt/{}", ds.replace('/', "_"));
+    sh("zfs", &["set", &format!("mountpoint={mp}"), ds])?;
+    Ok(mp)
+}
+
+fn skip_empty() -> TestResult {
+    let f = Fix::new("dvskip")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let c = f.create("b/c")?;
+    let (ma, mc) = (mount(&a)?, mount(&c)?);
+    std::fs::write(format!("{ma}/one"), b"first").map_err(fail)?;
+    let cfg = f.config(&format!(
+        "every = \"1h\"\ntz = \"UTC\"\nskip_empty = true\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n\n[[dataset]]\nname = \"{b}\"\nkeep = \"48x1h\"\nrecursive = true\n"
+    ))?;
+    // First cycle: no snapshot yet (written > 0): both entries are snapshotted.
+    run_stepped(&f, &cfg, T0, 1)?;
+    let first = dv_name(T0)?;
+    for ds in [&a, &b, &c] {
+        ensure!(
+            shorts(ds)? == [first.clone()].into(),
+            "{ds}: {:?}",
+            shorts(ds)?
+        );
+    }
+    // Three idle hours: no snapshot, and the change to skipping is logged once per entry.
+    let o = run_stepped(&f, &cfg, T0 + H, 3)?;
+    for ds in [&a, &b, &c] {
+        ensure!(
+            shorts(ds)? == [first.clone()].into(),
+            "idle {ds} was snapshotted: {:?}\n{}",
+            shorts(ds)?,
+            o.stdout
+        );
+    }
+    let skip_lines: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains("skip_empty: nothing written"))
+        .collect();
+    ensure!(
+        skip_lines.len() == 2
+            && skip_lines.iter().any(|l| l.contains(&format!(" {a} ")))
+            && skip_lines
+                .iter()
+                .any(|l| l.contains(&format!(" {b} or below"))),
+        "skip lines: {skip_lines:?}\n{}",
+        o.stdout
+    );
+    // The service's report counts a skipped slot as up to date: status is OK at 03:20 though
+    // the newest snapshot is from 00:00.
+    let st = f.dv(&[
+        "status",
+        "--config",
+        &cfg,
+        "--now",
+        &fmt_t(T0 + 3 * H + 1200)?,
+    ])?;
+    ensure!(
+        st.code == 0 && st.stdout.starts_with("DATAVAULT OK"),
+        "status after skipped slots: exit {}\n{}{}",
+        st.code,
+        st.stdout,
+        st.stderr
+    );
+    // A write to the child of the recursive entry: that entry (b and c, one snapshot) is
+    // taken at the next slot; a stays idle.
+    std::fs::write(format!("{mc}/two"), b"second").map_err(fail)?;
+    let o = run_stepped(&f, &cfg, T0 + 4 * H, 1)?;
+    let fourth = dv_name(T0 + 4 * H)?;
+    for ds in [&b, &c] {
+        ensure!(
+            shorts(ds)? == [first.clone(), fourth.clone()].into(),
+            "{ds} after a write below it: {:?}\n{}",
+            shorts(ds)?,
+            o.stdout
+        );
+    }
+    ensure!(
+        shorts(&a)? == [first.clone()].into(),
+        "{a}: {:?}",
+        shorts(&a)?
+    );
+    // And a write to a: its snapshot comes back, with the resume line.
+    std::fs::write(format!("{ma}/three"), b"third").map_err(fail)?;
+    let o = run_stepped(&f, &cfg, T0 + 5 * H, 2)?;
+    ensure!(
+        shorts(&a)? == [first, dv_name(T0 + 5 * H)?].into(),
+        "{a} after a write: {:?}\n{}",
+        shorts(&a)?,
+        o.stdout
+    );
+    Ok(())
+}
+
+fn missing_dataset() -> TestResult {
+    let f = Fix::new("dvmiss")?;
+    let a = f.create("a")?;
+    let nope = f.ds("nope");
+    let cfg = f.config(&format!(
+        "every = \"1h\"\ntz = \"UTC\"\n[[dataset]]\nname = \"{nope}\"\nkeep = \"min=1\"\n\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n"
+    ))?;
+    let args = |start: i64, cycles: u32| -> Result<Vec<String>, Failed> {
+        Ok(vec![
+            "run".into(),
+            "--config".into(),
+            cfg.clone(),
+            "--clock-start".into(),
+            fmt_t(start)?,
+            "--clock-step".into(),
+            "1h".into(),
+            "--cycles".into(),
+            cycles.to_string(),
+        ])
+    };
+    let a1 = args(T0, 3)?;
+    let o = f.dv(&a1.iter().map(String::as_str).collect::<Vec<_>>())?;
+    ensure!(
+        o.code == 1,
+        "exit {} (wanted 1: a step failed)\n{}{}",
+        o.code,
+        o.stdout,
+        o.stderr
+    );
+    let want: BTreeSet<String> = [0, 1, 2]
+        .iter()
+        .map(|h| dv_name(T0 + h * H))
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        shorts(&a)? == want,
+        "{a} beside a missing dataset: {:?}\n{}",
+        shorts(&a)?,
+        o.stdout
+    );
+    let errors: Vec<&str> = o.stderr.lines().collect();
+    ensure!(
+        errors.len() == 3
+            && errors.iter().all(|l| l.contains(&nope)
+                && l.contains("does not exist")
+                && l.contains("config line 4")
+                && l.contains("next try at")),
+        "errors: {errors:?}"
+    );
+    // It appears: the next run takes it, and exits 0.
+    sh("zfs", &["create", &nope])?;
+    let a2 = args(T0 + 3 * H, 1)?;
+    let o = f.dv(&a2.iter().map(String::as_str).collect::<Vec<_>>())?;
+    ensure!(
+        o.code == 0 && o.stderr.is_empty(),
+        "exit {}\n{}{}",
+        o.code,
+        o.stdout,
+        o.stderr
+    );
+    ensure!(
+        shorts(&nope)? == [dv_name(T0 + 3 * H)?].into(),
+        "{nope}: {:?}",
+        shorts(&nope)?
+    );
+    Ok(())
+}
+
+fn status_codes() -> TestResult {
+    let f = Fix::new("dvstatus")?;
+    let a = f.create("a")?;
+    let cfg = f.config(&format!(
+        "every = \"1h\"\ntz = \"UTC\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n"
+    ))?;
+    let status = |now: i64, json: bool| -> Result<Out, Failed> {
+        let t = fmt_t(now)?;
+        let mut v = vec!["status", "--config", &cfg, "--now", &t];
+        if json {
+            v.push("--json");
+        }
+        f.dv(&v)
+    };
+    // Never snapshotted: CRITICAL.
+    let o = status(T0, false)?;
+    ensure!(
+        o.code == 2 && o.stdout.starts_with("DATAVAULT CRITICAL"),
+        "no snapshot: {}\n{}",
+        o.code,
+        o.stdout
+    );
+    run_stepped(&f, &cfg, T0, 1)?;
+    for (now, code, word) in [
+        (T0 + 1200, 0, "OK"),
+        (T0 + H + 1200, 1, "WARNING"),
+        (T0 + 2 * H + 1200, 2, "CRITICAL"),
+    ] {
+        let o = status(now, false)?;
+        ensure!(
+            o.code == code
+                && o.stdout.starts_with(&format!("DATAVAULT {word}"))
+                && o.stdout.contains(&a),
+            "at {}: exit {} (wanted {code}, {word})\n{}{}",
+            fmt_t(now)?,
+            o.code,
+            o.stdout,
+            o.stderr
+        );
+        let j = status(now, true)?;
+        let v: serde_json::Value = serde_json::from_str(&j.stdout).map_err(fail)?;
+        ensure!(
+            j.code == code
+                && v["status"] == word
+                && v["datasets"][0]["name"] == a.as_str()
+                && v["datasets"][0]["last_snapshot"] == fmt_t(T0)?.as_str()
+                && v["datasets"][0]["last_prune"].is_string(),
+            "json at {}: {}",
+            fmt_t(now)?,
+            j.stdout
+        );
+    }
+    // A dataset that is gone: CRITICAL, named.
+    sh("zfs", &["destroy", "-r", &a])?;
+    let o = status(T0 + 1200, false)?;
+    ensure!(
+        o.code == 2 && o.stdout.contains("does not exist"),
+        "gone: {}\n{}",
+        o.code,
+        o.stdout
+    );
+    // A config that cannot be read: UNKNOWN (3).
+    let bad = f.config("every = 5\n")?;
+    let o = f.dv(&["status", "--config", &bad])?;
+    ensure!(
+        o.code == 3 && o.stdout.starts_with("DATAVAULT UNKNOWN"),
+        "bad config: {}\n{}",
+        o.code,
+        o.stdout
+    );
+    // config check: no ZFS needed; 0 for a good file, 2 with the line for a bad one.
+    let o = f.dv(&["config", "check", &bad])?;
+    one_line_error(&o, "config check of a bad file", "line 1 (every)")?;
+    let good = f.config(&format!(
+        "at = \"03:00\"\ntz = \"Europe/Berlin\"\nskip_empty = true\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n"
+    ))?;
+    let o = f.dv_ok(&["config", "check", &good])?;
+    ensure!(
+        o.stdout.contains("ok, 1 dataset(s)")
+            && o.stdout.contains("at 03:00 (Europe/Berlin)")
+            && o.stdout.contains("skip_empty"),
+        "config check: {}",
+        o.stdout
+    );
+    Ok(())
+}
+
+fn under_systemd() -> TestResult {
+    let f = Fix::new("dvsystemd")?;
+    let a = f.create("a")?;
+    let nope = f.ds("nope");
+    let cfg = f.config(&format!(
+        "every = \"1h\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n\n[[dataset]]\nname = \"{nope}\"\nkeep = \"min=1\"\n"
+    ))?;
+    let sock_path = format!("/var/tmp/flocker-pools/{}.notify", f.pool.name());
+    let _ = std::fs::remove_file(&sock_path);
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).map_err(fail)?;
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(fail)?;
+    let o = Out::of(
+        Command::new(example_bin("datavault")?)
+            .args(["run", "--config", &cfg, "--once"])
+            .env("FLOCKER_STORE", &f.store)
+            .env("JOURNAL_STREAM", "8:12345")
+            .env("NOTIFY_SOCKET", &sock_path),
+    )?;
+    let _ = std::fs::remove_file(&sock_path);
+    ensure!(
+        o.code == 1,
+        "exit {} (the missing dataset fails)\n{}{}",
+        o.code,
+        o.stdout,
+        o.stderr
+    );
+    // Errors at priority 3, no timestamp of its own (the journal stamps lines).
+    ensure!(
+        !o.stderr.is_empty()
+            && o.stderr
+                .lines()
+                .all(|l| l.starts_with("<3>error: ") || l.starts_with("<3>datavault: error: ")),
+        "stderr: {}",
+        o.stderr
+    );
+    ensure!(
+        o.stdout
+            .lines()
+            .all(|l| l.starts_with('<') && !l[3..].starts_with("20"))
+            && o.stdout.lines().any(|l| l.starts_with("<6>snapshot dv-")),
+        "stdout: {}",
+        o.stdout
+    );
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        if got.iter().any(|m| m == "READY=1") && got.iter().any(|m| m == "WATCHDOG=1") {
+            break;
+        }
+    }
+    ensure!(
+        got.first().map(String::as_str) == Some("READY=1") && got.iter().any(|m| m == "WATCHDOG=1"),
+        "notifications: {got:?}"
+    );
+    ensure!(shorts(&a)?.len() == 1, "{a}: {:?}", shorts(&a)?);
     Ok(())
 }

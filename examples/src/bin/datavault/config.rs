@@ -2,7 +2,9 @@
 //!
 //! ```toml
 //! every = "1h"              # default interval between snapshots (s, m/min, h, d, w)
-//! tz = "UTC"                # time zone of the calendar rules (default: the system's)
+//! # at = "03:00"            # or: wall-clock times in `tz` ("03:00,15:30"); not with every
+//! tz = "UTC"                # time zone of the calendar rules and of `at` (default: the system's)
+//! skip_empty = true         # no snapshot of a dataset nothing was written to (default false)
 //! store = "/var/lib/flocker-core"   # the stash store (FLOCKER_STORE overrides it)
 //! batch = 100               # at most this many snapshots per destroy call
 //! match = "autosnap_.*"     # optional: the default `match` of every dataset
@@ -10,7 +12,8 @@
 //! [[dataset]]
 //! name = "tank/home"
 //! keep = "24x1h,30x1d,12x1mo,min=3"   # flocker_core::retention's rule language
-//! every = "15m"             # optional: this dataset's interval
+//! every = "15m"             # optional: this dataset's interval (or `at`)
+//! skip_empty = false        # optional: this dataset's skip_empty
 //! recursive = false         # optional: also its descendants (one atomic snapshot)
 //! match = "auto-.*"         # optional: this dataset's `match` (replaces the default)
 //! ```
@@ -32,13 +35,16 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::common::{Failure, parse_policy, parse_tz};
+use crate::schedule::{Schedule, parse_at};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     every: Option<Spanned<String>>,
+    at: Option<Spanned<String>>,
     tz: Option<Spanned<String>>,
     store: Option<String>,
+    skip_empty: Option<bool>,
     batch: Option<Spanned<i64>>,
     #[serde(rename = "match")]
     matching: Option<Spanned<String>>,
@@ -52,6 +58,8 @@ struct RawDataset {
     name: Spanned<String>,
     keep: Spanned<String>,
     every: Option<Spanned<String>>,
+    at: Option<Spanned<String>>,
+    skip_empty: Option<bool>,
     #[serde(default)]
     recursive: bool,
     #[serde(rename = "match")]
@@ -65,8 +73,11 @@ pub struct DatasetConfig {
     pub name: DatasetName,
     /// Its retention policy.
     pub policy: RetentionPolicy,
-    /// Its interval between snapshots.
-    pub every: Duration,
+    /// When it falls due (`every` or `at`).
+    pub schedule: Schedule,
+    /// Whether a slot in which nothing was written to it (every dataset of it, when
+    /// recursive) takes no snapshot (`skip_empty`).
+    pub skip_empty: bool,
     /// Whether its descendants are snapshotted and pruned with it.
     pub recursive: bool,
     /// Which snapshots its policy owns (`match`, else the file's default `match`).
@@ -162,14 +173,32 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         let msg = e.message().trim().replace('\n', "; ");
         Failure::Invalid(format!("config {path} line {line}: {msg}"))
     })?;
-    let default_every = match &raw.every {
-        Some(e) => parse_interval(e.get_ref()).map_err(|m| at(e.span().start, "every", m))?,
-        None => Duration::from_secs(3600),
-    };
     let (tz, tz_name) = match &raw.tz {
         Some(z) => parse_tz(Some(z.get_ref())).map_err(|m| at(z.span().start, "tz", m))?,
         None => parse_tz(None).map_err(|m| Failure::Invalid(format!("config {path}: {m}")))?,
     };
+    let schedule_of = |every: &Option<Spanned<String>>,
+                       at_time: &Option<Spanned<String>>,
+                       prefix: &str|
+     -> Result<Option<Schedule>, Failure> {
+        match (every, at_time) {
+            (Some(_), Some(a)) => Err(at(
+                a.span().start,
+                &format!("{prefix}at"),
+                format!("give either every or at, not both (at {:?})", a.get_ref()),
+            )),
+            (Some(e), None) => parse_interval(e.get_ref())
+                .map(|d| Some(Schedule::Every(d)))
+                .map_err(|m| at(e.span().start, &format!("{prefix}every"), m)),
+            (None, Some(a)) => parse_at(a.get_ref(), &tz)
+                .map(Some)
+                .map_err(|m| at(a.span().start, &format!("{prefix}at"), m)),
+            (None, None) => Ok(None),
+        }
+    };
+    let default_schedule =
+        schedule_of(&raw.every, &raw.at, "")?.unwrap_or(Schedule::Every(Duration::from_secs(3600)));
+    let default_skip = raw.skip_empty.unwrap_or(false);
     let batch = match &raw.batch {
         Some(b) => match usize::try_from(*b.get_ref()) {
             Ok(n) if (1..=100_000).contains(&n) => n,
@@ -213,12 +242,8 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         }
         let policy = parse_policy(d.keep.get_ref())
             .map_err(|m| at(d.keep.span().start, &field("keep"), m))?;
-        let every = match &d.every {
-            Some(e) => {
-                parse_interval(e.get_ref()).map_err(|m| at(e.span().start, &field("every"), m))?
-            }
-            None => default_every,
-        };
+        let schedule = schedule_of(&d.every, &d.at, &format!("dataset[{i}]."))?
+            .unwrap_or_else(|| default_schedule.clone());
         let own = match &d.matching {
             Some(m) => parse_match(m).map_err(|msg| at(m.span().start, &field("match"), msg))?,
             None => ownership.clone(),
@@ -226,7 +251,8 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         datasets.push(DatasetConfig {
             name,
             policy,
-            every,
+            schedule,
+            skip_empty: d.skip_empty.unwrap_or(default_skip),
             recursive: d.recursive,
             ownership: own,
             line: entry_line,
@@ -285,8 +311,13 @@ mod tests {
         .ok()
         .unwrap();
         assert_eq!(c.datasets.len(), 2);
-        assert_eq!(c.datasets[0].every, Duration::from_secs(900));
-        assert_eq!(c.datasets[1].every, Duration::from_secs(86_400));
+        assert!(
+            matches!(c.datasets[0].schedule, Schedule::Every(d) if d == Duration::from_secs(900))
+        );
+        assert!(
+            matches!(c.datasets[1].schedule, Schedule::Every(d) if d == Duration::from_secs(86_400))
+        );
+        assert!(!c.datasets[0].skip_empty);
         assert!(
             c.for_dataset("p/b/c")
                 .is_some_and(|d| d.name.as_str() == "p/b")
@@ -374,6 +405,33 @@ mod tests {
         assert!(m.contains("dataset[0].match") && m.contains("empty"), "{m}");
         let m = err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\nmatch = 3\n");
         assert!(m.contains("line 4"), "{m}");
+    }
+
+    #[test]
+    fn at_and_skip_empty() {
+        let c = parse(
+            "c.toml",
+            "at = \"03:00\"\ntz = \"Europe/Berlin\"\nskip_empty = true\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n[[dataset]]\nname = \"p/b\"\nkeep = \"min=1\"\nevery = \"15m\"\nskip_empty = false\n",
+        )
+        .ok()
+        .unwrap();
+        let a = &c.datasets[0];
+        assert!(a.skip_empty && !c.datasets[1].skip_empty);
+        match &a.schedule {
+            Schedule::At { tz, .. } => assert_eq!(tz.iana_name(), Some("Europe/Berlin")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.datasets[1].schedule, Schedule::Every(_)));
+        let m =
+            err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\nevery = \"1h\"\nat = \"03:00\"\n");
+        assert!(
+            m.contains("line 5") && m.contains("dataset[0].at") && m.contains("not both"),
+            "{m}"
+        );
+        let m = err("at = \"3am\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n");
+        assert!(m.contains("line 1 (at)") && m.contains("HH:MM"), "{m}");
+        let m = err("skip_empty = \"yes\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n");
+        assert!(m.contains("line 1"), "{m}");
     }
 
     #[test]

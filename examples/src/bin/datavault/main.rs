@@ -12,6 +12,8 @@
 //!                 [--match REGEX] [--tz ZONE] [--batch N]
 //! datavault run --config FILE [--once | --cycles N] [--until RFC3339]
 //!               [--clock-start RFC3339 (--clock-speed N | --clock-step INTERVAL)]
+//! datavault status [--config FILE] [--json] [--now RFC3339]
+//! datavault config check FILE [--json]
 //! datavault diff DATASET@A DATASET@B|DATASET [--json]
 //! datavault browse DATASET@SNAP [PATH] [--json]
 //! datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
@@ -35,6 +37,10 @@
 //! behaviour and its accelerated clocks are described in `service.rs`. `--now RFC3339` on
 //! `list` and `prune` plans as if the clock read that (testing).
 //!
+//! `status` reports each configured dataset's freshness against its schedule and exits like a
+//! Nagios check (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); `config check` validates a
+//! configuration without ZFS (`status.rs`).
+//!
 //! Mutating rollback/stash commands ask for confirmation on a terminal and refuse when stdin
 //! is not a terminal, unless `--yes`. Errors print one line and exit non-zero (2: bad input or
 //! usage, nothing changed; 3: refused, including a plan that no longer matches the datasets
@@ -51,8 +57,12 @@ mod diff;
 mod list;
 mod prune;
 mod rollback;
+mod schedule;
 mod service;
 mod snapshot;
+mod state;
+mod status;
+mod systemd;
 
 use common::Failure;
 
@@ -63,6 +73,8 @@ const USAGE: &str = "usage:
                   [--tz ZONE] [--batch N]
   datavault run --config FILE [--once | --cycles N] [--until RFC3339]
                 [--clock-start RFC3339 (--clock-speed N | --clock-step INTERVAL)]
+  datavault status [--config FILE] [--json] [--now RFC3339]
+  datavault config check FILE [--json]
   datavault diff DATASET@A DATASET@B|DATASET [--json]
   datavault browse DATASET@SNAP [PATH] [--json]
   datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
@@ -85,6 +97,8 @@ fn run(args: &[String]) -> Result<(), Failure> {
         Some("list") => list::list(rest),
         Some("prune") => prune::prune(rest),
         Some("run") => service::run(rest),
+        Some("status") => status::status(rest),
+        Some("config") => status::config(rest),
         Some("rollback") => rollback::rollback(rest),
         Some("stash") => rollback::stash(rest),
         Some("recover") => rollback::recover(rest),
@@ -103,27 +117,29 @@ fn run(args: &[String]) -> Result<(), Failure> {
 fn main() -> ExitCode {
     flocker_examples::default_sigpipe();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Under systemd the journal reads the priority from the line: errors are `<3>`.
+    let p = if systemd::journal() { "<3>" } else { "" };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {
-            eprintln!("datavault: {m}\n{USAGE}");
+            eprintln!("{p}datavault: {m}\n{USAGE}");
             ExitCode::from(2)
         }
         Err(Failure::Refused(m)) => {
-            eprintln!("datavault: {m}");
+            eprintln!("{p}datavault: {m}");
             ExitCode::from(3)
         }
         Err(Failure::Zfs(e)) => {
-            eprintln!("datavault: error: {e}");
+            eprintln!("{p}datavault: error: {e}");
             ExitCode::FAILURE
         }
         Err(Failure::Invalid(m)) => {
-            eprintln!("datavault: error: {m}");
+            eprintln!("{p}datavault: error: {m}");
             ExitCode::from(2)
         }
         Err(Failure::Failed(m)) => {
             if !m.is_empty() {
-                eprintln!("datavault: error: {m}");
+                eprintln!("{p}datavault: error: {m}");
             }
             ExitCode::FAILURE
         }
