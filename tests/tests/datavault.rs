@@ -1072,7 +1072,8 @@ fn foreign_in_service(f: &Fix, a: &str, b: &str, foreign: &[String]) -> TestResu
     Ok(())
 }
 
-/// Between cycles the service sleeps in one `poll(2)` (x86_64 system call 7) and nothing
+/// Between cycles the service sleeps in one `poll(2)` (x86_64 system call 7, or 271 for
+/// `ppoll`) and nothing
 /// wakes it: its context switches do not change over three seconds (unless an hour began in
 /// between, when it wakes by design; then it looks again).
 fn sleeps_without_waking(pid: u32) -> TestResult {
@@ -1093,7 +1094,7 @@ fn sleeps_without_waking(pid: u32) -> TestResult {
             .collect::<Vec<_>>()
     };
     let started = Instant::now();
-    while syscall() != "7" {
+    while !matches!(syscall().as_str(), "7" | "271") {
         if started.elapsed() > Duration::from_secs(300) {
             return Err(fail(format!(
                 "hung: the service did not go to sleep in poll within 300 s (system call {:?})",
@@ -1111,7 +1112,7 @@ fn sleeps_without_waking(pid: u32) -> TestResult {
             continue;
         }
         ensure!(
-            before == after && syscall() == "7" && before.len() == 2,
+            before == after && matches!(syscall().as_str(), "7" | "271") && before.len() == 2,
             "the sleeping service woke: context switches {before:?} -> {after:?}, system call {:?}",
             syscall()
         );
@@ -1256,7 +1257,11 @@ fn missing_dataset() -> TestResult {
         shorts(&a)?,
         o.stdout
     );
-    let errors: Vec<&str> = o.stderr.lines().collect();
+    let errors: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("datavault: error: some steps failed"))
+        .collect();
     ensure!(
         errors.len() == 3
             && errors.iter().all(|l| l.contains(&nope)
@@ -1356,7 +1361,7 @@ fn status_codes() -> TestResult {
     );
     // config check: no ZFS needed; 0 for a good file, 2 with the line for a bad one.
     let o = f.dv(&["config", "check", &bad])?;
-    one_line_error(&o, "config check of a bad file", "line 1 (every)")?;
+    one_line_error(&o, "config check of a bad file", "line 1")?;
     let good = f.config(&format!(
         "at = \"03:00\"\ntz = \"Europe/Berlin\"\nskip_empty = true\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n"
     ))?;

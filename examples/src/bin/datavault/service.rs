@@ -296,8 +296,8 @@ fn unwritten(root: &DatasetName, recursive: bool) -> Result<bool, Failure> {
         _ => Failure::Zfs(e),
     })?;
     let mut q = DatasetQuery::new(root);
-    if !recursive {
-        q = q.max_depth(0);
+    if recursive {
+        q = q.recursive();
     }
     let found = Inventory::new().datasets(&q).map_err(|e| match e.kind() {
         ErrorKind::NotFound => Failure::Invalid(format!("dataset {root} does not exist")),
@@ -306,7 +306,6 @@ fn unwritten(root: &DatasetName, recursive: bool) -> Result<bool, Failure> {
     Ok(found
         .iter()
         .filter(|d| d.name == *root || !rollback::is_stash_dataset(d.name.as_str()))
-        .filter(|d| recursive || d.name == *root)
         .all(|d| d.written == Some(0)))
 }
 
