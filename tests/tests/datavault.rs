@@ -59,6 +59,7 @@ fn main() {
             "datavault::skip_empty_idle_takes_none_a_write_takes_one",
             skip_empty,
         ),
+        zfs_test("datavault::at_is_local_time_once_a_day", at_local),
         zfs_test(
             "datavault::missing_dataset_does_not_stop_the_others",
             missing_dataset,
@@ -1433,5 +1434,27 @@ fn under_systemd() -> TestResult {
         "notifications: {got:?}"
     );
     ensure!(shorts(&a)?.len() == 1, "{a}: {:?}", shorts(&a)?);
+    Ok(())
+}
+
+fn at_local() -> TestResult {
+    let f = Fix::new("dvat")?;
+    let a = f.create("a")?;
+    let cfg = f.config(&format!(
+        "at = \"03:00\"\ntz = \"Europe/Berlin\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n"
+    ))?;
+    // 30 hours from 2026-01-01T00:00Z: the first cycle takes one (none yet), then 03:00 in
+    // Berlin (CET, 02:00Z) on each day, and nothing in the other hours.
+    let o = run_stepped(&f, &cfg, T0, 30)?;
+    let want: BTreeSet<String> = [0, 2, 26]
+        .iter()
+        .map(|h| dv_name(T0 + h * H))
+        .collect::<Result<_, _>>()?;
+    ensure!(shorts(&a)? == want, "{a}: {:?}\n{}", shorts(&a)?, o.stdout);
+    ensure!(
+        o.stdout.contains("at 03:00 (Europe/Berlin)"),
+        "schedule not logged:\n{}",
+        o.stdout
+    );
     Ok(())
 }
