@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! datavault snapshot DATASET... [-r] [--json]
+//! datavault snapshot (--pre DESC | --post ID) [DATASET... | --config FILE] [-r] [--json]
 //! datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY]
 //!                [--match REGEX] [--tz ZONE]
 //! datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY]
@@ -23,6 +24,10 @@
 //! datavault stash export ID FILE
 //! datavault recover [--abandon ID]
 //! ```
+//!
+//! `snapshot --pre DESC` / `--post ID` take a pre/post pair (snapper's apt plugin's model;
+//! `packaging/apt/80datavault` brackets every dpkg run): properties `flocker:kind`,
+//! `flocker:description`, `flocker:pre`; the ID printed is the short name (`snapshot.rs`).
 //!
 //! Snapshot names: `dv-YYYYMMDDTHHMMSSZ` (UTC; see `flocker_examples::scheme`); `list`,
 //! `prune` and `run` plan such snapshots with the time in their name, others with their
@@ -58,6 +63,7 @@ use common::Failure;
 
 const USAGE: &str = "usage:
   datavault snapshot DATASET... [-r] [--json]
+  datavault snapshot (--pre DESC | --post ID) [DATASET... | --config FILE] [-r] [--json]
   datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--match REGEX] [--tz ZONE]
   datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY] [--match REGEX]
                   [--tz ZONE] [--batch N]
