@@ -2,7 +2,8 @@
 //! UTC timestamp, thins them with a retention policy, runs both on a schedule, and rolls a
 //! dataset back to any snapshot without losing anything (the replaced state goes to a stash).
 //! Built on flocker-core (`lzc`, `inventory`, `retention`, `rollback`, `snapshot`); it spawns
-//! no process.
+//! no process, except the `pre_snapshot`/`post_snapshot` hook commands of a config, which
+//! `run` executes through `/bin/sh -c` around each snapshot (`hooks.rs`).
 //!
 //! ```text
 //! datavault snapshot DATASET... [-r] [--json]
@@ -53,6 +54,7 @@ mod browse;
 mod common;
 mod config;
 mod diff;
+mod hooks;
 mod list;
 mod prune;
 mod rollback;

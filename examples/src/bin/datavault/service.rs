@@ -288,7 +288,13 @@ impl Service {
                     continue;
                 }
             };
-            match take(&store, &datasets, || clock.now()) {
+            // Hooks (hooks.rs): pre_snapshot before the snapshot, post_snapshot after it.
+            let hooks = crate::hooks::Around::new(&self.cfg, idx, &datasets);
+            let taken = hooks
+                .pre(&|m| log_err(clock, m))
+                .and_then(|()| take(&store, &datasets, || clock.now()));
+            self.failed |= !hooks.post(&taken, &|m| log_err(clock, m));
+            match taken {
                 Ok((short, names)) => {
                     log(
                         &self.clock,
