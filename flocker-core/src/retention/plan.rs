@@ -879,9 +879,11 @@ impl RetentionPolicy {
                     .any(|r| matches!(r, Reason::Kept(KeepReason::Minimum { .. })))
             };
             let mut kept_pos: Vec<bool> = order.iter().map(|&i| keep[i]).collect();
+            // A snapshot whose `used` is 0 frees nothing by this count: thinning it would only
+            // lose history.
             let candidate: Vec<bool> = order
                 .iter()
-                .map(|&i| keep[i] && !protected[i] && !minimum(i))
+                .map(|&i| keep[i] && !protected[i] && !minimum(i) && snapshots[i].used > 0)
                 .collect();
             let used_pos: Vec<u64> = order.iter().map(|&i| snapshots[i].used).collect();
             let losses = space::thin(&mut kept_pos, &candidate, &act, act_now, &used_pos, |f| {

@@ -247,8 +247,9 @@ impl RetentionPolicy {
     /// `space=SIZE`: once the rules have decided, kept snapshots are thinned evenly until the
     /// sum of `used` of the kept ones is at most this many bytes (or no candidate is left).
     ///
-    /// Candidates are the kept snapshots that no safety rule protects and that are not among
-    /// the `min=` newest. For two consecutive kept snapshots `a` older than `b`, the gap/age
+    /// Candidates are the kept snapshots that no safety rule protects, that are not among the
+    /// `min=` newest, and whose `used` is above 0 (one that holds nothing by this count frees
+    /// nothing: destroying it would only lose history). For two consecutive kept snapshots `a` older than `b`, the gap/age
     /// ratio is `(b - a) / (now - a)` in active time (the idle cap applies): the share of
     /// `a`'s age that the gap spans, between 0 and 1 (it is `r / (1 + r)` for the restore
     /// ratio `r = (b - a) / (now - b)` of the simulator). Each step destroys the candidate

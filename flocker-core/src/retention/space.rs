@@ -1,7 +1,9 @@
 //! The space target: even thinning of the kept history.
 //!
 //! When the snapshots the rules keep hold more than the budget, candidates (kept by a rule,
-//! not protected by a safety rule, not one of the `min=` newest) are destroyed one at a time,
+//! not protected by a safety rule, not one of the `min=` newest, `used` above 0: destroying
+//! one that holds nothing by the plan's count would lose history and free nothing) are
+//! destroyed one at a time,
 //! always the one whose loss leaves the smallest gap/age ratio, until the budget is met or no
 //! candidate is left.
 //!

@@ -1196,15 +1196,16 @@ proptest! {
             .any(|r| matches!(r, Reason::Kept(KeepReason::Minimum { .. })));
         let kept_used: u64 = plan.kept().map(|e| snaps[e.index].used).sum();
         if kept_used > budget {
-            // Not possible: everything kept is protected or one of the min= newest.
+            // Not possible: everything kept is protected, one of the min= newest, or holds 0.
             for e in plan.kept() {
                 prop_assert!(e.reasons.iter().any(|r| matches!(r, Reason::Protected(_)))
-                    || minimum(e), "{:?}\n{}", e, plan);
+                    || minimum(e) || snaps[e.index].used == 0, "{:?}\n{}", e, plan);
             }
         }
         for e in plan.destroyed() {
             if e.reasons.iter().any(|r| matches!(r, Reason::SpaceThinned { .. })) {
                 prop_assert!(!minimum(e));
+                prop_assert!(snaps[e.index].used > 0);
                 prop_assert!(!is_protected(&p, &snaps[e.index], now));
             }
         }
