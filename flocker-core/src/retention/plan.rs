@@ -886,7 +886,10 @@ impl RetentionPolicy {
                 .map(|&i| keep[i] && !protected[i] && !minimum(i) && snapshots[i].used > 0)
                 .collect();
             let used_pos: Vec<u64> = order.iter().map(|&i| snapshots[i].used).collect();
-            let losses = space::thin(&mut kept_pos, &candidate, &act, act_now, &used_pos, |f| {
+            // Creation times, and `now` at most the idle cap past the newest (see space.rs).
+            let times: Vec<i128> = psecs.iter().map(|&t| i128::from(t)).collect();
+            let now_t = (i128::from(now_s)).min(secs_last + cap);
+            let losses = space::thin(&mut kept_pos, &candidate, &times, now_t, &used_pos, |f| {
                 before - f > u128::from(budget)
             });
             let mut total = before;

@@ -250,7 +250,8 @@ impl RetentionPolicy {
     /// Candidates are the kept snapshots that no safety rule protects, that are not among the
     /// `min=` newest, and whose `used` is above 0 (one that holds nothing by this count frees
     /// nothing: destroying it would only lose history). For two consecutive kept snapshots `a` older than `b`, the gap/age
-    /// ratio is `(b - a) / (now - a)` in active time (the idle cap applies): the share of
+    /// ratio is `(b - a) / (now - a)` in creation times, with `now` at most the idle cap past the
+    /// newest snapshot: the share of
     /// `a`'s age that the gap spans, between 0 and 1 (it is `r / (1 + r)` for the restore
     /// ratio `r = (b - a) / (now - b)` of the simulator). Each step destroys the candidate
     /// whose loss leaves the smallest ratio for the gap it merges (so the worst ratio of the

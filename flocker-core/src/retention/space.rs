@@ -7,8 +7,11 @@
 //! always the one whose loss leaves the smallest gap/age ratio, until the budget is met or no
 //! candidate is left.
 //!
-//! **The metric.** Positions are in *active time* (the idle cap applies, as for `within=`).
-//! For two consecutive kept snapshots `a` older than `b`, at `now`:
+//! **The metric.** Positions are creation times; `now` counts at most the idle cap past the
+//! newest snapshot (a machine asleep does not age its history). Not active time: once
+//! thinned, consecutive snapshots are far apart by design, and capping those gaps as if the
+//! machine had slept made old history look cheap to thin, step after step. For two consecutive
+//! kept snapshots `a` older than `b`:
 //!
 //! ```text
 //! gap/age = (b - a) / (now - a)

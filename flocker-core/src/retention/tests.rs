@@ -1021,9 +1021,16 @@ proptest! {
             s.createtxg = u64::MAX / 2;
             all.push(s);
             let now = at(newest + gap);
-            decisions(&p.plan(&all, now, &tz_utc))
+            p.plan(&all, now, &tz_utc)
         };
-        prop_assert_eq!(wake(21 * D), wake(21 * D + weeks * 42 * D));
+        let (short, long) = (wake(21 * D), wake(21 * D + weeks * 42 * D));
+        // Thinning spaces history in creation time: a longer sleep changes its ages (documented).
+        let thinned = |plan: &RetentionPlan| plan.entries.iter()
+            .any(|e| e.reasons.iter().any(|r| matches!(r, Reason::SpaceThinned { .. })));
+        if thinned(&short) || thinned(&long) {
+            return Ok(());
+        }
+        prop_assert_eq!(decisions(&short), decisions(&long));
     }
 }
 
