@@ -31,6 +31,11 @@ const LADDER: &str =
 /// The ladder with burst landmarks: shown as an extra row (peers are not re-tuned to it).
 const LANDMARKS: &str = ",bursts(for=30d,gap=1h)";
 
+/// Rules that keep every snapshot of the scenarios, for the pure space-pressure rows.
+const KEEP_ALL: &str = "within=1000d,min=3";
+/// How many 1 MiB snapshots the pure space-pressure budget holds.
+const EQUAL_KEPT: u64 = 40;
+
 /// A peer in `shape` scaled by `f`.
 type Factory = fn(usize, f64, &Scenario) -> Box<dyn Policy>;
 
@@ -219,7 +224,8 @@ fn print_table(r: &ScenarioResult) {
         }
     }
     println!(
-        "\nspace target: {} bytes (a quarter of what `shipped` keeps)\n",
+        "\nspace target: {} bytes (a quarter of what `shipped` keeps); keep-all: `{KEEP_ALL}`, \
+         1 MiB a snapshot, {EQUAL_KEPT} MiB\n",
         r.budget
     );
     for (o, tuned) in r.ours.iter().zip(&r.tuned) {
@@ -358,6 +364,24 @@ fn simulate(
         ("shipped+space, oldest-first used>0", true),
     ] {
         let p = Ours::oldest_first(label, shipped.clone(), budget, skip_zero, sc.tz.clone());
+        extra.push(metrics::measure(p.name(), &sim::run(&p, sc), sc));
+    }
+    // Pure space pressure: the rules keep everything, every snapshot holds 1 MiB, the budget
+    // holds EQUAL_KEPT of them.
+    if let (Ok(all), Ok(even)) = (
+        KEEP_ALL.parse::<RetentionPolicy>(),
+        format!("{KEEP_ALL},space={}", EQUAL_KEPT << 20).parse::<RetentionPolicy>(),
+    ) {
+        let p = Ours::new("keep-all+space, even", even, sc.tz.clone()).with_equal_used(1 << 20);
+        extra.push(metrics::measure(p.name(), &sim::run(&p, sc), sc));
+        let p = Ours::oldest_first(
+            "keep-all+space, oldest-first",
+            all,
+            EQUAL_KEPT << 20,
+            false,
+            sc.tz.clone(),
+        )
+        .with_equal_used(1 << 20);
         extra.push(metrics::measure(p.name(), &sim::run(&p, sc), sc));
     }
 

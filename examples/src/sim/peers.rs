@@ -613,6 +613,8 @@ pub struct Ours {
     /// behaviour before even thinning; `skip_zero`: sparing snapshots whose `used` is 0, as
     /// thinning does) after planning with the policy's rules alone.
     oldest_first: Option<(u64, bool)>,
+    /// `Some(bytes)`: every snapshot's `used` is this, instead of [`used`].
+    equal_used: Option<u64>,
 }
 
 impl Ours {
@@ -623,7 +625,18 @@ impl Ours {
             policy,
             tz,
             oldest_first: None,
+            equal_used: None,
         }
+    }
+
+    /// The same with every snapshot's `used` equal to `bytes`.
+    pub fn with_equal_used(mut self, bytes: u64) -> Self {
+        self.equal_used = Some(bytes);
+        self
+    }
+
+    fn used(&self, s: &Snap) -> u64 {
+        self.equal_used.unwrap_or_else(|| used(s))
     }
 
     /// Our policy's rules, then a space target of `budget` bytes that destroys the oldest
@@ -649,6 +662,7 @@ impl Ours {
             policy: b.build().unwrap_or(policy),
             tz,
             oldest_first: Some((budget, skip_zero)),
+            equal_used: None,
         }
     }
 }
@@ -667,7 +681,7 @@ impl Policy for Ours {
             .map(|s| {
                 let mut f = SnapshotFacts::new(String::new(), s.id, s.id + 1, odt(s.clock_t));
                 f.written = s.written;
-                f.used = used(s);
+                f.used = self.used(s);
                 f
             })
             .collect();
@@ -688,7 +702,7 @@ impl Policy for Ours {
             };
             let mut total: u128 = (0..snaps.len())
                 .filter(|&i| keep[i])
-                .map(|i| u128::from(used(&snaps[i])))
+                .map(|i| u128::from(self.used(&snaps[i])))
                 .sum();
             let mut order: Vec<usize> = (0..snaps.len()).collect();
             order.sort_by_key(|&i| (snaps[i].clock_t, snaps[i].id));
@@ -696,9 +710,10 @@ impl Policy for Ours {
                 if total <= u128::from(budget) {
                     break;
                 }
-                if keep[i] && !spared(&plan.entries[i]) && !(skip_zero && used(&snaps[i]) == 0) {
+                if keep[i] && !spared(&plan.entries[i]) && !(skip_zero && self.used(&snaps[i]) == 0)
+                {
                     keep[i] = false;
-                    total -= u128::from(used(&snaps[i]));
+                    total -= u128::from(self.used(&snaps[i]));
                 }
             }
         }
