@@ -56,7 +56,8 @@ JSON output (--json): one object, printed after the plan is applied (or at once 
         \"decision\":  \"keep\" | \"destroy\" | \"foreign\" (not owned by the policy: never
                      destroyed, not counted; its one reason is {\"type\": \"foreign\",
                      \"text\": \"foreign (kept)\"}),
-        \"reasons\":   [{\"type\": \"protected\" | \"kept\" | \"missed\" | \"over_space_budget\" | \"foreign\",
+        \"reasons\":   [{\"type\": \"protected\" | \"kept\" | \"missed\" | \"space_thinned\" |
+                       \"over_space_budget\" (older versions) | \"foreign\",
                        \"text\": human-readable line, and by type:
                        protected: \"protection\": \"newest\" | \"held\" | \"has_clones\" | \"pinned\" |
                                   \"pin_property\" (+\"property\") | \"stashed\" | \"future_dated\";
@@ -67,6 +68,8 @@ JSON output (--json): one object, printed after the plan is applied (or at once 
                        missed: \"rule\", \"rule_index\", \"why\": \"not_first_in_period\" |
                                \"period_too_old\" | \"not_oldest_in_bucket\" | \"beyond_grid\" |
                                \"too_old\" | \"not_burst_end\" | \"no_large_change\" | \"beyond_minimum\";
+                       space_thinned: \"budget\" (bytes), \"oldest\" (it went last), \"gap\"
+                               (gap/age its loss left), \"worst\" (worst gap/age after it);
                        over_space_budget: \"budget\" (bytes)}],
         \"expires\":   null (never, unless newer snapshots displace it; always null for
                      destroy and foreign) | RFC 3339 instant the keeping window passes it,
@@ -1110,6 +1113,19 @@ fn reason_json(plan: &RetentionPlan, s: &Options, r: &Reason) -> Value {
         Reason::OverSpaceBudget { budget } => {
             json!({"type": "over_space_budget", "budget": budget, "text": text})
         }
+        Reason::SpaceThinned {
+            budget,
+            oldest,
+            gap_ppm,
+            worst_ppm,
+        } => json!({
+            "type": "space_thinned",
+            "budget": budget,
+            "oldest": oldest,
+            "gap": f64::from(*gap_ppm) / 1e6,
+            "worst": f64::from(*worst_ppm) / 1e6,
+            "text": text,
+        }),
         _ => json!({"type": "other", "text": text}),
     }
 }

@@ -18,7 +18,7 @@
 //! | `bursts(for=90d,gap=2h,quiet=64K)` | landmarks: the last snapshot of each burst of changes (a snapshot *changed* if its `written` > `quiet`; a burst ends when no change follows within `gap`), kept while younger than `for` (`gap` defaults to 2h, `quiet` to 64K) |
 //! | `changes(for=1y,size=1G)` | landmarks: each snapshot whose `written` ≥ `size` and the snapshot just before it, kept while the change is younger than `for` |
 //! | `pin=com.example:keep` | a user property that pins a snapshot when set (to anything but `""`, `-`, `off`, `no`, `false`, `0`) |
-//! | `space=500G` | space target: after the rules, destroy the oldest unprotected kept snapshots until the sum of their `used` is at most this (`K M G T P E`, binary) |
+//! | `space=500G` | space target: after the rules, thin the kept snapshots evenly until the sum of their `used` is at most this (`K M G T P E`, binary): of those not protected, not among the `min=` newest and with `used` above 0, destroy first the one whose loss leaves the smallest gap/age ratio, the oldest last (see [`RetentionPolicy::space_budget`]) |
 //! | `idle=1d` | idle cap (default 1d): in *active age*, a gap between consecutive snapshots, or since the newest one, counts at most this much |
 //!
 //! Parse errors ([`ParseError`]) carry the byte offset and the text of the bad token.
@@ -35,7 +35,8 @@
 //! the time-based rules age in active time.
 //!
 //! Applying a plan (destroying its `Destroy` entries) and planning again at the same `now`
-//! destroys nothing more.
+//! destroys nothing more. Expiry predictions cover the rules; under a space target the even
+//! spacing moves as snapshots age, so a later plan may thin other snapshots.
 //!
 //! ```
 //! use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
@@ -64,6 +65,7 @@ use time::OffsetDateTime;
 mod parse;
 mod plan;
 mod policy;
+mod space;
 #[cfg(test)]
 mod tests;
 

@@ -11,6 +11,7 @@ use super::SnapshotFacts;
 use super::policy::{
     CalendarRule, CalendarUnit, GridKeep, GridRule, RetentionPolicy, Rule, fmt_duration, fmt_size,
 };
+use super::space;
 
 /// Keep or destroy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -236,10 +237,25 @@ pub enum Reason {
     Kept(KeepReason),
     /// A rule that did not keep it (a destroyed snapshot lists one per rule).
     Missed(RuleMiss),
-    /// Kept by rules but destroyed to meet the space target (listed after its keep reasons).
+    /// Kept by rules but destroyed, oldest first, to meet the space target. No longer
+    /// produced by the planner (see [`Reason::SpaceThinned`]); kept so that code matching it
+    /// still builds.
     OverSpaceBudget {
         /// The budget in bytes.
         budget: u64,
+    },
+    /// Kept by rules but destroyed to meet the space target by even thinning (listed after its
+    /// keep reasons): of the candidates left, its loss left the smallest gap/age ratio (see
+    /// [`RetentionPolicy::space_budget`] for the metric).
+    SpaceThinned {
+        /// The budget in bytes.
+        budget: u64,
+        /// It was the oldest kept snapshot, destroyed last: no other candidate was left.
+        oldest: bool,
+        /// gap/age of the gap its loss left, in millionths (1,000,000 when `oldest`).
+        gap_ppm: u32,
+        /// The worst gap/age over the kept history after its loss, in millionths.
+        worst_ppm: u32,
     },
 }
 
@@ -259,7 +275,7 @@ pub struct PlanEntry {
     /// Keep or destroy.
     pub decision: Decision,
     /// Why: for a kept snapshot the protections and rules that keep it; for a destroyed one,
-    /// what each rule said, or its keep reasons followed by [`Reason::OverSpaceBudget`].
+    /// what each rule said, or its keep reasons followed by [`Reason::SpaceThinned`].
     pub reasons: Vec<Reason>,
     /// For a kept snapshot, when it will be destroyed if no new snapshot arrives: `None` when
     /// never (a protection, a count-based rule, or the idle cap keeps it for good). Always
@@ -419,6 +435,25 @@ impl RetentionPlan {
             Reason::OverSpaceBudget { budget } => {
                 format!("space={}: oldest beyond the budget", SizeText(*budget))
             }
+            Reason::SpaceThinned {
+                budget,
+                oldest: true,
+                ..
+            } => format!(
+                "space={}: the oldest state, thinned last (no other snapshot could go)",
+                SizeText(*budget)
+            ),
+            Reason::SpaceThinned {
+                budget,
+                oldest: false,
+                gap_ppm,
+                worst_ppm,
+            } => format!(
+                "space={}: thinned evenly, its loss leaves gap/age {} (worst {})",
+                SizeText(*budget),
+                PpmText(*gap_ppm),
+                PpmText(*worst_ppm)
+            ),
         }
     }
 }
@@ -433,6 +468,13 @@ impl fmt::Display for DurText {
         } else {
             write!(f, "{secs}s")
         }
+    }
+}
+struct PpmText(u32);
+impl fmt::Display for PpmText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let milli = (u64::from(self.0) + 500) / 1000;
+        write!(f, "{}.{:03}", milli / 1000, milli % 1000)
     }
 }
 struct SizeText(u64);
@@ -578,6 +620,55 @@ impl RetentionPolicy {
     /// assert_eq!(keep, [true, false, true, true]);
     /// ```
     pub fn plan(
+        &self,
+        snapshots: &[SnapshotFacts],
+        now: OffsetDateTime,
+        tz: &TimeZone,
+    ) -> RetentionPlan {
+        let mut plan = self.plan_once(snapshots, now, tz);
+        if !plan.entries.iter().any(|e| {
+            e.reasons
+                .iter()
+                .any(|r| matches!(r, Reason::SpaceThinned { .. }))
+        }) {
+            return plan;
+        }
+        // Thinning can take away what kept a neighbour (the large change beside a `changes`
+        // "before" snapshot, a grid bucket that shifted the next group): plan the survivors
+        // again until nothing more goes, so that applying the plan and planning again destroys
+        // nothing more. Later rounds never thin (the budget is met, or no candidate is left).
+        loop {
+            let alive: Vec<usize> = plan
+                .entries
+                .iter()
+                .filter(|e| e.decision == Decision::Keep)
+                .map(|e| e.index)
+                .collect();
+            let rest: Vec<SnapshotFacts> = alive.iter().map(|&i| snapshots[i].clone()).collect();
+            let again = self.plan_once(&rest, now, tz);
+            let settled = again.destroyed().next().is_none();
+            for (e, &i) in again.entries.into_iter().zip(&alive) {
+                let entry = &mut plan.entries[i];
+                entry.decision = e.decision;
+                entry.reasons = e.reasons;
+                entry.expires_at = e.expires_at;
+            }
+            if settled {
+                break;
+            }
+        }
+        let after: u128 = plan
+            .kept()
+            .map(|e| u128::from(snapshots[e.index].used))
+            .sum();
+        if let Some(space) = &mut plan.space {
+            space.used_after = u64::try_from(after).unwrap_or(u64::MAX);
+        }
+        plan
+    }
+
+    /// One pass of the rules and the space target.
+    fn plan_once(
         &self,
         snapshots: &[SnapshotFacts],
         now: OffsetDateTime,
@@ -778,20 +869,42 @@ impl RetentionPolicy {
             .map(|i| protected[i] || reasons[i].iter().any(|r| matches!(r, Reason::Kept(_))))
             .collect();
 
-        // Space target: oldest unprotected kept snapshots go first.
+        // Space target: even thinning of the unprotected kept snapshots (see space.rs).
         let space = self.space.map(|budget| {
             let used = |i: usize| u128::from(snapshots[i].used);
             let before: u128 = (0..n).filter(|&i| keep[i]).map(used).sum();
+            let minimum = |i: usize| {
+                reasons[i]
+                    .iter()
+                    .any(|r| matches!(r, Reason::Kept(KeepReason::Minimum { .. })))
+            };
+            let mut kept_pos: Vec<bool> = order.iter().map(|&i| keep[i]).collect();
+            // A snapshot whose `used` is 0 frees nothing by this count: thinning it would only
+            // lose history.
+            let candidate: Vec<bool> = order
+                .iter()
+                .map(|&i| keep[i] && !protected[i] && !minimum(i) && snapshots[i].used > 0)
+                .collect();
+            let used_pos: Vec<u64> = order.iter().map(|&i| snapshots[i].used).collect();
+            // Creation times, and `now` at most the idle cap past the newest (see space.rs).
+            let times: Vec<i128> = psecs.iter().map(|&t| i128::from(t)).collect();
+            let now_t = (i128::from(now_s)).min(secs_last + cap);
+            let losses = space::thin(&mut kept_pos, &candidate, &times, now_t, &used_pos, |f| {
+                before - f > u128::from(budget)
+            });
             let mut total = before;
-            let mut p = 0;
-            while total > u128::from(budget) && p < m {
-                let i = order[p];
-                if keep[i] && !protected[i] {
-                    keep[i] = false;
-                    total -= used(i);
-                    push(&mut reasons, i, Reason::OverSpaceBudget { budget });
-                }
-                p += 1;
+            for l in losses {
+                let i = order[l.pos];
+                keep[i] = false;
+                total -= used(i);
+                let ppm = |r: f64| (r.clamp(0.0, 1.0) * 1e6).round() as u32;
+                let r = Reason::SpaceThinned {
+                    budget,
+                    oldest: l.oldest,
+                    gap_ppm: ppm(l.ratio),
+                    worst_ppm: ppm(l.worst),
+                };
+                push(&mut reasons, i, r);
             }
             SpaceReport {
                 budget,
@@ -810,9 +923,12 @@ impl RetentionPolicy {
                 } else {
                     Decision::Destroy
                 };
-                let over_budget = rs
-                    .iter()
-                    .any(|r| matches!(r, Reason::OverSpaceBudget { .. }));
+                let over_budget = rs.iter().any(|r| {
+                    matches!(
+                        r,
+                        Reason::OverSpaceBudget { .. } | Reason::SpaceThinned { .. }
+                    )
+                });
                 match decision {
                     Decision::Keep => {
                         rs.retain(|r| matches!(r, Reason::Protected(_) | Reason::Kept(_)))

@@ -244,8 +244,21 @@ impl RetentionPolicy {
         &self.pins
     }
 
-    /// `space=SIZE`: once the rules have decided, the oldest unprotected kept snapshots are
-    /// destroyed until the sum of `used` of the kept ones is at most this many bytes.
+    /// `space=SIZE`: once the rules have decided, kept snapshots are thinned evenly until the
+    /// sum of `used` of the kept ones is at most this many bytes (or no candidate is left).
+    ///
+    /// Candidates are the kept snapshots that no safety rule protects, that are not among the
+    /// `min=` newest, and whose `used` is above 0 (one that holds nothing by this count frees
+    /// nothing: destroying it would only lose history). For two consecutive kept snapshots `a` older than `b`, the gap/age
+    /// ratio is `(b - a) / (now - a)` in creation times, with `now` at most the idle cap past the
+    /// newest snapshot: the share of
+    /// `a`'s age that the gap spans, between 0 and 1 (it is `r / (1 + r)` for the restore
+    /// ratio `r = (b - a) / (now - b)` of the simulator). Each step destroys the candidate
+    /// whose loss leaves the smallest ratio for the gap it merges (so the worst ratio of the
+    /// history grows as little as possible); ties go to the newer candidate; the oldest kept
+    /// snapshot goes only when it is the last candidate left. Each one is explained by
+    /// [`Reason::SpaceThinned`](super::Reason::SpaceThinned). Survivors are then planned
+    /// again until stable, so that applying the plan and planning again destroys nothing more.
     pub fn space_budget(&self) -> Option<u64> {
         self.space
     }

@@ -194,7 +194,7 @@ pub fn parse_policy(text: &str) -> Result<RetentionPolicy, String> {
         .map_err(|e| format!("bad retention policy {text:?}: {e}"))?;
     if p.space_budget() == Some(0) {
         return Err(format!(
-            "retention policy {text:?} would keep nothing (space=0 destroys every snapshot the safety rules do not protect)"
+            "retention policy {text:?} would keep nothing (space=0 destroys every snapshot that is not protected, not among the min= newest and not free)"
         ));
     }
     Ok(p)
