@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
 use flocker_tests::{
-    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
+    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, host_test, run, sh, zfs_test,
 };
 use time::OffsetDateTime;
 
@@ -59,6 +59,7 @@ fn main() {
             "datavault::skip_empty_idle_takes_none_a_write_takes_one",
             skip_empty,
         ),
+        zfs_test("datavault::at_is_local_time_once_a_day", at_local),
         zfs_test(
             "datavault::missing_dataset_does_not_stop_the_others",
             missing_dataset,
@@ -71,6 +72,13 @@ fn main() {
             "datavault::under_systemd_priorities_and_notify",
             under_systemd,
         ),
+        zfs_test("datavault::pre_post_pair_carries_properties", pre_post_pair),
+        zfs_test(
+            "datavault::service_hooks_around_the_snapshot",
+            service_hooks,
+        ),
+        host_test("datavault::apt_hook_file_shape", apt_hook_shape),
+        zfs_test("datavault::apt_hook_brackets_with_a_pair", apt_hook_pair),
     ]);
 }
 
@@ -1433,5 +1441,429 @@ fn under_systemd() -> TestResult {
         "notifications: {got:?}"
     );
     ensure!(shorts(&a)?.len() == 1, "{a}: {:?}", shorts(&a)?);
+    Ok(())
+}
+
+fn at_local() -> TestResult {
+    let f = Fix::new("dvat")?;
+    let a = f.create("a")?;
+    let cfg = f.config(&format!(
+        "at = \"03:00\"\ntz = \"Europe/Berlin\"\n[[dataset]]\nname = \"{a}\"\nkeep = \"48x1h\"\n"
+    ))?;
+    // 30 hours from 2026-01-01T00:00Z: the first cycle takes one (none yet), then 03:00 in
+    // Berlin (CET, 02:00Z) on each day, and nothing in the other hours.
+    let o = run_stepped(&f, &cfg, T0, 30)?;
+    let want: BTreeSet<String> = [0, 2, 26]
+        .iter()
+        .map(|h| dv_name(T0 + h * H))
+        .collect::<Result<_, _>>()?;
+    ensure!(shorts(&a)? == want, "{a}: {:?}\n{}", shorts(&a)?, o.stdout);
+    ensure!(
+        o.stdout.contains("at 03:00 (Europe/Berlin)"),
+        "schedule not logged:\n{}",
+        o.stdout
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Pre/post pairs, service hooks and the APT hook (issue 17, item 4)
+
+/// `zfs get -H -o value PROP SNAP` (`-` when unset).
+fn prop(snap: &str, name: &str) -> Result<String, Failed> {
+    Ok(sh("zfs", &["get", "-H", "-o", "value", name, snap])?
+        .trim()
+        .to_string())
+}
+
+/// Checks the pre/post properties of `snap`: kind, description and (for a post) its pre.
+fn check_props(snap: &str, kind: &str, desc: &str, pre: &str) -> TestResult {
+    for (name, want) in [
+        ("flocker:kind", kind),
+        ("flocker:description", desc),
+        ("flocker:pre", pre),
+    ] {
+        let got = prop(snap, name)?;
+        ensure!(got == want, "{snap} {name} = {got:?}, wanted {want:?}");
+    }
+    Ok(())
+}
+
+fn pre_post_pair() -> TestResult {
+    let f = Fix::new("dvpair")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let c = f.create("b/c")?;
+    let other = f.create("other")?;
+
+    let o = f.dv_ok(&[
+        "snapshot",
+        "--pre",
+        "before upgrade",
+        &a,
+        &b,
+        "-r",
+        "--json",
+    ])?;
+    let v = o.json()?;
+    let id = v["id"].as_str().unwrap_or("").to_string();
+    ensure!(scheme_time(&id).is_some(), "ID {id:?} is not dv-<UTC>: {v}");
+    ensure!(
+        v["kind"] == "pre" && v["description"] == "before upgrade",
+        "JSON {v}"
+    );
+    let pre_snaps: Vec<String> = [&a, &b, &c].iter().map(|d| format!("{d}@{id}")).collect();
+    let all = cli(f.pool.name())?;
+    ensure!(
+        all.keys().cloned().collect::<BTreeSet<_>>() == pre_snaps.iter().cloned().collect(),
+        "pool has {:?}, wanted {pre_snaps:?}",
+        all.keys()
+    );
+    ensure!(
+        all.values()
+            .map(|s| s.createtxg)
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 1,
+        "pre snapshots differ in createtxg: {all:?}"
+    );
+    for s in &pre_snaps {
+        check_props(s, "pre", "before upgrade", "-")?;
+    }
+
+    // Refusals: exit 2, one line, nothing created.
+    let before = names(f.pool.name())?;
+    let o = f.dv(&["snapshot", "--post", "dv-20990101T000000Z", &a])?;
+    one_line_error(
+        &o,
+        "--post of a missing pre",
+        "no pre snapshot dv-20990101T000000Z",
+    )?;
+    let o = f.dv(&["snapshot", "--post", &id, &a, &other])?;
+    one_line_error(&o, "--post on a dataset without the pre", &other)?;
+    let o = f.dv(&["snapshot", "--post", "monday", &a])?;
+    one_line_error(&o, "--post of a bad ID", "bad ID \"monday\"")?;
+    sh(
+        "zfs",
+        &["snapshot", &format!("{other}@dv-20260101T000000Z")],
+    )?;
+    let o = f.dv(&["snapshot", "--post", "dv-20260101T000000Z", &other])?;
+    one_line_error(
+        &o,
+        "--post of a plain dv- snapshot",
+        "is not a pre snapshot",
+    )?;
+    sh("zfs", &["destroy", &format!("{other}@dv-20260101T000000Z")])?;
+    let o = f.dv(&["snapshot", "--pre", "x", "--post", &id, &a])?;
+    ensure!(o.code == 2, "--pre with --post: exit {}", o.code);
+    ensure!(
+        names(f.pool.name())? == before,
+        "a refused command changed the pool"
+    );
+
+    // The post: its ID alone on stdout, the pre's description, flocker:pre = ID.
+    let o = f.dv_ok(&["snapshot", "--post", &id, &a, &b, "-r"])?;
+    let post = o.stdout.trim().to_string();
+    ensure!(
+        o.stdout.lines().count() == 1 && scheme_time(&post).is_some() && post != id,
+        "post printed {:?}",
+        o.stdout
+    );
+    for d in [&a, &b, &c] {
+        check_props(&format!("{d}@{post}"), "post", "before upgrade", &id)?;
+    }
+    // A post is not a pre.
+    let o = f.dv(&["snapshot", "--post", &post, &a])?;
+    one_line_error(&o, "--post of a post", "is not a pre snapshot")?;
+    Ok(())
+}
+
+/// Runs `datavault run --config CFG --once` (real clock) and returns its output.
+fn run_once(f: &Fix, cfg: &str) -> Result<Out, Failed> {
+    f.dv(&["run", "--config", cfg, "--once"])
+}
+
+fn service_hooks() -> TestResult {
+    let f = Fix::new("dvhook")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let c = f.create("b/c")?;
+    let dir = PathBuf::from(format!("/var/tmp/flocker-pools/{}-hooks", f.pool.name()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let (pre_f, post_f) = (dir.join("pre"), dir.join("post"));
+    let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    let post_hook = format!(
+        "post_snapshot = 'printf \"%s|%s|%s\" \"$DATAVAULT_SNAPSHOT_STATUS\" \"$DATAVAULT_SNAPSHOT\" \"$DATAVAULT_SNAPSHOTS\" > {}'\n",
+        post_f.display()
+    );
+    let ds = |name: &str, rec: bool| {
+        format!("[[dataset]]\nname = \"{name}\"\nkeep = \"min=3\"\nrecursive = {rec}\n")
+    };
+
+    // 1. A pre hook that writes a file, a post hook that records the snapshot.
+    let cfg = f.config(&format!(
+        "pre_snapshot = 'echo \"$DATAVAULT_HOOK:$DATAVAULT_POOL\" > {p}; echo \"$DATAVAULT_DATASETS\" >> {p}'\n{post_hook}{}",
+        ds(&b, true),
+        p = pre_f.display()
+    ))?;
+    let o = run_once(&f, &cfg)?.expect(0, "run with hooks")?;
+    let made = shorts(&b)?;
+    ensure!(made.len() == 1, "{b} has {made:?} after one cycle");
+    let short = made.iter().next().cloned().unwrap_or_default();
+    let want_pre = format!("pre_snapshot:{}\n{b}\n{c}\n", f.pool.name());
+    ensure!(
+        read(&pre_f) == want_pre,
+        "pre hook wrote {:?}, wanted {want_pre:?}\n{}",
+        read(&pre_f),
+        o.stdout
+    );
+    let want_post = format!("taken|{short}|{b}@{short}\n{c}@{short}");
+    ensure!(
+        read(&post_f) == want_post,
+        "post hook wrote {:?}, wanted {want_post:?}",
+        read(&post_f)
+    );
+
+    // 2. A failing pre hook with the default `skip`: no snapshot, a failed step (exit 1),
+    // the post hook still runs and says `skipped`.
+    let _ = std::fs::remove_file(&post_f);
+    let cfg = f.config(&format!(
+        "pre_snapshot = 'exit 7'\n{post_hook}{}",
+        ds(&a, false)
+    ))?;
+    let o = run_once(&f, &cfg)?;
+    ensure!(o.code == 1, "skip: exit {} ({})", o.code, o.stderr);
+    ensure!(
+        o.stderr
+            .contains("pre_snapshot hook \"exit 7\" exited with status 7")
+            && o.stderr.contains("snapshot not taken"),
+        "skip: stderr {:?}",
+        o.stderr
+    );
+    ensure!(shorts(&a)?.is_empty(), "skip: {a} has {:?}", shorts(&a)?);
+    ensure!(
+        read(&post_f) == "skipped||",
+        "skip: post hook wrote {:?}",
+        read(&post_f)
+    );
+
+    // 3. A pre hook that outlives hook_timeout: killed, and no snapshot.
+    let cfg = f.config(&format!(
+        "pre_snapshot = 'sleep 60'\nhook_timeout = \"1s\"\n{}",
+        ds(&a, false)
+    ))?;
+    let began = Instant::now();
+    let o = run_once(&f, &cfg)?;
+    ensure!(
+        o.code == 1 && o.stderr.contains("timed out after 1s"),
+        "timeout: exit {}, stderr {:?}",
+        o.code,
+        o.stderr
+    );
+    ensure!(
+        began.elapsed() < Duration::from_secs(30),
+        "timeout: the run took {:?}",
+        began.elapsed()
+    );
+    ensure!(shorts(&a)?.is_empty(), "timeout: {a} has {:?}", shorts(&a)?);
+
+    // 4. `continue`: logged (exit 1), the snapshot is taken.
+    let cfg = f.config(&format!(
+        "pre_snapshot = 'exit 7'\nhook_failure = \"continue\"\n{}",
+        ds(&a, false)
+    ))?;
+    let o = run_once(&f, &cfg)?;
+    ensure!(
+        o.code == 1 && o.stderr.contains("snapshot taken anyway"),
+        "continue: exit {}, stderr {:?}",
+        o.code,
+        o.stderr
+    );
+    ensure!(
+        shorts(&a)?.len() == 1,
+        "continue: {a} has {:?}",
+        shorts(&a)?
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The two commands of `packaging/apt/80datavault`, in order (Pre-Invoke, Post-Invoke).
+fn apt_hook_commands() -> Result<(String, String), Failed> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../packaging/apt/80datavault");
+    let text = std::fs::read_to_string(&path).map_err(fail)?;
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with("//") {
+            continue;
+        }
+        let (key, rest) = l
+            .split_once(" { \"")
+            .ok_or_else(|| fail(format!("not `KEY {{ \"...\"; }};`: {l}")))?;
+        let cmd = rest
+            .strip_suffix("\"; };")
+            .ok_or_else(|| fail(format!("not `KEY {{ \"...\"; }};`: {l}")))?;
+        ensure!(
+            !cmd.contains('"'),
+            "a double quote inside an APT string: {l}"
+        );
+        ensure!(
+            found.insert(key.to_string(), cmd.to_string()).is_none(),
+            "{key} twice"
+        );
+    }
+    let keys: Vec<&String> = found.keys().collect();
+    ensure!(
+        keys == ["DPkg::Post-Invoke", "DPkg::Pre-Invoke"],
+        "keys {keys:?}"
+    );
+    Ok((
+        found["DPkg::Pre-Invoke"].clone(),
+        found["DPkg::Post-Invoke"].clone(),
+    ))
+}
+
+fn apt_hook_shape() -> TestResult {
+    let (pre, post) = apt_hook_commands()?;
+    for (what, cmd) in [("pre", &pre), ("post", &post)] {
+        ensure!(
+            cmd.starts_with(
+                "if command -v datavault >/dev/null 2>&1 && [ -r /etc/datavault.toml ]"
+            ) && cmd.ends_with("fi || true"),
+            "{what}: must do nothing without the binary or config, and never fail: {cmd}"
+        );
+        let o = Out::of(Command::new("sh").args(["-n", "-c", cmd]))?;
+        ensure!(o.code == 0, "{what}: sh -n: {}", o.stderr);
+    }
+    ensure!(
+        pre.contains("datavault snapshot --pre apt --config /etc/datavault.toml")
+            && pre.contains("/run/datavault-apt.id"),
+        "pre: {pre}"
+    );
+    ensure!(
+        post.contains(
+            "datavault snapshot --post $(cat /run/datavault-apt.id) --config /etc/datavault.toml"
+        ),
+        "post: {post}"
+    );
+    // APT's own parser, where there is one: both entries as written.
+    if Command::new("apt-config").arg("-v").output().is_ok() {
+        let path = format!(
+            "{}/../packaging/apt/80datavault",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let o = Out::of(Command::new("apt-config").args(["-c", &path, "dump"]))?;
+        ensure!(o.code == 0, "apt-config: {}", o.stderr);
+        for (key, cmd) in [("Pre", &pre), ("Post", &post)] {
+            let line = format!("DPkg::{key}-Invoke:: \"{cmd}\";");
+            ensure!(
+                o.stdout.lines().any(|l| l == line),
+                "apt-config dump lacks {line}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs one APT hook command as APT would (`sh -c`), with the test's config and state file
+/// in place of `/etc/datavault.toml` and `/run/datavault-apt.id`, and `path` as
+/// `PATH`.
+fn apt_sh(f: &Fix, cmd: &str, cfg: &str, state: &str, path: &str) -> Result<Out, Failed> {
+    let cmd = cmd
+        .replace("/etc/datavault.toml", cfg)
+        .replace("/run/datavault-apt.id", state);
+    Out::of(
+        Command::new("/bin/sh")
+            .args(["-c", &cmd])
+            .env("PATH", path)
+            .env("FLOCKER_STORE", &f.store),
+    )
+}
+
+fn apt_hook_pair() -> TestResult {
+    let (pre, post) = apt_hook_commands()?;
+    let f = Fix::new("dvapt")?;
+    let a = f.create("a")?;
+    let b = f.create("b")?;
+    let c = f.create("b/c")?;
+    let cfg = f.config(&format!(
+        "[[dataset]]\nname = \"{a}\"\nkeep = \"min=3\"\n[[dataset]]\nname = \"{b}\"\nkeep = \"min=3\"\nrecursive = true\n"
+    ))?;
+    let state = format!("/var/tmp/flocker-pools/{}-apt.id", f.pool.name());
+    let bin = example_bin("datavault")?;
+    let bin_dir = bin
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let path = format!("{bin_dir}:/usr/sbin:/usr/bin:/sbin:/bin");
+
+    // No binary on PATH, or no config: nothing happens, exit 0.
+    let o = apt_sh(&f, &pre, &cfg, &state, "/usr/sbin:/usr/bin:/sbin:/bin")?;
+    ensure!(
+        o.code == 0,
+        "without the binary: exit {} {}",
+        o.code,
+        o.stderr
+    );
+    let o = apt_sh(&f, &pre, "/nonexistent.toml", &state, &path)?;
+    ensure!(
+        o.code == 0,
+        "without the config: exit {} {}",
+        o.code,
+        o.stderr
+    );
+    ensure!(names(f.pool.name())?.is_empty(), "a snapshot appeared");
+    ensure!(!PathBuf::from(&state).exists(), "state file written");
+
+    // Pre-Invoke: the pre snapshot of every configured dataset, its ID in the state file.
+    let o = apt_sh(&f, &pre, &cfg, &state, &path)?;
+    ensure!(
+        o.code == 0 && o.stderr.is_empty(),
+        "pre: {} {}",
+        o.code,
+        o.stderr
+    );
+    let id = std::fs::read_to_string(&state)
+        .map_err(fail)?
+        .trim()
+        .to_string();
+    ensure!(scheme_time(&id).is_some(), "state file holds {id:?}");
+    for d in [&a, &b, &c] {
+        check_props(&format!("{d}@{id}"), "pre", "apt", "-")?;
+    }
+    // Post-Invoke: the post snapshot, the state file removed.
+    let o = apt_sh(&f, &post, &cfg, &state, &path)?;
+    ensure!(
+        o.code == 0 && o.stderr.is_empty(),
+        "post: {} {}",
+        o.code,
+        o.stderr
+    );
+    ensure!(
+        !PathBuf::from(&state).exists(),
+        "the state file is still there"
+    );
+    let posts: BTreeSet<String> = shorts(&a)?.into_iter().filter(|s| *s != id).collect();
+    ensure!(posts.len() == 1, "{a} has {:?}", shorts(&a)?);
+    let post_id = posts.iter().next().cloned().unwrap_or_default();
+    for d in [&a, &b, &c] {
+        check_props(&format!("{d}@{post_id}"), "post", "apt", &id)?;
+    }
+    // A second Post-Invoke without a pre does nothing; a failing datavault never fails apt.
+    let before = names(f.pool.name())?;
+    let o = apt_sh(&f, &post, &cfg, &state, &path)?;
+    ensure!(o.code == 0, "post without a pre: exit {}", o.code);
+    std::fs::write(&state, "dv-20990101T000000Z\n").map_err(fail)?;
+    let o = apt_sh(&f, &post, &cfg, &state, &path)?;
+    ensure!(
+        o.code == 0 && o.stderr.contains("no pre snapshot"),
+        "post with a stale ID: exit {} {:?}",
+        o.code,
+        o.stderr
+    );
+    ensure!(names(f.pool.name())? == before, "the pool changed");
+    let _ = std::fs::remove_file(&state);
     Ok(())
 }

@@ -113,6 +113,7 @@ fn install_run_purge() -> TestResult {
         println!("note: no systemd-analyze in this image: the unit is not verified");
     }
 
+    apt_hooks(&conffiles)?;
     one_cycle()?;
 
     out("dpkg", &["--purge", "datavault"])?.expect(0, "dpkg --purge")?;
@@ -122,6 +123,39 @@ fn install_run_purge() -> TestResult {
             "{gone} is still there after purge"
         );
     }
+    Ok(())
+}
+
+/// The APT hook files of the tree's `packaging/apt/` are installed as conffiles in
+/// /etc/apt/apt.conf.d/, and apt parses them (`apt-config dump` shows their Pre-Invoke).
+fn apt_hooks(conffiles: &str) -> TestResult {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/apt");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("note: no {}: no APT hook to check", dir.display());
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.ends_with(".md") {
+            continue;
+        }
+        let installed = format!("/etc/apt/apt.conf.d/{name}");
+        let want = std::fs::read(e.path()).map_err(fail)?;
+        ensure!(
+            std::fs::read(&installed).ok() == Some(want),
+            "{installed} is not the tree's {name}"
+        );
+        ensure!(
+            conffiles.contains(&installed),
+            "{installed} is not a conffile"
+        );
+    }
+    let dump = sh("apt-config", &["dump"])?;
+    ensure!(
+        dump.lines()
+            .any(|l| l.starts_with("DPkg::Pre-Invoke") && l.contains("datavault snapshot --pre")),
+        "apt-config dump shows no datavault Pre-Invoke hook"
+    );
     Ok(())
 }
 

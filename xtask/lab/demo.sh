@@ -94,6 +94,9 @@ wait "$PID" || st=$?
 run cat "$LOG"
 echo "(exit status $st)"
 echo
+echo "== For monitoring: datavault status (exit 0 OK, 1 WARNING, 2 CRITICAL, like a Nagios check)"
+try datavault status --config "$CONF"
+echo
 echo "== What the pool holds now, and why: datavault list (time, age, space, rule, expiry)"
 run datavault list "$POOL/home" --config "$CONF"
 echo

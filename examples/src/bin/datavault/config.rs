@@ -8,6 +8,10 @@
 //! store = "/var/lib/flocker-core"   # the stash store (FLOCKER_STORE overrides it)
 //! batch = 100               # at most this many snapshots per destroy call
 //! match = "autosnap_.*"     # optional: the default `match` of every dataset
+//! pre_snapshot = "..."      # optional: a command run before each snapshot (hooks.rs)
+//! post_snapshot = "..."     # optional: a command run after each snapshot (hooks.rs)
+//! hook_timeout = "60s"      # optional: a hook running longer is killed (default 60s)
+//! hook_failure = "skip"     # optional: "skip" (default) or "continue" after a failed pre hook
 //!
 //! [[dataset]]
 //! name = "tank/home"
@@ -16,6 +20,8 @@
 //! skip_empty = false        # optional: this dataset's skip_empty
 //! recursive = false         # optional: also its descendants (one atomic snapshot)
 //! match = "auto-.*"         # optional: this dataset's `match` (replaces the default)
+//! pre_snapshot = "..."      # optional: this dataset's hooks (replace the top-level ones)
+//! post_snapshot = "..."
 //! ```
 //!
 //! A dataset's policy owns (plans, counts, may destroy) the snapshots DataVault made, named
@@ -35,6 +41,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::common::{Failure, parse_policy, parse_tz};
+use crate::hooks::{self, HookConfig, Hooks};
 use crate::schedule::{Schedule, parse_at};
 
 #[derive(Deserialize)]
@@ -50,6 +57,11 @@ struct RawConfig {
     matching: Option<Spanned<String>>,
     #[serde(default)]
     dataset: Vec<Spanned<RawDataset>>,
+    // Hooks (hooks.rs).
+    pre_snapshot: Option<Spanned<String>>,
+    post_snapshot: Option<Spanned<String>>,
+    hook_timeout: Option<Spanned<String>>,
+    hook_failure: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +76,9 @@ struct RawDataset {
     recursive: bool,
     #[serde(rename = "match")]
     matching: Option<Spanned<String>>,
+    // Hooks (hooks.rs).
+    pre_snapshot: Option<Spanned<String>>,
+    post_snapshot: Option<Spanned<String>>,
 }
 
 /// One dataset the service keeps.
@@ -84,6 +99,8 @@ pub struct DatasetConfig {
     pub ownership: Ownership,
     /// The line of its `name` (for messages).
     pub line: usize,
+    /// Its hook commands (its own, else the top-level ones).
+    pub hooks: Hooks,
 }
 
 /// A validated configuration.
@@ -102,6 +119,8 @@ pub struct Config {
     pub ownership: Ownership,
     /// The datasets.
     pub datasets: Vec<DatasetConfig>,
+    /// The hook settings (`pre_snapshot`, `post_snapshot`, `hook_timeout`, `hook_failure`).
+    pub hooks: HookConfig,
 }
 
 impl Config {
@@ -216,6 +235,7 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         Some(m) => parse_match(m).map_err(|msg| at(m.span().start, "match", msg))?,
         None => Ownership::default(),
     };
+    let hook_cfg = top_hooks(&raw, &at)?;
     if raw.dataset.is_empty() {
         return Err(Failure::Invalid(format!(
             "config {path}: no [[dataset]] entry (each needs name and keep)"
@@ -256,6 +276,7 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
             recursive: d.recursive,
             ownership: own,
             line: entry_line,
+            hooks: dataset_hooks(d, &hook_cfg.hooks, &field, &at)?,
         });
     }
     Ok(Config {
@@ -266,6 +287,7 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         batch,
         ownership,
         datasets,
+        hooks: hook_cfg,
     })
 }
 
@@ -288,6 +310,49 @@ pub fn ownership(
 
 fn parse_match(m: &Spanned<String>) -> Result<Ownership, String> {
     Ownership::matching(Some(m.get_ref()))
+}
+
+// Hooks (hooks.rs): the top-level keys and each dataset's own commands.
+
+type At<'a> = dyn Fn(usize, &str, String) -> Failure + 'a;
+
+fn hook_command(
+    v: &Option<Spanned<String>>,
+    field: &str,
+    at: &At<'_>,
+) -> Result<Option<String>, Failure> {
+    v.as_ref()
+        .map(|c| hooks::check_command(c.get_ref()).map_err(|m| at(c.span().start, field, m)))
+        .transpose()
+}
+
+fn top_hooks(raw: &RawConfig, at: &At<'_>) -> Result<HookConfig, Failure> {
+    let mut h = HookConfig::default();
+    h.hooks.pre = hook_command(&raw.pre_snapshot, "pre_snapshot", at)?;
+    h.hooks.post = hook_command(&raw.post_snapshot, "post_snapshot", at)?;
+    if let Some(t) = &raw.hook_timeout {
+        h.timeout =
+            parse_interval(t.get_ref()).map_err(|m| at(t.span().start, "hook_timeout", m))?;
+    }
+    if let Some(f) = &raw.hook_failure {
+        h.on_failure = f
+            .get_ref()
+            .parse()
+            .map_err(|m| at(f.span().start, "hook_failure", m))?;
+    }
+    Ok(h)
+}
+
+fn dataset_hooks(
+    d: &RawDataset,
+    top: &Hooks,
+    field: &dyn Fn(&str) -> String,
+    at: &At<'_>,
+) -> Result<Hooks, Failure> {
+    Ok(Hooks {
+        pre: hook_command(&d.pre_snapshot, &field("pre_snapshot"), at)?.or(top.pre.clone()),
+        post: hook_command(&d.post_snapshot, &field("post_snapshot"), at)?.or(top.post.clone()),
+    })
 }
 
 #[cfg(test)]
@@ -431,6 +496,58 @@ mod tests {
         let m = err("at = \"3am\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n");
         assert!(m.contains("line 1 (at)") && m.contains("HH:MM"), "{m}");
         let m = err("skip_empty = \"yes\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n");
+        assert!(m.contains("line 1"), "{m}");
+    }
+
+    #[test]
+    fn hooks_top_level_and_per_dataset() {
+        let c = parse(
+            "c.toml",
+            "pre_snapshot = \"sync\"\npost_snapshot = \"logger done\"\nhook_timeout = \"2m\"\nhook_failure = \"continue\"\n[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n[[dataset]]\nname = \"p/b\"\nkeep = \"min=1\"\npre_snapshot = \"freeze-db\"\n",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(c.hooks.timeout, Duration::from_secs(120));
+        assert_eq!(c.hooks.on_failure, hooks::OnFailure::Continue);
+        let (a, b) = (&c.datasets[0].hooks, &c.datasets[1].hooks);
+        assert_eq!(a.pre.as_deref(), Some("sync"));
+        assert_eq!(
+            b.pre.as_deref(),
+            Some("freeze-db"),
+            "its own replaces the default"
+        );
+        assert_eq!(b.post.as_deref(), Some("logger done"));
+
+        // No hook keys: none, 60 s, skip.
+        let c = parse("c.toml", "[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n")
+            .ok()
+            .unwrap();
+        assert_eq!(c.hooks, HookConfig::default());
+        assert_eq!(c.hooks.timeout, Duration::from_secs(60));
+        assert_eq!(c.hooks.on_failure, hooks::OnFailure::Skip);
+        assert_eq!(c.datasets[0].hooks, Hooks::default());
+    }
+
+    #[test]
+    fn bad_hooks_name_file_line_and_field() {
+        let ds = "[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\n";
+        let m = err(&format!("hook_failure = \"abort\"\n{ds}"));
+        assert!(
+            m.contains("c.toml line 1 (hook_failure)") && m.contains("\"abort\""),
+            "{m}"
+        );
+        let m = err(&format!("every = \"1h\"\nhook_timeout = \"0s\"\n{ds}"));
+        assert!(m.contains("c.toml line 2 (hook_timeout)"), "{m}");
+        let m = err(&format!("pre_snapshot = \" \"\n{ds}"));
+        assert!(
+            m.contains("line 1 (pre_snapshot)") && m.contains("empty"),
+            "{m}"
+        );
+        let m = err(&format!("{ds}post_snapshot = \"\"\n"));
+        assert!(m.contains("line 4 (dataset[0].post_snapshot)"), "{m}");
+        let m = err(&format!("{ds}hook_timeout = \"1m\"\n"));
+        assert!(m.contains("line 4") && m.contains("hook_timeout"), "{m}");
+        let m = err(&format!("pre_snapshot = 3\n{ds}"));
         assert!(m.contains("line 1"), "{m}");
     }
 

@@ -2,10 +2,12 @@
 //! UTC timestamp, thins them with a retention policy, runs both on a schedule, and rolls a
 //! dataset back to any snapshot without losing anything (the replaced state goes to a stash).
 //! Built on flocker-core (`lzc`, `inventory`, `retention`, `rollback`, `snapshot`); it spawns
-//! no process.
+//! no process, except the `pre_snapshot`/`post_snapshot` hook commands of a config, which
+//! `run` executes through `/bin/sh -c` around each snapshot (`hooks.rs`).
 //!
 //! ```text
 //! datavault snapshot DATASET... [-r] [--json]
+//! datavault snapshot (--pre DESC | --post ID) [DATASET... | --config FILE] [-r] [--json]
 //! datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY]
 //!                [--match REGEX] [--tz ZONE]
 //! datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY]
@@ -25,6 +27,10 @@
 //! datavault stash export ID FILE
 //! datavault recover [--abandon ID]
 //! ```
+//!
+//! `snapshot --pre DESC` / `--post ID` take a pre/post pair (snapper's apt plugin's model;
+//! `packaging/apt/80datavault` brackets every dpkg run): properties `flocker:kind`,
+//! `flocker:description`, `flocker:pre`; the ID printed is the short name (`snapshot.rs`).
 //!
 //! Snapshot names: `dv-YYYYMMDDTHHMMSSZ` (UTC; see `flocker_examples::scheme`); `list`,
 //! `prune` and `run` plan such snapshots with the time in their name, others with their
@@ -55,6 +61,7 @@ mod cli;
 mod common;
 mod config;
 mod diff;
+mod hooks;
 mod list;
 mod prune;
 mod rollback;
@@ -69,6 +76,7 @@ use common::Failure;
 
 const USAGE: &str = "usage:
   datavault snapshot DATASET... [-r] [--json]
+  datavault snapshot (--pre DESC | --post ID) [DATASET... | --config FILE] [-r] [--json]
   datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--match REGEX] [--tz ZONE]
   datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY] [--match REGEX]
                   [--tz ZONE] [--batch N]

@@ -577,8 +577,15 @@ impl Service {
                     continue;
                 }
             };
-            let clock = &self.clock;
-            match take(&store, &datasets, || clock.now()) {
+            // Hooks (hooks.rs): pre_snapshot before the snapshot, post_snapshot after it, for
+            // the entries that take one (not those skip_empty skipped).
+            let (clock, log) = (&self.clock, &self.log);
+            let hooks = crate::hooks::Around::new(&self.cfg, &entries, &datasets);
+            let taken = hooks
+                .pre(&|m| log.error(clock, m))
+                .and_then(|()| take(&store, &datasets, || clock.now()));
+            self.failed |= !hooks.post(&taken, &|m| log.error(clock, m));
+            match taken {
                 Ok((short, names)) => {
                     self.info(&format!(
                         "snapshot {short}: {} (one lzc_snapshot call)",

@@ -1,5 +1,18 @@
 //! `datavault snapshot DATASET... [-r] [--json]`: one atomic snapshot of every named dataset
 //! (and, with `-r`, of their descendants), named by the service's scheme (`scheme.rs`).
+//!
+//! `datavault snapshot --pre DESC [DATASET... | --config FILE] [-r] [--json]` and
+//! `datavault snapshot --post ID [DATASET... | --config FILE] [-r] [--json]`: a pre/post
+//! pair around a change (an APT run, `packaging/apt/80datavault`), as snapper's apt plugin
+//! makes. Each is the usual `dv-YYYYMMDDTHHMMSSZ` snapshot, carrying user properties set in
+//! the same `lzc_snapshot` call: `flocker:kind` (`pre` or `post`), `flocker:description`
+//! (DESC; a post copies its pre's) and, on a post, `flocker:pre` (the ID of its pre). The ID
+//! of a pre or post is its short name (`dv-...`); it is printed alone on stdout (JSON with
+//! `--json`). `--post ID` refuses (exit 2, nothing changed) unless every named dataset (or
+//! configured one) has the snapshot ID with `flocker:kind=pre`. With `--config FILE` the
+//! datasets are those of the file, each with descendants when its entry says `recursive`
+//! (or `-r`); datasets of several pools get one snapshot per pool, all with the same name.
+//! These snapshots are DataVault's (`dv-`), so retention owns and thins them like the others.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +25,14 @@ use flocker_examples::scheme;
 use time::OffsetDateTime;
 
 use crate::common::{Failure, Opts, json, store};
+use crate::config;
+
+/// User property naming the kind of a pre/post snapshot: `pre` or `post`.
+pub const PROP_KIND: &str = "flocker:kind";
+/// User property holding the description of a pre/post pair.
+pub const PROP_DESCRIPTION: &str = "flocker:description";
+/// User property of a post snapshot: the ID (short name) of its pre.
+pub const PROP_PRE: &str = "flocker:pre";
 
 /// The datasets a snapshot of `roots` covers: the roots in order, then (with `recursive`)
 /// their descendants, without duplicates and without stash datasets. Fails (one line, naming
@@ -55,7 +76,18 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(6 * 36
 pub fn take(
     store: &Store,
     datasets: &[DatasetName],
+    at: impl FnMut() -> OffsetDateTime,
+) -> Result<(String, Vec<SnapshotName>), Failure> {
+    take_with(store, datasets, at, &[])
+}
+
+/// [`take`], with user properties (`name:x` → value) set on every new snapshot in the same
+/// `lzc_snapshot` call.
+pub fn take_with(
+    store: &Store,
+    datasets: &[DatasetName],
     mut at: impl FnMut() -> OffsetDateTime,
+    props: &[(&str, &str)],
 ) -> Result<(String, Vec<SnapshotName>), Failure> {
     let mut tries = 0;
     loop {
@@ -64,25 +96,34 @@ pub fn take(
             short = scheme::snap_name(at());
             short.clone()
         };
-        match snapshot::snapshot_locked(store, LOCK_WAIT, datasets, name, &[]) {
+        match snapshot::snapshot_locked(store, LOCK_WAIT, datasets, name, props) {
             Ok(names) => return Ok((short, names)),
             Err(e) if e.kind() == ErrorKind::Exists && tries < 2 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(1000));
+            }
+            Err(e) if e.kind() == ErrorKind::PropertyInvalid => {
+                return Err(Failure::Invalid(e.to_string()));
             }
             Err(e) => return Err(Failure::Zfs(e)),
         }
     }
 }
 
-/// `datavault snapshot DATASET... [-r] [--json]`
-pub fn snapshot(args: &[String]) -> Result<(), Failure> {
-    let o = Opts::parse(args, &["-r", "--recursive", "--json"], &[])?;
-    if o.positional.is_empty() {
-        return Err(Failure::Usage("snapshot needs at least one DATASET".into()));
-    }
+/// What `datavault snapshot` was asked for.
+enum Mode {
+    /// A plain snapshot.
+    Plain,
+    /// `--pre DESC`.
+    Pre(String),
+    /// `--post ID`.
+    Post(String),
+}
+
+/// The datasets named on the command line: valid names, none twice, one pool.
+fn named_roots(positional: &[String]) -> Result<Vec<DatasetName>, Failure> {
     let mut roots = Vec::new();
-    for p in &o.positional {
+    for p in positional {
         let d = DatasetName::new(p)
             .map_err(|e| Failure::Invalid(format!("bad dataset name {p:?}: {e}")))?;
         if roots.contains(&d) {
@@ -96,23 +137,178 @@ pub fn snapshot(args: &[String]) -> Result<(), Failure> {
             roots[0].pool()
         )));
     }
+    Ok(roots)
+}
+
+/// The roots and the datasets to snapshot, grouped by pool (in order of first appearance):
+/// the named datasets, or with `--config` those of the file (each recursive as its entry
+/// says, or with `-r`).
+fn targets(o: &Opts) -> Result<(Vec<DatasetName>, Vec<Vec<DatasetName>>), Failure> {
     let recursive = o.flag("-r") || o.flag("--recursive");
-    let datasets = expand(&roots, recursive)?;
-    let (short, names) = take(&store()?, &datasets, OffsetDateTime::now_utc)?;
+    let entries: Vec<(DatasetName, bool)> = match o.value("--config") {
+        Some(path) => {
+            if !o.positional.is_empty() {
+                return Err(Failure::Usage(
+                    "DATASET and --config exclude each other".into(),
+                ));
+            }
+            let cfg = config::load(path)?;
+            cfg.datasets
+                .iter()
+                .map(|d| (d.name.clone(), d.recursive || recursive))
+                .collect()
+        }
+        None => {
+            if o.positional.is_empty() {
+                return Err(Failure::Usage(
+                    "snapshot needs at least one DATASET (or --config FILE)".into(),
+                ));
+            }
+            named_roots(&o.positional)?
+                .into_iter()
+                .map(|d| (d, recursive))
+                .collect()
+        }
+    };
+    let mut groups: Vec<Vec<DatasetName>> = Vec::new();
+    for (root, rec) in &entries {
+        for d in expand(std::slice::from_ref(root), *rec)? {
+            let pos = groups.iter().position(|g| g[0].pool() == d.pool());
+            match pos {
+                Some(i) if groups[i].contains(&d) => {}
+                Some(i) => groups[i].push(d),
+                None => groups.push(vec![d]),
+            }
+        }
+    }
+    Ok((entries.into_iter().map(|(d, _)| d).collect(), groups))
+}
+
+/// The description of the pre snapshot `id` of every root; refuses (exit 2) when one root
+/// lacks it or it is not a pre snapshot.
+fn pre_description(roots: &[DatasetName], id: &str) -> Result<String, Failure> {
+    if scheme::name_time(id).is_none() {
+        return Err(Failure::Invalid(format!(
+            "bad ID {id:?}: expected the dv-YYYYMMDDTHHMMSSZ name that `snapshot --pre` printed"
+        )));
+    }
+    let mut inv = Inventory::new();
+    let mut description = None;
+    for root in roots {
+        let name = root
+            .snapshot(id)
+            .map_err(|e| Failure::Invalid(format!("bad ID {id:?}: {e}")))?;
+        let info = inv.snapshot(&name).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Failure::Invalid(format!(
+                "no pre snapshot {id} on {root}: {name} does not exist"
+            )),
+            _ => Failure::Zfs(e),
+        })?;
+        let prop = |k: &str| info.user_properties.get(k).map(|p| p.value.clone());
+        if prop(PROP_KIND).as_deref() != Some("pre") {
+            return Err(Failure::Invalid(format!(
+                "{name} is not a pre snapshot ({PROP_KIND} is {})",
+                prop(PROP_KIND).map_or("not set".into(), |k| format!("{k:?}"))
+            )));
+        }
+        description.get_or_insert(prop(PROP_DESCRIPTION).unwrap_or_default());
+    }
+    Ok(description.unwrap_or_default())
+}
+
+/// Takes one snapshot per group (pool), all with the name the first one got.
+fn take_groups(
+    groups: &[Vec<DatasetName>],
+    props: &[(&str, &str)],
+) -> Result<(String, Vec<SnapshotName>), Failure> {
+    let store = store()?;
+    let Some((first, rest)) = groups.split_first() else {
+        return Err(Failure::Invalid("no dataset to snapshot".into()));
+    };
+    let (short, mut names) = take_with(&store, first, OffsetDateTime::now_utc, props)?;
+    for g in rest {
+        match snapshot::snapshot_locked(&store, LOCK_WAIT, g, || short.clone(), props) {
+            Ok(more) => names.extend(more),
+            Err(e) => {
+                let made: Vec<&str> = names.iter().map(SnapshotName::as_str).collect();
+                return Err(Failure::Failed(format!(
+                    "snapshot of pool {} failed: {e}; already created: {}",
+                    g[0].pool(),
+                    made.join(" ")
+                )));
+            }
+        }
+    }
+    Ok((short, names))
+}
+
+/// `datavault snapshot (DATASET... | --config FILE) [-r] [--json] [--pre DESC | --post ID]`
+pub fn snapshot(args: &[String]) -> Result<(), Failure> {
+    let o = Opts::parse(
+        args,
+        &["-r", "--recursive", "--json"],
+        &["--pre", "--post", "--config"],
+    )?;
+    let mode = match (o.value("--pre"), o.value("--post")) {
+        (None, None) => Mode::Plain,
+        (Some(d), None) => Mode::Pre(d.to_string()),
+        (None, Some(id)) => Mode::Post(id.to_string()),
+        (Some(_), Some(_)) => {
+            return Err(Failure::Usage("--pre and --post exclude each other".into()));
+        }
+    };
+    let (roots, groups) = targets(&o)?;
+    let (short, names, kind, description) = match &mode {
+        Mode::Plain => {
+            let (short, names) = take_groups(&groups, &[])?;
+            (short, names, None, None)
+        }
+        Mode::Pre(desc) => {
+            let props = [(PROP_KIND, "pre"), (PROP_DESCRIPTION, desc.as_str())];
+            let (short, names) = take_groups(&groups, &props)?;
+            (short, names, Some("pre"), Some(desc.clone()))
+        }
+        Mode::Post(id) => {
+            let desc = pre_description(&roots, id)?;
+            let props = [
+                (PROP_KIND, "post"),
+                (PROP_DESCRIPTION, desc.as_str()),
+                (PROP_PRE, id.as_str()),
+            ];
+            let (short, names) = take_groups(&groups, &props)?;
+            (short, names, Some("post"), Some(desc))
+        }
+    };
     let time = scheme::name_time(&short).map(flocker_examples::prune::rfc3339);
+    let snapshots: Vec<&str> = names.iter().map(SnapshotName::as_str).collect();
     if o.flag("--json") {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "name": short,
             "time": time,
-            "snapshots": names.iter().map(SnapshotName::as_str).collect::<Vec<_>>(),
+            "snapshots": snapshots,
         });
+        if let Some(kind) = kind {
+            v["id"] = short.clone().into();
+            v["kind"] = kind.into();
+            v["description"] = description.into();
+            if let Mode::Post(id) = &mode {
+                v["pre"] = id.clone().into();
+            }
+        }
         println!("{}", json(&v));
+    } else if kind.is_some() {
+        // Only the ID: the APT hook (and any script) captures it.
+        println!("{short}");
     } else {
         for n in &names {
             println!("created {n}");
         }
+        let calls = match groups.len() {
+            1 => "one lzc_snapshot call".to_string(),
+            n => format!("{n} lzc_snapshot calls (one per pool)"),
+        };
         println!(
-            "{} snapshot(s) in one lzc_snapshot call, time {}",
+            "{} snapshot(s) in {calls}, time {}",
             names.len(),
             time.unwrap_or_default()
         );
