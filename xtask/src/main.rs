@@ -5,6 +5,7 @@ mod bench;
 mod cleanroom;
 mod host;
 mod image;
+mod package;
 mod reboot;
 mod test;
 mod vm;
@@ -40,6 +41,12 @@ enum Cmd {
     /// Prove that a fresh Debian machine with only a Rust toolchain runs the README's test
     /// command (its host half) from a clean checkout, in a chroot (as root).
     Cleanroom(CleanroomArgs),
+    /// Build the Debian package of DataVault for each flavour (target/debian/*.deb).
+    Package {
+        /// Flavours to package (default: all); each is built against its own OpenZFS.
+        #[arg(long = "zfs", value_enum)]
+        flavours: Vec<Flavour>,
+    },
 }
 
 #[derive(Args)]
@@ -248,6 +255,12 @@ fn main() -> ExitCode {
             vm: a.vm,
             filter: a.filter,
         }),
+        Cmd::Package { flavours } => package::run(if flavours.is_empty() {
+            &Flavour::ALL
+        } else {
+            &flavours
+        })
+        .map(|_| 0),
         Cmd::Lab { cmd } => match cmd {
             LabCmd::Build { flavour } => image::ensure(flavour).map(|img| {
                 println!("image for zfs {}: {}", flavour.as_str(), img.dir.display());

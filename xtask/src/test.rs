@@ -298,6 +298,14 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
     std::fs::write(&runner, script)
         .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
     let mut vm_args = opts.vm.clone();
+    // The package test (tests/tests/package.rs) installs the .deb made from these binaries.
+    match crate::package::build_deb(flavour, &img, &bin_dir, crate::package::Profile::Debug) {
+        Ok(deb) => vm_args.env.push(format!("FLOCKER_DEB={}", deb.display())),
+        Err(e) => println!(
+            "xtask: the zfs {} package could not be built: {e}",
+            flavour.as_str()
+        ),
+    }
     // The whole suite runs in one boot: allow at least an hour (it took 17 min per flavour on a
     // saturated host), so a slow machine is not mistaken for a hung guest.
     vm_args.timeout = vm_args.timeout.max(3600);

@@ -57,6 +57,7 @@
 use std::process::ExitCode;
 
 mod browse;
+mod cli;
 mod common;
 mod config;
 mod diff;
@@ -127,6 +128,31 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Under systemd the journal reads the priority from the line: errors are `<3>`.
     let p = if systemd::journal() { "<3>" } else { "" };
+    // The clap tree (cli.rs) validates the whole command line first; the modules' own parsers
+    // then read it as before.
+    match cli::check(&args) {
+        cli::Checked::Dispatch => {}
+        cli::Checked::Print(text) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        cli::Checked::Invalid(m) => {
+            eprintln!("{p}datavault: {m}");
+            return ExitCode::from(2);
+        }
+        cli::Checked::GenerateMan(dir) => {
+            return match cli::write_man_pages(std::path::Path::new(&dir)) {
+                Ok(files) => {
+                    files.iter().for_each(|f| println!("{}", f.display()));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{p}datavault: error: cannot write the man pages into {dir}: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {

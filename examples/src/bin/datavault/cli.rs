@@ -1,0 +1,899 @@
+//! The whole command line of `datavault` as one clap [`Command`] tree. `main` validates every
+//! command line with it before the module's own parser runs (an unknown option, a missing
+//! argument or a misspelt subcommand is one line and exit 2), `--help` and `--version` come from
+//! it, and the man pages are generated from it (`datavault generate-man DIR`, hidden; run by
+//! `cargo xtask package`). The modules keep their hand parsers (`common::Opts`,
+//! `common::parse_flags`), which remain the authority on what an option means; the tests below
+//! check that every option a hand parser accepts is in this tree.
+
+use std::path::Path;
+
+use clap::{Arg, ArgAction, ColorChoice, Command};
+
+/// The man page section of `datavault` and its subcommands (system administration).
+pub const MAN_SECTION: &str = "8";
+
+const ABOUT: &str = "DataVault: scheduled ZFS snapshots with retention, and lossless rollback";
+
+const LONG_ABOUT: &str = "DataVault takes atomic ZFS snapshots named by a UTC timestamp \
+(dv-YYYYMMDDTHHMMSSZ), thins them with a retention policy, runs both on a schedule (`datavault \
+run`, a systemd service), and rolls a dataset back to any snapshot without losing anything: the \
+replaced state goes to a stash that can be listed, restored or dropped. Everything goes through \
+libzfs_core; no zfs or zpool process is run.";
+
+const AFTER_LONG_HELP: &str = "Retention (list, prune, run) owns only DataVault's snapshots \
+(dv-YYYYMMDDTHHMMSSZ) and those whose name after the @ the `match` regex matches in full (config \
+key `match`, per dataset or at the top; --match overrides it); every other snapshot is foreign \
+(kept): never destroyed.
+
+Exit status: 0 success; 1 ZFS or a step failed; 2 bad input or usage, nothing changed; 3 refused \
+(not confirmed, or a plan that no longer matches the datasets). `status` exits like a Nagios \
+check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+Files: /etc/datavault.toml (the configuration, see `datavault config check`), \
+/var/lib/flocker-core (the trusted store: stash records, journals, the lock, the service's \
+report; the environment variable FLOCKER_STORE or the config's `store` moves it).";
+
+/// A flag (no value), long `--name`.
+fn flag(long: &'static str, help: &'static str) -> Arg {
+    Arg::new(long)
+        .long(long)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+/// An option with one value, long `--name VALUE`. Like the hand parsers, the value may start
+/// with `-`.
+fn opt(long: &'static str, value: &'static str, help: &'static str) -> Arg {
+    Arg::new(long)
+        .long(long)
+        .value_name(value)
+        .num_args(1)
+        .allow_hyphen_values(true)
+        .help(help)
+}
+
+/// A positional argument.
+fn pos(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).value_name(name).help(help)
+}
+
+fn json() -> Arg {
+    flag("json", "Print JSON instead of text")
+}
+
+fn recursive(help: &'static str) -> Arg {
+    Arg::new("recursive")
+        .short('r')
+        .long("recursive")
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+fn yes() -> Arg {
+    flag(
+        "yes",
+        "Do it without asking (needed when stdin is not a terminal)",
+    )
+}
+
+fn config(help: &'static str) -> Arg {
+    opt("config", "FILE", help)
+}
+
+fn now() -> Arg {
+    opt(
+        "now",
+        "RFC3339",
+        "Plan as if the clock read this instant (testing)",
+    )
+}
+
+/// The options `list` and `prune` share: the policy, ownership and time zone.
+fn policy_args() -> [Arg; 4] {
+    [
+        config("Take the policy, match and time zone of DATASET from this configuration"),
+        opt(
+            "keep",
+            "POLICY",
+            "Retention policy (e.g. 48x1h,30x1d,12x1mo,min=3; RETENTION.md)",
+        ),
+        opt(
+            "match",
+            "REGEX",
+            "Also own the snapshots whose name after the @ this regex matches in full",
+        ),
+        opt(
+            "tz",
+            "ZONE",
+            "Time zone of the calendar rules (IANA name; default: the config's, else the system's)",
+        ),
+    ]
+}
+
+fn snapshot() -> Command {
+    Command::new("snapshot")
+        .about("Take one atomic snapshot of datasets (dv-YYYYMMDDTHHMMSSZ), or a pre/post pair")
+        .arg(pos("DATASET", "Datasets to snapshot, in one lzc_snapshot call per pool").num_args(0..))
+        .arg(recursive("Also snapshot every descendant, atomically"))
+        .arg(json())
+        .arg(opt(
+            "pre",
+            "DESC",
+            "Take a pre snapshot described by DESC and print its ID (e.g. before a package upgrade)",
+        ))
+        // --pre and --post exclude each other: snapshot.rs says so in its own words.
+        .arg(opt(
+            "post",
+            "ID",
+            "Take the post snapshot that closes the pre snapshot ID",
+        ))
+        .arg(config("Snapshot the datasets this configuration names"))
+}
+
+fn list() -> Command {
+    Command::new("list")
+        .about("List snapshots with their age, size, and what keeps or expires each")
+        .arg(pos(
+            "DATASET[@SNAP]",
+            "A dataset (or one snapshot); default: every dataset of --config",
+        ))
+        .arg(recursive("Include the descendants"))
+        .arg(json())
+        .args(policy_args())
+        .arg(now())
+}
+
+fn prune() -> Command {
+    Command::new("prune")
+        .about("Destroy the snapshots of DATASET its retention policy does not keep")
+        .arg(pos("DATASET", "The dataset to thin").required(true))
+        .arg(
+            Arg::new("dry-run")
+                .long("dry-run")
+                .short('n')
+                .action(ArgAction::SetTrue)
+                .help(
+                    "Show the plan (and why each snapshot is kept or destroyed); destroy nothing",
+                ),
+        )
+        .arg(json())
+        .arg(recursive("Also thin every descendant"))
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .action(ArgAction::SetTrue)
+                .help("Print every decision, not only the destroyed snapshots"),
+        )
+        .args(policy_args())
+        .arg(now())
+        .arg(opt(
+            "batch",
+            "N",
+            "At most N snapshots per lzc_destroy_snaps call (1 to 100000)",
+        ))
+}
+
+fn run() -> Command {
+    Command::new("run")
+        .about("The service: snapshot and prune the configured datasets on their schedule")
+        .long_about(
+            "The service: snapshot and prune the configured datasets on their schedule (`every` \
+             or `at` per dataset), retry a failing dataset on its own, sleep until the next slot \
+             or a signal, and stop cleanly on SIGTERM. Under systemd (Type=notify) it sends \
+             READY and WATCHDOG and its lines carry journald priorities.",
+        )
+        .arg(config("The configuration (TOML; a sample is /etc/datavault.toml)").required(true))
+        .arg(flag("once", "Run one cycle (what is due now) and exit"))
+        .arg(opt("cycles", "N", "Run N cycles and exit"))
+        .arg(opt("until", "RFC3339", "Exit at this instant"))
+        .arg(opt(
+            "clock-start",
+            "RFC3339",
+            "Run on a simulated clock starting at this instant (testing)",
+        ))
+        .arg(opt(
+            "clock-speed",
+            "N",
+            "The simulated clock runs N times faster than the real one",
+        ))
+        .arg(opt(
+            "clock-step",
+            "INTERVAL",
+            "The simulated clock jumps by INTERVAL between cycles and never sleeps",
+        ))
+}
+
+fn status() -> Command {
+    Command::new("status")
+        .about("Report each dataset's freshness against its schedule (a Nagios check)")
+        .long_about(
+            "Report each configured dataset's last snapshot, its age against the schedule, the \
+             last prune and failures, from the report the service writes after each cycle. Exit \
+             status like a Nagios check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        )
+        .arg(config(
+            "The service's configuration (default /etc/datavault.toml)",
+        ))
+        .arg(json())
+        .arg(now())
+}
+
+fn config_cmd() -> Command {
+    Command::new("config")
+        .about("Work with a configuration file")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("check")
+                .about("Validate a configuration without ZFS (exit 0 valid, 2 invalid)")
+                .arg(pos("FILE", "The configuration file").required(true))
+                .arg(json()),
+        )
+}
+
+fn diff() -> Command {
+    Command::new("diff")
+        .about("What changed between two snapshots, or a snapshot and the live dataset")
+        .arg(pos("FROM", "DATASET@A").required(true))
+        .arg(pos("TO", "DATASET@B or DATASET").required(true))
+        .arg(json())
+}
+
+fn browse() -> Command {
+    Command::new("browse")
+        .about("List a directory inside a snapshot")
+        .arg(pos("DATASET@SNAP", "The snapshot").required(true))
+        .arg(pos("PATH", "A directory relative to the dataset's root"))
+        .arg(json())
+}
+
+fn restore_file() -> Command {
+    Command::new("restore-file")
+        .about("Copy one file or tree back from a snapshot; an existing one is never overwritten")
+        .arg(pos("DATASET@SNAP", "The snapshot").required(true))
+        .arg(
+            pos(
+                "PATH",
+                "The file or directory, relative to the dataset's root",
+            )
+            .required(true),
+        )
+        .arg(opt("to", "DEST", "Restore to DEST instead of PATH"))
+        .arg(flag(
+            "rename-existing",
+            "Move an existing file at the destination aside instead of refusing",
+        ))
+        .arg(json())
+}
+
+fn rollback() -> Command {
+    Command::new("rollback")
+        .about("Roll a dataset back to a snapshot; what it replaces goes to a stash")
+        .arg(pos("DATASET@SNAP", "The snapshot to roll back to").required(true))
+        .arg(
+            opt("strategy", "STRATEGY", "swap (O(1), clones), copy, or auto")
+                .value_parser(["auto", "swap", "copy"]),
+        )
+        .arg(flag("dry-run", "Show the plan; change nothing"))
+        .arg(json())
+        .arg(yes())
+}
+
+fn stash() -> Command {
+    let id = || pos("ID", "The stash's ID (from `stash list`)").required(true);
+    Command::new("stash")
+        .about("The stashes rollbacks made: list, show, restore, drop, export")
+        .subcommand_required(true)
+        .subcommand(Command::new("list").about("List the stashes").arg(json()))
+        .subcommand(
+            Command::new("show")
+                .about("Show one stash")
+                .arg(id())
+                .arg(json()),
+        )
+        .subcommand(
+            Command::new("restore")
+                .about("Undo the rollback that made a stash (itself lossless)")
+                .arg(id())
+                .arg(yes()),
+        )
+        .subcommand(
+            Command::new("drop")
+                .about("Destroy a stash")
+                .arg(id())
+                .arg(yes()),
+        )
+        .subcommand(
+            Command::new("export")
+                .about("Write a stash's record to FILE")
+                .arg(id())
+                .arg(pos("FILE", "Where to write it").required(true)),
+        )
+}
+
+fn recover() -> Command {
+    Command::new("recover")
+        .about("Finish or revert an operation a crash interrupted")
+        .arg(opt(
+            "abandon",
+            "ID",
+            "End the operation ID that cannot be finished, destroying nothing",
+        ))
+}
+
+fn generate_man() -> Command {
+    Command::new("generate-man")
+        .about("Write the man pages (datavault.8 and one per subcommand) into DIR")
+        .hide(true)
+        .arg(pos("DIR", "The directory (created if missing)").required(true))
+}
+
+/// The command-line tree of `datavault`.
+pub fn command() -> Command {
+    Command::new("datavault")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .long_about(LONG_ABOUT)
+        .after_long_help(AFTER_LONG_HELP)
+        .subcommand_required(true)
+        // The hand parsers accept a repeated flag; a repeated valued option is theirs to refuse.
+        .args_override_self(true)
+        .color(ColorChoice::Never)
+        .subcommands([
+            snapshot(),
+            list(),
+            prune(),
+            run(),
+            status(),
+            config_cmd(),
+            diff(),
+            browse(),
+            restore_file(),
+            rollback(),
+            stash(),
+            recover(),
+            generate_man(),
+        ])
+}
+
+/// What `main` does after validating the arguments.
+pub enum Checked {
+    /// Valid: dispatch to the module's own parser.
+    Dispatch,
+    /// Print this on stdout and exit 0 (`--help`, `help`, `--version`).
+    Print(String),
+    /// Write the man pages into this directory and exit.
+    GenerateMan(String),
+    /// Invalid: this one line (without the `datavault: ` prefix), exit 2.
+    Invalid(String),
+}
+
+/// Validates `args` (without the program name) against the tree.
+pub fn check(args: &[String]) -> Checked {
+    let argv = std::iter::once("datavault").chain(args.iter().map(String::as_str));
+    match command().try_get_matches_from(argv) {
+        Ok(m) => match m.subcommand() {
+            Some(("generate-man", sub)) => {
+                Checked::GenerateMan(sub.get_one::<String>("DIR").cloned().unwrap_or_default())
+            }
+            _ => Checked::Dispatch,
+        },
+        Err(e) => {
+            use clap::error::{ContextKind, ContextValue, ErrorKind};
+            let ours = args.first().is_some_and(|a| a == "generate-man");
+            let arg = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(a)) => Some(a.as_str()),
+                _ => None,
+            };
+            match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    Checked::Print(e.render().to_string())
+                }
+                // The modules count their positional arguments themselves, with messages of
+                // their own ("diff needs two arguments") that scripts and the lab tests rely
+                // on: a missing or extra one is left to them (exit 2 there too).
+                ErrorKind::MissingRequiredArgument if !ours => Checked::Dispatch,
+                ErrorKind::UnknownArgument if !ours && arg.is_none_or(|a| !a.starts_with('-')) => {
+                    Checked::Dispatch
+                }
+                // The hand parsers' wording.
+                ErrorKind::UnknownArgument if arg.is_some_and(|a| a.starts_with('-')) => {
+                    Checked::Invalid(format!("unknown option {}", arg.unwrap_or_default()))
+                }
+                _ => Checked::Invalid(one_line(&e.render().to_string())),
+            }
+        }
+    }
+}
+
+/// The first paragraph of clap's error text as one line, without its `error: ` prefix (the
+/// usage and tips that follow are dropped).
+fn one_line(text: &str) -> String {
+    let para: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let mut line = para.join(" ");
+    // A missing subcommand's message lists them all, the hidden one too: point at --help.
+    if let Some(at) = line.find(" [subcommands: ") {
+        line.replace_range(at.., " (see --help)");
+    }
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+/// Writes `datavault.8` and one page per visible subcommand (`datavault-status.8`,
+/// `datavault-stash-list.8`, ...) into `dir`; returns the files written.
+pub fn write_man_pages(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut cmd = command().disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    write_man(&cmd, dir, &mut written)?;
+    Ok(written)
+}
+
+fn write_man(cmd: &Command, dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    let page = clap_mangen::Man::new(cmd.clone())
+        .section(MAN_SECTION)
+        .source(format!("DataVault {}", env!("CARGO_PKG_VERSION")))
+        .manual("DataVault");
+    out.push(page.generate_to(dir)?);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_man(sub, dir, out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(args: &[&str]) -> Result<(), String> {
+        let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match check(&v) {
+            Checked::Dispatch => Ok(()),
+            Checked::Invalid(m) => Err(m),
+            _ => Err("not a command".into()),
+        }
+    }
+
+    #[test]
+    fn the_tree_is_consistent() {
+        command().debug_assert();
+    }
+
+    /// The subcommand at `path` (e.g. `["stash", "list"]`).
+    fn sub<'a>(root: &'a Command, path: &[&str]) -> &'a Command {
+        path.iter().fold(root, |c, name| {
+            c.find_subcommand(name)
+                .unwrap_or_else(|| panic!("no subcommand {name} in the tree"))
+        })
+    }
+
+    /// Placeholder values for a subcommand's required arguments (`--config` of `run`, ...).
+    fn required_positionals(c: &Command) -> Vec<String> {
+        let mut v = Vec::new();
+        for a in c.get_arguments().filter(|a| a.is_required_set()) {
+            if let Some(l) = a.get_long() {
+                v.push(format!("--{l}"));
+            }
+            v.push(format!("p/{}", a.get_id()));
+        }
+        v
+    }
+
+    /// The calls of the hand parsers: the source file, the subcommand its n-th call parses, the
+    /// options it accepts without a value and those with one. The lists are read from the
+    /// sources themselves, so a new option must be added to the tree; a new call must be added
+    /// here (the count is checked).
+    const SOURCES: &[(&str, &str, &[&[&str]])] = &[
+        ("snapshot.rs", include_str!("snapshot.rs"), &[&["snapshot"]]),
+        ("list.rs", include_str!("list.rs"), &[&["list"]]),
+        ("prune.rs", include_str!("prune.rs"), &[&["prune"]]),
+        ("service.rs", include_str!("service.rs"), &[&["run"]]),
+        (
+            "status.rs",
+            include_str!("status.rs"),
+            &[&["status"], &["config", "check"]],
+        ),
+        ("diff.rs", include_str!("diff.rs"), &[&["diff"]]),
+        (
+            "rollback.rs",
+            include_str!("rollback.rs"),
+            &[
+                &["rollback"],
+                &["stash", "list"],
+                &["stash", "show"],
+                &["stash", "export"],
+                &["stash", "restore"],
+            ],
+        ),
+    ];
+
+    /// The argument text of each `Opts::parse(`/`parse_flags(` call in `src`.
+    fn parser_calls(src: &str) -> Vec<&str> {
+        let mut calls = Vec::new();
+        for pat in ["Opts::parse(", "parse_flags("] {
+            for (at, _) in src.match_indices(pat) {
+                // Skip the definition and imports: a call has `(` right after the name and an
+                // argument list that is not a signature.
+                let start = at + pat.len();
+                let line_start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+                if src[line_start..at].contains("fn ") {
+                    continue;
+                }
+                let mut depth = 1;
+                let mut end = start;
+                for (i, ch) in src[start..].char_indices() {
+                    match ch {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        end = start + i;
+                        break;
+                    }
+                }
+                calls.push((at, &src[start..end]));
+            }
+        }
+        calls.sort_by_key(|(at, _)| *at);
+        calls.into_iter().map(|(_, text)| text).collect()
+    }
+
+    /// The `&[...]` lists of a call, each as its string literals.
+    fn lists(call: &str) -> Vec<Vec<&str>> {
+        call.split("&[")
+            .skip(1)
+            .map(|part| {
+                let body = part.split(']').next().unwrap_or("");
+                body.split('"').skip(1).step_by(2).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_option_of_the_hand_parsers_is_in_the_tree() {
+        let root = command();
+        let mut checked = 0;
+        for (file, src, subs) in SOURCES {
+            let calls = parser_calls(src);
+            assert_eq!(
+                calls.len(),
+                subs.len(),
+                "{file} has {} hand-parser calls, this test knows {}: map the new one",
+                calls.len(),
+                subs.len()
+            );
+            for (call, path) in calls.iter().zip(subs.iter()) {
+                let c = sub(&root, path);
+                let ls = lists(call);
+                for (i, names) in ls.iter().enumerate() {
+                    // Opts::parse(args, flags, valued); parse_flags(args, allowed) where only
+                    // --strategy takes a value.
+                    let valued_list = ls.len() == 2 && i == 1;
+                    for name in names {
+                        let arg = c
+                            .get_arguments()
+                            .find(|a| {
+                                a.get_long().map(|l| format!("--{l}")).as_deref() == Some(*name)
+                                    || a.get_short().map(|s| format!("-{s}")).as_deref()
+                                        == Some(*name)
+                            })
+                            .unwrap_or_else(|| {
+                                panic!("{file}: {name} of `{}` is not in the tree", path.join(" "))
+                            });
+                        let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
+                        let valued = valued_list || *name == "--strategy";
+                        assert_eq!(takes_value, valued, "{name} of `{}`", path.join(" "));
+                        let mut argv: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+                        argv.push(name.to_string());
+                        if valued {
+                            argv.push(if *name == "--strategy" { "swap" } else { "v" }.into());
+                        }
+                        argv.extend(required_positionals(c));
+                        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+                        ok(&refs).unwrap_or_else(|e| panic!("{argv:?} refused: {e}"));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked >= 30, "only {checked} options found in the sources");
+    }
+
+    #[test]
+    fn hand_written_parsers_options_are_in_the_tree() {
+        // browse.rs and recover parse by hand without Opts/parse_flags.
+        for argv in [
+            &["browse", "p/d@s", "dir", "--json"][..],
+            &["browse", "p/d@s", "--", "-odd-name"],
+            &[
+                "restore-file",
+                "p/d@s",
+                "a",
+                "--to",
+                "/tmp/x",
+                "--rename-existing",
+                "--json",
+            ],
+            &["restore-file", "--to=/tmp/x", "p/d@s", "a"],
+            &["recover"],
+            &["recover", "--abandon", "20261125T155714-6affcf"],
+        ] {
+            ok(argv).unwrap_or_else(|e| panic!("{argv:?} refused: {e}"));
+        }
+    }
+
+    /// The `datavault` argument vectors written as `&[...]` literals in the lab tests.
+    fn lab_vectors() -> Vec<Vec<String>> {
+        let sources = [
+            include_str!("../../../../tests/tests/datavault.rs"),
+            include_str!("../../../../tests/tests/rollback.rs"),
+            include_str!("../../../../tests/tests/diff.rs"),
+        ];
+        let mut out = Vec::new();
+        for src in sources {
+            for pat in [
+                "dv(&[",
+                "dv_ok(&[",
+                "dv(&st, &[",
+                "dv(st, &[",
+                "spawn_dv(&st, &[",
+            ] {
+                for (at, _) in src.match_indices(pat) {
+                    let body = &src[at + pat.len()..];
+                    let mut depth = 0;
+                    let mut items = Vec::new();
+                    let mut cur = String::new();
+                    let (mut in_str, mut escaped) = (false, false);
+                    for ch in body.chars() {
+                        if in_str {
+                            in_str = escaped || ch != '"';
+                            escaped = !escaped && ch == '\\';
+                            cur.push(ch);
+                            continue;
+                        }
+                        match ch {
+                            '"' => in_str = true,
+                            '[' | '(' => depth += 1,
+                            ']' | ')' if depth > 0 => depth -= 1,
+                            ']' => break,
+                            ',' if depth == 0 => {
+                                items.push(std::mem::take(&mut cur));
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        cur.push(ch);
+                    }
+                    items.push(cur);
+                    let argv: Vec<String> = items
+                        .iter()
+                        .map(|s| s.trim())
+                        .filter(|s| !s.is_empty())
+                        .map(
+                            |s| match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                                Some(lit) => lit.to_string(),
+                                // A variable (a dataset, a file, an id): a plain placeholder.
+                                None => "p/x@y".to_string(),
+                            },
+                        )
+                        .collect();
+                    if !argv.is_empty() {
+                        out.push(argv);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_lab_tests_command_lines_validate() {
+        let vectors = lab_vectors();
+        assert!(
+            vectors.len() >= 40,
+            "only {} command lines found in the lab tests",
+            vectors.len()
+        );
+        for argv in &vectors {
+            let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+            ok(&refs).unwrap_or_else(|e| panic!("{argv:?} refused: {e}"));
+        }
+        // And command lines built at run time there.
+        for argv in [
+            &[
+                "run",
+                "--config",
+                "/c.toml",
+                "--clock-start",
+                "2026-01-01T00:00:00Z",
+                "--clock-step",
+                "1h",
+                "--until",
+                "2026-01-02T00:00:00Z",
+            ][..],
+            &[
+                "run",
+                "--config",
+                "/c.toml",
+                "--cycles",
+                "3",
+                "--clock-start",
+                "2026-01-01T00:00:00Z",
+                "--clock-speed",
+                "3600",
+            ],
+            &[
+                "status",
+                "--config",
+                "/c.toml",
+                "--json",
+                "--now",
+                "2026-01-01T00:00:00Z",
+            ],
+            &[
+                "prune",
+                "p/a",
+                "--config",
+                "/c.toml",
+                "--dry-run",
+                "--json",
+                "--now",
+                "2026-01-01T00:00:00Z",
+                "--tz",
+                "Europe/Berlin",
+                "--batch",
+                "2",
+            ],
+            &[
+                "rollback",
+                "p/a@b",
+                "--strategy",
+                "copy",
+                "--dry-run",
+                "--json",
+            ],
+            &["rollback", "p/a@b", "--strategy=swap", "--yes"],
+            &[
+                "snapshot",
+                "--pre",
+                "apt upgrade",
+                "--config",
+                "/etc/datavault.toml",
+            ],
+            &[
+                "snapshot",
+                "--post",
+                "dv-20261125T185645Z",
+                "p/a",
+                "p/b",
+                "-r",
+                "--json",
+            ],
+            &["list", "-r", "--json", "--keep", "min=1", "p/a"],
+            &["prune", "-n", "-v", "-r", "p/a", "--keep=min=1"],
+            &["prune", "p/a", "--json", "--json", "--keep", "min=1"],
+            &["stash", "export", "abc", "/tmp/x"],
+            &["stash", "drop", "abc", "--yes"],
+            &["config", "check", "/etc/datavault.toml", "--json"],
+        ] {
+            ok(argv).unwrap_or_else(|e| panic!("{argv:?} refused: {e}"));
+        }
+    }
+
+    fn e_hides_man(argv: &[&str]) -> bool {
+        argv.first() != Some(&"generate-man") && ok(argv).is_err_and(|e| e.contains("generate-man"))
+    }
+
+    #[test]
+    fn invalid_command_lines_are_one_line() {
+        for (argv, needle) in [
+            (
+                &["snapshot", "--bogus", "p/a"][..],
+                "unknown option --bogus",
+            ),
+            (
+                &["diff", "--bogus", "p/a@b", "p/a"],
+                "unknown option --bogus",
+            ),
+            (&["prune", "p/a", "-x"], "unknown option -x"),
+            (&["frobnicate"], "frobnicate"),
+            (&[], "subcommand"),
+            (&["config"], "subcommand"),
+            (&["config", "chek", "f"], "chek"),
+            (&["stash", "lsit"], "lsit"),
+            (&["rollback", "p/a@b", "--strategy", "fast"], "fast"),
+            (&["list", "--keep"], "--keep"),
+            (&["generate-man"], "DIR"),
+            (&["generate-man", "a", "b"], "'b'"),
+        ] {
+            assert!(!e_hides_man(argv), "{argv:?} names the hidden subcommand");
+            let e = ok(argv).expect_err(&format!("{argv:?} accepted"));
+            assert!(!e.contains('\n') && e.contains(needle), "{argv:?}: {e:?}");
+            assert!(!e.starts_with("error"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn positional_counts_are_left_to_the_modules() {
+        // Their own messages ("diff needs two arguments", "browse needs DATASET@SNAP") stay.
+        for argv in [
+            &["prune"][..],
+            &["run", "--once"],
+            &["diff", "p/a@b"],
+            &["browse"],
+            &["restore-file", "p/a@b"],
+            &["list", "p/a", "p/b"],
+            &["status", "extra"],
+            &["stash", "show"],
+            &["snapshot", "--pre", "x", "--post", "y", "p/a"],
+        ] {
+            assert!(ok(argv).is_ok(), "{argv:?} was not left to the module");
+        }
+    }
+
+    #[test]
+    fn help_and_version_print() {
+        let print =
+            |args: &[&str]| match check(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>()) {
+                Checked::Print(t) => t,
+                _ => panic!("{args:?} did not print"),
+            };
+        assert_eq!(
+            print(&["--version"]).trim(),
+            format!("datavault {}", env!("CARGO_PKG_VERSION"))
+        );
+        for args in [&["--help"][..], &["help"], &["-h"]] {
+            let t = print(args);
+            assert!(
+                t.contains("snapshot") && t.contains("rollback") && t.contains("status"),
+                "{t}"
+            );
+            assert!(
+                !t.contains("generate-man"),
+                "the hidden subcommand shows: {t}"
+            );
+        }
+        assert!(print(&["help", "prune"]).contains("--batch"));
+        assert!(print(&["stash", "restore", "--help"]).contains("--yes"));
+    }
+
+    #[test]
+    fn man_pages_are_written_for_every_subcommand() {
+        let dir = std::env::temp_dir().join(format!("datavault-man-{}", std::process::id()));
+        let files = write_man_pages(&dir).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for want in [
+            "datavault.8",
+            "datavault-run.8",
+            "datavault-status.8",
+            "datavault-config-check.8",
+            "datavault-snapshot.8",
+            "datavault-stash-restore.8",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+        }
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("generate-man") || n.contains("help"))
+        );
+        let main = std::fs::read_to_string(dir.join("datavault.8")).unwrap();
+        assert!(
+            main.starts_with(".ie") || main.contains(".TH datavault 8"),
+            "{main}"
+        );
+        assert!(main.contains(".TH datavault 8"));
+        let snap = std::fs::read_to_string(dir.join("datavault-snapshot.8")).unwrap();
+        assert!(snap.contains("pre") && snap.contains("post"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
