@@ -1,11 +1,15 @@
 //! Shared helpers for the example binaries.
 //!
-//! - [`prune`]: the core of the `prune` tool (list, plan, destroy in batches), used by the
-//!   `prune` binary and by `datavault prune` / `datavault run`, with the ownership rule
-//!   ([`prune::Ownership`]: which snapshots a policy may plan and destroy).
-//! - [`scheme`]: DataVault's snapshot names (`dv-YYYYMMDDTHHMMSSZ`) and their times.
+//! - [`prune`]: the output of the prune workflow (`flocker_core::prune`: list, plan, destroy in
+//!   batches): its text plan, JSON report and progress line, used by the `prune` binary and by
+//!   `datavault prune` / `list` / `run`.
+//! - [`scheme`]: DataVault's snapshot names (`dv-YYYYMMDDTHHMMSSZ`), re-exported from
+//!   `flocker_core::vault::scheme`.
 //! - [`show_progress`] and [`default_sigpipe`]: terminal behaviour shared by the binaries.
+//! - [`cli`]: the command-line conventions every binary shares (error lines, arguments that are
+//!   not UTF-8, exit codes).
 
+pub mod cli;
 pub mod prune;
 pub mod scheme;
 

@@ -12,8 +12,10 @@ pub(crate) mod kernel;
 pub mod lzc;
 pub mod name;
 pub mod nvlist;
+pub mod prune;
 pub mod retention;
 pub mod rollback;
 pub mod snapshot;
+pub mod vault;
 
 pub use rollback::RollbackPlan;

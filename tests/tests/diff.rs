@@ -567,7 +567,7 @@ fn errors() -> TestResult {
     dv_fails(&["diff", &format!("{nofs}@s1"), &nofs], 1, "not found")?;
     dv_fails(&["diff", &nosnap, &fs], 1, "no such snapshot")?;
     dv_fails(&["diff", &s1, &nosnap], 1, "no such snapshot")?;
-    dv_fails(&["diff", &format!("{fs}@@x"), &fs], 1, "invalid name")?;
+    dv_fails(&["diff", &format!("{fs}@@x"), &fs], 2, "invalid name")?;
     dv_fails(
         &["diff", &s1, &format!("{other}@o")],
         1,
@@ -575,7 +575,7 @@ fn errors() -> TestResult {
     )?;
     dv_fails(&["browse", &nosnap], 1, "no such snapshot")?;
     dv_fails(&["browse", &format!("{nofs}@x")], 1, "not found")?;
-    dv_fails(&["browse", "bad*name@x"], 1, "invalid name")?;
+    dv_fails(&["browse", "bad*name@x"], 2, "invalid name")?;
     dv_fails(&["browse", &s1, "../../etc"], 1, "..")?;
     dv_fails(&["browse", &s1, "d/../../x"], 1, "..")?;
     dv_fails(&["browse", &s1, "/etc/passwd"], 1, "no such file")?;

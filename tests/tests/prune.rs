@@ -17,9 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
+use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::rollback::{
-    self, DatasetKind, Journal, LiveState, SnapshotState, StashRecord, StashedSnapshot, Store,
-    Strategy,
+    self, DatasetKind, Journal, JournalOp, LiveState, SnapshotState, StashRecord, StashedSnapshot,
+    Store, Strategy,
 };
 use flocker_tests::{
     Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
@@ -777,21 +778,19 @@ fn stash_record(fx: &Fx, target: usize, extra_guid: u64) -> Result<StashRecord, 
             .and_then(|g| g.parse().ok())
             .ok_or_else(|| fail(format!("no guid for {n}")))
     };
-    Ok(StashRecord {
-        id: "20260101T000000-abcdef".into(),
-        dataset: fx.fs.clone(),
-        target: fx.snap(target),
-        target_guid: guid(&fx.snap(target))?,
-        strategy: Strategy::Copy,
-        stash_dataset: format!("{}/flocker-stash/20260101T000000-abcdef", fx.pool.name()),
-        stash_guid: 1,
-        snapshots: vec![StashedSnapshot {
-            name: "elsewhere".into(),
-            guid: extra_guid,
-        }],
-        created: 1_767_225_600,
-        local_props: BTreeMap::new(),
-    })
+    let stash_dataset = format!("{}/flocker-stash/20260101T000000-abcdef", fx.pool.name());
+    let mut r = StashRecord::new(
+        "20260101T000000-abcdef",
+        SnapshotName::new(fx.snap(target)).map_err(fail)?,
+        guid(&fx.snap(target))?,
+        Strategy::Copy,
+        DatasetName::new(stash_dataset).map_err(fail)?,
+        1,
+    )
+    .map_err(fail)?;
+    r.snapshots = vec![StashedSnapshot::new("elsewhere", extra_guid)];
+    r.created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).map_err(fail)?;
+    Ok(r)
 }
 
 fn stashed() -> TestResult {
@@ -916,14 +915,12 @@ fn journal_and_lock() -> TestResult {
         available: 1 << 30,
     };
     // An uncommitted rollback of `state`'s dataset to s1, interrupted before its first step.
-    let journal = |state: &LiveState, id: &str| Journal {
-        op: "rollback".into(),
-        plan: rollback::plan(state, "s1", Strategy::Copy, id),
-        next_step: 0,
-        committed: false,
-        guids: BTreeMap::new(),
-        restore_of: None,
-        late: Vec::new(),
+    let journal = |state: &LiveState, id: &str| {
+        Journal::new(
+            JournalOp::Rollback,
+            rollback::plan(state, "s1", Strategy::Copy, id),
+            None,
+        )
     };
     store
         .put_journal(&journal(&state, "20260101T000000-abcdef"))

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use flocker_core::error::ErrorKind;
-use flocker_core::name::SnapshotName;
+use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::rollback::{self, RollbackPlan, StashRecord, Step, Store, Strategy};
 use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
 
@@ -153,7 +153,7 @@ fn check_at_a(
     ensure!(read(&format!("{dir}/v"))? == "a", "content is not a's");
     ensure!(prop(fs, "mountpoint")? == dir, "mountpoint moved");
     ensure!(prop(fs, "mounted")? == "yes", "not mounted");
-    let stashed = snaps(&rec.stash_dataset)?;
+    let stashed = snaps(rec.stash_dataset.as_str())?;
     for s in ["b", "c"] {
         ensure!(
             stashed.get(s) == before.get(s),
@@ -177,7 +177,7 @@ fn check_at_a(
         "the stashed state lost the unsnapshotted data: {now:?}"
     );
     ensure!(
-        prop(&rec.stash_dataset, "origin")? == format!("{fs}@a"),
+        prop(rec.stash_dataset.as_str(), "origin")? == format!("{fs}@a"),
         "stash is not a clone of {fs}@a"
     );
     Ok(())
@@ -312,12 +312,12 @@ fn local_mountpoint_swap() -> TestResult {
     ensure!(prop(&fs, "atime")? == "off", "atime");
     ensure!(prop(&fs, "com.example:tag")? == "x", "user property");
     ensure!(
-        prop(&rec.stash_dataset, "mountpoint")? == "none",
+        prop(rec.stash_dataset.as_str(), "mountpoint")? == "none",
         "stash mountpoint {}",
-        prop(&rec.stash_dataset, "mountpoint")?
+        prop(rec.stash_dataset.as_str(), "mountpoint")?
     );
     ensure!(
-        prop(&rec.stash_dataset, "mounted")? == "no",
+        prop(rec.stash_dataset.as_str(), "mounted")? == "no",
         "stash mounted"
     );
     ensure!(read(&format!("{dir}/v"))? == "a", "content");
@@ -457,7 +457,7 @@ fn restore(s: Strategy) -> TestResult {
         ensure!(after.get(n) == Some(g), "{n} not back: {after:?}");
     }
     ensure!(read(&format!("{dir}/v"))? == "now", "content not restored");
-    ensure!(!exists(&rec.stash_dataset), "old stash still there");
+    ensure!(!exists(rec.stash_dataset.as_str()), "old stash still there");
     let pre = newer
         .snapshots
         .last()
@@ -522,11 +522,11 @@ fn zvol() -> TestResult {
     let rec = ok(rollback::rollback(&st, &pl))?;
     ensure!(snaps(&vol)?.len() == 1, "volume still has newer snapshots");
     ensure!(
-        snaps(&rec.stash_dataset)?.get("b") == snaps_before.get("b"),
+        snaps(rec.stash_dataset.as_str())?.get("b") == snaps_before.get("b"),
         "b not stashed"
     );
     ensure!(
-        prop(&rec.stash_dataset, "type")? == "volume",
+        prop(rec.stash_dataset.as_str(), "type")? == "volume",
         "stash is not a volume"
     );
     Ok(())
@@ -569,7 +569,7 @@ fn drop_and_export() -> TestResult {
         "imported {imported:?}"
     );
     ok(rollback::stash_drop(&st, &rec.id))?;
-    ensure!(!exists(&rec.stash_dataset), "stash still exists");
+    ensure!(!exists(rec.stash_dataset.as_str()), "stash still exists");
     expect_kind(rollback::stash_show(&st, &rec.id), ErrorKind::NotFound)?;
     let _ = std::fs::remove_file(&file);
     Ok(())
@@ -596,7 +596,7 @@ fn fault_at_every_step(s: Strategy) -> TestResult {
         if now.len() == 1 {
             // New state: rolled back, stash complete.
             let rec = ok(st.record(&pl.stash_id))?;
-            let stashed = snaps(&rec.stash_dataset)?;
+            let stashed = snaps(rec.stash_dataset.as_str())?;
             for x in ["b", "c"] {
                 ensure!(stashed.get(x) == before.get(x), "step {i}: {x} not stashed");
             }
@@ -672,18 +672,15 @@ fn forged_markers_are_ignored() -> TestResult {
         "recovered from a marker"
     );
     // A record naming the victim dataset, but with a wrong GUID.
-    let forged = StashRecord {
-        id: "20260101T000000-abcdef".into(),
-        dataset: fs.clone(),
-        target: format!("{fs}@a"),
-        target_guid: 1,
-        strategy: Strategy::Copy,
-        stash_dataset: fs.clone(),
-        stash_guid: 12345,
-        snapshots: vec![],
-        created: 0,
-        local_props: BTreeMap::new(),
-    };
+    let mut forged = ok(StashRecord::new(
+        "20260101T000000-abcdef",
+        SnapshotName::new(format!("{fs}@a")).map_err(fail)?,
+        1,
+        Strategy::Copy,
+        DatasetName::new(&fs).map_err(fail)?,
+        12345,
+    ))?;
+    forged.created = time::OffsetDateTime::UNIX_EPOCH;
     ok(st.put_record(&forged))?;
     expect_kind(rollback::stash_drop(&st, &forged.id), ErrorKind::Mismatch)?;
     expect_kind(
@@ -849,7 +846,7 @@ fn kill_at_every_step(s: Strategy) -> TestResult {
         if now.len() == 1 {
             ensure!(read(&format!("{dir}/v"))? == "a", "step {i}: content");
             for r in ok(st.records())? {
-                let stashed = snaps(&r.stash_dataset)?;
+                let stashed = snaps(r.stash_dataset.as_str())?;
                 ensure!(
                     stashed.get("b") == before.get("b") && stashed.get("c") == before.get("c"),
                     "step {i}: stash"

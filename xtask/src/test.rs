@@ -184,6 +184,10 @@ fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>
             "--exclude",
             "xtask",
             "--bins",
+            // The rollback lab tests run `datavault` with FLOCKER_CORE_FAULT: only a build with
+            // the test hooks honours it (the tests' own build enables the feature too).
+            "--features",
+            "flocker-core/fault-injection",
             "--quiet",
         ],
         env,

@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -151,15 +151,8 @@ fn shares_for(args: &VmArgs) -> Result<Vec<PathBuf>> {
     Ok(outer)
 }
 
-fn boot_script(
-    flavour: Flavour,
-    shares: &[PathBuf],
-    cwd: &Path,
-    env: &[String],
-    cmd: &[String],
-    mode: Mode,
-) -> String {
-    let mut s = String::new();
+/// The script's start: shell helpers, the console markers' targets, and the zfs module loaded.
+fn script_prelude(s: &mut String, mode: Mode) {
     s.push_str("#!/bin/sh\n# Written by cargo xtask for one boot.\nexport PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n");
     s.push_str(&format!("M='{MARK}'\n"));
     // Markers are for the host's reader; an interactive console does not need them.
@@ -188,6 +181,10 @@ i=0; while [ ! -e /dev/zfs ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/version"
 "#,
     );
+}
+
+/// The script's middle: the host directories mounted, the environment, the working directory.
+fn script_setup(s: &mut String, flavour: Flavour, shares: &[PathBuf], cwd: &Path, env: &[String]) {
     for (i, p) in shares.iter().enumerate() {
         let q = sh_quote(&p.to_string_lossy());
         s.push_str(&format!(
@@ -217,6 +214,10 @@ ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/versio
         sh_quote(&cwd.to_string_lossy()),
         cwd.display()
     ));
+}
+
+/// The script's end: the command (or the shell), its status reported, and the power off.
+fn script_command(s: &mut String, cmd: &[String], mode: Mode) {
     match mode {
         Mode::Run => {
             // The output is streamed to the host through serial ports, not shown on a terminal
@@ -236,6 +237,20 @@ ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/versio
         }
     }
     s.push_str("echo \"${M}END@@ $rc\" >$MO\necho \"$rc $ZV\" >/run/ctl/status.tmp && mv /run/ctl/status.tmp /run/ctl/status\noff\n");
+}
+
+fn boot_script(
+    flavour: Flavour,
+    shares: &[PathBuf],
+    cwd: &Path,
+    env: &[String],
+    cmd: &[String],
+    mode: Mode,
+) -> String {
+    let mut s = String::new();
+    script_prelude(&mut s, mode);
+    script_setup(&mut s, flavour, shares, cwd, env);
+    script_command(&mut s, cmd, mode);
     s
 }
 
@@ -251,11 +266,7 @@ fn boot(
     quiet: bool,
     announce: bool,
 ) -> Result<Outcome> {
-    let ctl_parent = image::cache_dir().join("run");
-    std::fs::create_dir_all(&ctl_parent)
-        .map_err(|e| format!("cannot create {}: {e}", ctl_parent.display()))?;
-    let ctl = ctl_parent.join(format!("{}-{}", std::process::id(), unique()));
-    std::fs::create_dir_all(&ctl).map_err(|e| format!("cannot create {}: {e}", ctl.display()))?;
+    let ctl = control_dir()?;
     let _cleanup = RemoveOnDrop(ctl.clone());
     let shares = shares_for(args)?;
     let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
@@ -266,6 +277,53 @@ fn boot(
     )
     .map_err(|e| format!("cannot write the boot script: {e}"))?;
 
+    let mut q = qemu_command(img, accel, args, &ctl, &shares)?;
+    let listeners = attach_consoles(&mut q, mode, &ctl)?;
+    if announce {
+        eprintln!(
+            "[lab] booting zfs {} (kernel {}, {}, {} MiB, timeout {} s)",
+            flavour.as_str(),
+            img.kernel,
+            if accel == "kvm" {
+                "KVM"
+            } else {
+                "TCG software emulation"
+            },
+            args.mem,
+            args.timeout
+        );
+    }
+    let started = Instant::now();
+    let mut child = q
+        .spawn()
+        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    let _guard = KillOnDrop(child.id());
+
+    if mode == Mode::Shell {
+        let st = child.wait().map_err(|e| e.to_string())?;
+        return finish(&ctl, st.success(), started, 0.0, "", String::new());
+    }
+    watch(&mut child, listeners, &ctl, args, started, quiet)
+}
+
+/// A fresh per-boot control directory under the cache (the caller removes it).
+fn control_dir() -> Result<PathBuf> {
+    let ctl_parent = image::cache_dir().join("run");
+    std::fs::create_dir_all(&ctl_parent)
+        .map_err(|e| format!("cannot create {}: {e}", ctl_parent.display()))?;
+    let ctl = ctl_parent.join(format!("{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&ctl).map_err(|e| format!("cannot create {}: {e}", ctl.display()))?;
+    Ok(ctl)
+}
+
+/// The qemu command line: machine, kernel, root image, extra disks and the 9p shares.
+fn qemu_command(
+    img: &Image,
+    accel: &str,
+    args: &VmArgs,
+    ctl: &Path,
+    shares: &[PathBuf],
+) -> Result<Command> {
     let mut q = Command::new("qemu-system-x86_64");
     if accel == "kvm" {
         q.args(["-accel", "kvm", "-cpu", "host"]);
@@ -316,7 +374,13 @@ fn boot(
         ));
     }
     q.args(["-device", "virtio-rng-pci"]);
+    Ok(q)
+}
 
+/// Serial ports and stdio: the console on our terminal for a shell; otherwise both serial ports
+/// on Unix sockets in `ctl` (returned, to be accepted once qemu connects) and qemu's own output
+/// piped.
+fn attach_consoles(q: &mut Command, mode: Mode, ctl: &Path) -> Result<Vec<UnixListener>> {
     let mut listeners = Vec::new();
     if mode == Mode::Shell {
         q.args(["-serial", "mon:stdio", "-serial", "null"]);
@@ -337,33 +401,13 @@ fn boot(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
     }
-    if announce {
-        eprintln!(
-            "[lab] booting zfs {} (kernel {}, {}, {} MiB, timeout {} s)",
-            flavour.as_str(),
-            img.kernel,
-            if accel == "kvm" {
-                "KVM"
-            } else {
-                "TCG software emulation"
-            },
-            args.mem,
-            args.timeout
-        );
-    }
-    let started = Instant::now();
-    let mut child = q
-        .spawn()
-        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
-    let _guard = KillOnDrop(child.id());
+    Ok(listeners)
+}
 
-    if mode == Mode::Shell {
-        let st = child.wait().map_err(|e| e.to_string())?;
-        return finish(&ctl, st.success(), started, 0.0, "", String::new());
-    }
-
-    let qemu_out = collect(child.stdout.take());
-    let qemu_err = collect(child.stderr.take());
+/// One thread per serial socket: accepts qemu's connection and sends what it reads as events.
+fn spawn_readers(
+    listeners: Vec<UnixListener>,
+) -> (mpsc::Receiver<Event>, Vec<std::thread::JoinHandle<()>>) {
     let (tx, rx) = mpsc::channel::<Event>();
     let mut readers = Vec::new();
     for (n, l) in listeners.into_iter().enumerate() {
@@ -383,106 +427,41 @@ fn boot(
             }
         }));
     }
-    drop(tx);
+    (rx, readers)
+}
 
-    let deadline = started + Duration::from_secs(args.timeout);
-    let mut console = Console {
-        pending: Vec::new(),
-        captured: Vec::new(),
-        begun: false,
-        boot_log: Vec::new(),
-        quiet,
+/// Follows a running guest to its end: streams its output, follows the markers, enforces the
+/// timeout and a requested power cut, then reads the exit status it left in `ctl`.
+fn watch(
+    child: &mut Child,
+    listeners: Vec<UnixListener>,
+    ctl: &Path,
+    args: &VmArgs,
+    started: Instant,
+    quiet: bool,
+) -> Result<Outcome> {
+    let qemu_out = collect(child.stdout.take());
+    let qemu_err = collect(child.stderr.take());
+    let (rx, readers) = spawn_readers(listeners);
+    let mut w = Watch {
+        console: Console {
+            pending: Vec::new(),
+            captured: Vec::new(),
+            begun: false,
+            boot_log: Vec::new(),
+            quiet,
+        },
+        started,
+        boot_secs: 0.0,
+        zfs_version: String::new(),
+        fail_msg: None,
+        stage: "booting the kernel",
+        cut_at: None,
     };
-    let mut boot_secs = 0.0;
-    let mut zfs_version = String::new();
-    let mut fail_msg: Option<String> = None;
-    let mut stage = "booting the kernel";
-    let mut cut_at: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        if cut_at.is_some_and(|t| now >= t) {
-            // The guest asked for a power failure: no shutdown, no flush, qemu just dies.
-            let _ = child.kill();
-            let _ = child.wait();
-            console.flush_rest();
-            return Ok(Outcome {
-                code: -1,
-                zfs_version,
-                boot_secs,
-                stdout: std::mem::take(&mut console.captured),
-                power_cut: true,
-            });
-        }
-        if now >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "the guest hung: no result within {} s while {stage} (raise --timeout if the command \
-                 needs longer); last console lines:\n{}",
-                args.timeout,
-                console.tail()
-            ));
-        }
-        let tick = cut_at.map_or(Duration::from_millis(500), |t| {
-            t.saturating_duration_since(now)
-                .min(Duration::from_millis(500))
-        });
-        match rx.recv_timeout((deadline - now).min(tick)) {
-            Ok(Event::Data(1, bytes)) => {
-                if !quiet {
-                    let mut e = std::io::stderr().lock();
-                    let _ = e.write_all(&bytes);
-                    let _ = e.flush();
-                }
-            }
-            Ok(Event::Data(_, bytes)) => {
-                for m in console.feed(&bytes) {
-                    if let Some(rest) = m.strip_prefix("BOOTED@@") {
-                        let _ = rest;
-                        stage = "loading the zfs module";
-                    } else if let Some(v) = m.strip_prefix("BEGIN@@") {
-                        zfs_version = v.trim().to_string();
-                        boot_secs = started.elapsed().as_secs_f64();
-                        stage = "running the command";
-                        console.begun = true;
-                    } else if let Some(ms) = m.strip_prefix("POWERCUT@@")
-                        && args.power_cut
-                        && cut_at.is_none()
-                    {
-                        let ms: u64 = ms.trim().parse().unwrap_or(0);
-                        eprintln!("[lab] the guest asked for a power cut in {ms} ms");
-                        cut_at = Some(Instant::now() + Duration::from_millis(ms));
-                        stage = "waiting for the power cut";
-                    } else if let Some(msg) = m.strip_prefix("FAIL@@") {
-                        fail_msg = Some(msg.trim().to_string());
-                    } else if m.starts_with("END@@") {
-                        stage = "powering off";
-                        console.begun = false;
-                    }
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Both serial sockets closed: qemu is exiting.
-                let rest = deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_secs(30));
-                let t0 = Instant::now();
-                while t0.elapsed() < rest {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                break;
-            }
-        }
+    if let Some(cut) = w.follow(child, &rx, args)? {
+        return Ok(cut);
     }
-    console.flush_rest();
+    w.console.flush_rest();
     let st = child.wait().map_err(|e| e.to_string())?;
     for r in readers {
         let _ = r.join();
@@ -492,24 +471,142 @@ fn boot(
         qemu_out.join().unwrap_or_default(),
         qemu_err.join().unwrap_or_default()
     );
-    if let Some(msg) = fail_msg {
+    if let Some(msg) = w.fail_msg {
         return Err(format!(
             "the guest failed before running the command: {msg}"
         ));
     }
     let mut out = finish(
-        &ctl,
+        ctl,
         st.success(),
         started,
-        boot_secs,
-        &console.log(),
+        w.boot_secs,
+        &w.console.log(),
         qemu_text,
     )?;
     if out.zfs_version.is_empty() {
-        out.zfs_version = zfs_version;
+        out.zfs_version = w.zfs_version;
     }
-    out.stdout = std::mem::take(&mut console.captured);
+    out.stdout = std::mem::take(&mut w.console.captured);
     Ok(out)
+}
+
+/// What the host knows of a running guest.
+struct Watch {
+    console: Console,
+    started: Instant,
+    boot_secs: f64,
+    zfs_version: String,
+    fail_msg: Option<String>,
+    stage: &'static str,
+    cut_at: Option<Instant>,
+}
+
+impl Watch {
+    /// Reads events until qemu exits (`None`), or the guest's power cut is done (its outcome);
+    /// an error when the guest hangs past the timeout.
+    fn follow(
+        &mut self,
+        child: &mut Child,
+        rx: &mpsc::Receiver<Event>,
+        args: &VmArgs,
+    ) -> Result<Option<Outcome>> {
+        let deadline = self.started + Duration::from_secs(args.timeout);
+        loop {
+            let now = Instant::now();
+            if self.cut_at.is_some_and(|t| now >= t) {
+                // The guest asked for a power failure: no shutdown, no flush, qemu just dies.
+                let _ = child.kill();
+                let _ = child.wait();
+                self.console.flush_rest();
+                return Ok(Some(Outcome {
+                    code: -1,
+                    zfs_version: std::mem::take(&mut self.zfs_version),
+                    boot_secs: self.boot_secs,
+                    stdout: std::mem::take(&mut self.console.captured),
+                    power_cut: true,
+                }));
+            }
+            if now >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the guest hung: no result within {} s while {} (raise --timeout if the command \
+                     needs longer); last console lines:\n{}",
+                    args.timeout,
+                    self.stage,
+                    self.console.tail()
+                ));
+            }
+            let tick = self.cut_at.map_or(Duration::from_millis(500), |t| {
+                t.saturating_duration_since(now)
+                    .min(Duration::from_millis(500))
+            });
+            match rx.recv_timeout((deadline - now).min(tick)) {
+                Ok(Event::Data(1, bytes)) => {
+                    if !self.console.quiet {
+                        let mut e = std::io::stderr().lock();
+                        let _ = e.write_all(&bytes);
+                        let _ = e.flush();
+                    }
+                }
+                Ok(Event::Data(_, bytes)) => {
+                    for m in self.console.feed(&bytes) {
+                        self.on_marker(&m, args);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return Ok(None);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Both serial sockets closed: qemu is exiting.
+                    wait_exit(child, deadline);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// One marker line from the boot script.
+    fn on_marker(&mut self, m: &str, args: &VmArgs) {
+        if m.starts_with("BOOTED@@") {
+            self.stage = "loading the zfs module";
+        } else if let Some(v) = m.strip_prefix("BEGIN@@") {
+            self.zfs_version = v.trim().to_string();
+            self.boot_secs = self.started.elapsed().as_secs_f64();
+            self.stage = "running the command";
+            self.console.begun = true;
+        } else if let Some(ms) = m.strip_prefix("POWERCUT@@")
+            && args.power_cut
+            && self.cut_at.is_none()
+        {
+            let ms: u64 = ms.trim().parse().unwrap_or(0);
+            eprintln!("[lab] the guest asked for a power cut in {ms} ms");
+            self.cut_at = Some(Instant::now() + Duration::from_millis(ms));
+            self.stage = "waiting for the power cut";
+        } else if let Some(msg) = m.strip_prefix("FAIL@@") {
+            self.fail_msg = Some(msg.trim().to_string());
+        } else if m.starts_with("END@@") {
+            self.stage = "powering off";
+            self.console.begun = false;
+        }
+    }
+}
+
+/// Gives an exiting qemu up to 30 s (within the deadline) to be gone.
+fn wait_exit(child: &mut Child, deadline: Instant) {
+    let rest = deadline
+        .saturating_duration_since(Instant::now())
+        .min(Duration::from_secs(30));
+    let t0 = Instant::now();
+    while t0.elapsed() < rest {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn finish(

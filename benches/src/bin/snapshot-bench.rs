@@ -165,6 +165,16 @@ fn pyzfs(
     })
 }
 
+/// Times `zfs VERB SNAP` run for each snapshot in turn, one process each.
+fn zfs_each(verb: &str, snaps: &[SnapshotName]) -> Result<f64, String> {
+    timed(|| {
+        for sn in snaps {
+            run("zfs", &[verb, sn.as_str()])?;
+        }
+        Ok(())
+    })
+}
+
 fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<f64, String> {
     let t = Instant::now();
     f()?;
@@ -239,12 +249,7 @@ fn snapshot_cases(a: &Args, dsets: &[DatasetName], s: &mut Samples) -> Result<()
                         );
                         r.call_s
                     }
-                    _ => timed(|| {
-                        for sn in &snaps {
-                            run("zfs", &["snapshot", sn.as_str()])?;
-                        }
-                        Ok(())
-                    })?,
+                    _ => zfs_each("snapshot", &snaps)?,
                 };
                 // No cleanup: names are unique per (method, N, repetition), and a dozen
                 // snapshots per dataset do not change the cost of the next one measurably.
@@ -257,6 +262,14 @@ fn snapshot_cases(a: &Args, dsets: &[DatasetName], s: &mut Samples) -> Result<()
     Ok(())
 }
 
+/// Creates the filesystem of one (method, repetition) under `parent`.
+fn method_fs(parent: &DatasetName, m: &str, rep: usize) -> Result<DatasetName, String> {
+    let fs = DatasetName::new(format!("{}/{}{rep}", parent.as_str(), m.replace('-', "")))
+        .map_err(e2s)?;
+    lzc::create(&fs, DatasetType::Filesystem, None, None).map_err(e2s)?;
+    Ok(fs)
+}
+
 fn seq_cases(a: &Args, parent: &DatasetName, s: &mut Samples) -> Result<(), String> {
     if a.seq == 0 {
         return Ok(());
@@ -264,9 +277,7 @@ fn seq_cases(a: &Args, parent: &DatasetName, s: &mut Samples) -> Result<(), Stri
     for rep in 0..a.reps {
         for m in SEQ_METHODS {
             // A fresh filesystem per (method, repetition): each run starts from no snapshot.
-            let fs = DatasetName::new(format!("{}/{}{rep}", parent.as_str(), m.replace('-', "")))
-                .map_err(e2s)?;
-            lzc::create(&fs, DatasetType::Filesystem, None, None).map_err(e2s)?;
+            let fs = method_fs(parent, m, rep)?;
             let snaps: Vec<SnapshotName> = (0..a.seq)
                 .map(|i| fs.snapshot(&format!("q{i:05}")))
                 .collect::<Result<_, _>>()
@@ -279,12 +290,7 @@ fn seq_cases(a: &Args, parent: &DatasetName, s: &mut Samples) -> Result<(), Stri
                     Ok(())
                 })?,
                 "pyzfs" => pyzfs(&a.py, "seq", &[], &snaps)?.call_s,
-                _ => timed(|| {
-                    for sn in &snaps {
-                        run("zfs", &["snapshot", sn.as_str()])?;
-                    }
-                    Ok(())
-                })?,
+                _ => zfs_each("snapshot", &snaps)?,
             };
             check_created(&snaps)?;
             eprintln!("  sequential x{} rep {}: {m} {secs:.3} s", a.seq, rep + 1);
@@ -312,9 +318,7 @@ fn destroy_cases(a: &Args, parent: &DatasetName, s: &mut Samples) -> Result<(), 
             if m == "cli-loop" && rep >= slow_reps {
                 continue;
             }
-            let fs = DatasetName::new(format!("{}/{}{rep}", parent.as_str(), m.replace('-', "")))
-                .map_err(e2s)?;
-            lzc::create(&fs, DatasetType::Filesystem, None, None).map_err(e2s)?;
+            let fs = method_fs(parent, m, rep)?;
             slots.push((rep, m, fs));
         }
     }
@@ -358,12 +362,7 @@ fn destroy_cases(a: &Args, parent: &DatasetName, s: &mut Samples) -> Result<(), 
                 s.destroy.entry("pyzfs-process").or_default().push(r.wall_s);
                 r.call_s
             }
-            _ => timed(|| {
-                for sn in &snaps {
-                    run("zfs", &["destroy", sn.as_str()])?;
-                }
-                Ok(())
-            })?,
+            _ => zfs_each("destroy", &snaps)?,
         };
         let left = Snapshot::list(fs).map_err(e2s)?.len();
         if left != 0 {
@@ -393,6 +392,17 @@ struct Goal {
     target: String,
     ratio: f64,
     verdict: &'static str,
+}
+
+impl Goal {
+    fn to_json(&self) -> Json {
+        Json::obj([
+            ("goal", Json::str(&self.name)),
+            ("target", Json::str(&self.target)),
+            ("ratio", Json::Num(self.ratio)),
+            ("verdict", Json::str(self.verdict)),
+        ])
+    }
 }
 
 fn at_least(name: String, r: f64, min: f64) -> Goal {
@@ -434,21 +444,72 @@ struct Report {
     goals_failed: usize,
 }
 
+/// The report's Markdown text, a line at a time.
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    fn line(&mut self, line: impl AsRef<str>) {
+        self.0.push_str(line.as_ref());
+        self.0.push('\n');
+    }
+
+    /// A blank line, a `###` heading, a blank line, the table's head and its rule.
+    fn table(&mut self, heading: impl AsRef<str>, head: &str, rule: &str) {
+        self.line("");
+        self.line(heading);
+        self.line("");
+        self.line(head);
+        self.line(rule);
+    }
+}
+
 fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total: f64) -> Report {
-    let mut t = String::new();
-    let mut push = |line: String| {
-        t.push_str(&line);
-        t.push('\n');
-    };
-    push(format!(
+    let mut t = Text::default();
+    t.line(format!(
         "OpenZFS {version}, flavour {flavour}, {virt}; file-backed pool, datasets unmounted; {} reps (CLI loops at N >= 1000: {}); total {:.0} s",
         a.reps, a.slow_reps, total
     ));
-    push(String::new());
-    push("### Snapshot throughput: one snapshot of each of N datasets".into());
-    push(String::new());
-    push("| N | ours (1 lzc_snapshot) | `zfs snapshot` loop (N processes) | one multi-arg `zfs snapshot` | pyzfs `lzc_snapshot` (in call) | pyzfs process (start + import + call) | loop / ours | multi / ours | pyzfs / ours |".into());
-    push("|---|---|---|---|---|---|---|---|---|".into());
+    let (snap_json, mut goals) = snapshot_table(a, s, &mut t);
+    let seq_json = seq_table(a, s, &mut t);
+    let destroy_json = destroy_table(a, s, &mut t);
+    goals.extend(destroy_and_seq_goals(a, s));
+    let goals_failed = goals_table(&goals, &mut t);
+    let json = Json::obj([
+        ("bench", Json::str("snapshot")),
+        ("zfs_version", Json::str(version)),
+        ("flavour", Json::str(flavour)),
+        ("virtualization", Json::str(virt)),
+        ("reps", Json::Num(a.reps as f64)),
+        ("slow_reps", Json::Num(a.slow_reps as f64)),
+        ("total_seconds", Json::Num(total)),
+        ("snapshot", Json::Arr(snap_json)),
+        ("sequential", Json::Arr(seq_json)),
+        ("destroy", Json::Arr(destroy_json)),
+        (
+            "destroy_setup_seconds",
+            Stats::new(&s.destroy_setup).map_or(Json::Null, |x| x.to_json()),
+        ),
+        (
+            "goals",
+            Json::Arr(goals.iter().map(Goal::to_json).collect()),
+        ),
+    ]);
+    Report {
+        text: t.0,
+        json,
+        goals_failed,
+    }
+}
+
+/// The snapshot-throughput table, a row per N; its JSON rows and its goals (the batch goals at
+/// the largest N first).
+fn snapshot_table(a: &Args, s: &Samples, t: &mut Text) -> (Vec<Json>, Vec<Goal>) {
+    t.table(
+        "### Snapshot throughput: one snapshot of each of N datasets",
+        "| N | ours (1 lzc_snapshot) | `zfs snapshot` loop (N processes) | one multi-arg `zfs snapshot` | pyzfs `lzc_snapshot` (in call) | pyzfs process (start + import + call) | loop / ours | multi / ours | pyzfs / ours |",
+        "|---|---|---|---|---|---|---|---|---|",
+    );
     let mut snap_json = Vec::new();
     let mut goals = Vec::new();
     for &n in &a.ns {
@@ -462,7 +523,7 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
             })
         };
         let ours = st["ours"].as_ref();
-        push(format!(
+        t.line(format!(
             "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell("ours"),
             cell("cli-loop"),
@@ -489,10 +550,16 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
             st["pyzfs"].as_ref(),
         ));
     }
+    goals.splice(0..0, batch_goals(a, s));
+    (snap_json, goals)
+}
+
+/// The two goals of the batch snapshot at the largest N: against the CLI loop and the
+/// multi-argument `zfs snapshot`.
+fn batch_goals(a: &Args, s: &Samples) -> [Goal; 2] {
     let nmax = a.ns.iter().copied().max().unwrap_or(0);
     let ours_max = stats(s.snap.get(&(nmax, "ours")));
-    goals.insert(
-        0,
+    [
         at_least(
             format!("batch snapshot of {nmax} datasets vs the per-dataset CLI loop"),
             ratio(
@@ -501,9 +568,6 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
             ),
             50.0,
         ),
-    );
-    goals.insert(
-        1,
         no_slower(
             format!(
                 "batch snapshot of {nmax} datasets no slower than one multi-arg `zfs snapshot`"
@@ -511,16 +575,19 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
             ours_max.as_ref(),
             stats(s.snap.get(&(nmax, "cli-multi"))).as_ref(),
         ),
-    );
+    ]
+}
 
-    push(String::new());
-    push(format!(
-        "### Sequential single snapshots ({} of one filesystem, one call or process each)",
-        a.seq
-    ));
-    push(String::new());
-    push("| tool | time | snapshots/s | per snapshot |".into());
-    push("|---|---|---|---|".into());
+/// The sequential-snapshots table; its JSON rows.
+fn seq_table(a: &Args, s: &Samples, t: &mut Text) -> Vec<Json> {
+    t.table(
+        format!(
+            "### Sequential single snapshots ({} of one filesystem, one call or process each)",
+            a.seq
+        ),
+        "| tool | time | snapshots/s | per snapshot |",
+        "|---|---|---|---|",
+    );
     let mut seq_json = Vec::new();
     for (m, label) in [
         ("ours", "ours (`lzc::snapshot`, in process)"),
@@ -528,7 +595,7 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
         ("cli-loop", "`zfs snapshot` processes"),
     ] {
         if let Some(x) = stats(s.seq.get(m)) {
-            push(format!(
+            t.line(format!(
                 "| {label} | {} | {:.1} | {} |",
                 x.cell(),
                 a.seq as f64 / x.median,
@@ -542,19 +609,52 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
             ]));
         }
     }
+    seq_json
+}
 
-    push(String::new());
-    push(format!(
-        "### Destroy {} snapshots of one filesystem",
-        a.destroy
-    ));
-    push(String::new());
-    push("| method | calls / processes | time | snapshots/s | slower than ours |".into());
-    push("|---|---|---|---|---|".into());
-    let calls = a.destroy.div_ceil(a.destroy_batch);
+/// The destroy table and the line on its shared setup; its JSON rows.
+fn destroy_table(a: &Args, s: &Samples, t: &mut Text) -> Vec<Json> {
+    t.table(
+        format!("### Destroy {} snapshots of one filesystem", a.destroy),
+        "| method | calls / processes | time | snapshots/s | slower than ours |",
+        "|---|---|---|---|---|",
+    );
     let ours_d = stats(s.destroy.get("ours"));
     let mut destroy_json = Vec::new();
-    for (m, label, how) in [
+    for (m, label, how) in destroy_rows(a) {
+        if let Some(x) = stats(s.destroy.get(m)) {
+            t.line(format!(
+                "| {label} | {how} | {} | {:.0} | {} |",
+                x.cell(),
+                a.destroy as f64 / x.median,
+                fmt_ratio(ratio(Some(&x), ours_d.as_ref()))
+            ));
+            destroy_json.push(Json::obj([
+                ("method", Json::str(m)),
+                ("count", Json::Num(a.destroy as f64)),
+                ("batch", Json::Num(a.destroy_batch as f64)),
+                ("per_second", Json::Num(a.destroy as f64 / x.median)),
+                ("seconds", x.to_json()),
+            ]));
+        }
+    }
+    if let Some(x) = Stats::new(&s.destroy_setup) {
+        t.line("");
+        t.line(format!(
+            "Setup (shared by every destroy run, one filesystem per run): {} sequential `lzc_snapshot` calls (one txg each) of {} filesystems, {} ({:.1} txgs/s).",
+            a.destroy,
+            s.destroy_setup_fs,
+            fmt_secs(x.median),
+            a.destroy as f64 / x.median
+        ));
+    }
+    destroy_json
+}
+
+/// The destroy table's rows: (method, label, calls or processes).
+fn destroy_rows(a: &Args) -> [(&'static str, String, String); 5] {
+    let calls = a.destroy.div_ceil(a.destroy_batch);
+    [
         (
             "ours",
             format!(
@@ -583,63 +683,47 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
             "pyzfs process (start + import + calls)".to_string(),
             "1 process".to_string(),
         ),
-    ] {
-        if let Some(x) = stats(s.destroy.get(m)) {
-            push(format!(
-                "| {label} | {how} | {} | {:.0} | {} |",
-                x.cell(),
-                a.destroy as f64 / x.median,
-                fmt_ratio(ratio(Some(&x), ours_d.as_ref()))
-            ));
-            destroy_json.push(Json::obj([
-                ("method", Json::str(m)),
-                ("count", Json::Num(a.destroy as f64)),
-                ("batch", Json::Num(a.destroy_batch as f64)),
-                ("per_second", Json::Num(a.destroy as f64 / x.median)),
-                ("seconds", x.to_json()),
-            ]));
-        }
-    }
-    if let Some(x) = Stats::new(&s.destroy_setup) {
-        push(String::new());
-        push(format!(
-            "Setup (shared by every destroy run, one filesystem per run): {} sequential `lzc_snapshot` calls (one txg each) of {} filesystems, {} ({:.1} txgs/s).",
-            a.destroy,
-            s.destroy_setup_fs,
-            fmt_secs(x.median),
-            a.destroy as f64 / x.median
-        ));
-    }
-    goals.push(at_least(
-        format!(
-            "batch destroy of {} vs the per-snapshot CLI loop",
-            a.destroy
-        ),
-        ratio(stats(s.destroy.get("cli-loop")).as_ref(), ours_d.as_ref()),
-        50.0,
-    ));
-    goals.push(no_slower(
-        "destroy: ours no slower than pyzfs (in-call times)".into(),
-        ours_d.as_ref(),
-        stats(s.destroy.get("pyzfs")).as_ref(),
-    ));
-    goals.push(no_slower(
-        "sequential snapshots: ours no slower than pyzfs (in-call times)".into(),
-        stats(s.seq.get("ours")).as_ref(),
-        stats(s.seq.get("pyzfs")).as_ref(),
-    ));
+    ]
+}
 
-    push(String::new());
-    push("### Goals".into());
-    push(String::new());
-    push("| goal | target | measured (theirs / ours) | verdict |".into());
-    push("|---|---|---|---|".into());
+/// The goals of the destroy cases, then that of the sequential snapshots.
+fn destroy_and_seq_goals(a: &Args, s: &Samples) -> [Goal; 3] {
+    let ours_d = stats(s.destroy.get("ours"));
+    [
+        at_least(
+            format!(
+                "batch destroy of {} vs the per-snapshot CLI loop",
+                a.destroy
+            ),
+            ratio(stats(s.destroy.get("cli-loop")).as_ref(), ours_d.as_ref()),
+            50.0,
+        ),
+        no_slower(
+            "destroy: ours no slower than pyzfs (in-call times)".into(),
+            ours_d.as_ref(),
+            stats(s.destroy.get("pyzfs")).as_ref(),
+        ),
+        no_slower(
+            "sequential snapshots: ours no slower than pyzfs (in-call times)".into(),
+            stats(s.seq.get("ours")).as_ref(),
+            stats(s.seq.get("pyzfs")).as_ref(),
+        ),
+    ]
+}
+
+/// The goals table; how many goals were not met.
+fn goals_table(goals: &[Goal], t: &mut Text) -> usize {
+    t.table(
+        "### Goals",
+        "| goal | target | measured (theirs / ours) | verdict |",
+        "|---|---|---|---|",
+    );
     let mut failed = 0;
-    for g in &goals {
+    for g in goals {
         if g.verdict == "NOT met" {
             failed += 1;
         }
-        push(format!(
+        t.line(format!(
             "| {} | {} | {} | {} |",
             g.name,
             g.target,
@@ -647,43 +731,7 @@ fn report(a: &Args, s: &Samples, version: &str, flavour: &str, virt: &str, total
             g.verdict
         ));
     }
-    let json = Json::obj([
-        ("bench", Json::str("snapshot")),
-        ("zfs_version", Json::str(version)),
-        ("flavour", Json::str(flavour)),
-        ("virtualization", Json::str(virt)),
-        ("reps", Json::Num(a.reps as f64)),
-        ("slow_reps", Json::Num(a.slow_reps as f64)),
-        ("total_seconds", Json::Num(total)),
-        ("snapshot", Json::Arr(snap_json)),
-        ("sequential", Json::Arr(seq_json)),
-        ("destroy", Json::Arr(destroy_json)),
-        (
-            "destroy_setup_seconds",
-            Stats::new(&s.destroy_setup).map_or(Json::Null, |x| x.to_json()),
-        ),
-        (
-            "goals",
-            Json::Arr(
-                goals
-                    .iter()
-                    .map(|g| {
-                        Json::obj([
-                            ("goal", Json::str(&g.name)),
-                            ("target", Json::str(&g.target)),
-                            ("ratio", Json::Num(g.ratio)),
-                            ("verdict", Json::str(g.verdict)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-    ]);
-    Report {
-        text: t,
-        json,
-        goals_failed: failed,
-    }
+    failed
 }
 
 fn main_inner() -> Result<Report, String> {

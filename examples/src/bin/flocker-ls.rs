@@ -1,5 +1,6 @@
 //! `flocker-ls`: list datasets, snapshots, bookmarks and holds without the `zfs` CLI, through
-//! flocker-core's inventory (read-only channel programs). A table by default, `--json` for
+//! flocker-core's inventory (read-only channel programs). A table by default, `-H` for scripts
+//! (tab-separated, no header, like `zfs list -H`), `-p` for exact numbers, `--json` for
 //! machines.
 //!
 //! ```text
@@ -11,14 +12,20 @@
 //!   -o, --user-prop NAME     show this user property (repeatable)
 //!   -a, --all-user-props     show every user property
 //!       --holds              also list the holds of each snapshot
+//!   -H, --scripted           no header, columns separated by one tab
 //!   -p, --parsable           exact numbers instead of human-readable sizes
 //!       --json               JSON output
 //!       --page-size N        items per channel program call
 //!       --progress           report progress on stderr
+//!   -v, --verbose            error lines carry the operation and errno
 //! ```
+//!
+//! Exit status: 0 success; 1 ZFS failed; 2 bad arguments (nothing was read).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
+use clap::{Parser, ValueEnum};
 use flocker_core::error::Error;
 use flocker_core::inventory::{
     BookmarkInfo, DatasetInfo, DatasetQuery, HoldInfo, Inventory, SnapshotInfo, SnapshotQuery,
@@ -26,88 +33,108 @@ use flocker_core::inventory::{
 };
 use flocker_core::lzc::DatasetType;
 use flocker_core::name::DatasetName;
+use flocker_examples::cli;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
-const USAGE: &str = "usage: flocker-ls [-r] [-d N] [-t filesystem,volume,snapshot,bookmark|all] \
-[-o USERPROP]... [-a] [--holds] [-p] [--json] [--page-size N] [--progress] DATASET";
-
-#[derive(Default)]
-struct Options {
-    root: Option<String>,
+/// List datasets, snapshots, bookmarks and holds (read-only channel programs, no `zfs` CLI).
+#[derive(Parser, Debug)]
+#[command(name = "flocker-ls", version)]
+struct Args {
+    /// The dataset to list (with -r or -d, the tree under it).
+    #[arg(value_name = "DATASET",
+          value_parser = cli::utf8_value())]
+    root: String,
+    /// The whole tree under DATASET.
+    #[arg(short = 'r', long)]
+    recursive: bool,
+    /// At most N levels below DATASET.
+    #[arg(short = 'd', long, value_name = "N", conflicts_with = "recursive")]
     depth: Option<u32>,
+    /// What to list: filesystem, volume, snapshot, bookmark or all, comma-separated
+    /// (default: filesystem,volume).
+    #[arg(short = 't', long = "type", value_name = "LIST", value_delimiter = ',')]
+    types: Vec<Kind>,
+    /// Show this user property (repeatable).
+    #[arg(short = 'o', long = "user-prop", value_name = "NAME",
+          value_parser = cli::utf8_value())]
+    user_props: Vec<String>,
+    /// Show every user property.
+    #[arg(short = 'a', long = "all-user-props")]
+    all_user_props: bool,
+    /// Also list the holds of each snapshot (implies -t snapshot).
+    #[arg(long)]
+    holds: bool,
+    /// Scripted output: no header, columns separated by one tab.
+    #[arg(short = 'H', long = "scripted")]
+    scripted: bool,
+    /// Exact numbers: bytes instead of human-readable sizes, seconds since the epoch.
+    #[arg(short = 'p', long = "parsable")]
+    parsable: bool,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+    /// Items per channel program call.
+    #[arg(long, value_name = "N")]
+    page_size: Option<usize>,
+    /// Report progress on stderr.
+    #[arg(long)]
+    progress: bool,
+    /// Error lines carry the operation and errno.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
+/// A `-t` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    #[value(alias = "fs")]
+    Filesystem,
+    #[value(alias = "vol")]
+    Volume,
+    #[value(alias = "snap")]
+    Snapshot,
+    Bookmark,
+    All,
+}
+
+/// What to list, from `-t` and `--holds`.
+struct Types {
     filesystems: bool,
     volumes: bool,
     snapshots: bool,
     bookmarks: bool,
-    user_props: Vec<String>,
-    all_user_props: bool,
-    holds: bool,
-    parsable: bool,
-    json: bool,
-    page_size: Option<usize>,
-    progress: bool,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut o = Options {
-        depth: Some(0),
-        ..Options::default()
-    };
-    let mut types_given = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |what: &str| args.next().ok_or_else(|| format!("{a} needs {what}"));
-        match a.as_str() {
-            "-h" | "--help" => return Err(String::new()),
-            "-r" | "--recursive" => o.depth = None,
-            "-d" | "--depth" => {
-                let v = value("a number")?;
-                o.depth = Some(v.parse().map_err(|_| format!("bad depth {v:?}"))?);
-            }
-            "-t" | "--type" => {
-                types_given = true;
-                for t in value("a list of types")?.split(',') {
-                    match t {
-                        "filesystem" | "fs" => o.filesystems = true,
-                        "volume" | "vol" => o.volumes = true,
-                        "snapshot" | "snap" => o.snapshots = true,
-                        "bookmark" => o.bookmarks = true,
-                        "all" => {
-                            o.filesystems = true;
-                            o.volumes = true;
-                            o.snapshots = true;
-                            o.bookmarks = true;
-                        }
-                        other => return Err(format!("unknown type {other:?}")),
-                    }
-                }
-            }
-            "-o" | "--user-prop" => o.user_props.push(value("a property name")?),
-            "-a" | "--all-user-props" => o.all_user_props = true,
-            "--holds" => o.holds = true,
-            "-p" | "--parsable" => o.parsable = true,
-            "--json" => o.json = true,
-            "--page-size" => {
-                let v = value("a number")?;
-                o.page_size = Some(v.parse().map_err(|_| format!("bad page size {v:?}"))?);
-            }
-            "--progress" => o.progress = true,
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            s => {
-                if o.root.replace(s.to_string()).is_some() {
-                    return Err("only one DATASET".into());
-                }
-            }
+impl Types {
+    fn of(a: &Args) -> Types {
+        let has = |k: Kind| a.types.contains(&k) || a.types.contains(&Kind::All);
+        let default = a.types.is_empty();
+        Types {
+            filesystems: default || has(Kind::Filesystem),
+            volumes: default || has(Kind::Volume),
+            snapshots: a.holds || has(Kind::Snapshot),
+            bookmarks: has(Kind::Bookmark),
         }
     }
-    if !types_given {
-        o.filesystems = true;
-        o.volumes = true;
+
+    fn datasets(&self) -> bool {
+        self.filesystems || self.volumes
     }
-    if o.holds {
-        o.snapshots = true;
-    }
-    Ok(o)
+}
+
+/// How the table is written: `-H` and `-p`.
+#[derive(Clone, Copy)]
+struct Style {
+    scripted: bool,
+    parsable: bool,
+}
+
+/// What was listed.
+struct Listing {
+    datasets: Vec<DatasetInfo>,
+    snapshots: Vec<SnapshotInfo>,
+    bookmarks: Vec<BookmarkInfo>,
 }
 
 fn size(n: u64, parsable: bool) -> String {
@@ -129,31 +156,25 @@ fn size(n: u64, parsable: bool) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` UTC (`-p`: seconds since the epoch).
-fn ymd(secs: i64, parsable: bool) -> String {
+fn ymd(t: OffsetDateTime, parsable: bool) -> String {
     if parsable {
-        return secs.to_string();
+        return t.unix_timestamp().to_string();
     }
-    // Civil date from days since the epoch (Howard Hinnant's algorithm), UTC.
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(f)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-fn print_table(rows: &[Vec<String>]) {
+/// Prints `rows` (the first is the header) aligned in columns, or with `-H` without the
+/// header, separated by tabs.
+fn print_table(rows: &[Vec<String>], style: Style) {
+    if style.scripted {
+        for r in rows.iter().skip(1) {
+            println!("{}", r.join("\t"));
+        }
+        return;
+    }
     let Some(first) = rows.first() else { return };
     let mut widths = vec![0; first.len()];
     for r in rows {
@@ -174,10 +195,7 @@ fn print_table(rows: &[Vec<String>]) {
     }
 }
 
-fn user_cols(
-    names: &[String],
-    props: &std::collections::BTreeMap<String, UserProperty>,
-) -> Vec<String> {
+fn user_cols(names: &[String], props: &BTreeMap<String, UserProperty>) -> Vec<String> {
     names
         .iter()
         .map(|n| {
@@ -188,7 +206,7 @@ fn user_cols(
         .collect()
 }
 
-fn user_json(props: &std::collections::BTreeMap<String, UserProperty>) -> Value {
+fn user_json(props: &BTreeMap<String, UserProperty>) -> Value {
     Value::Object(
         props
             .iter()
@@ -260,21 +278,30 @@ fn kind(k: DatasetType) -> &'static str {
     }
 }
 
-fn run(o: &Options) -> Result<(), Error> {
-    let root_s = o.root.as_deref().unwrap_or_default();
-    let root = DatasetName::new(root_s)?;
-    let user = if o.all_user_props {
+/// Why `flocker-ls` stopped: bad input (exit 2, nothing read) or ZFS (exit 1).
+enum Failure {
+    Usage(Error),
+    Zfs(Error),
+}
+
+/// The `-o`/`-a` selection of user properties.
+fn user_props(a: &Args) -> Result<UserProps, Failure> {
+    Ok(if a.all_user_props {
         UserProps::All
-    } else if o.user_props.is_empty() {
+    } else if a.user_props.is_empty() {
         UserProps::None
     } else {
-        UserProps::named(o.user_props.iter().cloned())?
-    };
+        UserProps::named(a.user_props.iter().cloned()).map_err(Failure::Usage)?
+    })
+}
+
+/// The inventory with `--page-size` and `--progress`.
+fn inventory<'a>(a: &Args) -> Inventory<'a> {
     let mut inv = Inventory::new();
-    if let Some(n) = o.page_size {
+    if let Some(n) = a.page_size {
         inv = inv.with_page_size(n);
     }
-    if o.progress {
+    if a.progress {
         inv = inv.on_progress(|p| {
             eprintln!(
                 "flocker-ls: {} page {} ({} items, {} calls, {} retries){}",
@@ -287,212 +314,250 @@ fn run(o: &Options) -> Result<(), Error> {
             )
         });
     }
-    let mut datasets = Vec::new();
-    if o.filesystems || o.volumes {
-        let mut q = DatasetQuery::new(&root).user_properties(user.clone());
-        q = match o.depth {
+    inv
+}
+
+/// `-r` (the whole tree) or `-d N` (default 0: DATASET alone).
+fn depth(a: &Args) -> Option<u32> {
+    if a.recursive {
+        None
+    } else {
+        Some(a.depth.unwrap_or(0))
+    }
+}
+
+/// Reads what `-t` asks for.
+fn fetch(a: &Args, root: &DatasetName, t: &Types) -> Result<Listing, Error> {
+    let user = user_props(a).map_err(|f| match f {
+        Failure::Usage(e) | Failure::Zfs(e) => e,
+    })?;
+    let mut inv = inventory(a);
+    let depth = depth(a);
+    let mut l = Listing {
+        datasets: Vec::new(),
+        snapshots: Vec::new(),
+        bookmarks: Vec::new(),
+    };
+    if t.datasets() {
+        let mut q = DatasetQuery::new(root).user_properties(user.clone());
+        q = match depth {
             None => q.recursive(),
             Some(d) => q.max_depth(d),
         };
-        if o.filesystems != o.volumes {
-            q = q.only(if o.filesystems {
+        if t.filesystems != t.volumes {
+            q = q.only(if t.filesystems {
                 DatasetType::Filesystem
             } else {
                 DatasetType::Volume
             });
         }
-        datasets = inv.datasets(&q)?;
+        l.datasets = inv.datasets(&q)?;
     }
-    let mut snapshots = Vec::new();
-    if o.snapshots {
-        let mut q = SnapshotQuery::new(&root)
-            .user_properties(user.clone())
-            .with_holds(o.holds);
-        q = match o.depth {
+    if t.snapshots {
+        let mut q = SnapshotQuery::new(root)
+            .user_properties(user)
+            .with_holds(a.holds);
+        q = match depth {
             None => q.recursive(),
             Some(d) => q.max_depth(d),
         };
-        snapshots = inv.snapshots(&q)?;
+        l.snapshots = inv.snapshots(&q)?;
     }
-    let bookmarks = if o.bookmarks {
-        inv.bookmarks(&root, o.depth)?
-    } else {
-        Vec::new()
-    };
-
-    // The user property columns: those asked for, or (with -a) every one seen.
-    let mut user_names: Vec<String> = o.user_props.clone();
-    if o.all_user_props {
-        let mut all = std::collections::BTreeSet::new();
-        for d in &datasets {
-            all.extend(d.user_properties.keys().cloned());
-        }
-        for s in &snapshots {
-            all.extend(s.user_properties.keys().cloned());
-        }
-        user_names = all.into_iter().collect();
+    if t.bookmarks {
+        l.bookmarks = inv.bookmarks(root, depth)?;
     }
+    Ok(l)
+}
 
-    if o.json {
-        let mut out = serde_json::Map::new();
-        if o.filesystems || o.volumes {
-            out.insert(
-                "datasets".into(),
-                datasets.iter().map(dataset_json).collect(),
-            );
-        }
-        if o.snapshots {
-            out.insert(
-                "snapshots".into(),
-                snapshots.iter().map(snapshot_json).collect(),
-            );
-        }
-        if o.bookmarks {
-            out.insert(
-                "bookmarks".into(),
-                bookmarks.iter().map(bookmark_json).collect(),
-            );
-        }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+/// The user property columns: those asked for, or (with -a) every one seen.
+fn user_columns(a: &Args, l: &Listing) -> Vec<String> {
+    if !a.all_user_props {
+        return a.user_props.clone();
+    }
+    let mut all = BTreeSet::new();
+    for d in &l.datasets {
+        all.extend(d.user_properties.keys().cloned());
+    }
+    for s in &l.snapshots {
+        all.extend(s.user_properties.keys().cloned());
+    }
+    all.into_iter().collect()
+}
+
+fn print_json(t: &Types, l: &Listing) {
+    let mut out = serde_json::Map::new();
+    if t.datasets() {
+        out.insert(
+            "datasets".into(),
+            l.datasets.iter().map(dataset_json).collect(),
         );
-        return Ok(());
     }
+    if t.snapshots {
+        out.insert(
+            "snapshots".into(),
+            l.snapshots.iter().map(snapshot_json).collect(),
+        );
+    }
+    if t.bookmarks {
+        out.insert(
+            "bookmarks".into(),
+            l.bookmarks.iter().map(bookmark_json).collect(),
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+    );
+}
 
-    let p = o.parsable;
-    let mut sections = 0;
-    if o.filesystems || o.volumes {
-        let mut rows = vec![
-            [
-                "NAME", "TYPE", "USED", "AVAIL", "REFER", "CREATION", "ORIGIN",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(user_names.iter().map(|n| n.to_uppercase()))
-            .collect::<Vec<_>>(),
+/// A header row: `fixed` then the user property names in capitals.
+fn header(fixed: &[&str], user: &[String]) -> Vec<String> {
+    fixed
+        .iter()
+        .map(|s| s.to_string())
+        .chain(user.iter().map(|n| n.to_uppercase()))
+        .collect()
+}
+
+fn datasets_table(ds: &[DatasetInfo], user: &[String], style: Style) {
+    let p = style.parsable;
+    let mut rows = vec![header(
+        &[
+            "NAME", "TYPE", "USED", "AVAIL", "REFER", "CREATION", "ORIGIN",
+        ],
+        user,
+    )];
+    for d in ds {
+        let mut r = vec![
+            d.name.as_str().to_string(),
+            kind(d.kind).to_string(),
+            size(d.used, p),
+            size(d.available, p),
+            size(d.referenced, p),
+            ymd(d.creation, p),
+            d.origin
+                .as_ref()
+                .map_or("-".to_string(), |o| o.as_str().to_string()),
         ];
-        for d in &datasets {
-            let mut r = vec![
-                d.name.as_str().to_string(),
-                kind(d.kind).to_string(),
-                size(d.used, p),
-                size(d.available, p),
-                size(d.referenced, p),
-                ymd(d.creation.unix_timestamp(), p),
-                d.origin
-                    .as_ref()
-                    .map_or("-".to_string(), |o| o.as_str().to_string()),
-            ];
-            r.extend(user_cols(&user_names, &d.user_properties));
-            rows.push(r);
-        }
-        print_table(&rows);
-        sections += 1;
+        r.extend(user_cols(user, &d.user_properties));
+        rows.push(r);
     }
-    if o.snapshots {
-        if sections > 0 {
-            println!();
-        }
-        let mut rows = vec![
-            [
-                "NAME", "GUID", "TXG", "CREATION", "USED", "REFER", "WRITTEN", "HOLDS", "CLONES",
-                "DEFER",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(user_names.iter().map(|n| n.to_uppercase()))
-            .collect::<Vec<_>>(),
+    print_table(&rows, style);
+}
+
+fn snapshots_table(snaps: &[SnapshotInfo], user: &[String], style: Style) {
+    let p = style.parsable;
+    let mut rows = vec![header(
+        &[
+            "NAME", "GUID", "TXG", "CREATION", "USED", "REFER", "WRITTEN", "HOLDS", "CLONES",
+            "DEFER",
+        ],
+        user,
+    )];
+    for s in snaps {
+        let clones: Vec<&str> = s.clones.iter().map(|c| c.as_str()).collect();
+        let mut r = vec![
+            s.name.as_str().to_string(),
+            s.guid.to_string(),
+            s.createtxg.to_string(),
+            ymd(s.creation, p),
+            size(s.used, p),
+            size(s.referenced, p),
+            s.written.map_or("-".to_string(), |w| size(w, p)),
+            s.userrefs.to_string(),
+            if clones.is_empty() {
+                "-".to_string()
+            } else {
+                clones.join(",")
+            },
+            if s.defer_destroy { "yes" } else { "no" }.to_string(),
         ];
-        for s in &snapshots {
-            let mut r = vec![
-                s.name.as_str().to_string(),
-                s.guid.to_string(),
-                s.createtxg.to_string(),
-                ymd(s.creation.unix_timestamp(), p),
-                size(s.used, p),
-                size(s.referenced, p),
-                s.written.map_or("-".to_string(), |w| size(w, p)),
-                s.userrefs.to_string(),
-                if s.clones.is_empty() {
-                    "-".to_string()
-                } else {
-                    s.clones
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                },
-                if s.defer_destroy { "yes" } else { "no" }.to_string(),
-            ];
-            r.extend(user_cols(&user_names, &s.user_properties));
-            rows.push(r);
-        }
-        print_table(&rows);
-        sections += 1;
-        if o.holds {
-            println!();
-            let mut rows = vec![vec![
-                "SNAPSHOT".to_string(),
-                "TAG".into(),
-                "TIMESTAMP".into(),
-            ]];
-            for s in &snapshots {
-                for h in s.holds.iter().flatten() {
-                    rows.push(vec![
-                        s.name.as_str().to_string(),
-                        h.tag.clone(),
-                        ymd(h.created.unix_timestamp(), p),
-                    ]);
-                }
-            }
-            print_table(&rows);
-        }
+        r.extend(user_cols(user, &s.user_properties));
+        rows.push(r);
     }
-    if o.bookmarks {
-        if sections > 0 {
-            println!();
-        }
-        let mut rows = vec![vec![
-            "NAME".to_string(),
-            "GUID".into(),
-            "TXG".into(),
-            "CREATION".into(),
-        ]];
-        for b in &bookmarks {
+    print_table(&rows, style);
+}
+
+fn holds_table(snaps: &[SnapshotInfo], style: Style) {
+    let mut rows = vec![header(&["SNAPSHOT", "TAG", "TIMESTAMP"], &[])];
+    for s in snaps {
+        for h in s.holds.iter().flatten() {
             rows.push(vec![
-                b.name.as_str().to_string(),
-                b.guid.to_string(),
-                b.createtxg.to_string(),
-                ymd(b.creation.unix_timestamp(), p),
+                s.name.as_str().to_string(),
+                h.tag.clone(),
+                ymd(h.created, style.parsable),
             ]);
         }
-        print_table(&rows);
+    }
+    print_table(&rows, style);
+}
+
+fn bookmarks_table(bookmarks: &[BookmarkInfo], style: Style) {
+    let mut rows = vec![header(&["NAME", "GUID", "TXG", "CREATION"], &[])];
+    for b in bookmarks {
+        rows.push(vec![
+            b.name.as_str().to_string(),
+            b.guid.to_string(),
+            b.createtxg.to_string(),
+            ymd(b.creation, style.parsable),
+        ]);
+    }
+    print_table(&rows, style);
+}
+
+/// The tables, one section per kind, separated by an empty line.
+fn print_text(a: &Args, t: &Types, l: &Listing) {
+    let style = Style {
+        scripted: a.scripted,
+        parsable: a.parsable,
+    };
+    let user = user_columns(a, l);
+    let mut sections: Vec<Box<dyn Fn() + '_>> = Vec::new();
+    if t.datasets() {
+        sections.push(Box::new(|| datasets_table(&l.datasets, &user, style)));
+    }
+    if t.snapshots {
+        sections.push(Box::new(|| snapshots_table(&l.snapshots, &user, style)));
+        if a.holds {
+            sections.push(Box::new(|| holds_table(&l.snapshots, style)));
+        }
+    }
+    if t.bookmarks {
+        sections.push(Box::new(|| bookmarks_table(&l.bookmarks, style)));
+    }
+    for (i, print) in sections.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print();
+    }
+}
+
+fn run(a: &Args) -> Result<(), Failure> {
+    let root = DatasetName::new(&a.root).map_err(|e| Failure::Usage(e.into()))?;
+    user_props(a)?;
+    let t = Types::of(a);
+    let listing = fetch(a, &root, &t).map_err(Failure::Zfs)?;
+    if a.json {
+        print_json(&t, &listing);
+    } else {
+        print_text(a, &t, &listing);
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
     flocker_examples::default_sigpipe();
-    let o = match parse_args() {
-        Ok(o) if o.root.is_some() => o,
-        Ok(_) => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("flocker-ls: {msg}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&o) {
+    let a = Args::parse();
+    match run(&a) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("flocker-ls: {e}");
-            ExitCode::FAILURE
+        Err(Failure::Usage(e)) => {
+            eprintln!("flocker-ls: {}", cli::error_line(&e, a.verbose));
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+        Err(Failure::Zfs(e)) => {
+            eprintln!("flocker-ls: {}", cli::error_line(&e, a.verbose));
+            ExitCode::from(cli::EXIT_FAILED)
         }
     }
 }

@@ -170,7 +170,7 @@ fn setup(args: &Args) -> Result<Setup, Failure> {
         Ownership::All
     } else {
         Ownership::matching(args.matching.as_deref())
-            .map_err(|e| Failure::Usage(format!("--match: {e}")))?
+            .map_err(|e| Failure::Usage(format!("--match: {}", core::error_line(&e))))?
     };
     let (tz, tz_name) = match &args.tz {
         Some(z) => {

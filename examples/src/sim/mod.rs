@@ -5,7 +5,7 @@ pub mod peers;
 pub mod scenarios;
 pub mod svg;
 
-use flocker_core::retention::TimeZone;
+use flocker_core::retention::{LocalTime, TimeZone};
 
 /// Local calendar fields of a snapshot's (clock) creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,36 +26,19 @@ pub struct Civil {
     pub year: i64,
 }
 
-/// Local calendar fields of unix time `t` in `tz`.
+/// Local calendar fields of unix time `t` in `tz`, from the library's civil time.
 pub fn civil(t: i64, tz: &TimeZone) -> Civil {
-    let ts = jiff_ts(t);
-    let local = t + i64::from(tz.to_offset(ts).seconds());
-    let days = local.div_euclid(86_400);
-    let (year, month) = year_month(days);
+    let l = LocalTime::at(t, tz);
+    let days = l.days();
     Civil {
         days,
-        hours: local.div_euclid(3600),
-        quarters: local.div_euclid(900),
+        hours: days * 24 + l.minute_of_day() / 60,
+        quarters: days * 96 + l.minute_of_day() / 15,
         week_mon: (days - 4).div_euclid(7),
         week_sun: (days - 3).div_euclid(7),
-        months: year * 12 + month - 1,
-        year,
+        months: l.months(),
+        year: l.year(),
     }
-}
-
-fn jiff_ts(t: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-}
-
-fn year_month(z: i64) -> (i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m)
 }
 
 /// One snapshot in the simulation.

@@ -570,21 +570,7 @@ fn entry_at(full: &Path, rel: &Path) -> Result<Entry> {
 
 /// An error from an I/O call on `path`, its kind from the errno.
 pub(crate) fn io_err(op: &'static str, path: &Path, e: &std::io::Error) -> Error {
-    let kind = match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => ErrorKind::NotFound,
-        Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => ErrorKind::Exists,
-        Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::PermissionDenied,
-        Some(libc::EBUSY) => ErrorKind::Busy,
-        Some(libc::ENOSPC) => ErrorKind::NoSpace,
-        Some(libc::EDQUOT) => ErrorKind::QuotaExceeded,
-        Some(libc::EROFS) => ErrorKind::ReadOnly,
-        Some(libc::EINVAL) => ErrorKind::InvalidArgument,
-        Some(libc::ENOMEM) => ErrorKind::OutOfMemory,
-        Some(libc::EINTR) => ErrorKind::Interrupted,
-        Some(libc::ENOTSUP) => ErrorKind::NotSupported,
-        _ => ErrorKind::Io,
-    };
-    crate::kernel::io_error(kind, op, &path.to_string_lossy(), e)
+    crate::lzc::io_error(crate::lzc::Family::File, op, &path.to_string_lossy(), e)
 }
 
 /// The tree of one side: key → node.

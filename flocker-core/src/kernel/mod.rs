@@ -36,6 +36,7 @@ use libzfs_core_sys as sys;
 pub(crate) mod child_send;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::lzc::{self, Family};
 use crate::name::DatasetName;
 use crate::nvlist::NvList;
 
@@ -69,6 +70,8 @@ fn dev_zfs(op: &'static str) -> Result<libc::c_int> {
         .ok_or_else(|| Error::new(ErrorKind::Unavailable, op))
 }
 
+/// An error of `kind` from a system call of `op` on `name` that failed with `e` (its errno and
+/// message kept). The kind of an errno comes from [`lzc::io_error`], the crate's one mapping.
 pub(crate) fn io_error(kind: ErrorKind, op: &'static str, name: &str, e: &std::io::Error) -> Error {
     let mut err = Error::new(kind, op)
         .with_name(name)
@@ -118,16 +121,7 @@ fn ioctl(op: &'static str, name: &str, request: libc::c_ulong, cmd: &mut Cmd) ->
         return Ok(());
     }
     let e = std::io::Error::last_os_error();
-    let kind = match e.raw_os_error() {
-        Some(libc::ENOENT) => ErrorKind::NotFound,
-        Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::PermissionDenied,
-        Some(libc::EINVAL) => ErrorKind::PropertyInvalid,
-        Some(libc::EBUSY) => ErrorKind::Busy,
-        Some(libc::ENOSPC) => ErrorKind::NoSpace,
-        Some(libc::EROFS) => ErrorKind::ReadOnly,
-        _ => ErrorKind::Other,
-    };
-    Err(io_error(kind, op, name, &e))
+    Err(lzc::io_error(Family::SetProps, op, name, &e))
 }
 
 /// Sets properties of a filesystem or volume (`props`: name → string or `uint64`), like
@@ -338,19 +332,12 @@ fn mount_flags(dataset: &DatasetName) -> Result<libc::c_ulong> {
 pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
     const OP: &str = "mount";
     std::fs::create_dir_all(path)
-        .map_err(|e| io_error(ErrorKind::Io, OP, &path.to_string_lossy(), &e))?;
+        .map_err(|e| lzc::io_error(Family::File, OP, &path.to_string_lossy(), &e))?;
     let flags = mount_flags(dataset)?;
     let Err(e) = mount_zfs(dataset.as_str(), path, flags) else {
         return Ok(());
     };
-    let kind = match e.raw_os_error() {
-        Some(libc::EBUSY) => ErrorKind::Busy,
-        Some(libc::ENOENT) => ErrorKind::NotFound,
-        Some(libc::EPERM) | Some(libc::EACCES) => ErrorKind::PermissionDenied,
-        None => ErrorKind::InvalidArgument,
-        _ => ErrorKind::Io,
-    };
-    Err(io_error(kind, OP, dataset.as_str(), &e))
+    Err(lzc::io_error(Family::Mount, OP, dataset.as_str(), &e))
 }
 
 /// Unmounts `path` (no force, no lazy detach): fails with [`ErrorKind::Busy`] when in use.
@@ -363,13 +350,12 @@ pub(crate) fn unmount(path: &Path) -> Result<()> {
         return Ok(());
     }
     let e = std::io::Error::last_os_error();
-    let kind = match e.raw_os_error() {
-        Some(libc::EBUSY) => ErrorKind::Busy,
-        Some(libc::EINVAL) | Some(libc::ENOENT) => ErrorKind::NotFound,
-        Some(libc::EPERM) => ErrorKind::PermissionDenied,
-        _ => ErrorKind::Io,
-    };
-    Err(io_error(kind, OP, &path.to_string_lossy(), &e))
+    Err(lzc::io_error(
+        Family::Unmount,
+        OP,
+        &path.to_string_lossy(),
+        &e,
+    ))
 }
 
 /// Where each ZFS dataset is mounted, from `/proc/self/mountinfo` (dataset → path).

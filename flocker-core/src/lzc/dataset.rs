@@ -6,7 +6,7 @@ use std::ffi::{CStr, c_char, c_int};
 use libzfs_core_sys as sys;
 
 use super::translate::{Family, Hints};
-use super::{Ctx, ObjsetName, boolean, ensure_init, name_set, opt_ptr, same_pool};
+use super::{Ctx, ObjsetName, boolean, name_set, opt_ptr, same_pool};
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::{DatasetName, SnapshotName, ZFS_MAX_DATASET_NAME_LEN};
 use crate::nvlist::NvList;
@@ -123,23 +123,20 @@ pub fn clone(name: &DatasetName, origin: &SnapshotName, props: Option<&NvList>) 
 #[doc(alias = "lzc_promote")]
 pub fn promote(fs: &DatasetName) -> Result<()> {
     let ctx = Ctx::new("lzc_promote", Family::Promote).name(fs.as_str());
-    ensure_init("lzc_promote")?;
     let mut buf = [0 as c_char; ZFS_MAX_DATASET_NAME_LEN];
     // SAFETY: the name is NUL-terminated; `buf` is a writable buffer of the length passed,
     // which lzc fills with strlcpy (always NUL-terminated).
-    let ret =
-        unsafe { sys::lzc_promote(fs.as_c_str().as_ptr(), buf.as_mut_ptr(), buf.len() as c_int) };
-    if ret == 0 {
-        return Ok(());
-    }
-    let mut err = ctx.error(ret);
-    if ret == libc::EEXIST {
+    ctx.call(|| unsafe {
+        sys::lzc_promote(fs.as_c_str().as_ptr(), buf.as_mut_ptr(), buf.len() as c_int)
+    })
+    .map_err(|err| {
         let conflict = c_buf_to_string(&buf);
-        if !conflict.is_empty() {
-            err = err.with_detail(conflict);
+        if err.errno() == Some(libc::EEXIST) && !conflict.is_empty() {
+            err.with_detail(conflict)
+        } else {
+            err
         }
-    }
-    Err(err)
+    })
 }
 
 /// The NUL-terminated string in `buf` (all of it if there is no NUL), lossily as UTF-8.
@@ -213,9 +210,9 @@ pub fn destroy(name: &DatasetName) -> Result<()> {
 /// Corresponds to `lzc_exists`.
 #[doc(alias = "lzc_exists")]
 pub fn exists<N: ObjsetName + ?Sized>(name: &N) -> Result<bool> {
-    ensure_init("lzc_exists")?;
+    let ctx = Ctx::new("lzc_exists", Family::Generic);
     // SAFETY: the name is NUL-terminated and valid for the call.
-    let r = unsafe { sys::lzc_exists(name.objset_c_str().as_ptr()) };
+    let r = ctx.call_value(|| unsafe { sys::lzc_exists(name.objset_c_str().as_ptr()) })?;
     Ok(r != sys::B_FALSE)
 }
 
@@ -231,13 +228,12 @@ pub fn exists<N: ObjsetName + ?Sized>(name: &N) -> Result<bool> {
 #[doc(alias = "lzc_rollback")]
 pub fn rollback(fs: &DatasetName) -> Result<SnapshotName> {
     let ctx = Ctx::new("lzc_rollback", Family::Rollback).name(fs.as_str());
-    ensure_init("lzc_rollback")?;
     let mut buf = [0 as c_char; ZFS_MAX_DATASET_NAME_LEN];
     // SAFETY: the name is NUL-terminated; `buf` is writable for the length passed and lzc
     // fills it with strlcpy.
-    let ret =
-        unsafe { sys::lzc_rollback(fs.as_c_str().as_ptr(), buf.as_mut_ptr(), buf.len() as c_int) };
-    ctx.check(ret)?;
+    ctx.call(|| unsafe {
+        sys::lzc_rollback(fs.as_c_str().as_ptr(), buf.as_mut_ptr(), buf.len() as c_int)
+    })?;
     let s = c_buf_to_string(&buf);
     SnapshotName::new(&s).map_err(|e| {
         Error::new(ErrorKind::InvalidData, "lzc_rollback")

@@ -103,7 +103,8 @@ pub use send::{
     send_saved, send_space, send_space_resume_redacted,
 };
 
-use translate::{Family, Hints, translate};
+pub(crate) use translate::{Family, io_error};
+use translate::{Hints, translate};
 
 /// A snapshot or a bookmark: the source of an incremental send, of a space estimate or of a
 /// new bookmark.
@@ -271,7 +272,7 @@ impl<'n> Ctx<'n> {
     }
 
     /// The error for a non-zero return value `ret`.
-    pub(crate) fn error(&self, ret: c_int) -> Error {
+    fn error(&self, ret: c_int) -> Error {
         let mut e = Error::new(translate(self.family, ret, self.hints), self.op).with_errno(ret);
         if let Some(n) = self.name {
             e = e.with_name(n);
@@ -279,7 +280,8 @@ impl<'n> Ctx<'n> {
         e
     }
 
-    /// `Ok` for 0, the translated error otherwise.
+    /// `Ok` for 0, the translated error otherwise (also for an errno that did not come from a
+    /// raw call made here, such as a send child's exit status).
     pub(crate) fn check(&self, ret: c_int) -> Result<()> {
         if ret == 0 {
             Ok(())
@@ -288,10 +290,36 @@ impl<'n> Ctx<'n> {
         }
     }
 
+    /// The one place raw calls are made: initialises libzfs_core, runs `prepare` (work that
+    /// must wait until ZFS is known to be usable, such as reading a stream's first record),
+    /// then the raw call `f` with an nvlist out-parameter, whose list is returned with the
+    /// return value (lzc may leave it NULL, also on success).
+    fn raw<P>(
+        &self,
+        prepare: impl FnOnce() -> Result<P>,
+        f: impl FnOnce(P, *mut *mut sys::nvlist_t) -> c_int,
+    ) -> Result<(c_int, Option<NvList>)> {
+        ensure_init(self.op)?;
+        let p = prepare()?;
+        let mut out: *mut sys::nvlist_t = ptr::null_mut();
+        let ret = f(p, &raw mut out);
+        // SAFETY: lzc functions store in their out-parameter either NULL or a list allocated
+        // by libnvpair that the caller owns and must free; we take ownership exactly once.
+        let out = unsafe { NvList::from_raw_opt(out) };
+        Ok((ret, out))
+    }
+
     /// Initialises libzfs_core, runs the raw call `f` and checks its return value.
     pub(crate) fn call(&self, f: impl FnOnce() -> c_int) -> Result<()> {
+        let (ret, _) = self.raw(|| Ok(()), |(), _| f())?;
+        self.check(ret)
+    }
+
+    /// Initialises libzfs_core and runs the raw call `f`, whose result is not an errno
+    /// (`lzc_exists` answers a boolean).
+    pub(crate) fn call_value<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
         ensure_init(self.op)?;
-        self.check(f())
+        Ok(f())
     }
 
     /// Like [`Ctx::call`] for functions with an nvlist out-parameter, which is returned (lzc
@@ -300,14 +328,44 @@ impl<'n> Ctx<'n> {
         &self,
         f: impl FnOnce(*mut *mut sys::nvlist_t) -> c_int,
     ) -> Result<Option<NvList>> {
-        ensure_init(self.op)?;
-        let mut out: *mut sys::nvlist_t = ptr::null_mut();
-        let ret = f(&raw mut out);
-        // SAFETY: lzc functions store in their out-parameter either NULL or a list allocated
-        // by libnvpair that the caller owns and must free; we take ownership exactly once.
-        let out = unsafe { NvList::from_raw_opt(out) };
+        self.call_out_prepared(|| Ok(()), |(), out| f(out))
+    }
+
+    /// Like [`Ctx::call_out`], with `prepare` run after initialisation and before the call;
+    /// its result is handed to `f` (a receive reads the stream's BEGIN record there, so that
+    /// nothing is consumed from the stream when ZFS is unavailable).
+    pub(crate) fn call_out_prepared<P>(
+        &self,
+        prepare: impl FnOnce() -> Result<P>,
+        f: impl FnOnce(P, *mut *mut sys::nvlist_t) -> c_int,
+    ) -> Result<Option<NvList>> {
+        let (ret, out) = self.raw(prepare, f)?;
         self.check(ret)?;
         Ok(out)
+    }
+
+    /// Like [`Ctx::call_out`] for calls whose out-list carries a message when they fail (a
+    /// channel program's Lua error, found by `message`): it becomes the error's detail, and
+    /// the translation knows there was one ([`Hints::program_message`]).
+    pub(crate) fn call_out_with_message(
+        &self,
+        f: impl FnOnce(*mut *mut sys::nvlist_t) -> c_int,
+        message: impl FnOnce(NvListRef<'_>) -> Option<String>,
+    ) -> Result<Option<NvList>> {
+        let (ret, out) = self.raw(|| Ok(()), |(), o| f(o))?;
+        if ret == 0 {
+            return Ok(out);
+        }
+        let message = out.as_ref().and_then(|l| message(l.as_ref()));
+        let ctx = self.hints(Hints {
+            program_message: message.is_some(),
+            ..self.hints
+        });
+        let mut err = ctx.error(ret);
+        if let Some(m) = message {
+            err = err.with_detail(m);
+        }
+        Err(err)
     }
 
     /// A batch call with an `errlist` out-parameter. `names` are the items of the batch (the
@@ -318,13 +376,27 @@ impl<'n> Ctx<'n> {
         names: &[&str],
         f: impl FnOnce(*mut *mut sys::nvlist_t) -> c_int,
     ) -> Result<Vec<ItemError>> {
-        ensure_init(self.op)?;
-        let mut out: *mut sys::nvlist_t = ptr::null_mut();
-        let ret = f(&raw mut out);
-        // SAFETY: as in `call_out`.
-        let errlist = unsafe { NvList::from_raw_opt(out) };
-        let (items, suppressed) = match &errlist {
-            Some(l) => parse_errlist(l.as_ref(), self.family, self.hints),
+        self.call_batch_under(None, names, f)
+    }
+
+    /// Like [`Ctx::call_batch`]; with `errkey`, the errlist is the list under that key of the
+    /// out-list (vdev calls reply `{ errkey: { guid: errno } }`).
+    pub(crate) fn call_batch_under(
+        &self,
+        errkey: Option<&str>,
+        names: &[&str],
+        f: impl FnOnce(*mut *mut sys::nvlist_t) -> c_int,
+    ) -> Result<Vec<ItemError>> {
+        let (ret, out) = self.raw(|| Ok(()), |(), o| f(o))?;
+        let errlist = out.as_ref().and_then(|l| match errkey {
+            None => Some(l.as_ref()),
+            Some(k) => match l.as_ref().get(k) {
+                Some(Value::NvList(inner)) => Some(inner),
+                _ => None,
+            },
+        });
+        let (items, suppressed) = match errlist {
+            Some(l) => parse_errlist(l, self.family, self.hints),
             None => (Vec::new(), 0),
         };
         if ret == 0 {
@@ -333,7 +405,7 @@ impl<'n> Ctx<'n> {
         Err(self.batch_error(ret, names, items, suppressed))
     }
 
-    pub(crate) fn batch_error(
+    fn batch_error(
         &self,
         ret: c_int,
         names: &[&str],

@@ -5,13 +5,13 @@ use std::ffi::c_int;
 
 use libzfs_core_sys as sys;
 
-use super::translate::{Family, Hints};
-use super::{Ctx, boolean, ensure_init, parse_errlist};
+use super::translate::Family;
+use super::{Ctx, boolean};
 use crate::error::Result;
 #[cfg(doc)]
 use crate::error::{Error, ErrorKind};
 use crate::name::{DatasetName, PoolName};
-use crate::nvlist::{NvList, Value};
+use crate::nvlist::NvList;
 
 /// Forces all of `pool`'s dirty data to disk (`zpool sync`); with `force`, also when nothing
 /// is dirty.
@@ -107,24 +107,14 @@ fn vdev_call(
         // The key is ignored by the kernel; the value is the vdev GUID.
         vdevs.add_u64(&g.to_string(), *g)?;
     }
-    ensure_init("vdev")?;
-    let mut out: *mut sys::nvlist_t = std::ptr::null_mut();
-    let ret = f(vdevs.as_ptr(), &raw mut out);
-    // SAFETY: lzc stores NULL or a list the caller owns in `out`; we take it once.
-    let out = unsafe { NvList::from_raw_opt(out) };
-    if ret == 0 {
-        return Ok(());
-    }
-    let (items, suppressed) = match out.as_ref().map(|l| l.as_ref().get(errkey)) {
-        Some(Some(Value::NvList(l))) => parse_errlist(l, Family::Vdev, Hints::default()),
-        _ => (Vec::new(), 0),
-    };
-    let first = items.first().map(|i| i.kind());
-    let mut err = ctx.batch_error(ret, &[], items, suppressed);
-    if let Some(k) = first {
-        err = err.set_kind(k);
-    }
-    Err(err)
+    let items = ctx.call_batch_under(Some(errkey), &[], |out| f(vdevs.as_ptr(), out));
+    // The first vdev's error says more than the call's.
+    items
+        .map(drop)
+        .map_err(|err| match err.items().first().map(|i| i.kind()) {
+            Some(k) => err.set_kind(k),
+            None => err,
+        })
 }
 
 /// Starts, cancels or suspends writing the initialisation pattern on the leaf vdevs `guids`

@@ -2,8 +2,8 @@
 
 use libzfs_core_sys as sys;
 
-use super::translate::{Family, Hints};
-use super::{Ctx, c_string, ensure_init};
+use super::translate::Family;
+use super::{Ctx, c_string};
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::PoolName;
 use crate::nvlist::{NvList, NvListRef, Value};
@@ -104,55 +104,41 @@ fn run(
             &empty
         }
     };
-    ensure_init(op)?;
-    let mut out: *mut sys::nvlist_t = std::ptr::null_mut();
+    let ctx = Ctx::new(op, Family::ChannelProgram).name(pool.as_str());
     // SAFETY: pool name and program are NUL-terminated; `args` is a valid list lzc only reads
-    // (it must not be NULL); `out` is a valid out-pointer.
-    let ret = unsafe {
-        f(
-            pool.as_c_str().as_ptr(),
-            program_c.as_ptr(),
-            limits.instructions,
-            limits.memory,
-            args.as_ptr(),
-            &raw mut out,
-        )
-    };
-    // SAFETY: lzc stores NULL or a list the caller owns in `out`; we take it once.
-    let out = unsafe { NvList::from_raw_opt(out) };
-    if ret == 0 {
-        // A reply larger than the buffer is "smushed" by the kernel into `{N_MORE_ERRORS: n}`
-        // and the call still succeeds: the return value is lost.
-        if let Some(l) = &out {
-            let l = l.as_ref();
-            if !l.contains("return") && l.contains(super::N_MORE_ERRORS) {
-                return Err(Error::new(ErrorKind::ChannelProgramLimit, op)
-                    .with_name(pool.as_str())
-                    .with_detail(format!(
-                        "the return value does not fit in the {}-byte reply buffer (the memory \
-                         limit); the kernel dropped it",
-                        limits.memory
-                    )));
-            }
+    // (it must not be NULL); `out` is a valid out-pointer handled by the choke point.
+    let out = ctx.call_out_with_message(
+        |out| unsafe {
+            f(
+                pool.as_c_str().as_ptr(),
+                program_c.as_ptr(),
+                limits.instructions,
+                limits.memory,
+                args.as_ptr(),
+                out,
+            )
+        },
+        |l| match l.get("error") {
+            Some(Value::String(s)) => Some(s.to_string_lossy().into_owned()),
+            Some(other) => Some(format!("{other:?}")),
+            None => None,
+        },
+    )?;
+    // A reply larger than the buffer is "smushed" by the kernel into `{N_MORE_ERRORS: n}`
+    // and the call still succeeds: the return value is lost.
+    if let Some(l) = &out {
+        let l = l.as_ref();
+        if !l.contains("return") && l.contains(super::N_MORE_ERRORS) {
+            return Err(Error::new(ErrorKind::ChannelProgramLimit, op)
+                .with_name(pool.as_str())
+                .with_detail(format!(
+                    "the return value does not fit in the {}-byte reply buffer (the memory \
+                     limit); the kernel dropped it",
+                    limits.memory
+                )));
         }
-        return Ok(ProgramOutput { out });
     }
-    let message = out.as_ref().and_then(|l| match l.as_ref().get("error") {
-        Some(Value::String(s)) => Some(s.to_string_lossy().into_owned()),
-        Some(other) => Some(format!("{other:?}")),
-        None => None,
-    });
-    let ctx = Ctx::new(op, Family::ChannelProgram)
-        .name(pool.as_str())
-        .hints(Hints {
-            program_message: message.is_some(),
-            ..Hints::default()
-        });
-    let mut err = ctx.error(ret);
-    if let Some(m) = message {
-        err = err.with_detail(m);
-    }
-    Err(err)
+    Ok(ProgramOutput { out })
 }
 
 /// Runs a channel program on `pool` in syncing context: it may change the pool through

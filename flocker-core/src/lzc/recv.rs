@@ -8,7 +8,7 @@ use std::ptr;
 use libzfs_core_sys as sys;
 
 use super::translate::{Family, Hints};
-use super::{Ctx, boolean, ensure_init, opt_ptr, parse_errlist};
+use super::{Ctx, boolean, opt_ptr, parse_errlist};
 use crate::error::{Error, ErrorKind, ItemError, Result};
 use crate::name::SnapshotName;
 use crate::nvlist::NvList;
@@ -353,7 +353,6 @@ struct OutParams {
     read_bytes: u64,
     errflags: u64,
     action_handle: u64,
-    errors: *mut sys::nvlist_t,
 }
 
 impl OutParams {
@@ -362,14 +361,11 @@ impl OutParams {
             read_bytes: 0,
             errflags: 0,
             action_handle: 0,
-            errors: ptr::null_mut(),
         }
     }
 
-    fn finish(self, ctx: &Ctx<'_>, ret: i32) -> Result<ReceiveOutcome> {
-        // SAFETY: lzc stores NULL or a list the caller owns in `errors`; we take it once.
-        let errors = unsafe { NvList::from_raw_opt(self.errors) };
-        ctx.check(ret)?;
+    /// The outcome of a successful call, whose property errors lzc returned in `errors`.
+    fn finish(&self, errors: Option<NvList>) -> ReceiveOutcome {
         let prop_errors = match &errors {
             Some(l) => parse_errlist(l.as_ref(), Family::Receive, Hints::default()).0,
             None => Vec::new(),
@@ -386,11 +382,11 @@ impl OutParams {
                 ItemError::new(e.name().to_string(), e.errno(), kind)
             })
             .collect();
-        Ok(ReceiveOutcome {
+        ReceiveOutcome {
             read_bytes: self.read_bytes,
             error_flags: self.errflags,
             prop_errors,
-        })
+        }
     }
 }
 
@@ -407,29 +403,30 @@ pub fn receive_one(
     begin: Option<&BeginRecord>,
 ) -> Result<ReceiveOutcome> {
     let ctx = opts.ctx("lzc_receive_one", snap);
-    ensure_init("lzc_receive_one")?;
-    let begin = begin_or_read("lzc_receive_one", snap, fd, begin)?;
     let mut out = OutParams::new();
     // SAFETY: as in `receive_with_header` (the record may be NULL); the out-pointers are
     // valid for the call; the ignored cleanup fd is -1.
-    let ret = unsafe {
-        sys::lzc_receive_one(
-            snap.as_c_str().as_ptr(),
-            opt_ptr(opts.props),
-            opts.origin_ptr(),
-            boolean(opts.force),
-            boolean(opts.resumable),
-            boolean(opts.raw),
-            fd.as_raw_fd(),
-            begin.as_raw(),
-            -1,
-            &raw mut out.read_bytes,
-            &raw mut out.errflags,
-            &raw mut out.action_handle,
-            &raw mut out.errors,
-        )
-    };
-    out.finish(&ctx, ret)
+    let errors = ctx.call_out_prepared(
+        || begin_or_read("lzc_receive_one", snap, fd, begin),
+        |begin, errors| unsafe {
+            sys::lzc_receive_one(
+                snap.as_c_str().as_ptr(),
+                opt_ptr(opts.props),
+                opts.origin_ptr(),
+                boolean(opts.force),
+                boolean(opts.resumable),
+                boolean(opts.raw),
+                fd.as_raw_fd(),
+                begin.as_raw(),
+                -1,
+                &raw mut out.read_bytes,
+                &raw mut out.errflags,
+                &raw mut out.action_handle,
+                errors,
+            )
+        },
+    )?;
+    Ok(out.finish(errors))
 }
 
 /// Like [`receive_one`], with `cmdprops` (properties to override, `zfs receive -o`, or to
@@ -447,32 +444,33 @@ pub fn receive_with_cmdprops(
 ) -> Result<ReceiveOutcome> {
     let ctx = opts.ctx("lzc_receive_with_cmdprops", snap);
     let (kptr, klen) = super::dataset::key_parts("lzc_receive_with_cmdprops", wkey)?;
-    ensure_init("lzc_receive_with_cmdprops")?;
-    let begin = begin_or_read("lzc_receive_with_cmdprops", snap, fd, begin)?;
     let mut out = OutParams::new();
     // SAFETY: as in `receive_one`; `cmdprops` is NULL or a valid list lzc only reads; the
     // key is NULL or `klen` readable bytes that lzc copies.
-    let ret = unsafe {
-        sys::lzc_receive_with_cmdprops(
-            snap.as_c_str().as_ptr(),
-            opt_ptr(opts.props),
-            opt_ptr(cmdprops),
-            kptr,
-            klen,
-            opts.origin_ptr(),
-            boolean(opts.force),
-            boolean(opts.resumable),
-            boolean(opts.raw),
-            fd.as_raw_fd(),
-            begin.as_raw(),
-            -1,
-            &raw mut out.read_bytes,
-            &raw mut out.errflags,
-            &raw mut out.action_handle,
-            &raw mut out.errors,
-        )
-    };
-    out.finish(&ctx, ret)
+    let errors = ctx.call_out_prepared(
+        || begin_or_read("lzc_receive_with_cmdprops", snap, fd, begin),
+        |begin, errors| unsafe {
+            sys::lzc_receive_with_cmdprops(
+                snap.as_c_str().as_ptr(),
+                opt_ptr(opts.props),
+                opt_ptr(cmdprops),
+                kptr,
+                klen,
+                opts.origin_ptr(),
+                boolean(opts.force),
+                boolean(opts.resumable),
+                boolean(opts.raw),
+                fd.as_raw_fd(),
+                begin.as_raw(),
+                -1,
+                &raw mut out.read_bytes,
+                &raw mut out.errflags,
+                &raw mut out.action_handle,
+                errors,
+            )
+        },
+    )?;
+    Ok(out.finish(errors))
 }
 
 /// Like [`receive_with_cmdprops`]; with `heal` the stream repairs corrupted blocks of the
@@ -497,32 +495,33 @@ pub fn receive_with_heal(
 ) -> Result<ReceiveOutcome> {
     let ctx = opts.ctx("lzc_receive_with_heal", snap);
     let (kptr, klen) = super::dataset::key_parts("lzc_receive_with_heal", wkey)?;
-    ensure_init("lzc_receive_with_heal")?;
-    let begin = begin_or_read("lzc_receive_with_heal", snap, fd, begin)?;
     let mut out = OutParams::new();
     // SAFETY: as in `receive_with_cmdprops`.
-    let ret = unsafe {
-        sys::lzc_receive_with_heal(
-            snap.as_c_str().as_ptr(),
-            opt_ptr(opts.props),
-            opt_ptr(cmdprops),
-            kptr,
-            klen,
-            opts.origin_ptr(),
-            boolean(opts.force),
-            boolean(heal),
-            boolean(opts.resumable),
-            boolean(opts.raw),
-            fd.as_raw_fd(),
-            begin.as_raw(),
-            -1,
-            &raw mut out.read_bytes,
-            &raw mut out.errflags,
-            &raw mut out.action_handle,
-            &raw mut out.errors,
-        )
-    };
-    out.finish(&ctx, ret)
+    let errors = ctx.call_out_prepared(
+        || begin_or_read("lzc_receive_with_heal", snap, fd, begin),
+        |begin, errors| unsafe {
+            sys::lzc_receive_with_heal(
+                snap.as_c_str().as_ptr(),
+                opt_ptr(opts.props),
+                opt_ptr(cmdprops),
+                kptr,
+                klen,
+                opts.origin_ptr(),
+                boolean(opts.force),
+                boolean(heal),
+                boolean(opts.resumable),
+                boolean(opts.raw),
+                fd.as_raw_fd(),
+                begin.as_raw(),
+                -1,
+                &raw mut out.read_bytes,
+                &raw mut out.errflags,
+                &raw mut out.action_handle,
+                errors,
+            )
+        },
+    )?;
+    Ok(out.finish(errors))
 }
 
 #[cfg(test)]

@@ -448,20 +448,19 @@ where
         f: Some(f),
         result: None,
     };
-    super::ensure_init("lzc_send_wrapper")?;
     // SAFETY: the trampoline matches the callback type and only uses `state` (passed as the
     // opaque argument) while lzc_send_wrapper runs; `fd` is borrowed for the call.
-    let ret = unsafe {
+    let r = ctx.call(|| unsafe {
         sys::lzc_send_wrapper(
             Some(trampoline::<F>),
             fd.as_raw_fd(),
             (&raw mut state).cast::<c_void>(),
         )
-    };
+    });
     match state.result {
         Some(Err(panic)) => resume_unwind(panic),
         Some(Ok(Err(e))) => Err(e),
-        _ => ctx.check(ret),
+        _ => r,
     }
 }
 

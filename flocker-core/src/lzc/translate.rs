@@ -1,4 +1,6 @@
-//! Per-operation translation of errnos into [`ErrorKind`]s.
+//! Per-operation translation of errnos into [`ErrorKind`]s: the one errno mapping of the crate
+//! (libzfs_core calls, and through [`io_error`] the system calls of `diff`, `kernel` and the
+//! rollback store).
 //!
 //! The same errno means different things in different libzfs_core calls; this table follows
 //! the kernel's sources (`module/zfs/zfs_ioctl.c`, `dsl_destroy.c`, `dsl_dataset.c`,
@@ -6,7 +8,7 @@
 //! unvalidated here (see [`crate::name`]), so the `EINVAL`-means-bad-name cases of pyzfs are
 //! decided from what is left: properties, pools, relations between names.
 
-use crate::error::{ErrorKind, ZfsErrCode};
+use crate::error::{Error, ErrorKind, ZfsErrCode};
 
 /// Linux's values of OpenZFS's private errnos (`include/os/linux/spl/sys/errno.h`).
 #[cfg(target_os = "linux")]
@@ -41,6 +43,14 @@ pub(crate) enum Family {
     Pool,
     Vdev,
     Generic,
+    /// File-system calls on paths (reading a snapshot's files, restoring them, the store).
+    File,
+    /// `ZFS_IOC_SET_PROP` and other ioctls issued without libzfs_core.
+    SetProps,
+    /// `mount(2)` of a dataset.
+    Mount,
+    /// `umount2(2)`.
+    Unmount,
 }
 
 /// What the caller knows about the arguments, for the translations that depend on them.
@@ -126,12 +136,37 @@ pub(crate) fn translate(family: Family, errno: i32, h: Hints) -> ErrorKind {
         (F::LoadKey, libc::EEXIST) => K::KeyAlreadyLoaded,
         (F::UnloadKey | F::ChangeKey, libc::EACCES) => K::KeyNotLoaded,
         (F::Vdev, libc::ENODEV) => K::NotFound,
-        (F::Send | F::Receive, e) => match generic(e) {
+        (F::File, libc::ENOTDIR) => K::NotFound,
+        (F::File, libc::ENOTEMPTY) => K::Exists,
+        (F::File | F::Mount, libc::EXDEV) => K::Io,
+        (F::SetProps, libc::EINVAL) => K::PropertyInvalid,
+        (F::Unmount, libc::EINVAL) => K::NotFound,
+        (F::Send | F::Receive | F::File | F::Mount | F::Unmount, e) => match generic(e) {
             K::Other => K::Io,
             k => k,
         },
         (_, e) => generic(e),
     }
+}
+
+/// The kind of a failed system call's error `e` in an operation of `family`: its errno as
+/// [`translate`] reads it, or (an error without errno) its [`std::io::ErrorKind`].
+pub(crate) fn kind_of_io(family: Family, e: &std::io::Error) -> ErrorKind {
+    match e.raw_os_error() {
+        Some(errno) => translate(family, errno, Hints::default()),
+        None => match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            std::io::ErrorKind::InvalidInput => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Io,
+        },
+    }
+}
+
+/// The error of a system call of operation `op` on `name` (a path, a dataset) that failed
+/// with `e`: its kind from [`kind_of_io`], the errno and the system's message.
+pub(crate) fn io_error(family: Family, op: &'static str, name: &str, e: &std::io::Error) -> Error {
+    crate::kernel::io_error(kind_of_io(family, e), op, name, e)
 }
 
 /// The translation shared by all operations.
@@ -230,5 +265,28 @@ mod tests {
         );
         assert_eq!(t(Family::Generic, 4242), ErrorKind::Other);
         assert_eq!(t(Family::Send, 4242), ErrorKind::Io);
+    }
+
+    #[test]
+    fn system_calls_share_the_mapping() {
+        assert_eq!(t(Family::File, libc::ENOTDIR), ErrorKind::NotFound);
+        assert_eq!(t(Family::File, libc::ENOTEMPTY), ErrorKind::Exists);
+        assert_eq!(t(Family::File, libc::EXDEV), ErrorKind::Io);
+        assert_eq!(t(Family::File, 4242), ErrorKind::Io);
+        assert_eq!(
+            t(Family::SetProps, libc::EINVAL),
+            ErrorKind::PropertyInvalid
+        );
+        assert_eq!(t(Family::SetProps, 4242), ErrorKind::Other);
+        assert_eq!(t(Family::Unmount, libc::EINVAL), ErrorKind::NotFound);
+        assert_eq!(t(Family::Mount, libc::EBUSY), ErrorKind::Busy);
+        let e = std::io::Error::from_raw_os_error(libc::EACCES);
+        let err = io_error(Family::File, "open", "/x", &e);
+        assert_eq!(
+            (err.kind(), err.errno(), err.name()),
+            (ErrorKind::PermissionDenied, Some(libc::EACCES), Some("/x"))
+        );
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL");
+        assert_eq!(kind_of_io(Family::Mount, &e), ErrorKind::InvalidArgument);
     }
 }

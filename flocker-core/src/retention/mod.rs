@@ -62,6 +62,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
+mod civil;
 mod parse;
 mod plan;
 mod policy;
@@ -69,6 +70,7 @@ mod space;
 #[cfg(test)]
 mod tests;
 
+pub use civil::LocalTime;
 pub use jiff::tz::TimeZone;
 pub use parse::{ParseError, ParseErrorKind};
 pub use plan::{

@@ -3,15 +3,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
-use super::SnapshotFacts;
 use super::policy::{
     CalendarRule, CalendarUnit, GridKeep, GridRule, RetentionPolicy, Rule, fmt_duration, fmt_size,
 };
 use super::space;
+use super::{LocalTime, SnapshotFacts};
 
 /// Keep or destroy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,26 +58,43 @@ impl Period {
     pub fn start(&self) -> PrimitiveDateTime {
         let every = i64::from(self.every);
         let idx = self.index.saturating_mul(every);
-        let (days, hour, minute) = match self.unit {
-            CalendarUnit::Minute => (idx.div_euclid(1440), idx.rem_euclid(1440) / 60, idx % 60),
-            CalendarUnit::Hour => (idx.div_euclid(24), idx.rem_euclid(24), 0),
-            CalendarUnit::Day => (idx, 0, 0),
-            CalendarUnit::Week => (idx.saturating_mul(7).saturating_add(4), 0, 0),
-            CalendarUnit::Month => (
-                days_from_civil(idx.div_euclid(12), idx.rem_euclid(12) + 1, 1),
-                0,
-                0,
+        let (date, hour, minute) = match self.unit {
+            CalendarUnit::Minute => (
+                date_of_days(idx.div_euclid(1440)),
+                idx.rem_euclid(1440) / 60,
+                idx % 60,
             ),
-            CalendarUnit::Year => (days_from_civil(idx, 1, 1), 0, 0),
+            CalendarUnit::Hour => (date_of_days(idx.div_euclid(24)), idx.rem_euclid(24), 0),
+            CalendarUnit::Day => (date_of_days(idx), 0, 0),
+            CalendarUnit::Week => (date_of_days(idx.saturating_mul(7).saturating_add(4)), 0, 0),
+            CalendarUnit::Month => (first_of_month(idx.div_euclid(12), idx.rem_euclid(12)), 0, 0),
+            CalendarUnit::Year => (first_of_month(idx, 0), 0, 0),
         };
         let minute = minute.rem_euclid(60);
-        let date = i32::try_from(days.saturating_add(2_440_588))
-            .ok()
-            .and_then(|jd| Date::from_julian_day(jd).ok())
-            .unwrap_or(if days < 0 { Date::MIN } else { Date::MAX });
         let t = Time::from_hms(hour as u8, minute as u8, 0).unwrap_or(Time::MIDNIGHT);
         PrimitiveDateTime::new(date, t)
     }
+}
+
+/// The date `days` after 1970-01-01, or the first or last representable date.
+fn date_of_days(days: i64) -> Date {
+    i32::try_from(days.saturating_add(2_440_588))
+        .ok()
+        .and_then(|jd| Date::from_julian_day(jd).ok())
+        .unwrap_or(if days < 0 { Date::MIN } else { Date::MAX })
+}
+
+/// The first day of month `month0` (0 = January) of `year`, or the first or last
+/// representable date.
+fn first_of_month(year: i64, month0: i64) -> Date {
+    let month = u8::try_from(month0 + 1)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok())
+        .unwrap_or(time::Month::January);
+    i32::try_from(year)
+        .ok()
+        .and_then(|y| Date::from_calendar_date(y, month, 1).ok())
+        .unwrap_or(if year < 0 { Date::MIN } else { Date::MAX })
 }
 
 impl fmt::Display for Period {
@@ -513,64 +529,14 @@ impl fmt::Display for RetentionPlan {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    // Far beyond any representable date; keeps the arithmetic from overflowing.
-    let y = y.clamp(-10_000_000, 10_000_000);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month) of a day count since 1970-01-01.
-fn year_month_from_days(z: i64) -> (i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m)
-}
-
-/// Local civil fields of one instant.
-#[derive(Clone, Copy)]
-struct Civil {
-    days: i64,
-    minute_of_day: i64,
-    year: i64,
-    month: i64,
-}
-
-fn civil(secs: i64, tz: &TimeZone) -> Civil {
-    let ts =
-        Timestamp::from_second(secs.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second()))
-            .unwrap_or(Timestamp::UNIX_EPOCH);
-    let local = secs.saturating_add(i64::from(tz.to_offset(ts).seconds()));
-    let days = local.div_euclid(86_400);
-    let (year, month) = year_month_from_days(days);
-    Civil {
-        days,
-        minute_of_day: local.rem_euclid(86_400) / 60,
-        year,
-        month,
-    }
-}
-
-fn period_index(c: &Civil, rule: &CalendarRule) -> i64 {
+fn period_index(c: &LocalTime, rule: &CalendarRule) -> i64 {
     let raw = match rule.unit {
-        CalendarUnit::Minute => c.days * 1440 + c.minute_of_day,
-        CalendarUnit::Hour => c.days * 24 + c.minute_of_day / 60,
-        CalendarUnit::Day => c.days,
-        CalendarUnit::Week => (c.days - 4).div_euclid(7),
-        CalendarUnit::Month => c.year * 12 + c.month - 1,
-        CalendarUnit::Year => c.year,
+        CalendarUnit::Minute => c.days() * 1440 + c.minute_of_day(),
+        CalendarUnit::Hour => c.days() * 24 + c.minute_of_day() / 60,
+        CalendarUnit::Day => c.days(),
+        CalendarUnit::Week => (c.days() - 4).div_euclid(7),
+        CalendarUnit::Month => c.months(),
+        CalendarUnit::Year => c.year(),
     };
     raw.div_euclid(i64::from(rule.every.max(1)))
 }
@@ -759,8 +725,8 @@ impl RetentionPolicy {
             }
         };
 
-        let civils: Vec<Civil> = if self.rules.iter().any(|r| matches!(r, Rule::Calendar(_))) {
-            psecs.iter().map(|&s| civil(s, tz)).collect()
+        let civils: Vec<LocalTime> = if self.rules.iter().any(|r| matches!(r, Rule::Calendar(_))) {
+            psecs.iter().map(|&s| LocalTime::at(s, tz)).collect()
         } else {
             Vec::new()
         };
@@ -988,7 +954,7 @@ fn expiry(reasons: &[Reason]) -> Option<OffsetDateTime> {
 fn calendar(
     ri: usize,
     rule: &CalendarRule,
-    civils: &[Civil],
+    civils: &[LocalTime],
     order: &[usize],
     reasons: &mut Vec<Vec<Reason>>,
     push: &mut impl FnMut(&mut Vec<Vec<Reason>>, usize, Reason),

@@ -1,33 +1,47 @@
 //! Carrying out a plan: one journaled, GUID-checked, idempotent step at a time; recovery.
 
+#[cfg(feature = "fault-injection")]
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use super::plan::{BASE_BOOKMARK, RollbackPlan, Step, Strategy};
 use super::read::{Info, info_one};
 use super::state::PropValue;
-use super::store::{Journal, StashRecord, StashedSnapshot, Store};
+use super::store::{Journal, JournalOp, StashRecord, StashedSnapshot, Store};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;
 use crate::lzc::{self, DatasetType, PointInTime, ReceiveOptions, SendFlags};
 use crate::name::{BookmarkName, DatasetName, SnapshotName};
 use crate::nvlist::NvList;
 
+#[cfg(feature = "fault-injection")]
 thread_local! {
     static FAULT: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// Test-only: make the next operation on this thread stop before step `step` (0-based) as if
-/// the process had died there (the journal stays; nothing is cleaned up). `None` disables.
-/// The environment variable `FLOCKER_CORE_FAULT=<step>[:kill|:stall]` does the same for a
-/// whole process (`:kill` sends it a real `SIGKILL`; `:stall` says so on stderr and waits
-/// forever, for the tests that cut the lab VM's power mid-operation).
+/// Test-only (feature `fault-injection`): make the next operation on this thread stop before
+/// step `step` (0-based) as if the process had died there (the journal stays; nothing is
+/// cleaned up). `None` disables. With the feature, the environment variable
+/// `FLOCKER_CORE_FAULT=<step>[:kill|:stall]` does the same for a whole process (`:kill` sends
+/// it a real `SIGKILL`; `:stall` says so on stderr and waits forever, for the tests that cut
+/// the lab VM's power mid-operation). Without the feature the variable is ignored.
+#[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 pub fn set_fault_injection(step: Option<usize>) {
     FAULT.with(|f| f.set(step));
 }
 
+#[cfg(not(feature = "fault-injection"))]
+fn fault_point(_i: usize) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn env_fault(_at: &str, _what: &str) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(feature = "fault-injection")]
 fn fault_point(i: usize) -> Result<()> {
     let hit = FAULT.with(|f| {
         if f.get() == Some(i) {
@@ -44,6 +58,7 @@ fn fault_point(i: usize) -> Result<()> {
     env_fault(&i.to_string(), &format!("step {}", i + 1))
 }
 
+#[cfg(feature = "fault-injection")]
 /// The `FLOCKER_CORE_FAULT` half of [`fault_point`]: `at` is a step index or the name of a
 /// point inside a step (`commit`: after the record is written, before the journal says so).
 fn env_fault(at: &str, what: &str) -> Result<()> {
@@ -165,7 +180,7 @@ impl Runner<'_> {
     }
 
     fn is_restore(&self) -> bool {
-        self.journal.op == "restore"
+        self.journal.op == JournalOp::Restore
     }
 
     pub(crate) fn run(&mut self) -> Result<()> {
@@ -681,37 +696,30 @@ impl Runner<'_> {
         let mut snapshots: Vec<StashedSnapshot> = p
             .stashed
             .iter()
-            .map(|s| StashedSnapshot {
-                name: s.name.clone(),
-                guid: s.guid,
-            })
+            .map(|s| StashedSnapshot::new(s.name.clone(), s.guid))
             .collect();
         let pre_short = p
             .pre_snapshot
             .split_once('@')
             .map(|x| x.1.to_string())
             .unwrap_or_default();
-        snapshots.push(StashedSnapshot {
-            name: pre_short,
-            guid: self.pre_guid().unwrap_or(0),
-        });
+        snapshots.push(StashedSnapshot::new(
+            pre_short,
+            self.pre_guid().unwrap_or(0),
+        ));
         snapshots.extend(self.journal.late.iter().cloned());
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        Ok(StashRecord {
-            id: p.stash_id.clone(),
-            dataset: p.dataset.clone(),
-            target: p.target.clone(),
-            target_guid: p.target_guid,
-            strategy: p.strategy.unwrap_or(Strategy::Copy),
-            stash_dataset: p.stash_dataset.clone(),
+        let mut r = StashRecord::new(
+            &p.stash_id,
+            sn(&p.target)?,
+            p.target_guid,
+            p.strategy.unwrap_or(Strategy::Copy),
+            ds(&p.stash_dataset)?,
             stash_guid,
-            snapshots,
-            created,
-            local_props: p.local_props.clone(),
-        })
+        )?;
+        r.dataset = ds(&p.dataset)?;
+        r.snapshots = snapshots;
+        r.local_props = p.local_props.clone();
+        Ok(r)
     }
 }
 
@@ -846,7 +854,7 @@ pub(crate) fn restore_plan(r: &StashRecord) -> RollbackPlan {
     let base = format!("{}#{BASE_BOOKMARK}", r.stash_dataset);
     let mut steps = vec![Step::Bookmark {
         bookmark: base.clone(),
-        source: r.target.clone(),
+        source: r.target.to_string(),
     }];
     let mut prev = base;
     for s in &r.snapshots {
@@ -867,15 +875,15 @@ pub(crate) fn restore_plan(r: &StashRecord) -> RollbackPlan {
             .collect(),
     });
     RollbackPlan {
-        dataset: r.dataset.clone(),
+        dataset: r.dataset.to_string(),
         dataset_guid: 0,
-        target: r.target.clone(),
+        target: r.target.to_string(),
         target_guid: r.target_guid,
         requested: Strategy::Copy,
         strategy: Some(Strategy::Copy),
         reason: format!("restore of stash {}", r.id),
         stash_id: r.id.clone(),
-        stash_dataset: r.stash_dataset.clone(),
+        stash_dataset: r.stash_dataset.to_string(),
         pre_snapshot: String::new(),
         stashed: r
             .snapshots
@@ -900,14 +908,10 @@ pub(crate) fn restore_plan(r: &StashRecord) -> RollbackPlan {
 }
 
 /// A fresh journal for `plan`.
-pub(crate) fn journal_for(op: &str, plan: RollbackPlan, restore_of: Option<String>) -> Journal {
-    Journal {
-        op: op.to_string(),
-        plan,
-        next_step: 0,
-        committed: op == "restore",
-        guids: BTreeMap::new(),
-        restore_of,
-        late: Vec::new(),
-    }
+pub(crate) fn journal_for(
+    op: JournalOp,
+    plan: RollbackPlan,
+    restore_of: Option<String>,
+) -> Journal {
+    Journal::new(op, plan, restore_of)
 }

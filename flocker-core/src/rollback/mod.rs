@@ -36,6 +36,7 @@ mod store;
 
 use std::io::Read;
 
+#[cfg(feature = "fault-injection")]
 pub use exec::set_fault_injection;
 pub use plan::{
     BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Step, Strategy, index_value,
@@ -45,7 +46,9 @@ pub use read::{Info, info, info_one, read_state};
 pub use state::{
     BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
 };
-pub use store::{DEFAULT_DIR, Journal, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store};
+pub use store::{
+    DEFAULT_DIR, Journal, JournalOp, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store,
+};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;
@@ -91,7 +94,7 @@ pub fn is_stash_dataset(name: &str) -> bool {
 pub fn protected_snapshots(store: &Store) -> Result<Vec<String>> {
     let mut v = Vec::new();
     for r in store.records()? {
-        v.push(r.target.clone());
+        v.push(r.target.to_string());
         v.extend(
             r.snapshots
                 .iter()
@@ -127,7 +130,12 @@ fn refuse(p: &RollbackPlan) -> Error {
 /// finished: the record is the commit point. A rollback stopped after its commit point with
 /// everything kept ([`ErrorKind::Changed`], see ROLLBACK.md, "Concurrency") is reported and
 /// its journal removed.
+///
+/// With nothing to recover it only reads: it creates no file, not even the store's directory.
 pub fn recover(store: &Store) -> Result<Option<String>> {
+    if store.journals()?.is_empty() {
+        return Ok(None);
+    }
     let _lock = store.lock()?;
     recover_locked(store, None)
 }
@@ -159,11 +167,11 @@ fn recover_locked(store: &Store, scope: Option<&str>) -> Result<Option<String>> 
 
 fn recover_one(store: &Store, mut j: Journal) -> Result<String> {
     let key = j.plan.stash_id.clone();
-    if j.op == "rollback" && !j.committed && store.has_record(&j.plan.stash_id)? {
+    if j.op == JournalOp::Rollback && !j.committed && store.has_record(&j.plan.stash_id)? {
         // Killed inside the commit step: the record was written, so the commit happened.
         j.committed = true;
     }
-    let what = if j.op == "restore" {
+    let what = if j.op == JournalOp::Restore {
         let id = j.restore_of.clone().unwrap_or_default();
         let mut r = exec::Runner { store, journal: j };
         r.run()?;
@@ -273,7 +281,7 @@ fn rollback_journaled(
     if !plan.is_runnable() {
         return Err(refuse(plan));
     }
-    let mut journal = exec::journal_for("rollback", plan.clone(), restore_of.clone());
+    let mut journal = exec::journal_for(JournalOp::Rollback, plan.clone(), restore_of.clone());
     if let Some(id) = &restore_of
         && let Ok(r) = store.record(id)
     {
@@ -307,10 +315,15 @@ fn rollback_journaled(
 }
 
 /// What [`stash_list`] and [`stash_show`] report.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+///
+/// It serializes as the one JSON shape of a stash (`datavault stash list|show --json`,
+/// `datavault list --json`'s `stashes`): `id`, `dataset`, `target`, `created` (seconds since the
+/// epoch), `strategy`, `stash_dataset`, `snapshots` (`[{"name", "guid"}]`, oldest first),
+/// `verified`, `used` and `browse`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StashView {
     /// The trusted record.
-    #[serde(flatten)]
     pub record: StashRecord,
     /// Whether the stash dataset and every snapshot were found with the recorded GUIDs.
     pub verified: bool,
@@ -320,8 +333,42 @@ pub struct StashView {
     pub browse: Option<String>,
 }
 
+/// The JSON shape of a [`StashView`].
+#[derive(serde::Serialize)]
+struct StashJson<'a> {
+    id: &'a str,
+    dataset: &'a str,
+    target: &'a str,
+    created: i64,
+    strategy: Strategy,
+    stash_dataset: &'a str,
+    snapshots: &'a [StashedSnapshot],
+    verified: bool,
+    used: u64,
+    browse: Option<&'a str>,
+}
+
+impl serde::Serialize for StashView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let r = &self.record;
+        StashJson {
+            id: &r.id,
+            dataset: r.dataset.as_str(),
+            target: r.target.as_str(),
+            created: r.created.unix_timestamp(),
+            strategy: r.strategy,
+            stash_dataset: r.stash_dataset.as_str(),
+            snapshots: &r.snapshots,
+            verified: self.verified,
+            used: self.used,
+            browse: self.browse.as_deref(),
+        }
+        .serialize(s)
+    }
+}
+
 fn view(r: StashRecord) -> Result<StashView> {
-    let i = info_one(&r.stash_dataset)?;
+    let i = info_one(r.stash_dataset.as_str())?;
     let verified = i.as_ref().is_some_and(|i| {
         i.guid == r.stash_guid
             && r.snapshots
@@ -330,7 +377,7 @@ fn view(r: StashRecord) -> Result<StashView> {
     });
     let browse = kernel::zfs_mounts()
         .into_iter()
-        .find(|(d, _)| *d == r.stash_dataset)
+        .find(|(d, _)| *d == r.stash_dataset.as_str())
         .map(|(_, p)| format!("{p}/.zfs/snapshot"));
     Ok(StashView {
         used: i.map_or(0, |i| i.used),
@@ -370,7 +417,7 @@ fn verified(store: &Store, id: &str) -> Result<StashRecord> {
 pub fn stash_restore(store: &Store, id: &str, strategy: Strategy) -> Result<StashRecord> {
     let _lock = store.lock()?;
     let dataset = store.record(id)?.dataset;
-    recover_locked(store, Some(&dataset))?;
+    recover_locked(store, Some(dataset.as_str()))?;
     restore_locked(store, id, strategy, 0)
 }
 
@@ -381,8 +428,8 @@ fn restore_locked(
     depth: usize,
 ) -> Result<StashRecord> {
     let r = verified(store, id)?;
-    let target = SnapshotName::new(&r.target)?;
-    if info_one(&r.target)?.is_none() && depth < 64 {
+    let target = r.target.clone();
+    if info_one(r.target.as_str())?.is_none() && depth < 64 {
         // The target itself was stashed by a later rollback: restore that stash first.
         let holder = store.records()?.into_iter().find(|o| {
             o.id != r.id
@@ -393,7 +440,7 @@ fn restore_locked(
             restore_locked(store, &h.id, strategy, depth + 1)?;
         }
     }
-    let t = info_one(&r.target)?
+    let t = info_one(r.target.as_str())?
         .ok_or_else(|| Error::new(ErrorKind::NotFound, "restore").with_name(r.target.as_str()))?;
     if t.guid != r.target_guid {
         return Err(Error::new(ErrorKind::Mismatch, "restore")
@@ -415,7 +462,11 @@ fn restore_locked(
     let newer = rollback_locked(store, &p)?;
     let mut runner = exec::Runner {
         store,
-        journal: exec::journal_for("restore", exec::restore_plan(&r), Some(id.to_string())),
+        journal: exec::journal_for(
+            JournalOp::Restore,
+            exec::restore_plan(&r),
+            Some(id.to_string()),
+        ),
     };
     runner.run()?;
     finish_restore(store, id)?;
@@ -427,11 +478,11 @@ fn finish_restore(store: &Store, id: &str) -> Result<()> {
     let Ok(r) = store.record(id) else {
         return Ok(());
     };
-    if let Some(i) = info_one(&r.stash_dataset)?
+    if let Some(i) = info_one(r.stash_dataset.as_str())?
         && i.guid == r.stash_guid
         && i.snaps.is_empty()
     {
-        lzc::destroy(&DatasetName::new(&r.stash_dataset)?)?;
+        lzc::destroy(&r.stash_dataset)?;
     }
     store.remove_record(id)
 }
@@ -444,9 +495,9 @@ fn finish_restore(store: &Store, id: &str) -> Result<()> {
 pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     let _lock = store.lock()?;
     let dataset = store.record(id)?.dataset;
-    recover_locked(store, Some(&dataset))?;
+    recover_locked(store, Some(dataset.as_str()))?;
     let r = verified(store, id)?;
-    let i = info_one(&r.stash_dataset)?.unwrap_or_default();
+    let i = info_one(r.stash_dataset.as_str())?.unwrap_or_default();
     let ours: Vec<String> = r
         .snapshots
         .iter()
@@ -475,7 +526,7 @@ pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     if !snaps.is_empty() {
         lzc::destroy_snaps(&snaps, false)?;
     }
-    lzc::destroy(&DatasetName::new(&r.stash_dataset)?)?;
+    lzc::destroy(&r.stash_dataset)?;
     store.remove_record(id)
 }
 

@@ -39,13 +39,17 @@ impl fmt::Display for Strategy {
 }
 
 impl std::str::FromStr for Strategy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::Error;
+    /// `auto`, `swap` or `copy`; anything else is [`ErrorKind::InvalidArgument`].
+    fn from_str(s: &str) -> Result<Self, crate::error::Error> {
         match s {
             "auto" => Ok(Strategy::Auto),
             "swap" => Ok(Strategy::Swap),
             "copy" => Ok(Strategy::Copy),
-            other => Err(format!("unknown strategy {other:?} (auto, swap or copy)")),
+            other => Err(
+                crate::error::Error::new(ErrorKind::InvalidArgument, "strategy")
+                    .with_detail(format!("unknown strategy {other:?} (auto, swap or copy)")),
+            ),
         }
     }
 }
@@ -980,21 +984,16 @@ fn swap_steps(
 /// holding what it gained since, and the stash takes the live name, its children and its
 /// saved properties. O(1); needs the mounts released, like `swap`. Pure.
 pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> RollbackPlan {
-    let short = rec
-        .target
-        .split_once('@')
-        .map(|x| x.1)
-        .unwrap_or_default()
-        .to_string();
+    let short = rec.target.short_name().to_string();
     let mut p = plan(state, &short, Strategy::Swap, new_id);
     p.reason = format!("restore of stash {} by swapping it back in", rec.id);
-    p.incoming = rec.stash_dataset.clone();
+    p.incoming = rec.stash_dataset.to_string();
     if !p.blockers.is_empty() {
         return p;
     }
     if state.snapshot(&short).map(|s| s.guid) != Some(rec.target_guid) {
         p.blockers.push(Blocker::TargetMissing {
-            target: rec.target.clone(),
+            target: rec.target.to_string(),
         });
         p.strategy = None;
         return p;
@@ -1022,7 +1021,7 @@ pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> Rol
         container: p.container(),
     });
     steps.push(Step::Promote {
-        dataset: rec.stash_dataset.clone(),
+        dataset: rec.stash_dataset.to_string(),
     });
     steps.push(Step::VerifyGuids);
     steps.push(Step::Commit);
@@ -1031,7 +1030,7 @@ pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> Rol
         to: stash.clone(),
     });
     steps.push(Step::Rename {
-        from: rec.stash_dataset.clone(),
+        from: rec.stash_dataset.to_string(),
         to: fs.clone(),
     });
     let prefix = format!("{fs}/");

@@ -346,17 +346,14 @@ fn swap_back_promotes_the_stash_and_restores_properties() {
     );
     let rec = StashRecord {
         id: "old".into(),
-        dataset: "tank/home".into(),
-        target: "tank/home@a".into(),
+        dataset: dn("tank/home"),
+        target: snn("tank/home@a"),
         target_guid: 1010,
         strategy: Strategy::Swap,
-        stash_dataset: "tank/flocker-stash/old".into(),
+        stash_dataset: dn("tank/flocker-stash/old"),
         stash_guid: 42,
-        snapshots: vec![StashedSnapshot {
-            name: "b".into(),
-            guid: 1020,
-        }],
-        created: 0,
+        snapshots: vec![StashedSnapshot::new("b", 1020)],
+        created: time::OffsetDateTime::UNIX_EPOCH,
         local_props: props,
     };
     let p = plan_swap_back(&s, &rec, ID);
@@ -438,17 +435,14 @@ fn store_round_trip_lock_and_trust() {
     let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
     let rec = StashRecord {
         id: ID.into(),
-        dataset: "tank/home".into(),
-        target: "tank/home@a".into(),
+        dataset: dn("tank/home"),
+        target: snn("tank/home@a"),
         target_guid: 1,
         strategy: Strategy::Copy,
-        stash_dataset: format!("tank/flocker-stash/{ID}"),
+        stash_dataset: dn(&format!("tank/flocker-stash/{ID}")),
         stash_guid: 2,
-        snapshots: vec![StashedSnapshot {
-            name: "b".into(),
-            guid: 3,
-        }],
-        created: 5,
+        snapshots: vec![StashedSnapshot::new("b", 3)],
+        created: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(5),
         local_props: BTreeMap::new(),
     };
     store.put_record(&rec).unwrap_or_else(|e| panic!("{e}"));
@@ -493,7 +487,7 @@ fn store_lock_waits_out_a_brief_holder() {
     use std::os::fd::AsRawFd;
     let dir = std::env::temp_dir().join(format!("flocker-lockgrace-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::create(&dir).unwrap_or_else(|e| panic!("{e}"));
     let other = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -651,7 +645,7 @@ fn journals_are_one_per_operation() {
     let j = |id: &str, ds: &str| {
         let mut s = base();
         s.dataset = ds.into();
-        exec::journal_for("rollback", plan(&s, "a", Strategy::Copy, id), None)
+        exec::journal_for(JournalOp::Rollback, plan(&s, "a", Strategy::Copy, id), None)
     };
     let a = j("20261125T101500-aaaaaa", "tank/a");
     let b = j("20261125T101500-bbbbbb", "tank/b");
@@ -676,7 +670,7 @@ fn journals_are_one_per_operation() {
     let legacy = j("20261125T101500-cccccc", "tank/c");
     std::fs::write(
         dir.join("journal.json"),
-        serde_json::to_vec(&legacy).unwrap_or_default(),
+        serde_json::to_vec(&store::JournalV1::from(&legacy)).unwrap_or_default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ids(&store).len(), 2);
@@ -700,4 +694,12 @@ fn related_datasets() {
     assert!(related("tank/a/b", "tank/a"));
     assert!(!related("tank/a", "tank/ab"));
     assert!(!related("tank/a", "tank/b"));
+}
+
+fn dn(s: &str) -> crate::name::DatasetName {
+    crate::name::DatasetName::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn snn(s: &str) -> crate::name::SnapshotName {
+    crate::name::SnapshotName::new(s).unwrap_or_else(|e| panic!("{e}"))
 }

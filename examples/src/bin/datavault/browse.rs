@@ -74,8 +74,10 @@ fn parse(args: &[String], allow_restore: bool) -> Result<Args, Failure> {
     Ok(a)
 }
 
+/// A malformed name is bad input: exit 2, nothing read.
 fn snapshot(s: &str) -> Result<SnapshotName, Failure> {
-    SnapshotName::new(s).map_err(|e| Failure::Zfs(e.into()))
+    SnapshotName::new(s)
+        .map_err(|e| Failure::Invalid(flocker_core::error::Error::from(e).to_string()))
 }
 
 fn ts_string(t: Timestamp) -> String {

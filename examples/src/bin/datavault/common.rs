@@ -72,7 +72,9 @@ pub fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, Failure> 
                         .cloned()
                         .ok_or_else(|| Failure::Usage("--strategy needs a value".into()))?,
                 };
-                f.strategy = v.parse().map_err(Failure::Usage)?;
+                f.strategy = v.parse().map_err(|e: flocker_core::error::Error| {
+                    Failure::Usage(e.detail().unwrap_or_default().to_string())
+                })?;
             }
             _ => f.positional.push(a.clone()),
         }

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use flocker_core::name::DatasetName;
 use flocker_core::retention::{RetentionPolicy, TimeZone};
-use flocker_examples::prune::Ownership;
+use flocker_examples::prune::{Ownership, error_line};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -207,7 +207,7 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
                 format!("give either every or at, not both (at {:?})", a.get_ref()),
             )),
             (Some(e), None) => parse_interval(e.get_ref())
-                .map(|d| Some(Schedule::Every(d)))
+                .map(|d| Some(Schedule::every(d)))
                 .map_err(|m| at(e.span().start, &format!("{prefix}every"), m)),
             (None, Some(a)) => parse_at(a.get_ref(), &tz)
                 .map(Some)
@@ -216,7 +216,7 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         }
     };
     let default_schedule =
-        schedule_of(&raw.every, &raw.at, "")?.unwrap_or(Schedule::Every(Duration::from_secs(3600)));
+        schedule_of(&raw.every, &raw.at, "")?.unwrap_or(Schedule::every(Duration::from_secs(3600)));
     let default_skip = raw.skip_empty.unwrap_or(false);
     let batch = match &raw.batch {
         Some(b) => match usize::try_from(*b.get_ref()) {
@@ -299,9 +299,8 @@ pub fn ownership(
     entry: Option<&DatasetConfig>,
 ) -> Result<Ownership, Failure> {
     match (cli, entry, cfg) {
-        (Some(m), _, _) => {
-            Ownership::matching(Some(m)).map_err(|e| Failure::Invalid(format!("--match: {e}")))
-        }
+        (Some(m), _, _) => Ownership::matching(Some(m))
+            .map_err(|e| Failure::Invalid(format!("--match: {}", error_line(&e)))),
         (None, Some(e), _) => Ok(e.ownership.clone()),
         (None, None, Some(c)) => Ok(c.ownership.clone()),
         (None, None, None) => Ok(Ownership::default()),
@@ -309,7 +308,7 @@ pub fn ownership(
 }
 
 fn parse_match(m: &Spanned<String>) -> Result<Ownership, String> {
-    Ownership::matching(Some(m.get_ref()))
+    Ownership::matching(Some(m.get_ref())).map_err(|e| error_line(&e))
 }
 
 // Hooks (hooks.rs): the top-level keys and each dataset's own commands.
@@ -376,12 +375,8 @@ mod tests {
         .ok()
         .unwrap();
         assert_eq!(c.datasets.len(), 2);
-        assert!(
-            matches!(c.datasets[0].schedule, Schedule::Every(d) if d == Duration::from_secs(900))
-        );
-        assert!(
-            matches!(c.datasets[1].schedule, Schedule::Every(d) if d == Duration::from_secs(86_400))
-        );
+        assert!(c.datasets[0].schedule.interval() == Some(Duration::from_secs(900)));
+        assert!(c.datasets[1].schedule.interval() == Some(Duration::from_secs(86_400)));
         assert!(!c.datasets[0].skip_empty);
         assert!(
             c.for_dataset("p/b/c")
@@ -482,11 +477,11 @@ mod tests {
         .unwrap();
         let a = &c.datasets[0];
         assert!(a.skip_empty && !c.datasets[1].skip_empty);
-        match &a.schedule {
-            Schedule::At { tz, .. } => assert_eq!(tz.iana_name(), Some("Europe/Berlin")),
-            other => panic!("{other:?}"),
+        match a.schedule.time_zone() {
+            Some(tz) => assert_eq!(tz.iana_name(), Some("Europe/Berlin")),
+            None => panic!("{:?}", a.schedule),
         }
-        assert!(matches!(c.datasets[1].schedule, Schedule::Every(_)));
+        assert!(c.datasets[1].schedule.interval().is_some());
         let m =
             err("[[dataset]]\nname = \"p/a\"\nkeep = \"min=1\"\nevery = \"1h\"\nat = \"03:00\"\n");
         assert!(

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use flocker_core::diff::{Change, Diff, Phase, Progress, Target, slash};
+use flocker_core::error::Error;
 use flocker_core::name::{DatasetName, SnapshotName};
 use serde_json::json;
 
@@ -34,11 +35,13 @@ pub fn diff(args: &[String]) -> Result<(), Failure> {
             "diff needs two arguments: DATASET@SNAP and DATASET@SNAP or DATASET".into(),
         ));
     };
-    let from = SnapshotName::new(from).map_err(|e| Failure::Zfs(e.into()))?;
+    // A malformed name is bad input: exit 2, nothing read.
+    let bad = |e: flocker_core::name::NameError| Failure::Invalid(Error::from(e).to_string());
+    let from = SnapshotName::new(from).map_err(bad)?;
     let to = if to.contains('@') {
-        Target::Snapshot(SnapshotName::new(to).map_err(|e| Failure::Zfs(e.into()))?)
+        Target::Snapshot(SnapshotName::new(to).map_err(bad)?)
     } else {
-        Target::Live(DatasetName::new(to).map_err(|e| Failure::Zfs(e.into()))?)
+        Target::Live(DatasetName::new(to).map_err(bad)?)
     };
     let show = flocker_examples::show_progress(f.json);
     let mut bar = ProgressLine::new(show);

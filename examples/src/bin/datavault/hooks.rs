@@ -33,6 +33,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use flocker_core::name::{DatasetName, SnapshotName};
+use flocker_core::vault::service::Taken;
 
 use crate::common::Failure;
 use crate::config::Config;
@@ -239,24 +240,20 @@ impl<'a> Around<'a> {
         Ok(())
     }
 
-    /// Runs the post hooks after the snapshot (`taken`, the result of `take`). Returns false
+    /// Runs the post hooks after the snapshot (`taken`: what became of it). Returns false
     /// when any hook of this snapshot failed. Failures are given to `log_err`.
-    pub fn post(
-        &self,
-        taken: &Result<(String, Vec<SnapshotName>), Failure>,
-        log_err: &dyn Fn(&str),
-    ) -> bool {
+    pub fn post(&self, taken: &Taken, log_err: &dyn Fn(&str)) -> bool {
         let mut env = self.env.clone();
         env.push(("DATAVAULT_HOOK", "post_snapshot".into()));
         let status = match taken {
-            Ok((short, names)) => {
+            Taken::Done(short, names) => {
                 env.push(("DATAVAULT_SNAPSHOT", short.clone()));
                 let full: Vec<&str> = names.iter().map(SnapshotName::as_str).collect();
                 env.push(("DATAVAULT_SNAPSHOTS", full.join("\n")));
                 "taken"
             }
-            Err(_) if self.skipped.get() => "skipped",
-            Err(_) => "failed",
+            _ if self.skipped.get() => "skipped",
+            _ => "failed",
         };
         env.push(("DATAVAULT_SNAPSHOT_STATUS", status.into()));
         for cmd in &self.post {

@@ -1,4 +1,4 @@
-//! `datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY]
+//! `datavault list [DATASET[@SNAP]] [-r] [-H] [-p] [--json] [--config FILE] [--keep POLICY]
 //! [--match REGEX] [--tz ZONE]`: the snapshots with their time, age and space, which retention
 //! rule keeps each and when it expires (the plan `datavault prune` would carry out now), and
 //! the stashes apart. A snapshot the policy does not own (not named `dv-YYYYMMDDTHHMMSSZ`, not
@@ -8,6 +8,10 @@
 //! The policy is `--keep`, else the config file's entry for the dataset (or for a recursive
 //! ancestor); without either, the snapshots are listed without retention columns. (Datasets
 //! carry no policy property: the `prune` tool takes its policy on the command line too.)
+//!
+//! `-H` prints only the snapshot rows, tab-separated, without header or summary (like `zfs list
+//! -H`); `-p` prints exact numbers (bytes, seconds, times as seconds since the epoch). The
+//! default output is the table for people.
 
 use flocker_core::inventory::{Inventory, SnapshotInfo, SnapshotQuery};
 use flocker_core::name::{DatasetName, SnapshotName};
@@ -20,7 +24,9 @@ use flocker_examples::scheme;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::common::{Failure, Opts, json as pretty, parse_now, parse_policy, parse_tz, store_dir};
+use crate::common::{
+    Failure, Opts, json as pretty, parse_instant, parse_now, parse_policy, parse_tz, store_dir,
+};
 use crate::config::{self, Config};
 use crate::snapshot::expand;
 
@@ -28,7 +34,7 @@ use crate::snapshot::expand;
 pub fn list(args: &[String]) -> Result<(), Failure> {
     let o = Opts::parse(
         args,
-        &["--json", "-r", "--recursive"],
+        &["--json", "-r", "--recursive", "-H", "-p"],
         &["--config", "--keep", "--match", "--now", "--tz"],
     )?;
     let cfg = o.value("--config").map(config::load).transpose()?;
@@ -60,12 +66,19 @@ pub fn list(args: &[String]) -> Result<(), Failure> {
         } else if let Some(r) = reports.pop() {
             println!("{}", pretty(&r));
         }
+    } else if o.flag("-H") {
+        // Scripted (`zfs list -H`): the snapshot rows of every dataset, nothing else.
+        for r in &reports {
+            for x in r["snapshots"].as_array().into_iter().flatten() {
+                println!("{}", snapshot_row(x, o.flag("-p")).join("\t"));
+            }
+        }
     } else {
         for (i, r) in reports.iter().enumerate() {
             if i > 0 {
                 println!();
             }
-            print_text(r);
+            print_text(r, o.flag("-p"));
         }
     }
     Ok(())
@@ -156,7 +169,8 @@ fn one_dataset(
             .iter()
             .filter(|v| {
                 let d = &v.record.dataset;
-                d == ds.as_str() || (recursive && d.starts_with(&format!("{}/", ds.as_str())))
+                d == ds.as_str()
+                    || (recursive && d.as_str().starts_with(&format!("{}/", ds.as_str())))
             })
             .map(stash_json)
             .collect()
@@ -254,15 +268,7 @@ fn keeper(p: &RetentionPlan, r: &Reason) -> Option<String> {
 }
 
 fn stash_json(v: &StashView) -> Value {
-    json!({
-        "id": v.record.id,
-        "dataset": v.record.dataset,
-        "target": v.record.target,
-        "stash_dataset": v.record.stash_dataset,
-        "snapshots": v.record.snapshots.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-        "used": v.used,
-        "verified": v.verified,
-    })
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 /// `1.5G`-style sizes (binary units, like `zfs list`).
@@ -301,109 +307,168 @@ pub fn age(secs: i64) -> String {
     }
 }
 
-fn print_text(r: &Value) {
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+/// A string field of a JSON report ("" when absent).
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+/// An RFC 3339 time of a report as seconds since the epoch (`-p`); `-` when absent.
+fn epoch(v: &Value) -> String {
+    v.as_str()
+        .and_then(|t| parse_instant(t).ok())
+        .map_or("-".to_string(), |t| t.unix_timestamp().to_string())
+}
+
+/// The columns of one snapshot: SNAPSHOT, TIME, AGE, USED, REFER, EXPIRES, KEPT BY. With
+/// `parsable` (`-p`): times as seconds since the epoch, the age in seconds, sizes in bytes.
+fn snapshot_row(x: &Value, parsable: bool) -> Vec<String> {
+    let kept_by = match x["decision"].as_str() {
+        Some("destroy") => "-- destroyed by the next prune".to_string(),
+        Some(_) => x["kept_by"]
+            .as_array()
+            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let expires = match (x["expiry"].as_str(), x["expires"].as_str()) {
+        (Some("at"), Some(_)) if parsable => epoch(&x["expires"]),
+        (Some("at"), Some(e)) => e.to_string(),
+        (Some("by_count"), _) => "by count".to_string(),
+        (Some("protected" | "foreign"), _) => "never".to_string(),
+        _ => "-".to_string(),
+    };
+    let age_s = x["age_seconds"].as_i64().unwrap_or(0);
+    let (used, refer) = (
+        x["used"].as_u64().unwrap_or(0),
+        x["referenced"].as_u64().unwrap_or(0),
+    );
+    if parsable {
+        vec![
+            text(&x["name"]),
+            epoch(&x["time"]),
+            age_s.to_string(),
+            used.to_string(),
+            refer.to_string(),
+            expires,
+            kept_by,
+        ]
+    } else {
+        vec![
+            text(&x["name"]),
+            text(&x["time"]),
+            age(age_s),
+            size(used),
+            size(refer),
+            expires,
+            kept_by,
+        ]
+    }
+}
+
+/// The lines above the table: the policy and where it comes from, what it owns, warnings.
+fn print_preamble(r: &Value) {
     match r["policy"].as_str() {
         Some(p) => println!(
             "{}: policy {p} ({}), at {} (time zone {})",
-            s(&r["dataset"]),
-            s(&r["policy_source"]),
-            s(&r["now"]),
-            s(&r["tz"])
+            text(&r["dataset"]),
+            text(&r["policy_source"]),
+            text(&r["now"]),
+            text(&r["tz"])
         ),
         None => println!(
             "{}: no retention policy (give --keep POLICY or --config FILE)",
-            s(&r["dataset"])
+            text(&r["dataset"])
         ),
     }
     if r["policy"].is_string() {
-        println!("owns {}", s(&r["ownership"]["text"]));
+        println!("owns {}", text(&r["ownership"]["text"]));
     }
     for w in r["warnings"].as_array().into_iter().flatten() {
-        println!("warning: {}", s(w));
+        println!("warning: {}", text(w));
     }
+}
+
+/// The snapshot table and its summary.
+fn print_snapshots(r: &Value, snaps: &[Value], parsable: bool) {
+    let width = snaps
+        .iter()
+        .map(|x| text(&x["name"]).len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    println!(
+        "{:<width$}  {:<20}  {:>7}  {:>6}  {:>6}  {:<20}  KEPT BY",
+        "SNAPSHOT", "TIME", "AGE", "USED", "REFER", "EXPIRES"
+    );
+    for x in snaps {
+        let c = snapshot_row(x, parsable);
+        println!(
+            "{:<width$}  {:<20}  {:>7}  {:>6}  {:>6}  {:<20}  {}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        );
+    }
+    let destroy = snaps.iter().filter(|x| x["decision"] == "destroy").count();
+    let foreign = snaps.iter().filter(|x| x["decision"] == "foreign").count();
+    let foreign_text = match foreign {
+        0 => String::new(),
+        n => format!(", {n} {FOREIGN}"),
+    };
+    if r["policy"].is_string() {
+        println!(
+            "EXPIRES: when its keeping window passes it; \"by count\": until newer snapshots displace it; \"never\": protected, or foreign (not the policy's)"
+        );
+        println!(
+            "{} snapshot(s): {} kept, {} destroyed by the next prune{foreign_text}",
+            snaps.len(),
+            snaps.len() - destroy - foreign,
+            destroy
+        );
+    } else {
+        println!("{} snapshot(s){foreign_text}", snaps.len());
+    }
+}
+
+/// The stashes of the dataset, apart from its snapshots.
+fn print_stashes(r: &Value, parsable: bool) {
+    let stashes = r["stashes"].as_array().cloned().unwrap_or_default();
+    if stashes.is_empty() {
+        println!("stashes: none");
+        return;
+    }
+    println!("stashes (datavault stash show ID):");
+    for st in &stashes {
+        let names: Vec<String> = st["snapshots"]
+            .as_array()
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default();
+        let used = st["used"].as_u64().unwrap_or(0);
+        println!(
+            "  {}  {} rolled back to {}; holds {} ({}){}",
+            text(&st["id"]),
+            text(&st["dataset"]),
+            text(&st["target"]),
+            names.join(", "),
+            if parsable {
+                used.to_string()
+            } else {
+                size(used)
+            },
+            if st["verified"] == true {
+                ""
+            } else {
+                "  UNVERIFIED"
+            }
+        );
+    }
+}
+
+fn print_text(r: &Value, parsable: bool) {
+    print_preamble(r);
     let snaps = r["snapshots"].as_array().cloned().unwrap_or_default();
     if snaps.is_empty() {
         println!("no snapshots");
     } else {
-        let width = snaps
-            .iter()
-            .map(|x| s(&x["name"]).len())
-            .max()
-            .unwrap_or(8)
-            .max(8);
-        println!(
-            "{:<width$}  {:<20}  {:>7}  {:>6}  {:>6}  {:<20}  KEPT BY",
-            "SNAPSHOT", "TIME", "AGE", "USED", "REFER", "EXPIRES"
-        );
-        for x in &snaps {
-            let kept_by = match x["decision"].as_str() {
-                Some("destroy") => "-- destroyed by the next prune".to_string(),
-                Some(_) => x["kept_by"]
-                    .as_array()
-                    .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default(),
-                None => String::new(),
-            };
-            let expires = match (x["expiry"].as_str(), x["expires"].as_str()) {
-                (Some("at"), Some(e)) => e.to_string(),
-                (Some("by_count"), _) => "by count".to_string(),
-                (Some("protected" | "foreign"), _) => "never".to_string(),
-                _ => "-".to_string(),
-            };
-            println!(
-                "{:<width$}  {:<20}  {:>7}  {:>6}  {:>6}  {:<20}  {kept_by}",
-                s(&x["name"]),
-                s(&x["time"]),
-                age(x["age_seconds"].as_i64().unwrap_or(0)),
-                size(x["used"].as_u64().unwrap_or(0)),
-                size(x["referenced"].as_u64().unwrap_or(0)),
-                expires,
-            );
-        }
-        let destroy = snaps.iter().filter(|x| x["decision"] == "destroy").count();
-        let foreign = snaps.iter().filter(|x| x["decision"] == "foreign").count();
-        let foreign_text = match foreign {
-            0 => String::new(),
-            n => format!(", {n} {FOREIGN}"),
-        };
-        if r["policy"].is_string() {
-            println!(
-                "EXPIRES: when its keeping window passes it; \"by count\": until newer snapshots displace it; \"never\": protected, or foreign (not the policy's)"
-            );
-            println!(
-                "{} snapshot(s): {} kept, {} destroyed by the next prune{foreign_text}",
-                snaps.len(),
-                snaps.len() - destroy - foreign,
-                destroy
-            );
-        } else {
-            println!("{} snapshot(s){foreign_text}", snaps.len());
-        }
+        print_snapshots(r, &snaps, parsable);
     }
-    let stashes = r["stashes"].as_array().cloned().unwrap_or_default();
-    if stashes.is_empty() {
-        println!("stashes: none");
-    } else {
-        println!("stashes (datavault stash show ID):");
-        for st in &stashes {
-            let names: Vec<String> = st["snapshots"]
-                .as_array()
-                .map(|a| a.iter().map(s).collect())
-                .unwrap_or_default();
-            println!(
-                "  {}  {} rolled back to {}; holds {} ({}){}",
-                s(&st["id"]),
-                s(&st["dataset"]),
-                s(&st["target"]),
-                names.join(", "),
-                size(st["used"].as_u64().unwrap_or(0)),
-                if st["verified"] == true {
-                    ""
-                } else {
-                    "  UNVERIFIED"
-                }
-            );
-        }
-    }
+    print_stashes(r, parsable);
 }

@@ -8,7 +8,7 @@
 //! ```text
 //! datavault snapshot DATASET... [-r] [--json]
 //! datavault snapshot (--pre DESC | --post ID) [DATASET... | --config FILE] [-r] [--json]
-//! datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY]
+//! datavault list [DATASET[@SNAP]] [-r] [-H] [-p] [--json] [--config FILE] [--keep POLICY]
 //!                [--match REGEX] [--tz ZONE]
 //! datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY]
 //!                 [--match REGEX] [--tz ZONE] [--batch N]
@@ -27,6 +27,9 @@
 //! datavault stash export ID FILE
 //! datavault recover [--abandon ID]
 //! ```
+//!
+//! Every command takes `--help`, and `-v`/`--verbose` (an error line then keeps the library's
+//! operation and errno after the administrator's words, `flocker_examples::cli`).
 //!
 //! `snapshot --pre DESC` / `--post ID` take a pre/post pair (snapper's apt plugin's model;
 //! `packaging/apt/80datavault` brackets every dpkg run): properties `flocker:kind`,
@@ -49,7 +52,8 @@
 //!
 //! Mutating rollback/stash commands ask for confirmation on a terminal and refuse when stdin
 //! is not a terminal, unless `--yes`. Errors print one line and exit non-zero (2: bad input or
-//! usage, nothing changed; 3: refused, including a plan that no longer matches the datasets
+//! usage, nothing changed, including a malformed name and an argument that is not UTF-8; 3:
+//! refused, including a plan that no longer matches the datasets
 //! when it runs; 1: ZFS or a step failed). A long prune shows a progress
 //! line on a terminal only (never with `--json`, never in `run`). The trusted records live in
 //! `/var/lib/flocker-core` (`FLOCKER_STORE` overrides it, and a config file's `store`).
@@ -73,31 +77,7 @@ mod status;
 mod systemd;
 
 use common::Failure;
-
-const USAGE: &str = "usage:
-  datavault snapshot DATASET... [-r] [--json]
-  datavault snapshot (--pre DESC | --post ID) [DATASET... | --config FILE] [-r] [--json]
-  datavault list [DATASET[@SNAP]] [-r] [--json] [--config FILE] [--keep POLICY] [--match REGEX] [--tz ZONE]
-  datavault prune DATASET [--dry-run] [--json] [-r] [-v] [--config FILE] [--keep POLICY] [--match REGEX]
-                  [--tz ZONE] [--batch N]
-  datavault run --config FILE [--once | --cycles N] [--until RFC3339]
-                [--clock-start RFC3339 (--clock-speed N | --clock-step INTERVAL)]
-  datavault status [--config FILE] [--json] [--now RFC3339]
-  datavault config check FILE [--json]
-  datavault diff DATASET@A DATASET@B|DATASET [--json]
-  datavault browse DATASET@SNAP [PATH] [--json]
-  datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
-  datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]
-  datavault stash list [--json]
-  datavault stash show ID [--json]
-  datavault stash restore ID [--yes]
-  datavault stash drop ID [--yes]
-  datavault stash export ID FILE
-  datavault recover [--abandon ID]
-
-retention (list, prune, run) owns only DataVault's snapshots (dv-YYYYMMDDTHHMMSSZ) and those
-whose name after the @ the `match` regex matches in full (config key `match`, per dataset or
-at the top; --match overrides it); every other snapshot is foreign (kept): never destroyed.";
+use flocker_examples::cli::{EXIT_FAILED, EXIT_USAGE, error_line};
 
 fn run(args: &[String]) -> Result<(), Failure> {
     let rest = args.get(1..).unwrap_or(&[]);
@@ -114,10 +94,6 @@ fn run(args: &[String]) -> Result<(), Failure> {
         Some("diff") => diff::diff(rest),
         Some("browse") => browse::browse(rest),
         Some("restore-file") => browse::restore_file(rest),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
-        }
         Some(other) => Err(Failure::Usage(format!("unknown command {other:?}"))),
         None => Err(Failure::Usage("no command".into())),
     }
@@ -125,11 +101,17 @@ fn run(args: &[String]) -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     flocker_examples::default_sigpipe();
-    let args: Vec<String> = std::env::args().skip(1).collect();
     // Under systemd the journal reads the priority from the line: errors are `<3>`.
     let p = if systemd::journal() { "<3>" } else { "" };
+    let args = match flocker_examples::cli::utf8_args() {
+        Ok(a) => a,
+        Err(m) => {
+            eprintln!("{p}datavault: {m}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     // The clap tree (cli.rs) validates the whole command line first; the modules' own parsers
-    // then read it as before.
+    // then read it as before, without the global -v/--verbose.
     match cli::check(&args) {
         cli::Checked::Dispatch => {}
         cli::Checked::Print(text) => {
@@ -138,44 +120,55 @@ fn main() -> ExitCode {
         }
         cli::Checked::Invalid(m) => {
             eprintln!("{p}datavault: {m}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
-        cli::Checked::GenerateMan(dir) => {
-            return match cli::write_man_pages(std::path::Path::new(&dir)) {
-                Ok(files) => {
-                    files.iter().for_each(|f| println!("{}", f.display()));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{p}datavault: error: cannot write the man pages into {dir}: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+        cli::Checked::GenerateMan(dir) => return generate_man(&dir, p),
+    }
+    let (verbose, module_args) = cli::take_verbose(&args);
+    match run(&module_args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(f, &args, verbose, p),
+    }
+}
+
+/// `datavault generate-man DIR`.
+fn generate_man(dir: &str, p: &str) -> ExitCode {
+    match cli::write_man_pages(std::path::Path::new(dir)) {
+        Ok(files) => {
+            files.iter().for_each(|f| println!("{}", f.display()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{p}datavault: error: cannot write the man pages into {dir}: {e}");
+            ExitCode::from(EXIT_FAILED)
         }
     }
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(m)) => {
-            eprintln!("{p}datavault: {m}\n{USAGE}");
-            ExitCode::from(2)
+}
+
+/// Prints why the command failed (`p`: the journal priority) and returns its exit code.
+fn report(f: Failure, args: &[String], verbose: bool, p: &str) -> ExitCode {
+    match f {
+        Failure::Usage(m) => {
+            eprintln!("{p}datavault: {m}\n{}", cli::usage(args));
+            ExitCode::from(EXIT_USAGE)
         }
-        Err(Failure::Refused(m)) => {
+        Failure::Refused(m) => {
             eprintln!("{p}datavault: {m}");
             ExitCode::from(3)
         }
-        Err(Failure::Zfs(e)) => {
-            eprintln!("{p}datavault: error: {e}");
-            ExitCode::FAILURE
+        Failure::Zfs(e) => {
+            eprintln!("{p}datavault: error: {}", error_line(&e, verbose));
+            ExitCode::from(EXIT_FAILED)
         }
-        Err(Failure::Invalid(m)) => {
+        Failure::Invalid(m) => {
             eprintln!("{p}datavault: error: {m}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
         }
-        Err(Failure::Failed(m)) => {
+        Failure::Failed(m) => {
             if !m.is_empty() {
                 eprintln!("{p}datavault: error: {m}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }

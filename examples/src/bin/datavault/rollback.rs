@@ -73,21 +73,6 @@ pub fn recover(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn stash_json(v: &StashView) -> serde_json::Value {
-    serde_json::json!({
-        "id": v.record.id,
-        "dataset": v.record.dataset,
-        "target": v.record.target,
-        "created": v.record.created,
-        "strategy": v.record.strategy,
-        "stash_dataset": v.record.stash_dataset,
-        "snapshots": v.record.snapshots,
-        "verified": v.verified,
-        "used": v.used,
-        "browse": v.browse,
-    })
-}
-
 /// `datavault stash list|show|restore|drop|export ...`
 pub fn stash(args: &[String]) -> Result<(), Failure> {
     let sub = args.first().map(String::as_str);
@@ -100,7 +85,7 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
             }
             let v = rollback::stash_list(&store()?)?;
             if f.json {
-                let arr: Vec<_> = v.iter().map(stash_json).collect();
+                let arr: Vec<_> = v.iter().collect();
                 println!("{}", json(&arr));
             } else if v.is_empty() {
                 println!("no stashes");
@@ -124,7 +109,7 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
             let id = one(&f.positional, "ID")?;
             let s = rollback::stash_show(&store()?, &id)?;
             if f.json {
-                println!("{}", json(&stash_json(&s)));
+                println!("{}", json(&s));
             } else {
                 println!(
                     "stash {} ({})",

@@ -51,23 +51,23 @@
 //! when `--once`/`--cycles`/`--until` was given and some step failed; 2 for a bad config
 //! (nothing done).
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use flocker_core::error::ErrorKind;
-use flocker_core::inventory::{DatasetQuery, Inventory, SnapshotQuery};
 use flocker_core::name::DatasetName;
-use flocker_core::rollback::{self, Store};
-use flocker_examples::prune::{self as core, Fate, Options, rfc3339, short_error};
-use flocker_examples::scheme;
+use flocker_core::rollback::Store;
+use flocker_core::vault;
+use flocker_core::vault::service::{
+    self as engine, Cause, Engine, Event, Settings, Spec, Step, Taken,
+};
+use flocker_examples::prune::{self as core, Fate, Planned, Report, rfc3339, short_error};
 use time::OffsetDateTime;
 
 use crate::common::{Failure, Opts, parse_instant, store_dir};
 use crate::config::{self, Config, parse_interval};
-use crate::snapshot::{expand, take};
 use crate::state::{self, DatasetState, LastFailure, ServiceState};
 use crate::systemd;
 
@@ -272,63 +272,30 @@ impl Log {
     }
 }
 
-/// The newest service snapshot time of `ds`, from the pool.
-pub fn last_snapshot(ds: &DatasetName) -> Result<Option<OffsetDateTime>, Failure> {
-    let names = Inventory::new()
-        .snapshot_names(&SnapshotQuery::new(ds))
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Failure::Invalid(format!("dataset {ds} does not exist")),
-            _ => Failure::Zfs(e),
-        })?;
-    Ok(names
-        .iter()
-        .filter_map(|n| scheme::name_time(n.short_name()))
-        .max())
-}
-
-/// Whether nothing was written to `root` (and, when `recursive`, to any of its descendants
-/// but stash datasets) since its latest snapshot: every `written` is 0. A dataset whose
-/// `written` the kernel does not report counts as written. The pool is synced first
-/// (`lzc_sync`), so that data written in the last seconds, still in memory, counts.
-fn unwritten(root: &DatasetName, recursive: bool) -> Result<bool, Failure> {
-    flocker_core::lzc::sync(&root.pool(), false).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => Failure::Invalid(format!("dataset {root} does not exist")),
+/// A missing dataset is bad input (one line, naming it); other errors are ZFS's.
+fn zfs_failure(ds: &DatasetName) -> impl Fn(flocker_core::error::Error) -> Failure + '_ {
+    move |e| match e.kind() {
+        ErrorKind::NotFound => Failure::Invalid(format!("dataset {ds} does not exist")),
         _ => Failure::Zfs(e),
-    })?;
-    let mut q = DatasetQuery::new(root);
-    if recursive {
-        q = q.recursive();
     }
-    let found = Inventory::new().datasets(&q).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => Failure::Invalid(format!("dataset {root} does not exist")),
-        _ => Failure::Zfs(e),
-    })?;
-    Ok(found
-        .iter()
-        .filter(|d| d.name == *root || !rollback::is_stash_dataset(d.name.as_str()))
-        .all(|d| d.written == Some(0)))
 }
 
-/// What the service knows of a dataset between cycles.
-#[derive(Default)]
-struct Tracked {
-    /// The slot (start, Unix seconds) it was last served in: snapshotted, found up to date,
-    /// or skipped as empty.
-    served: Option<i64>,
-    /// When it is tried again after a failure.
-    retry_at: Option<OffsetDateTime>,
-    /// Whether its slots are being skipped (skip_empty), for logging a change once.
-    skipping: bool,
-    /// The report for `datavault status`.
-    report: DatasetState,
+/// The newest service snapshot time of `ds`, from the pool
+/// ([`vault::snapshot::last_snapshot`]).
+pub fn last_snapshot(ds: &DatasetName) -> Result<Option<OffsetDateTime>, Failure> {
+    vault::snapshot::last_snapshot(ds).map_err(zfs_failure(ds))
 }
 
+/// What `datavault run` keeps between cycles: the engine (the schedule and its failures, in
+/// the library), the configuration, the clock, the log and the status report.
 struct Service {
+    engine: Engine,
     cfg: Config,
     clock: Clock,
     log: Log,
     signals: Signals,
-    tracked: Vec<Tracked>,
+    /// The report for `datavault status`, one per configured dataset.
+    reports: Vec<DatasetState>,
     failed: bool,
 }
 
@@ -345,286 +312,18 @@ impl Service {
         self.log.warn(&self.clock, msg);
     }
 
-    fn error(&self, msg: &str) {
-        self.log.error(&self.clock, msg);
-    }
-
-    /// Records a failure of dataset `i` and when it is tried again.
-    fn fail(&mut self, i: usize, what: &str) {
-        let now = self.clock.now();
-        let d = &self.cfg.datasets[i];
-        let t = &mut self.tracked[i];
-        t.report.failures = t.report.failures.saturating_add(1);
-        let n = t.report.failures;
-        let backoff = Duration::from_secs(60u64.saturating_mul(1 << (n - 1).min(20)));
-        let retry = (now + backoff.min(d.schedule.period())).min(d.schedule.next_after(now));
-        t.retry_at = Some(retry);
-        t.report.retry_at = Some(stamp_of(retry));
-        t.report.last_failure = Some(LastFailure {
-            at: stamp_of(now),
-            message: what.to_string(),
-        });
-        self.failed = true;
-        let msg = format!(
-            "{} (config line {}): {what}; failure {n} in a row, next try at {}",
-            d.name,
-            d.line,
-            stamp_of(retry)
-        );
-        self.error(&msg);
-    }
-
-    /// Dataset `i` is up to date in the slot starting at `slot`.
-    fn served(&mut self, i: usize, slot: i64) {
-        let now = stamp_of(self.clock.now());
-        let t = &mut self.tracked[i];
-        t.served = Some(slot);
-        t.retry_at = None;
-        t.report.failures = 0;
-        t.report.retry_at = None;
-        t.report.last_checked = Some(now);
-    }
-
-    fn prune(&mut self, i: usize) {
-        let d = self.cfg.datasets[i].clone();
-        let now = self.clock.now();
-        let mut po = Options::new(
-            "datavault",
-            d.name.clone(),
-            d.policy.clone(),
-            self.cfg.tz.clone(),
-            self.cfg.tz_name.clone(),
-            now,
-        );
-        po.json = true; // no progress output, no text from the core
-        po.recursive = d.recursive;
-        po.batch = self.cfg.batch;
-        po.store = store_dir(self.cfg.store.as_deref());
-        po.snapshot_time = Some(scheme::info_time);
-        po.ownership = d.ownership.clone();
-        let planned = match core::plan(&po) {
-            Ok(p) => p,
-            Err(core::Failure::Usage(m) | core::Failure::Other(m)) => {
-                self.error(&format!("prune {}: {m}", d.name));
-                self.failed = true;
-                let t = &mut self.tracked[i];
-                t.report.last_failure = Some(LastFailure {
-                    at: stamp_of(now),
-                    message: format!("prune: {m}"),
-                });
-                return;
-            }
+    /// One cycle of the engine, its events logged and reported, its snapshots between the
+    /// configured hooks; then the status report is written.
+    fn cycle(&mut self) {
+        let mut host = Output {
+            cfg: &self.cfg,
+            clock: &self.clock,
+            log: &self.log,
+            signals: &self.signals,
+            reports: &mut self.reports,
+            failed: &mut self.failed,
         };
-        let (clock, log) = (&self.clock, &self.log);
-        let applied = core::apply(&po, &planned, |name, fate| match fate {
-            Fate::Skipped(e) => {
-                log.warn(clock, &format!("prune: skipped {name}: {}", short_error(e)))
-            }
-            Fate::Failed(e) => log.error(clock, &format!("prune: failed {name}: {}", e.text)),
-            Fate::Destroyed | Fate::NotAttempted => {}
-        });
-        let t = &applied.tally;
-        let destroyed: Vec<&str> = planned
-            .doomed()
-            .iter()
-            .filter(|e| matches!(applied.fates.get(&e.name), Some(Fate::Destroyed)))
-            .map(|e| e.name.rsplit('@').next().unwrap_or(&e.name))
-            .collect();
-        let summary = format!(
-            "{} snapshot(s), kept {}, destroyed {}{}{}{}",
-            planned.listing.len(),
-            planned.kept(),
-            t.destroyed,
-            if destroyed.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", destroyed.join(" "))
-            },
-            match planned.foreign.len() {
-                0 => String::new(),
-                n => format!(", kept {n} foreign"),
-            },
-            if t.skipped + t.failed + t.not_attempted > 0 {
-                format!(
-                    ", skipped {}, failed {}",
-                    t.skipped,
-                    t.failed + t.not_attempted
-                )
-            } else {
-                String::new()
-            }
-        );
-        self.info(&format!("prune {}: {summary}", d.name));
-        let ok = applied.ok();
-        let r = &mut self.tracked[i].report;
-        r.last_prune = Some(stamp_of(now));
-        r.last_prune_summary = Some(summary);
-        if !ok {
-            r.last_failure = Some(LastFailure {
-                at: stamp_of(now),
-                message: "prune: some snapshots could not be destroyed".into(),
-            });
-            self.failed = true;
-        }
-    }
-
-    /// Which datasets are due now; records the failures of those that cannot be listed.
-    fn due(&mut self, now: OffsetDateTime) -> Vec<usize> {
-        let mut due = Vec::new();
-        for i in 0..self.cfg.datasets.len() {
-            let d = &self.cfg.datasets[i];
-            let t = &self.tracked[i];
-            let slot = d.schedule.slot_start(now).unix_timestamp();
-            match t.retry_at {
-                Some(r) if now < r => continue,
-                Some(_) => {}
-                None if t.served == Some(slot) => continue,
-                None => {}
-            }
-            match last_snapshot(&d.name) {
-                Ok(last) if last.is_none_or(|l| l.unix_timestamp() < slot) => due.push(i),
-                Ok(_) => self.served(i, slot),
-                Err(e) => self.fail(i, &msg(&e)),
-            }
-        }
-        due
-    }
-
-    /// Whether entry `i` is skipped this slot (skip_empty and nothing written); logs a change.
-    fn skip_empty(&mut self, i: usize, slot: i64) -> Result<bool, Failure> {
-        let d = &self.cfg.datasets[i];
-        if !d.skip_empty {
-            return Ok(false);
-        }
-        let empty = unwritten(&d.name, d.recursive)?;
-        let was = self.tracked[i].skipping;
-        if empty && !was {
-            self.info(&format!(
-                "skip_empty: nothing written to {}{} since its last snapshot: no snapshot until it changes",
-                d.name,
-                if d.recursive { " or below" } else { "" }
-            ));
-            self.tracked[i].report.skipping_since = Some(stamp_of(self.clock.now()));
-        } else if !empty && was {
-            self.info(&format!(
-                "skip_empty: {} was written to: snapshots resume",
-                d.name
-            ));
-            self.tracked[i].report.skipping_since = None;
-        }
-        self.tracked[i].skipping = empty;
-        if empty {
-            self.served(i, slot);
-        }
-        Ok(empty)
-    }
-
-    /// Snapshots the due datasets (one call per pool) and prunes them; on the first cycle
-    /// prunes every dataset that could be listed.
-    fn cycle(&mut self, first: bool) {
-        let now = self.clock.now();
-        let due = self.due(now);
-        let mut by_pool: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for &i in &due {
-            by_pool
-                .entry(self.cfg.datasets[i].name.pool().to_string())
-                .or_default()
-                .push(i);
-        }
-        let mut snapped: Vec<usize> = Vec::new();
-        for idx in by_pool.values() {
-            if self.stopping() {
-                break;
-            }
-            let mut datasets = Vec::new();
-            let mut entries = Vec::new();
-            for &i in idx {
-                let slot = self.cfg.datasets[i]
-                    .schedule
-                    .slot_start(now)
-                    .unix_timestamp();
-                match self.skip_empty(i, slot) {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => {
-                        self.fail(i, &msg(&e));
-                        continue;
-                    }
-                }
-                let d = &self.cfg.datasets[i];
-                match expand(std::slice::from_ref(&d.name), d.recursive) {
-                    Ok(v) => {
-                        for n in v {
-                            if !datasets.contains(&n) {
-                                datasets.push(n);
-                            }
-                        }
-                        entries.push(i);
-                    }
-                    Err(e) => self.fail(i, &msg(&e)),
-                }
-            }
-            if datasets.is_empty() {
-                continue;
-            }
-            let store = match Store::open(store_dir(self.cfg.store.as_deref())) {
-                Ok(s) => s,
-                Err(e) => {
-                    let m = format!("snapshot: {}", msg(&Failure::from(e)));
-                    for &i in &entries {
-                        self.fail(i, &m);
-                    }
-                    continue;
-                }
-            };
-            // Hooks (hooks.rs): pre_snapshot before the snapshot, post_snapshot after it, for
-            // the entries that take one (not those skip_empty skipped).
-            let (clock, log) = (&self.clock, &self.log);
-            let hooks = crate::hooks::Around::new(&self.cfg, &entries, &datasets);
-            let taken = hooks
-                .pre(&|m| log.error(clock, m))
-                .and_then(|()| take(&store, &datasets, || clock.now()));
-            self.failed |= !hooks.post(&taken, &|m| log.error(clock, m));
-            match taken {
-                Ok((short, names)) => {
-                    self.info(&format!(
-                        "snapshot {short}: {} (one lzc_snapshot call)",
-                        names
-                            .iter()
-                            .map(|n| n.dataset_str())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ));
-                    for &i in &entries {
-                        let slot = self.cfg.datasets[i]
-                            .schedule
-                            .slot_start(now)
-                            .unix_timestamp();
-                        self.served(i, slot);
-                    }
-                    snapped.extend(entries);
-                }
-                Err(e) => {
-                    let m = format!("snapshot: {}", msg(&e));
-                    for &i in &entries {
-                        self.fail(i, &m);
-                    }
-                }
-            }
-        }
-        let to_prune: Vec<usize> = if first {
-            (0..self.cfg.datasets.len())
-                .filter(|&i| self.tracked[i].retry_at.is_none())
-                .collect()
-        } else {
-            snapped
-        };
-        for i in to_prune {
-            if self.stopping() {
-                break;
-            }
-            self.prune(i);
-        }
+        self.engine.run_cycle(&self.clock, &mut host);
         self.write_state();
     }
 
@@ -639,11 +338,11 @@ impl Service {
                 .cfg
                 .datasets
                 .iter()
-                .zip(&self.tracked)
-                .map(|(d, t)| (d.name.to_string(), t.report.clone()))
+                .zip(&self.reports)
+                .map(|(d, r)| (d.name.to_string(), r.clone()))
                 .collect(),
         };
-        if let Err(e) = Store::open(&dir)
+        if let Err(e) = Store::create(&dir)
             .map_err(|e| e.to_string())
             .and_then(|_| state::write(&dir, &st))
         {
@@ -653,13 +352,7 @@ impl Service {
 
     /// The next instant a dataset falls due (or is tried again), after `now`.
     fn next_due(&self, now: OffsetDateTime) -> OffsetDateTime {
-        self.cfg
-            .datasets
-            .iter()
-            .zip(&self.tracked)
-            .map(|(d, t)| t.retry_at.unwrap_or_else(|| d.schedule.next_after(now)))
-            .min()
-            .unwrap_or(now + time::Duration::HOUR)
+        self.engine.next_due(now)
     }
 
     /// Waits until the next due instant (or `until`), a stop signal, or (system clock) a
@@ -722,6 +415,222 @@ impl Service {
     }
 }
 
+/// The engine's host in `datavault run`: logs each event as one line, keeps the status
+/// report, runs the hooks around each snapshot, and stops on a signal.
+struct Output<'a> {
+    cfg: &'a Config,
+    clock: &'a Clock,
+    log: &'a Log,
+    signals: &'a Signals,
+    reports: &'a mut [DatasetState],
+    failed: &'a mut bool,
+}
+
+impl Output<'_> {
+    /// A failure of dataset `index` at `step`, in the log's words.
+    fn what(&self, index: usize, step: Step, cause: Cause<'_>) -> String {
+        let text = match cause {
+            Cause::Zfs(e) => match (step, e.kind()) {
+                (Step::Listing | Step::SkipEmpty | Step::Cover, ErrorKind::NotFound) => {
+                    format!("dataset {} does not exist", self.cfg.datasets[index].name)
+                }
+                _ => e.to_string(),
+            },
+            Cause::Host(why) => why.to_string(),
+            _ => String::new(),
+        };
+        match step {
+            Step::Store | Step::Snapshot | Step::Hook => format!("snapshot: {text}"),
+            _ => text,
+        }
+    }
+
+    fn failed(
+        &mut self,
+        now: OffsetDateTime,
+        index: usize,
+        what: String,
+        n: u32,
+        retry: OffsetDateTime,
+    ) {
+        let d = &self.cfg.datasets[index];
+        let r = &mut self.reports[index];
+        r.failures = n;
+        r.retry_at = Some(stamp_of(retry));
+        r.last_failure = Some(LastFailure {
+            at: stamp_of(now),
+            message: what.clone(),
+        });
+        *self.failed = true;
+        self.log.error(
+            self.clock,
+            &format!(
+                "{} (config line {}): {what}; failure {n} in a row, next try at {}",
+                d.name,
+                d.line,
+                stamp_of(retry)
+            ),
+        );
+    }
+
+    /// The prune's log line and report.
+    fn pruned(&mut self, now: OffsetDateTime, index: usize, planned: &Planned, report: &Report) {
+        let t = &report.tally;
+        let destroyed: Vec<&str> = planned
+            .doomed()
+            .iter()
+            .filter(|e| matches!(report.fates.get(&e.name), Some(Fate::Destroyed)))
+            .map(|e| e.name.rsplit('@').next().unwrap_or(&e.name))
+            .collect();
+        let summary = format!(
+            "{} snapshot(s), kept {}, destroyed {}{}{}{}",
+            planned.listing.len(),
+            planned.kept(),
+            t.destroyed,
+            if destroyed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", destroyed.join(" "))
+            },
+            match planned.foreign.len() {
+                0 => String::new(),
+                n => format!(", kept {n} foreign"),
+            },
+            if t.skipped + t.failed + t.not_attempted > 0 {
+                format!(
+                    ", skipped {}, failed {}",
+                    t.skipped,
+                    t.failed + t.not_attempted
+                )
+            } else {
+                String::new()
+            }
+        );
+        let name = &self.cfg.datasets[index].name;
+        self.log
+            .info(self.clock, &format!("prune {name}: {summary}"));
+        let r = &mut self.reports[index];
+        r.last_prune = Some(stamp_of(now));
+        r.last_prune_summary = Some(summary);
+        if !report.ok() {
+            r.last_failure = Some(LastFailure {
+                at: stamp_of(now),
+                message: "prune: some snapshots could not be destroyed".into(),
+            });
+            *self.failed = true;
+        }
+    }
+
+    /// A prune that could not plan.
+    fn prune_failed(&mut self, now: OffsetDateTime, index: usize, e: &flocker_core::error::Error) {
+        let m = match core::failure(e) {
+            core::Failure::Usage(m) | core::Failure::Other(m) => m,
+        };
+        let name = &self.cfg.datasets[index].name;
+        self.log.error(self.clock, &format!("prune {name}: {m}"));
+        *self.failed = true;
+        self.reports[index].last_failure = Some(LastFailure {
+            at: stamp_of(now),
+            message: format!("prune: {m}"),
+        });
+    }
+}
+
+impl engine::Host for Output<'_> {
+    fn event(&mut self, now: OffsetDateTime, event: &Event<'_>) {
+        let (clock, log) = (self.clock, self.log);
+        match *event {
+            Event::Served { index } => {
+                let r = &mut self.reports[index];
+                r.failures = 0;
+                r.retry_at = None;
+                r.last_checked = Some(stamp_of(now));
+            }
+            Event::SkipStarted { index } => {
+                let d = &self.cfg.datasets[index];
+                log.info(clock, &format!(
+                    "skip_empty: nothing written to {}{} since its last snapshot: no snapshot until it changes",
+                    d.name,
+                    if d.recursive { " or below" } else { "" }
+                ));
+                self.reports[index].skipping_since = Some(stamp_of(now));
+            }
+            Event::SkipEnded { index } => {
+                let d = &self.cfg.datasets[index];
+                log.info(
+                    clock,
+                    &format!("skip_empty: {} was written to: snapshots resume", d.name),
+                );
+                self.reports[index].skipping_since = None;
+            }
+            Event::Failed {
+                index,
+                step,
+                cause,
+                failures,
+                retry_at,
+            } => {
+                let what = self.what(index, step, cause);
+                self.failed(now, index, what, failures, retry_at);
+            }
+            Event::Snapshot { short, names } => log.info(
+                clock,
+                &format!(
+                    "snapshot {short}: {} (one lzc_snapshot call)",
+                    names
+                        .iter()
+                        .map(|n| n.dataset_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ),
+            Event::PruneItem { name, fate, .. } => match fate {
+                Fate::Skipped(e) => {
+                    log.warn(clock, &format!("prune: skipped {name}: {}", short_error(e)))
+                }
+                Fate::Failed(e) => log.error(clock, &format!("prune: failed {name}: {}", e.text)),
+                _ => {}
+            },
+            Event::Pruned {
+                index,
+                planned,
+                report,
+            } => self.pruned(now, index, planned, report),
+            Event::PruneFailed { index, error } => self.prune_failed(now, index, error),
+            _ => {}
+        }
+    }
+
+    /// Hooks (hooks.rs): pre_snapshot before the snapshot, post_snapshot after it, for the
+    /// entries that take one (not those skip_empty skipped).
+    fn around_snapshot(
+        &mut self,
+        entries: &[usize],
+        datasets: &[DatasetName],
+        take: &mut dyn FnMut() -> Taken,
+    ) -> Taken {
+        let (clock, log) = (self.clock, self.log);
+        let log_err = |m: &str| log.error(clock, m);
+        let hooks = crate::hooks::Around::new(self.cfg, entries, datasets);
+        let taken = match hooks.pre(&log_err) {
+            Ok(()) => take(),
+            Err(f) => Taken::Skipped(msg(&f)),
+        };
+        *self.failed |= !hooks.post(&taken, &log_err);
+        taken
+    }
+
+    fn stopping(&mut self) -> bool {
+        self.signals.stopping()
+    }
+}
+
+impl engine::Clock for Clock {
+    fn now(&self) -> OffsetDateTime {
+        Clock::now(self)
+    }
+}
+
 fn msg(f: &Failure) -> String {
     match f {
         Failure::Usage(m) | Failure::Refused(m) | Failure::Invalid(m) | Failure::Failed(m) => {
@@ -731,7 +640,8 @@ fn msg(f: &Failure) -> String {
     }
 }
 
-/// `datavault run ...`
+/// `datavault run ...`: build the engine from the config, then cycle and sleep until the
+/// next due instant, a stop signal, or the end of a bounded run.
 pub fn run(args: &[String]) -> Result<(), Failure> {
     let o = Opts::parse(
         args,
@@ -745,6 +655,56 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
             "--clock-step",
         ],
     )?;
+    let (cfg, cycles, until, clock) = run_args(&o)?;
+    // A dataset that does not exist (yet) is not a reason to stop: the first cycle logs it and
+    // tries it again on its own while the others go on.
+    let bounded = cycles.is_some() || until.is_some();
+    let signals = Signals::install()?;
+    let log = Log::new(&clock);
+    let reports = vec![DatasetState::default(); cfg.datasets.len()];
+    let mut svc = Service {
+        engine: engine_of(&cfg),
+        cfg,
+        clock,
+        log,
+        signals,
+        reports,
+        failed: false,
+    };
+    svc.announce();
+    systemd::notify("READY=1");
+    let mut n = 0u64;
+    loop {
+        if svc.stopping() {
+            break;
+        }
+        if until.is_some_and(|u| svc.clock.now() > u) {
+            svc.info("the clock passed --until: stopping");
+            break;
+        }
+        svc.cycle();
+        systemd::notify("WATCHDOG=1");
+        n += 1;
+        if cycles.is_some_and(|c| n >= c) {
+            break;
+        }
+        svc.wait(until);
+    }
+    if svc.stopping() {
+        systemd::notify("STOPPING=1");
+        svc.info("signal received: stopped cleanly");
+    } else {
+        svc.info(&format!("stopped after {n} cycle(s)"));
+    }
+    if bounded && svc.failed {
+        return Err(Failure::Failed("some steps failed (see above)".into()));
+    }
+    Ok(())
+}
+
+/// The arguments of `datavault run`, validated: the config, `--cycles`/`--once`, `--until`
+/// and the clock.
+fn run_args(o: &Opts) -> Result<(Config, Option<u64>, Option<OffsetDateTime>, Clock), Failure> {
     if !o.positional.is_empty() {
         return Err(Failure::Usage("run takes no positional arguments".into()));
     }
@@ -770,120 +730,111 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
         .value("--until")
         .map(|u| parse_instant(u).map_err(|m| Failure::Invalid(format!("bad --until {u:?}: {m}"))))
         .transpose()?;
-    let clock = match (
-        o.value("--clock-start"),
-        o.value("--clock-speed"),
-        o.value("--clock-step"),
-    ) {
-        (None, None, None) => Clock::Real,
-        (Some(s), speed, step) => {
-            let start = parse_instant(s)
-                .map_err(|m| Failure::Invalid(format!("bad --clock-start {s:?}: {m}")))?;
-            match (speed, step) {
-                (Some(v), None) => {
-                    let speed: f64 = v
-                        .parse()
-                        .ok()
-                        .filter(|x: &f64| x.is_finite() && *x > 0.0 && *x <= 1e7)
-                        .ok_or_else(|| {
-                            Failure::Invalid(format!(
-                                "bad --clock-speed {v:?}: a number in (0, 1e7]"
-                            ))
-                        })?;
-                    Clock::Speed {
-                        start,
-                        began: Instant::now(),
-                        speed,
-                    }
-                }
-                (None, Some(v)) => Clock::Step {
-                    t: start,
-                    step: parse_interval(v)
-                        .map_err(|m| Failure::Invalid(format!("bad --clock-step: {m}")))?,
-                },
-                (None, None) => Clock::Speed {
-                    start,
-                    began: Instant::now(),
-                    speed: 1.0,
-                },
-                (Some(_), Some(_)) => {
-                    return Err(Failure::Usage(
-                        "--clock-speed and --clock-step exclude each other".into(),
-                    ));
-                }
-            }
-        }
-        (None, _, _) => {
-            return Err(Failure::Usage(
-                "--clock-speed and --clock-step need --clock-start".into(),
-            ));
-        }
-    };
+    let clock = clock_of(o)?;
     if matches!(clock, Clock::Step { .. }) && cycles.is_none() && until.is_none() {
         return Err(Failure::Usage(
             "--clock-step needs --once, --cycles or --until (it never sleeps)".into(),
         ));
     }
-    // A dataset that does not exist (yet) is not a reason to stop: the first cycle logs it and
-    // tries it again on its own while the others go on.
-    let bounded = cycles.is_some() || until.is_some();
-    let signals = Signals::install()?;
-    let log = Log::new(&clock);
-    let tracked = cfg.datasets.iter().map(|_| Tracked::default()).collect();
-    let mut svc = Service {
-        cfg,
-        clock,
-        log,
-        signals,
-        tracked,
-        failed: false,
-    };
-    svc.info(&format!(
-        "datavault service started: {} dataset(s) from {}, {}",
-        svc.cfg.datasets.len(),
-        svc.cfg.path,
-        svc.clock.describe()
-    ));
-    for d in &svc.cfg.datasets {
-        svc.info(&format!(
-            "  {}{} {}, keep {}{}{}",
-            d.name,
-            if d.recursive { " (recursive)" } else { "" },
-            d.schedule,
-            d.policy,
-            if d.skip_empty { ", skip_empty" } else { "" },
-            match d.ownership.regex() {
-                Some(r) => format!(", owns dv- snapshots and those matching \"{r}\""),
-                None => String::new(),
+    Ok((cfg, cycles, until, clock))
+}
+
+/// The service's clock from `--clock-start`, `--clock-speed` and `--clock-step`.
+fn clock_of(o: &Opts) -> Result<Clock, Failure> {
+    Ok(
+        match (
+            o.value("--clock-start"),
+            o.value("--clock-speed"),
+            o.value("--clock-step"),
+        ) {
+            (None, None, None) => Clock::Real,
+            (Some(s), speed, step) => {
+                let start = parse_instant(s)
+                    .map_err(|m| Failure::Invalid(format!("bad --clock-start {s:?}: {m}")))?;
+                match (speed, step) {
+                    (Some(v), None) => {
+                        let speed: f64 = v
+                            .parse()
+                            .ok()
+                            .filter(|x: &f64| x.is_finite() && *x > 0.0 && *x <= 1e7)
+                            .ok_or_else(|| {
+                                Failure::Invalid(format!(
+                                    "bad --clock-speed {v:?}: a number in (0, 1e7]"
+                                ))
+                            })?;
+                        Clock::Speed {
+                            start,
+                            began: Instant::now(),
+                            speed,
+                        }
+                    }
+                    (None, Some(v)) => Clock::Step {
+                        t: start,
+                        step: parse_interval(v)
+                            .map_err(|m| Failure::Invalid(format!("bad --clock-step: {m}")))?,
+                    },
+                    (None, None) => Clock::Speed {
+                        start,
+                        began: Instant::now(),
+                        speed: 1.0,
+                    },
+                    (Some(_), Some(_)) => {
+                        return Err(Failure::Usage(
+                            "--clock-speed and --clock-step exclude each other".into(),
+                        ));
+                    }
+                }
             }
+            (None, _, _) => {
+                return Err(Failure::Usage(
+                    "--clock-speed and --clock-step need --clock-start".into(),
+                ));
+            }
+        },
+    )
+}
+
+impl Service {
+    /// The first lines: what the service runs, and each dataset's schedule and policy.
+    fn announce(&self) {
+        self.info(&format!(
+            "datavault service started: {} dataset(s) from {}, {}",
+            self.cfg.datasets.len(),
+            self.cfg.path,
+            self.clock.describe()
         ));
-    }
-    systemd::notify("READY=1");
-    let mut n = 0u64;
-    loop {
-        if svc.stopping() {
-            break;
+        for d in &self.cfg.datasets {
+            self.info(&format!(
+                "  {}{} {}, keep {}{}{}",
+                d.name,
+                if d.recursive { " (recursive)" } else { "" },
+                d.schedule,
+                d.policy,
+                if d.skip_empty { ", skip_empty" } else { "" },
+                match d.ownership.regex() {
+                    Some(r) => format!(", owns dv- snapshots and those matching \"{r}\""),
+                    None => String::new(),
+                }
+            ));
         }
-        if until.is_some_and(|u| svc.clock.now() > u) {
-            svc.info("the clock passed --until: stopping");
-            break;
-        }
-        svc.cycle(n == 0);
-        systemd::notify("WATCHDOG=1");
-        n += 1;
-        if cycles.is_some_and(|c| n >= c) {
-            break;
-        }
-        svc.wait(until);
     }
-    if svc.stopping() {
-        systemd::notify("STOPPING=1");
-        svc.info("signal received: stopped cleanly");
-    } else {
-        svc.info(&format!("stopped after {n} cycle(s)"));
-    }
-    if bounded && svc.failed {
-        return Err(Failure::Failed("some steps failed (see above)".into()));
-    }
-    Ok(())
+}
+
+/// The library's engine for the configured datasets.
+fn engine_of(cfg: &Config) -> Engine {
+    let specs = cfg
+        .datasets
+        .iter()
+        .map(|d| {
+            let mut s = Spec::new(d.name.clone(), d.schedule.clone(), d.policy.clone());
+            s.recursive = d.recursive;
+            s.ownership = d.ownership.clone();
+            s.skip_empty = d.skip_empty;
+            s
+        })
+        .collect();
+    let mut settings = Settings::new(cfg.tz.clone());
+    settings.batch = cfg.batch;
+    settings.store = store_dir(cfg.store.as_deref());
+    Engine::new(specs, settings)
 }

@@ -14,13 +14,12 @@
 //! (or `-r`); datasets of several pools get one snapshot per pool, all with the same name.
 //! These snapshots are DataVault's (`dv-`), so retention owns and thins them like the others.
 
-use std::collections::BTreeSet;
-
 use flocker_core::error::ErrorKind;
-use flocker_core::inventory::{DatasetQuery, Inventory};
+use flocker_core::inventory::Inventory;
 use flocker_core::name::{DatasetName, SnapshotName};
-use flocker_core::rollback::{self, Store};
+use flocker_core::rollback::Store;
 use flocker_core::snapshot;
+use flocker_core::vault::{self, snapshot::LOCK_WAIT};
 use flocker_examples::scheme;
 use time::OffsetDateTime;
 
@@ -34,80 +33,29 @@ pub const PROP_DESCRIPTION: &str = "flocker:description";
 /// User property of a post snapshot: the ID (short name) of its pre.
 pub const PROP_PRE: &str = "flocker:pre";
 
-/// The datasets a snapshot of `roots` covers: the roots in order, then (with `recursive`)
-/// their descendants, without duplicates and without stash datasets. Fails (one line, naming
-/// it) when a root does not exist.
+/// The datasets a snapshot of `roots` covers ([`vault::snapshot::covered`]: no stash
+/// dataset). Fails (one line, naming it) when a root does not exist.
 pub fn expand(roots: &[DatasetName], recursive: bool) -> Result<Vec<DatasetName>, Failure> {
-    let mut inv = Inventory::new();
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for root in roots {
-        let mut q = DatasetQuery::new(root);
-        if recursive {
-            q = q.recursive();
-        }
-        let found = inv.datasets(&q).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Failure::Invalid(format!("dataset {root} does not exist")),
-            _ => Failure::Zfs(e),
-        })?;
-        if !found.iter().any(|d| d.name == *root) {
-            return Err(Failure::Invalid(format!("dataset {root} does not exist")));
-        }
-        for d in found {
-            if d.name != *root && rollback::is_stash_dataset(d.name.as_str()) {
-                continue;
-            }
-            if seen.insert(d.name.as_str().to_string()) {
-                out.push(d.name);
-            }
-        }
-    }
-    Ok(out)
+    vault::snapshot::covered(roots, recursive).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Failure::Invalid(format!(
+            "dataset {} does not exist",
+            e.name().unwrap_or_default()
+        )),
+        _ => Failure::Zfs(e),
+    })
 }
 
-/// How long a snapshot waits for a rollback or stash operation that holds the store's lock.
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
-
-/// Takes `dv-<time>` of every dataset in one `lzc_snapshot` call, holding the store's lock
-/// (waiting up to [`LOCK_WAIT`] for a running rollback, so that no snapshot lands between a
-/// rollback's plan and its end). When a snapshot of that name already exists (two snapshots
-/// within one second), waits for the next second and tries again (the failed call changed
-/// nothing); at most three tries.
-pub fn take(
-    store: &Store,
-    datasets: &[DatasetName],
-    at: impl FnMut() -> OffsetDateTime,
-) -> Result<(String, Vec<SnapshotName>), Failure> {
-    take_with(store, datasets, at, &[])
-}
-
-/// [`take`], with user properties (`name:x` → value) set on every new snapshot in the same
-/// `lzc_snapshot` call.
+/// [`vault::snapshot::take`]: a bad user property is bad input (exit 2).
 pub fn take_with(
     store: &Store,
     datasets: &[DatasetName],
-    mut at: impl FnMut() -> OffsetDateTime,
+    at: impl FnMut() -> OffsetDateTime,
     props: &[(&str, &str)],
 ) -> Result<(String, Vec<SnapshotName>), Failure> {
-    let mut tries = 0;
-    loop {
-        let mut short = String::new();
-        let name = || {
-            short = scheme::snap_name(at());
-            short.clone()
-        };
-        match snapshot::snapshot_locked(store, LOCK_WAIT, datasets, name, props) {
-            Ok(names) => return Ok((short, names)),
-            Err(e) if e.kind() == ErrorKind::Exists && tries < 2 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(1000));
-            }
-            Err(e) if e.kind() == ErrorKind::PropertyInvalid => {
-                return Err(Failure::Invalid(e.to_string()));
-            }
-            Err(e) => return Err(Failure::Zfs(e)),
-        }
-    }
+    vault::snapshot::take(store, datasets, at, props).map_err(|e| match e.kind() {
+        ErrorKind::PropertyInvalid => Failure::Invalid(e.to_string()),
+        _ => Failure::Zfs(e),
+    })
 }
 
 /// What `datavault snapshot` was asked for.
