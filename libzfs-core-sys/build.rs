@@ -15,7 +15,7 @@
 use std::env;
 use std::fmt;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Prefix that contains `libzfs/` and `libspl/` (e.g. `/usr/include`).
 const ENV_INCLUDE_DIR: &str = "LIBZFS_CORE_INCLUDE_DIR";
@@ -117,6 +117,31 @@ to use the bindings committed in the crate (generated from OpenZFS 2.1.11 header
 a final link then still needs the libraries.";
 
 fn main() {
+    emit_rerun_and_check_cfg();
+
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+
+    let pregenerated = match pregenerated_request() {
+        Ok(p) => p,
+        Err(msg) => fail(&msg),
+    };
+
+    let level = if let Some(level) = pregenerated {
+        use_pregenerated(level, &out_dir, &manifest_dir);
+        level
+    } else {
+        generate_bindings(&out_dir, &manifest_dir)
+    };
+    if pregenerated.is_some() {
+        println!("cargo::rustc-env=LIBZFS_CORE_SYS_HEADER=");
+    }
+    emit_level(level, pregenerated.is_some());
+}
+
+/// The `rerun-if-*` lines and the `rustc-check-cfg` declarations.
+fn emit_rerun_and_check_cfg() {
     for var in [
         ENV_INCLUDE_DIR,
         ENV_LIB_DIR,
@@ -130,98 +155,94 @@ fn main() {
     for cfg in ALL_CFGS {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
+}
 
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+/// The committed bindings of `level`: `src/bindings_<level>.rs`.
+fn committed_bindings(manifest_dir: &Path, level: ApiLevel) -> PathBuf {
+    manifest_dir
+        .join("src")
+        .join(format!("bindings_{}.rs", level.file_tag()))
+}
 
-    let pregenerated = match pregenerated_request() {
-        Ok(p) => p,
+/// Copies the committed bindings of `level` to `OUT_DIR`, linking against the library if it can
+/// be found.
+fn use_pregenerated(level: ApiLevel, out_dir: &Path, manifest_dir: &Path) {
+    // Link against the library if it can be found, so that an opted-in build still links;
+    // docs.rs has no library, so do not even look there.
+    if env::var_os(ENV_DOCS_RS).is_none() {
+        match locate() {
+            Ok(found) => emit_link(&found),
+            Err(msg) => println!(
+                "cargo::warning=libzfs-core-sys: using pregenerated {level} bindings without \
+                 a library to link ({}); only `cargo check`/`cargo doc` will work",
+                first_line(&msg)
+            ),
+        }
+    }
+    let src = committed_bindings(manifest_dir, level);
+    println!("cargo::rerun-if-changed={}", src.display());
+    if let Err(e) = fs::copy(&src, out_dir.join("bindings.rs")) {
+        fail(&format!("cannot copy {}: {e}", src.display()));
+    }
+}
+
+/// Finds the headers and libraries, runs bindgen into `OUT_DIR` (and into the committed copy
+/// when asked) and emits the link lines; returns the API level of the headers.
+fn generate_bindings(out_dir: &Path, manifest_dir: &Path) -> ApiLevel {
+    let found = match locate() {
+        Ok(found) => found,
         Err(msg) => fail(&msg),
     };
-
-    let level = if let Some(level) = pregenerated {
-        // Link against the library if it can be found, so that an opted-in build still links;
-        // docs.rs has no library, so do not even look there.
-        if env::var_os(ENV_DOCS_RS).is_none() {
-            match locate() {
-                Ok(found) => emit_link(&found),
-                Err(msg) => println!(
-                    "cargo::warning=libzfs-core-sys: using pregenerated {level} bindings without \
-                     a library to link ({}); only `cargo check`/`cargo doc` will work",
-                    first_line(&msg)
-                ),
-            }
-        }
-        let src = manifest_dir
-            .join("src")
-            .join(format!("bindings_{}.rs", level.file_tag()));
-        println!("cargo::rerun-if-changed={}", src.display());
-        if let Err(e) = fs::copy(&src, out_dir.join("bindings.rs")) {
-            fail(&format!("cannot copy {}: {e}", src.display()));
-        }
-        level
-    } else {
-        let found = match locate() {
-            Ok(found) => found,
-            Err(msg) => fail(&msg),
-        };
-        let (level, header) = match detect_level(&found.include_paths) {
-            Ok(found) => found,
-            Err(msg) => fail(&msg),
-        };
-        // For the crate's own tests, which compare the bindings with the header.
-        println!(
-            "cargo::rustc-env=LIBZFS_CORE_SYS_HEADER={}",
-            header.display()
-        );
-        let bindings = match generate(&found.include_paths) {
-            Ok(b) => format!(
-                "// Bindings for the OpenZFS {level} API (libzfs_core, libnvpair), generated by \
-                 libzfs-core-sys's build.rs.\n\
-                 // Committed copies (src/bindings_*.rs) are refreshed with \
-                 {ENV_UPDATE_PREGENERATED}=1; see CONTRIBUTING.md.\n{b}"
-            ),
-            Err(msg) => fail(&msg),
-        };
-        if let Err(e) = fs::write(out_dir.join("bindings.rs"), &bindings) {
-            fail(&format!(
-                "cannot write bindings to {}: {e}",
-                out_dir.display()
-            ));
-        }
-        if env::var_os(ENV_UPDATE_PREGENERATED).is_some_and(|v| v == "1") {
-            let dst = manifest_dir
-                .join("src")
-                .join(format!("bindings_{}.rs", level.file_tag()));
-            if let Err(e) = fs::write(&dst, &bindings) {
-                fail(&format!("cannot write {}: {e}", dst.display()));
-            }
-            println!("cargo::warning=libzfs-core-sys: wrote {}", dst.display());
-        }
-        emit_link(&found);
-        let joined = env::join_paths(&found.include_paths)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        println!("cargo::metadata=include={joined}");
-        level
+    let (level, header) = match detect_level(&found.include_paths) {
+        Ok(found) => found,
+        Err(msg) => fail(&msg),
     };
-    if pregenerated.is_some() {
-        println!("cargo::rustc-env=LIBZFS_CORE_SYS_HEADER=");
+    // For the crate's own tests, which compare the bindings with the header.
+    println!(
+        "cargo::rustc-env=LIBZFS_CORE_SYS_HEADER={}",
+        header.display()
+    );
+    let bindings = match generate(&found.include_paths) {
+        Ok(b) => format!(
+            "// Bindings for the OpenZFS {level} API (libzfs_core, libnvpair), generated by \
+             libzfs-core-sys's build.rs.\n\
+             // Committed copies (src/bindings_*.rs) are refreshed with \
+             {ENV_UPDATE_PREGENERATED}=1; see CONTRIBUTING.md.\n{b}"
+        ),
+        Err(msg) => fail(&msg),
+    };
+    if let Err(e) = fs::write(out_dir.join("bindings.rs"), &bindings) {
+        fail(&format!(
+            "cannot write bindings to {}: {e}",
+            out_dir.display()
+        ));
     }
+    if env::var_os(ENV_UPDATE_PREGENERATED).is_some_and(|v| v == "1") {
+        let dst = committed_bindings(manifest_dir, level);
+        if let Err(e) = fs::write(&dst, &bindings) {
+            fail(&format!("cannot write {}: {e}", dst.display()));
+        }
+        println!("cargo::warning=libzfs-core-sys: wrote {}", dst.display());
+    }
+    emit_link(&found);
+    let joined = env::join_paths(&found.include_paths)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    println!("cargo::metadata=include={joined}");
+    level
+}
 
+/// The cfgs, metadata and compile-time environment of the API level.
+fn emit_level(level: ApiLevel, pregenerated: bool) {
     for cfg in level.cfgs() {
         println!("cargo::rustc-cfg={cfg}");
     }
     println!("cargo::metadata=version={level}");
-    println!(
-        "cargo::metadata=pregenerated={}",
-        u8::from(pregenerated.is_some())
-    );
+    println!("cargo::metadata=pregenerated={}", u8::from(pregenerated));
     println!("cargo::rustc-env=LIBZFS_CORE_SYS_API_VERSION={level}");
     println!(
         "cargo::rustc-env=LIBZFS_CORE_SYS_PREGENERATED_BINDINGS={}",
-        u8::from(pregenerated.is_some())
+        u8::from(pregenerated)
     );
 }
 
@@ -427,6 +448,62 @@ fn whole_identifier_followed_by(text: &str, name: &str, next: &[char]) -> bool {
     false
 }
 
+/// Functions bindgen binds (regular expressions).
+const ALLOW_FUNCTIONS: &[&str] = &[
+    "lzc_.*",
+    "libzfs_core_.*",
+    "nvlist_.*",
+    "nvpair_.*",
+    "fnvlist_.*",
+    "fnvpair_.*",
+];
+
+/// Types bindgen binds (regular expressions).
+const ALLOW_TYPES: &[&str] = &[
+    "lzc_.*",
+    "nvlist_t",
+    "nvpair_t",
+    "data_type_t",
+    "boolean_t",
+    "zfs_errno_t",
+    "zfs_ioc_t?",
+    "dmu_objset_type_t?",
+    "pool_initialize_func_t?",
+    "pool_trim_func_t?",
+    "pool_scan_func_t?",
+    "pool_scrub_cmd_t?",
+    "zpool_wait_activity_t?",
+    "zfs_wait_activity_t?",
+    "zpool_prefetch_type_t?",
+];
+
+/// Functions left out although [`ALLOW_FUNCTIONS`] matches them.
+const BLOCK_FUNCTIONS: &[&str] = &[
+    // Declared in libzfs_core.h (2.1 through 2.3) but defined nowhere: libzfs_core.so does not
+    // export it, so binding it would only turn a call into a link error.
+    "lzc_send_progress",
+    // stdio- and regex-based helpers would drag FILE, va_list and regex_t (libc- and
+    // architecture-specific layouts) into the bindings; Rust code formats nvlists itself.
+    "nvlist_print.*",
+    "nvlist_prt.*",
+    "nvlist_prtctl.*",
+    "nvpair_value_match_regex",
+];
+
+/// Types never bound (see [`BLOCK_FUNCTIONS`]).
+const BLOCK_TYPES: &[&str] = &["FILE", "_IO_.*", "regex_t", "re_pattern_buffer"];
+
+/// Constants bindgen binds (regular expressions).
+const ALLOW_VARS: &[&str] = &[
+    "ZFS_ERR_.*",
+    "NV_UNIQUE_NAME.*",
+    "NV_FLAG_.*",
+    "ZFS_MAX_DATASET_NAME_LEN",
+    "MAXNAMELEN",
+    "ZCP_.*",
+    "ZFS_IOC_.*",
+];
+
 /// Runs bindgen over `wrapper.h`.
 fn generate(include_paths: &[PathBuf]) -> Result<String, String> {
     let target = bindgen::RustTarget::stable(MSRV_MINOR, 0)
@@ -443,61 +520,19 @@ fn generate(include_paths: &[PathBuf]) -> Result<String, String> {
         .layout_tests(true)
         .generate_comments(true)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
-
-    for f in [
-        "lzc_.*",
-        "libzfs_core_.*",
-        "nvlist_.*",
-        "nvpair_.*",
-        "fnvlist_.*",
-        "fnvpair_.*",
-    ] {
+    for f in ALLOW_FUNCTIONS {
         builder = builder.allowlist_function(f);
     }
-    for t in [
-        "lzc_.*",
-        "nvlist_t",
-        "nvpair_t",
-        "data_type_t",
-        "boolean_t",
-        "zfs_errno_t",
-        "zfs_ioc_t?",
-        "dmu_objset_type_t?",
-        "pool_initialize_func_t?",
-        "pool_trim_func_t?",
-        "pool_scan_func_t?",
-        "pool_scrub_cmd_t?",
-        "zpool_wait_activity_t?",
-        "zfs_wait_activity_t?",
-        "zpool_prefetch_type_t?",
-    ] {
+    for t in ALLOW_TYPES {
         builder = builder.allowlist_type(t);
     }
-    // stdio- and regex-based helpers would drag FILE, va_list and regex_t (libc- and
-    // architecture-specific layouts) into the bindings; Rust code formats nvlists itself.
-    // Declared in libzfs_core.h (2.1 through 2.3) but defined nowhere: libzfs_core.so does not
-    // export it, so binding it would only turn a call into a link error.
-    builder = builder.blocklist_function("lzc_send_progress");
-    for f in [
-        "nvlist_print.*",
-        "nvlist_prt.*",
-        "nvlist_prtctl.*",
-        "nvpair_value_match_regex",
-    ] {
+    for f in BLOCK_FUNCTIONS {
         builder = builder.blocklist_function(f);
     }
-    for t in ["FILE", "_IO_.*", "regex_t", "re_pattern_buffer"] {
+    for t in BLOCK_TYPES {
         builder = builder.blocklist_type(t);
     }
-    for v in [
-        "ZFS_ERR_.*",
-        "NV_UNIQUE_NAME.*",
-        "NV_FLAG_.*",
-        "ZFS_MAX_DATASET_NAME_LEN",
-        "MAXNAMELEN",
-        "ZCP_.*",
-        "ZFS_IOC_.*",
-    ] {
+    for v in ALLOW_VARS {
         builder = builder.allowlist_var(v);
     }
 
