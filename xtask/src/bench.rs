@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -92,9 +91,8 @@ fn build(flavour: Flavour, env: &[(String, String)]) -> Result<PathBuf> {
         flavour.as_str(),
         target.display()
     );
-    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let st = crate::test::cargo()
         .args(["build", "--release", "-p", "flocker-benches", "--bins"])
-        .current_dir(repo_root())
         .env("CARGO_TARGET_DIR", &target)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .status()
@@ -165,24 +163,16 @@ pub fn markdown_tables(text: &str) -> Vec<Vec<Vec<String>>> {
     tables
 }
 
-fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)> {
-    crate::host::ensure_lab_prereqs()?;
-    let img = image::ensure(flavour)?;
-    let env = image::dev_env(flavour, &img)?;
-    let bin_dir = build(flavour, &env)?;
-    let out_dir = bench_dir();
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let prefix = if opts.quick { "quick-" } else { "" };
-    let snap_json = out_dir.join(format!("{prefix}{}-snapshot.json", flavour.as_str()));
-    let _ = std::fs::remove_file(&snap_json);
+/// The shell script that runs each benchmark once in the boot, between `### bench NAME` and
+/// `### exit N` markers; `snapshot-bench` also writes its JSON results to `snap_json`.
+fn runner_script(bin_dir: &Path, quick: bool, snap_json: &Path) -> String {
     let mut script = String::from(
         "#!/bin/sh\n# Written by cargo xtask bench: runs each benchmark once, in this boot.\n",
     );
-    for (name, bin, full, quick) in BENCHES {
+    for (name, bin, full, quick_args) in BENCHES {
         let mut words = vec![sh_quote(&bin_dir.join(bin).to_string_lossy())];
         words.extend(
-            (if opts.quick { quick } else { full })
+            (if quick { quick_args } else { full })
                 .iter()
                 .map(|a| sh_quote(a)),
         );
@@ -196,6 +186,53 @@ fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)
             words.join(" ")
         );
     }
+    script
+}
+
+/// A flavour's results document: the run's facts, and per benchmark its exit status and
+/// tables (and snapshot-bench's JSON results).
+fn results_doc(
+    flavour: Flavour,
+    quick: bool,
+    out: &vm::Outcome,
+    wall: f64,
+    sections: &[Section],
+    snapshot: &Value,
+) -> Value {
+    let mut doc = json!({
+        "flavour": flavour.as_str(),
+        "zfs_version": out.zfs_version,
+        "quick": quick,
+        "boot_seconds": out.boot_secs,
+        "wall_seconds": wall,
+        "guest_exit": out.code,
+    });
+    for (name, ..) in BENCHES {
+        let s = sections.iter().find(|s| s.name == name);
+        let mut v = json!({
+            "exit": s.and_then(|s| s.exit),
+            "tables": s.map(|s| markdown_tables(&s.text)).unwrap_or_default(),
+        });
+        if name == "snapshot" {
+            v["results"] = snapshot.clone();
+        }
+        doc[name] = v;
+    }
+    doc
+}
+
+fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)> {
+    crate::host::ensure_lab_prereqs()?;
+    let img = image::ensure(flavour)?;
+    let env = image::dev_env(flavour, &img)?;
+    let bin_dir = build(flavour, &env)?;
+    let out_dir = bench_dir();
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let prefix = if opts.quick { "quick-" } else { "" };
+    let snap_json = out_dir.join(format!("{prefix}{}-snapshot.json", flavour.as_str()));
+    let _ = std::fs::remove_file(&snap_json);
+    let script = runner_script(&bin_dir, opts.quick, &snap_json);
     let runner = out_dir.join(format!("{prefix}run-{}.sh", flavour.as_str()));
     std::fs::write(&runner, script)
         .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
@@ -216,25 +253,7 @@ fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    let mut doc = json!({
-        "flavour": flavour.as_str(),
-        "zfs_version": out.zfs_version,
-        "quick": opts.quick,
-        "boot_seconds": out.boot_secs,
-        "wall_seconds": wall,
-        "guest_exit": out.code,
-    });
-    for (name, ..) in BENCHES {
-        let s = sections.iter().find(|s| s.name == name);
-        let mut v = json!({
-            "exit": s.and_then(|s| s.exit),
-            "tables": s.map(|s| markdown_tables(&s.text)).unwrap_or_default(),
-        });
-        if name == "snapshot" {
-            v["results"] = snapshot.clone();
-        }
-        doc[name] = v;
-    }
+    let doc = results_doc(flavour, opts.quick, &out, wall, &sections, &snapshot);
     let path = out_dir.join(format!("{prefix}{}.json", flavour.as_str()));
     std::fs::write(&path, format!("{doc:#}\n"))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -303,35 +322,166 @@ pub fn chart_series(docs: &[Value]) -> Vec<Series> {
     out
 }
 
+/// The chart's size and margins (the legend is in the right one).
+const CHART_W: f64 = 800.0;
+const CHART_H: f64 = 480.0;
+const CHART_LEFT: f64 = 70.0;
+const CHART_RIGHT: f64 = 290.0;
+const CHART_TOP: f64 = 50.0;
+const CHART_BOTTOM: f64 = 50.0;
+
+/// The plot area of the chart and its log-log axes, in whole decades.
+struct Plot {
+    /// Decades on the x axis (log10 of N), from `x0` to `x1`.
+    x0: f64,
+    x1: f64,
+    /// Decades on the y axis (log10 of snapshots/s), from `y0` to `y1`.
+    y0: f64,
+    y1: f64,
+    /// Width and height of the plot area.
+    pw: f64,
+    ph: f64,
+}
+
+impl Plot {
+    /// Axes that span every point of `series` (1 to 1000 by 1 to 10 without points).
+    fn new(series: &[Series]) -> Plot {
+        let pts = || series.iter().flat_map(|s| s.points.iter().copied());
+        let lg = |v: f64| v.log10();
+        let (mut x0, mut x1, mut y0, mut y1) = (0.0f64, 3.0f64, 0.0f64, 1.0f64);
+        if pts().next().is_some() {
+            x0 = pts().map(|p| lg(p.0)).fold(f64::INFINITY, f64::min).floor();
+            x1 = pts()
+                .map(|p| lg(p.0))
+                .fold(f64::NEG_INFINITY, f64::max)
+                .ceil();
+            y0 = pts().map(|p| lg(p.1)).fold(f64::INFINITY, f64::min).floor();
+            y1 = pts()
+                .map(|p| lg(p.1))
+                .fold(f64::NEG_INFINITY, f64::max)
+                .ceil();
+        }
+        if x1 <= x0 {
+            x1 = x0 + 1.0;
+        }
+        if y1 <= y0 {
+            y1 = y0 + 1.0;
+        }
+        Plot {
+            x0,
+            x1,
+            y0,
+            y1,
+            pw: CHART_W - CHART_LEFT - CHART_RIGHT,
+            ph: CHART_H - CHART_TOP - CHART_BOTTOM,
+        }
+    }
+
+    /// The x coordinate of N = `x`.
+    fn px(&self, x: f64) -> f64 {
+        CHART_LEFT + (x.log10() - self.x0) / (self.x1 - self.x0) * self.pw
+    }
+
+    /// The y coordinate of `y` snapshots/s.
+    fn py(&self, y: f64) -> f64 {
+        CHART_TOP + self.ph - (y.log10() - self.y0) / (self.y1 - self.y0) * self.ph
+    }
+
+    /// The grid lines and the decade labels of both axes.
+    fn grid(&self, s: &mut String) {
+        let (left, top, pw, ph) = (CHART_LEFT, CHART_TOP, self.pw, self.ph);
+        for e in (self.x0 as i32)..=(self.x1 as i32) {
+            let x = self.px(10f64.powi(e));
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                top + ph,
+                top + ph + 16.0,
+                10u64.pow(e.max(0) as u32)
+            );
+        }
+        for e in (self.y0 as i32)..=(self.y1 as i32) {
+            let y = self.py(10f64.powi(e));
+            let label = if e >= 0 {
+                10u64.pow(e as u32).to_string()
+            } else {
+                format!("{}", 10f64.powi(e))
+            };
+            let _ = writeln!(
+                s,
+                r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"##,
+                left + pw,
+                left - 6.0,
+                y + 4.0
+            );
+        }
+    }
+
+    /// The frame of the plot area and the axis titles.
+    fn frame(&self, s: &mut String) {
+        let (left, top, pw, ph) = (CHART_LEFT, CHART_TOP, self.pw, self.ph);
+        let _ = writeln!(
+            s,
+            r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">N (datasets snapshotted, one snapshot each)</text>"#,
+            left + pw / 2.0,
+            CHART_H - 12.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">snapshots per second</text>"#,
+            top + ph / 2.0
+        );
+    }
+
+    /// Series number `i`: its line, its points and its legend entry.
+    fn series(&self, s: &mut String, i: usize, se: &Series) {
+        let dash = if se.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let line: Vec<String> = se
+            .points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", self.px(x), self.py(y)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
+            line.join(" "),
+            se.colour
+        );
+        for &(x, y) in &se.points {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"#,
+                self.px(x),
+                self.py(y),
+                se.colour
+            );
+        }
+        let ly = CHART_TOP + 10.0 + i as f64 * 18.0;
+        let lx = CHART_LEFT + self.pw + 12.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
+            lx + 22.0,
+            se.colour,
+            lx + 26.0,
+            ly + 4.0,
+            xml_escape(&se.label)
+        );
+    }
+}
+
 /// A log-log line chart of snapshot throughput against N, as a standalone SVG document.
 pub fn svg_chart(series: &[Series], subtitle: &str) -> String {
-    let (w, h) = (800.0, 480.0);
-    let (left, right, top, bottom) = (70.0, 290.0, 50.0, 50.0);
-    let pts = || series.iter().flat_map(|s| s.points.iter().copied());
-    let lg = |v: f64| v.log10();
-    let (mut x0, mut x1, mut y0, mut y1) = (0.0f64, 3.0f64, 0.0f64, 1.0f64);
-    if pts().next().is_some() {
-        x0 = pts().map(|p| lg(p.0)).fold(f64::INFINITY, f64::min).floor();
-        x1 = pts()
-            .map(|p| lg(p.0))
-            .fold(f64::NEG_INFINITY, f64::max)
-            .ceil();
-        y0 = pts().map(|p| lg(p.1)).fold(f64::INFINITY, f64::min).floor();
-        y1 = pts()
-            .map(|p| lg(p.1))
-            .fold(f64::NEG_INFINITY, f64::max)
-            .ceil();
-    }
-    if x1 <= x0 {
-        x1 = x0 + 1.0;
-    }
-    if y1 <= y0 {
-        y1 = y0 + 1.0;
-    }
-    let pw = w - left - right;
-    let ph = h - top - bottom;
-    let px = |x: f64| left + (lg(x) - x0) / (x1 - x0) * pw;
-    let py = |y: f64| top + ph - (lg(y) - y0) / (y1 - y0) * ph;
+    let (w, h, left) = (CHART_W, CHART_H, CHART_LEFT);
+    let plot = Plot::new(series);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -348,83 +498,10 @@ pub fn svg_chart(series: &[Series], subtitle: &str) -> String {
         xml_escape(subtitle)
     );
     // Grid and decade ticks.
-    for e in (x0 as i32)..=(x1 as i32) {
-        let x = px(10f64.powi(e));
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-            top + ph,
-            top + ph + 16.0,
-            10u64.pow(e.max(0) as u32)
-        );
-    }
-    for e in (y0 as i32)..=(y1 as i32) {
-        let y = py(10f64.powi(e));
-        let label = if e >= 0 {
-            10u64.pow(e as u32).to_string()
-        } else {
-            format!("{}", 10f64.powi(e))
-        };
-        let _ = writeln!(
-            s,
-            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"##,
-            left + pw,
-            left - 6.0,
-            y + 4.0
-        );
-    }
-    let _ = writeln!(
-        s,
-        r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">N (datasets snapshotted, one snapshot each)</text>"#,
-        left + pw / 2.0,
-        h - 12.0
-    );
-    let _ = writeln!(
-        s,
-        r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">snapshots per second</text>"#,
-        top + ph / 2.0
-    );
+    plot.grid(&mut s);
+    plot.frame(&mut s);
     for (i, se) in series.iter().enumerate() {
-        let dash = if se.dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
-        };
-        let line: Vec<String> = se
-            .points
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-            .collect();
-        let _ = writeln!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
-            line.join(" "),
-            se.colour
-        );
-        for &(x, y) in &se.points {
-            let _ = writeln!(
-                s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"#,
-                px(x),
-                py(y),
-                se.colour
-            );
-        }
-        let ly = top + 10.0 + i as f64 * 18.0;
-        let lx = left + pw + 12.0;
-        let _ = writeln!(
-            s,
-            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
-            lx + 22.0,
-            se.colour,
-            lx + 26.0,
-            ly + 4.0,
-            xml_escape(&se.label)
-        );
+        plot.series(&mut s, i, se);
     }
     s.push_str("</svg>\n");
     s
@@ -466,29 +543,78 @@ fn write_chart(docs: &[Value], path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench --chart-only`: redraws the committed chart from result files.
+fn chart_only(opts: &Options) -> Result<i32> {
+    let files: Vec<PathBuf> = if opts.results.is_empty() {
+        Flavour::ALL
+            .iter()
+            .map(|f| bench_dir().join(format!("{}.json", f.as_str())))
+            .filter(|p| p.exists())
+            .collect()
+    } else {
+        opts.results.clone()
+    };
+    let mut docs = Vec::new();
+    for p in files {
+        let t =
+            std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        docs.push(
+            serde_json::from_str::<Value>(&t)
+                .map_err(|e| format!("{}: not JSON: {e}", p.display()))?,
+        );
+    }
+    write_chart(&docs, &repo_root().join("benches/snapshot-throughput.svg"))?;
+    Ok(0)
+}
+
+/// Reports each benchmark of `flavour` that failed or did not run; true if any did.
+fn report_failed_benches(flavour: Flavour, sections: &[Section]) -> bool {
+    let mut failed = false;
+    for name in BENCHES.map(|b| b.0) {
+        match sections.iter().find(|s| s.name == name) {
+            Some(s) if s.exit == Some(0) => {}
+            Some(s) => {
+                failed = true;
+                eprintln!(
+                    "xtask: {name}-bench on zfs {} exited with {:?}",
+                    flavour.as_str(),
+                    s.exit
+                );
+            }
+            None => {
+                failed = true;
+                eprintln!(
+                    "xtask: {name}-bench on zfs {} did not run",
+                    flavour.as_str()
+                );
+            }
+        }
+    }
+    failed
+}
+
+/// The documents to chart: every flavour with results, the ones just run (`docs`), and the
+/// other flavour's last full run if it exists (never mixing a quick run into the committed
+/// chart).
+fn chart_docs(docs: &[Value], quick: bool) -> Vec<Value> {
+    let mut chart_docs = Vec::new();
+    for f in Flavour::ALL {
+        if let Some(d) = docs.iter().find(|d| d["flavour"] == f.as_str()) {
+            chart_docs.push(d.clone());
+        } else if !quick
+            && let Ok(t) = std::fs::read_to_string(bench_dir().join(format!("{}.json", f.as_str())))
+            && let Ok(v) = serde_json::from_str::<Value>(&t)
+        {
+            chart_docs.push(v);
+        }
+    }
+    chart_docs
+}
+
 /// `cargo xtask bench`.
 pub fn run(opts: &Options) -> Result<i32> {
     if opts.chart_only {
-        let files: Vec<PathBuf> = if opts.results.is_empty() {
-            Flavour::ALL
-                .iter()
-                .map(|f| bench_dir().join(format!("{}.json", f.as_str())))
-                .filter(|p| p.exists())
-                .collect()
-        } else {
-            opts.results.clone()
-        };
-        let mut docs = Vec::new();
-        for p in files {
-            let t = std::fs::read_to_string(&p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            docs.push(
-                serde_json::from_str::<Value>(&t)
-                    .map_err(|e| format!("{}: not JSON: {e}", p.display()))?,
-            );
-        }
-        write_chart(&docs, &repo_root().join("benches/snapshot-throughput.svg"))?;
-        return Ok(0);
+        return chart_only(opts);
     }
     let started = Instant::now();
     let mut docs = Vec::new();
@@ -497,23 +623,7 @@ pub fn run(opts: &Options) -> Result<i32> {
     for &f in &opts.flavours {
         match run_flavour(f, opts) {
             Ok((doc, sections)) => {
-                for name in BENCHES.map(|b| b.0) {
-                    match sections.iter().find(|s| s.name == name) {
-                        Some(s) if s.exit == Some(0) => {}
-                        Some(s) => {
-                            failed = true;
-                            eprintln!(
-                                "xtask: {name}-bench on zfs {} exited with {:?}",
-                                f.as_str(),
-                                s.exit
-                            );
-                        }
-                        None => {
-                            failed = true;
-                            eprintln!("xtask: {name}-bench on zfs {} did not run", f.as_str());
-                        }
-                    }
-                }
+                failed |= report_failed_benches(f, &sections);
                 texts.push((f, sections));
                 docs.push(doc);
             }
@@ -526,19 +636,7 @@ pub fn run(opts: &Options) -> Result<i32> {
             }
         }
     }
-    // The chart shows every flavour with results: the ones just run, and the other flavour's
-    // last full run if it exists (never mixing a quick run into the committed chart).
-    let mut chart_docs = Vec::new();
-    for f in Flavour::ALL {
-        if let Some(d) = docs.iter().find(|d| d["flavour"] == f.as_str()) {
-            chart_docs.push(d.clone());
-        } else if !opts.quick
-            && let Ok(t) = std::fs::read_to_string(bench_dir().join(format!("{}.json", f.as_str())))
-            && let Ok(v) = serde_json::from_str::<Value>(&t)
-        {
-            chart_docs.push(v);
-        }
-    }
+    let chart_docs = chart_docs(&docs, opts.quick);
     let chart = if opts.quick {
         bench_dir().join("quick-snapshot-throughput.svg")
     } else {
@@ -584,6 +682,22 @@ mod tests {
         assert_eq!(v[1].name, "rollback");
         assert_eq!(v[1].exit, None);
         assert_eq!(v[1].text, "partial\n");
+    }
+
+    #[test]
+    fn runner_script_runs_each_bench_between_markers() {
+        let script = runner_script(Path::new("/b"), true, Path::new("/o/s.json"));
+        assert_eq!(
+            script,
+            "#!/bin/sh\n# Written by cargo xtask bench: runs each benchmark once, in this boot.\n\
+             echo '### bench snapshot'\n/b/snapshot-bench --quick --json /o/s.json\n\
+             echo \"### exit $?\"\n\
+             echo '### bench inventory'\n\
+             /b/inventory-bench --one 50 --datasets 20 --per-dataset 2 --runs 1 --size-gib 1\n\
+             echo \"### exit $?\"\n\
+             echo '### bench rollback'\n/b/rollback-bench --small-mib 1 --large-mib 64\n\
+             echo \"### exit $?\"\n"
+        );
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn build(flavour: Flavour, profile: Profile, env: &[(String, String)]) -> Result
         },
         flavour.as_str()
     );
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut c = crate::test::cargo();
     c.args([
         "build",
         "--quiet",
@@ -255,7 +255,6 @@ fn build(flavour: Flavour, profile: Profile, env: &[(String, String)]) -> Result
         "--bin",
         "datavault",
     ])
-    .current_dir(repo_root())
     .env("CARGO_TARGET_DIR", &target)
     .envs(env.iter().map(|(k, v)| (k, v)));
     if profile == Profile::Release {
@@ -330,7 +329,37 @@ pub fn build_deb(
     )?;
 
     man_pages(profile, &root.join("usr/share/man/man8"))?;
+    let conffiles = stage_files(flavour, &root)?;
 
+    let arch = output(Command::new("dpkg").arg("--print-architecture"))?
+        .trim()
+        .to_string();
+    let glibc = newest_glibc(&output(Command::new("objdump").arg("-T").arg(&bin))?)
+        .ok_or("the binary uses no GLIBC_ symbol version")?;
+    let deps = depends(flavour, &needed(&bin)?, &glibc, &img.zfs)?;
+    let size_kib = du_kib(&root)?;
+    let version = deb_version(flavour);
+    write_debian_dir(
+        &root.join("DEBIAN"),
+        &control(flavour, &version, &arch, &deps, size_kib),
+        &conffiles,
+    )?;
+    let deb = crate::test::target_base()
+        .join("debian")
+        .join(format!("{NAME}_{version}_{arch}.deb"));
+    output(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(&root)
+            .arg(&deb),
+    )?;
+    eprintln!("[package] {} (Depends: {deps})", deb.display());
+    Ok(deb)
+}
+
+/// Puts the config, the unit, the APT hook files and the documentation under `root`; returns
+/// the conffiles.
+fn stage_files(flavour: Flavour, root: &Path) -> Result<Vec<String>> {
     let toml = read("examples/datavault.toml")?;
     let store = config_store(&toml)?;
     write(&root.join(CONFIG.trim_start_matches('/')), &toml, 0o644)?;
@@ -364,21 +393,12 @@ pub fn build_deb(
         0o644,
     )?;
     write(&doc.join("README.md"), read("README.md")?, 0o644)?;
+    Ok(conffiles)
+}
 
-    let arch = output(Command::new("dpkg").arg("--print-architecture"))?
-        .trim()
-        .to_string();
-    let glibc = newest_glibc(&output(Command::new("objdump").arg("-T").arg(&bin))?)
-        .ok_or("the binary uses no GLIBC_ symbol version")?;
-    let deps = depends(flavour, &needed(&bin)?, &glibc, &img.zfs)?;
-    let size_kib = du_kib(&root)?;
-    let debian = root.join("DEBIAN");
-    let version = deb_version(flavour);
-    write(
-        &debian.join("control"),
-        control(flavour, &version, &arch, &deps, size_kib),
-        0o644,
-    )?;
+/// The package's `DEBIAN/`: `control`, `conffiles` and the maintainer scripts.
+fn write_debian_dir(debian: &Path, control: &str, conffiles: &[String]) -> Result<()> {
+    write(&debian.join("control"), control, 0o644)?;
     write(
         &debian.join("conffiles"),
         conffiles.join("\n") + "\n",
@@ -391,17 +411,7 @@ pub fn build_deb(
             0o755,
         )?;
     }
-    let deb = crate::test::target_base()
-        .join("debian")
-        .join(format!("{NAME}_{version}_{arch}.deb"));
-    output(
-        Command::new("dpkg-deb")
-            .args(["--root-owner-group", "-Zxz", "--build"])
-            .arg(&root)
-            .arg(&deb),
-    )?;
-    eprintln!("[package] {} (Depends: {deps})", deb.display());
-    Ok(deb)
+    Ok(())
 }
 
 fn control(flavour: Flavour, version: &str, arch: &str, deps: &str, size_kib: u64) -> String {

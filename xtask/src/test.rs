@@ -79,16 +79,21 @@ pub(crate) fn target_base() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
+/// `cargo` (the one that runs xtask: `$CARGO`), in the repository's root.
+pub(crate) fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(repo_root());
+    c
+}
+
 /// Run `cargo` with args, streaming its stdout and returning it.
 fn cargo_streamed(
     args: &[&str],
     env: &[(String, String)],
     target: Option<&Path>,
 ) -> Result<(bool, String)> {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.args(args)
-        .current_dir(repo_root())
-        .envs(env.iter().map(|(k, v)| (k, v)));
+    let mut c = cargo();
+    c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(t) = target {
         c.env("CARGO_TARGET_DIR", t);
     }
@@ -199,7 +204,7 @@ fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>
             flavour.as_str()
         ));
     }
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut c = cargo();
     c.args([
         "test",
         "-p",
@@ -207,7 +212,6 @@ fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>
         "--no-run",
         "--message-format=json-render-diagnostics",
     ])
-    .current_dir(repo_root())
     .env("CARGO_TARGET_DIR", &target)
     .envs(env.iter().map(|(k, v)| (k, v)))
     .stderr(Stdio::inherit());
@@ -280,18 +284,13 @@ impl Images {
     }
 }
 
-fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(String, Counts)> {
-    let img = images.get(flavour)?;
-    let env = image::dev_env(flavour, &img)?;
-    let (bins, bin_dir) = build_for(flavour, &env)?;
-    if bins.is_empty() {
-        return Err("no ZFS test binaries were built".into());
-    }
-    let runner = bin_dir.join(format!("lab-runner-{}.sh", flavour.as_str()));
+/// The shell script that runs each ZFS test binary once in the boot, between `### binary PATH`
+/// and `### exit N` markers, with `filter` as extra arguments.
+fn runner_script(bins: &[PathBuf], filter: &[String]) -> String {
     let mut script =
         String::from("#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n");
-    let extra: Vec<String> = opts.filter.iter().map(|a| sh_quote(a)).collect();
-    for b in &bins {
+    let extra: Vec<String> = filter.iter().map(|a| sh_quote(a)).collect();
+    for b in bins {
         let q = sh_quote(&b.to_string_lossy());
         script.push_str(&format!(
             "echo '### binary {}'\n{q} --test-threads=2 --color never {}\necho \"### exit $?\"\n",
@@ -299,32 +298,12 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
             extra.join(" ")
         ));
     }
-    std::fs::write(&runner, script)
-        .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
-    let mut vm_args = opts.vm.clone();
-    // The package test (tests/tests/package.rs) installs the .deb made from these binaries.
-    match crate::package::build_deb(flavour, &img, &bin_dir, crate::package::Profile::Debug) {
-        Ok(deb) => vm_args.env.push(format!("FLOCKER_DEB={}", deb.display())),
-        Err(e) => println!(
-            "xtask: the zfs {} package could not be built: {e}",
-            flavour.as_str()
-        ),
-    }
-    // The whole suite runs in one boot: allow at least an hour (it took 17 min per flavour on a
-    // saturated host), so a slow machine is not mistaken for a hung guest.
-    vm_args.timeout = vm_args.timeout.max(3600);
-    vm_args.shares.push(target_base());
-    vm_args
-        .env
-        .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
-    println!("== ZFS tests in the lab, zfs {}", flavour.as_str());
-    let started = Instant::now();
-    let out = vm::run_in_lab(
-        flavour,
-        &vm_args,
-        &["sh".into(), runner.display().to_string()],
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    script
+}
+
+/// The test counts in the runner's stdout, summed over the binaries; a binary that printed no
+/// test result, or exited non-zero without a failed test, counts (and is reported) as a failure.
+fn runner_counts(text: &str) -> Counts {
     let mut counts = Counts::default();
     let mut cur: Option<(String, Counts, bool)> = None;
     let close = |cur: &mut Option<(String, Counts, bool)>,
@@ -356,14 +335,13 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
         }
     }
     close(&mut cur, None, &mut counts);
-    println!(
-        "== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)",
-        flavour.as_str(),
-        started.elapsed().as_secs_f64(),
-        out.boot_secs
-    );
+    counts
+}
 
-    counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
+/// The reboot tests the filter selects (none selected: nothing to run), with the rollback test
+/// binary among `bins`.
+fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Path) -> Counts {
+    let mut counts = Counts::default();
     let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
     let wanted =
         |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
@@ -376,7 +354,7 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
                 flavour,
                 &opts.vm,
                 &crate::reboot::work_dir(&target_base()),
-                &bin_dir,
+                bin_dir,
                 rb,
                 &wanted,
             )),
@@ -386,6 +364,53 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
             }
         }
     }
+    counts
+}
+
+fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(String, Counts)> {
+    let img = images.get(flavour)?;
+    let env = image::dev_env(flavour, &img)?;
+    let (bins, bin_dir) = build_for(flavour, &env)?;
+    if bins.is_empty() {
+        return Err("no ZFS test binaries were built".into());
+    }
+    let runner = bin_dir.join(format!("lab-runner-{}.sh", flavour.as_str()));
+    std::fs::write(&runner, runner_script(&bins, &opts.filter))
+        .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
+    let mut vm_args = opts.vm.clone();
+    // The package test (tests/tests/package.rs) installs the .deb made from these binaries.
+    match crate::package::build_deb(flavour, &img, &bin_dir, crate::package::Profile::Debug) {
+        Ok(deb) => vm_args.env.push(format!("FLOCKER_DEB={}", deb.display())),
+        Err(e) => println!(
+            "xtask: the zfs {} package could not be built: {e}",
+            flavour.as_str()
+        ),
+    }
+    // The whole suite runs in one boot: allow at least an hour (it took 17 min per flavour on a
+    // saturated host), so a slow machine is not mistaken for a hung guest.
+    vm_args.timeout = vm_args.timeout.max(3600);
+    vm_args.shares.push(target_base());
+    vm_args
+        .env
+        .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
+    println!("== ZFS tests in the lab, zfs {}", flavour.as_str());
+    let started = Instant::now();
+    let out = vm::run_in_lab(
+        flavour,
+        &vm_args,
+        &["sh".into(), runner.display().to_string()],
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut counts = runner_counts(&text);
+    println!(
+        "== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)",
+        flavour.as_str(),
+        started.elapsed().as_secs_f64(),
+        out.boot_secs
+    );
+
+    counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
+    counts.add(reboot_tests(flavour, opts, &bins, &bin_dir));
     let upstream = out
         .zfs_version
         .split('-')
@@ -523,6 +548,45 @@ mod tests {
             }
         );
         assert!(parse_result_line("running 3 tests").is_none());
+    }
+
+    #[test]
+    fn runner_script_marks_each_binary() {
+        let bins = [PathBuf::from("/t/a-1"), PathBuf::from("/t/b c")];
+        let filter = ["--exact".to_string(), "x y".to_string()];
+        assert_eq!(
+            runner_script(&bins, &filter),
+            "#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n\
+             echo '### binary /t/a-1'\n/t/a-1 --test-threads=2 --color never --exact 'x y'\n\
+             echo \"### exit $?\"\n\
+             echo '### binary /t/b c'\n'/t/b c' --test-threads=2 --color never --exact 'x y'\n\
+             echo \"### exit $?\"\n"
+        );
+    }
+
+    #[test]
+    fn runner_counts_sum_binaries_and_count_silent_failures() {
+        let text = "### binary /t/a\n\
+                    test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured\n\
+                    ### exit 0\n\
+                    ### binary /t/crashed\n\
+                    ### exit 101\n\
+                    ### binary /t/exit-without-failure\n\
+                    test result: ok. 2 passed; 0 failed; 0 ignored\n\
+                    ### exit 1\n\
+                    ### binary /t/failing\n\
+                    test result: FAILED. 1 passed; 2 failed; 0 ignored\n\
+                    ### exit 101\n\
+                    ### binary /t/cut-short\r\n\
+                    test result: ok. 1 passed; 0 failed; 0 ignored\n";
+        assert_eq!(
+            runner_counts(text),
+            Counts {
+                passed: 7,
+                failed: 4,
+                skipped: 1
+            }
+        );
     }
 
     #[test]

@@ -115,6 +115,92 @@ impl Mode {
     }
 }
 
+/// Lists `root`'s snapshots with the inventory in `mode`; returns the names, the seconds it
+/// took and the number of calls.
+fn our_snapshots(
+    root: &DatasetName,
+    recursive: bool,
+    mode: Mode,
+    page_size: Option<usize>,
+) -> Result<(Vec<String>, f64, u64), String> {
+    let mut inv = Inventory::new();
+    if let Some(p) = page_size {
+        inv = inv.with_page_size(p);
+    }
+    let mut c = 0;
+    let t0 = Instant::now();
+    let mut inv = inv.on_progress(|p| {
+        c = p.calls;
+        // A line per page of a long listing (a page of 10,000 takes minutes under TCG).
+        if p.items >= 10_000 {
+            eprintln!(
+                "  ours: {} {} in {} calls, {:.0} s",
+                p.items,
+                p.listing,
+                p.calls,
+                secs(t0.elapsed())
+            );
+        }
+    });
+    let mut q = SnapshotQuery::new(root);
+    if recursive {
+        q = q.recursive();
+    }
+    let t = Instant::now();
+    let mine: Vec<String> = match mode {
+        Mode::Full => inv
+            .snapshots(&q)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|s| s.name.into_string())
+            .collect(),
+        Mode::Basic => inv
+            .snapshot_basics(&q)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|s| s.name().as_str().to_string())
+            .collect(),
+        Mode::Names => inv
+            .snapshot_names(&q)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|s| s.into_string())
+            .collect(),
+    };
+    let took = secs(t.elapsed());
+    drop(inv);
+    Ok((mine, took, c))
+}
+
+/// Lists `root`'s snapshots with `zfs list` in `mode`; returns its output and the seconds it
+/// took.
+fn cli_snapshots(root: &DatasetName, recursive: bool, mode: Mode) -> Result<(String, f64), String> {
+    let mut args = vec!["list", "-Hp", "-t", "snapshot", "-o", mode.cli_cols()];
+    if recursive {
+        args.push("-r");
+    } else {
+        args.extend(["-d", "1"]);
+    }
+    args.push(root.as_str());
+    let t = Instant::now();
+    let out = flocker_benches::run("zfs", &args)?;
+    Ok((out, secs(t.elapsed())))
+}
+
+/// The number of names listed if `zfs list`'s output (`cli`, the name in the first column)
+/// names the same set as `ours`; otherwise (ours, cli) counts.
+fn same_names<'a>(
+    cli: &'a str,
+    ours: impl IntoIterator<Item = &'a str>,
+) -> Result<usize, (usize, usize)> {
+    let theirs: BTreeSet<&str> = cli.lines().filter_map(|l| l.split('\t').next()).collect();
+    let mine: BTreeSet<&str> = ours.into_iter().collect();
+    if theirs != mine {
+        return Err((mine.len(), theirs.len()));
+    }
+    Ok(mine.len())
+}
+
 /// Lists `root`'s snapshots both ways `runs` times, alternating; returns (count, ours, cli
 /// median seconds, our calls).
 fn compare_snapshots(
@@ -129,76 +215,16 @@ fn compare_snapshots(
     let mut count = 0;
     let mut calls = 0;
     for run in 0..runs {
-        let mut inv = Inventory::new();
-        if let Some(p) = page_size {
-            inv = inv.with_page_size(p);
-        }
-        let mut c = 0;
-        let t0 = Instant::now();
-        let mut inv = inv.on_progress(|p| {
-            c = p.calls;
-            // A line per page of a long listing (a page of 10,000 takes minutes under TCG).
-            if p.items >= 10_000 {
-                eprintln!(
-                    "  ours: {} {} in {} calls, {:.0} s",
-                    p.items,
-                    p.listing,
-                    p.calls,
-                    secs(t0.elapsed())
-                );
-            }
-        });
-        let mut q = SnapshotQuery::new(root);
-        if recursive {
-            q = q.recursive();
-        }
-        let t = Instant::now();
-        let mine: Vec<String> = match mode {
-            Mode::Full => inv
-                .snapshots(&q)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|s| s.name.into_string())
-                .collect(),
-            Mode::Basic => inv
-                .snapshot_basics(&q)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|s| s.name().as_str().to_string())
-                .collect(),
-            Mode::Names => inv
-                .snapshot_names(&q)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|s| s.into_string())
-                .collect(),
-        };
-        ours.push(secs(t.elapsed()));
-        drop(inv);
+        let (mine, took, c) = our_snapshots(root, recursive, mode, page_size)?;
+        ours.push(took);
         calls = c;
 
-        let mut args = vec!["list", "-Hp", "-t", "snapshot", "-o", mode.cli_cols()];
-        if recursive {
-            args.push("-r");
-        } else {
-            args.extend(["-d", "1"]);
-        }
-        args.push(root.as_str());
-        let t = Instant::now();
-        let out = flocker_benches::run("zfs", &args)?;
-        cli.push(secs(t.elapsed()));
+        let (out, took) = cli_snapshots(root, recursive, mode)?;
+        cli.push(took);
 
         if run == 0 {
-            let theirs: BTreeSet<&str> = out.lines().filter_map(|l| l.split('\t').next()).collect();
-            let mine: BTreeSet<&str> = mine.iter().map(String::as_str).collect();
-            if theirs != mine {
-                return Err(format!(
-                    "listings differ: ours {} snapshots, cli {}",
-                    mine.len(),
-                    theirs.len()
-                ));
-            }
-            count = mine.len();
+            count = same_names(&out, mine.iter().map(String::as_str))
+                .map_err(|(m, t)| format!("listings differ: ours {m} snapshots, cli {t}"))?;
         }
         eprintln!(
             "  {}: run {}: ours {:.2} s ({} calls), cli {:.2} s",
@@ -257,16 +283,8 @@ fn compare_datasets(root: &DatasetName, runs: usize) -> Result<(usize, f64, f64)
         )?;
         cli.push(secs(t.elapsed()));
         if run == 0 {
-            let theirs: BTreeSet<&str> = out.lines().filter_map(|l| l.split('\t').next()).collect();
-            let mine: BTreeSet<&str> = list.iter().map(|d| d.name.as_str()).collect();
-            if theirs != mine {
-                return Err(format!(
-                    "dataset listings differ: {} vs {}",
-                    mine.len(),
-                    theirs.len()
-                ));
-            }
-            count = mine.len();
+            count = same_names(&out, list.iter().map(|d| d.name.as_str()))
+                .map_err(|(m, t)| format!("dataset listings differ: {m} vs {t}"))?;
         }
         eprintln!(
             "  run {}: ours {:.2} s, cli {:.2} s",
@@ -282,6 +300,68 @@ fn ds(s: &str) -> Result<DatasetName, String> {
     DatasetName::new(s).map_err(|e| e.to_string())
 }
 
+/// One dataset, many snapshots: creates `pool/one` with `a.one` snapshots and adds the rows
+/// of its listings.
+fn one_dataset(pool: &str, a: &Args, rows: &mut Vec<String>) -> Result<(), String> {
+    let one = ds(&format!("{pool}/one"))?;
+    lzc::create(&one, DatasetType::Filesystem, None, None).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    for i in 0..a.one {
+        let s =
+            SnapshotName::new(format!("{}@s{i:06}", one.as_str())).map_err(|e| e.to_string())?;
+        lzc::snapshot(&[s], None).map_err(|e| e.to_string())?;
+        if (i + 1) % 1000 == 0 {
+            eprintln!("  {} snapshots in {:.0} s", i + 1, secs(t.elapsed()));
+        }
+    }
+    let made = secs(t.elapsed());
+    eprintln!(
+        "one dataset: {} snapshots created in {made:.1} s ({:.1}/s)",
+        a.one,
+        a.one as f64 / made
+    );
+    snapshot_rows(rows, "snapshots of one dataset", &one, false, made, a)
+}
+
+/// A tree: creates `pool/tree` with `a.datasets` datasets of `a.per_dataset` snapshots each and
+/// adds the rows of its listings.
+fn tree(pool: &str, a: &Args, rows: &mut Vec<String>) -> Result<(), String> {
+    let tree = ds(&format!("{pool}/tree"))?;
+    lzc::create(&tree, DatasetType::Filesystem, None, None).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    let mut children = Vec::new();
+    for i in 0..a.datasets {
+        let c = ds(&format!("{}/d{i:05}", tree.as_str()))?;
+        lzc::create(&c, DatasetType::Filesystem, None, None).map_err(|e| e.to_string())?;
+        children.push(c);
+    }
+    let made_ds = secs(t.elapsed());
+    eprintln!("tree: {} datasets created in {made_ds:.1} s", a.datasets);
+    let t = Instant::now();
+    for k in 0..a.per_dataset {
+        let snaps = children
+            .iter()
+            .map(|c| c.snapshot(&format!("k{k:04}")).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        lzc::snapshot(&snaps, None).map_err(|e| e.to_string())?;
+        eprintln!("  round {} in {:.0} s", k + 1, secs(t.elapsed()));
+    }
+    let made = secs(t.elapsed());
+    let nsnaps = a.datasets * a.per_dataset;
+    eprintln!(
+        "tree: {nsnaps} snapshots created in {made:.1} s ({:.1}/s)",
+        nsnaps as f64 / made
+    );
+    let (n, ours, cli) = compare_datasets(&tree, a.runs)?;
+    let row = format!(
+        "| datasets of the tree (11 properties each) | {n} | {made_ds:.0} s | {ours:.1} s | {cli:.1} s | {:.2}x |",
+        cli / ours
+    );
+    add_row(rows, row);
+    let what = format!("snapshots of {} datasets × {}", a.datasets, a.per_dataset);
+    snapshot_rows(rows, &what, &tree, true, made, a)
+}
+
 fn main_inner() -> Result<(), String> {
     let a = parse()?;
     let version = std::fs::read_to_string("/sys/module/zfs/version")
@@ -293,64 +373,11 @@ fn main_inner() -> Result<(), String> {
     let total = Instant::now();
     let mut rows = Vec::new();
 
-    // One dataset, many snapshots.
     if a.one > 0 {
-        let one = ds(&format!("{}/one", pool.name))?;
-        lzc::create(&one, DatasetType::Filesystem, None, None).map_err(|e| e.to_string())?;
-        let t = Instant::now();
-        for i in 0..a.one {
-            let s = SnapshotName::new(format!("{}@s{i:06}", one.as_str()))
-                .map_err(|e| e.to_string())?;
-            lzc::snapshot(&[s], None).map_err(|e| e.to_string())?;
-            if (i + 1) % 1000 == 0 {
-                eprintln!("  {} snapshots in {:.0} s", i + 1, secs(t.elapsed()));
-            }
-        }
-        let made = secs(t.elapsed());
-        eprintln!(
-            "one dataset: {} snapshots created in {made:.1} s ({:.1}/s)",
-            a.one,
-            a.one as f64 / made
-        );
-        snapshot_rows(&mut rows, "snapshots of one dataset", &one, false, made, &a)?;
+        one_dataset(&pool.name, &a, &mut rows)?;
     }
-
-    // A tree: D datasets with K snapshots each.
     if a.datasets > 0 {
-        let tree = ds(&format!("{}/tree", pool.name))?;
-        lzc::create(&tree, DatasetType::Filesystem, None, None).map_err(|e| e.to_string())?;
-        let t = Instant::now();
-        let mut children = Vec::new();
-        for i in 0..a.datasets {
-            let c = ds(&format!("{}/d{i:05}", tree.as_str()))?;
-            lzc::create(&c, DatasetType::Filesystem, None, None).map_err(|e| e.to_string())?;
-            children.push(c);
-        }
-        let made_ds = secs(t.elapsed());
-        eprintln!("tree: {} datasets created in {made_ds:.1} s", a.datasets);
-        let t = Instant::now();
-        for k in 0..a.per_dataset {
-            let snaps = children
-                .iter()
-                .map(|c| c.snapshot(&format!("k{k:04}")).map_err(|e| e.to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
-            lzc::snapshot(&snaps, None).map_err(|e| e.to_string())?;
-            eprintln!("  round {} in {:.0} s", k + 1, secs(t.elapsed()));
-        }
-        let made = secs(t.elapsed());
-        let nsnaps = a.datasets * a.per_dataset;
-        eprintln!(
-            "tree: {nsnaps} snapshots created in {made:.1} s ({:.1}/s)",
-            nsnaps as f64 / made
-        );
-        let (n, ours, cli) = compare_datasets(&tree, a.runs)?;
-        let row = format!(
-            "| datasets of the tree (11 properties each) | {n} | {made_ds:.0} s | {ours:.1} s | {cli:.1} s | {:.2}x |",
-            cli / ours
-        );
-        add_row(&mut rows, row);
-        let what = format!("snapshots of {} datasets × {}", a.datasets, a.per_dataset);
-        snapshot_rows(&mut rows, &what, &tree, true, made, &a)?;
+        tree(&pool.name, &a, &mut rows)?;
     }
 
     println!();
@@ -378,5 +405,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("inventory-bench: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_names_compares_the_first_column() {
+        let cli = "p/a@1\t1\t2\np/a@2\t3\t4\n";
+        assert_eq!(same_names(cli, ["p/a@2", "p/a@1"]), Ok(2));
+        assert_eq!(same_names(cli, ["p/a@1"]), Err((1, 2)));
     }
 }
