@@ -242,11 +242,7 @@ fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)
     vm_args.shares.push(target_base());
     println!("== benchmarks in the lab, zfs {}", flavour.as_str());
     let started = Instant::now();
-    let out = vm::run_in_lab(
-        flavour,
-        &vm_args,
-        &["sh".into(), runner.display().to_string()],
-    )?;
+    let out = vm::run_script_in_lab(flavour, &vm_args, &runner)?;
     let wall = started.elapsed().as_secs_f64();
     let sections = split_sections(&String::from_utf8_lossy(&out.stdout));
     let snapshot: Value = std::fs::read_to_string(&snap_json)

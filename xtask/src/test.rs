@@ -395,11 +395,7 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
         .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
     println!("== ZFS tests in the lab, zfs {}", flavour.as_str());
     let started = Instant::now();
-    let out = vm::run_in_lab(
-        flavour,
-        &vm_args,
-        &["sh".into(), runner.display().to_string()],
-    )?;
+    let out = vm::run_script_in_lab(flavour, &vm_args, &runner)?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut counts = runner_counts(&text);
     println!(

@@ -791,6 +791,15 @@ pub fn run_in_lab(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<Out
     Ok(out)
 }
 
+/// Boot the flavour's VM and run the shell script `script` (on a share) with `sh`.
+pub fn run_script_in_lab(flavour: Flavour, args: &VmArgs, script: &Path) -> Result<Outcome> {
+    run_in_lab(
+        flavour,
+        args,
+        &["sh".to_string(), script.display().to_string()],
+    )
+}
+
 /// `cargo xtask lab run`.
 pub fn run_command(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<i32> {
     let out = run_in_lab(flavour, args, cmd)?;
@@ -822,10 +831,6 @@ pub fn demo(flavour: Flavour, args: &VmArgs) -> Result<i32> {
     args.env
         .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
     let script = image::repo_root().join("xtask/lab/demo.sh");
-    let out = run_in_lab(
-        flavour,
-        &args,
-        &["sh".to_string(), script.display().to_string()],
-    )?;
+    let out = run_script_in_lab(flavour, &args, &script)?;
     Ok(out.code)
 }
