@@ -147,6 +147,23 @@ fn send_ctx<'a>(
 /// this crate's rollback does (ROLLBACK.md, "A killed operation ends").
 ///
 /// Corresponds to `lzc_send`.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::fs::File;
+/// use std::os::fd::AsFd;
+///
+/// use flocker_core::lzc::{self, PointInTime, SendFlags};
+/// use flocker_core::name::SnapshotName;
+///
+/// let monday = SnapshotName::new("tank/home@monday")?;
+/// let tuesday = SnapshotName::new("tank/home@tuesday")?;
+/// let out = File::create("/backup/home-monday-tuesday.zstream")?;
+/// let flags = SendFlags::LARGE_BLOCK | SendFlags::COMPRESS;
+/// lzc::send(&tuesday, Some(PointInTime::from(&monday)), out.as_fd(), flags)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[doc(alias = "lzc_send")]
 pub fn send(
     snap: &SnapshotName,
