@@ -12,9 +12,9 @@ use crate::nvlist::{NvList, NvListRef, Value};
 ///
 /// The defaults are the CLI's (10 million instructions, 10 MiB); the kernel refuses more than
 /// its tunables `zfs_lua_max_instrlimit` (100 million) and `zfs_lua_max_memlimit` (100 MiB) with
-/// [`ErrorKind::InvalidArgument`](crate::error::ErrorKind::InvalidArgument). The memory limit
-/// also bounds the size of the returned nvlist: libzfs_core allocates a reply buffer of that
-/// size in the calling process (an absurd limit fails there with `ENOMEM`).
+/// [`ErrorKind::InvalidArgument`]. The memory limit also bounds the size of the returned
+/// nvlist: libzfs_core allocates a reply buffer of that size in the calling process (an absurd
+/// limit fails there with `ENOMEM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProgramLimits {
     instructions: u64,
