@@ -91,6 +91,24 @@ pub struct RestoreReport {
 /// [`ErrorKind::Exists`] (the destination exists and `existing` is [`Existing::Refuse`]),
 /// [`ErrorKind::PermissionDenied`] (e.g. setting the owner without privileges),
 /// [`ErrorKind::NoSpace`], [`ErrorKind::Io`].
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::SnapshotName;
+/// use flocker_core::diff::{self, Existing, RestoreOptions};
+///
+/// let monday = SnapshotName::new("tank/home@monday")?;
+/// let opts = RestoreOptions {
+///     existing: Existing::RenameAside,
+///     ..RestoreOptions::default()
+/// };
+/// let report = diff::restore(&monday, "docs/report.odt", &opts)?;
+/// if let Some(old) = &report.set_aside {
+///     println!("the current file is now {}", old.display());
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 pub fn restore(snap: &SnapshotName, path: &str, opts: &RestoreOptions) -> Result<RestoreReport> {
     let root = snapshot_root(snap)?;
     let rel = root.resolve(path)?;
