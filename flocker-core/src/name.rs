@@ -375,59 +375,84 @@ fn check_pool_rules(pool: &str, name: &str) -> Result<(), NameError> {
 /// Checks a full dataset, snapshot or bookmark name; returns the offset of its `@` or `#`.
 fn check_entity(name: &str, kind: Kind) -> Result<Option<usize>, NameError> {
     check_not_empty_no_nul(name)?;
-    let err_name = || name.to_owned();
-
     // The delimiter kind first, as libzfs does: its message is the most useful one.
-    for found in ['@', '#'] {
-        let position = name.find(found);
-        if kind.delimiter() == Some(found) {
-            if position.is_none() {
-                return Err(NameError::MissingDelimiter {
-                    name: err_name(),
-                    expected: found,
-                });
-            }
-        } else if let Some(position) = position {
-            return Err(NameError::UnexpectedDelimiter {
-                name: err_name(),
-                found,
-                position,
-            });
-        }
-    }
-
+    check_delimiter_kind(name, kind)?;
     if name.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong {
-            name: err_name(),
+            name: name.to_owned(),
             len: name.len(),
             max: MAX_NAME_LEN,
         });
     }
     if name.starts_with('/') {
-        return Err(NameError::LeadingSlash { name: err_name() });
+        return Err(NameError::LeadingSlash {
+            name: name.to_owned(),
+        });
     }
+    let Components {
+        delimiter,
+        pool_end,
+    } = check_components(name)?;
 
+    let pool = name
+        .get(..pool_end.unwrap_or(name.len()))
+        .unwrap_or_default();
+    check_pool_rules(pool, name)?;
+
+    let dataset = name
+        .get(..delimiter.unwrap_or(name.len()))
+        .unwrap_or_default();
+    let depth = dataset.bytes().filter(|&b| b == b'/').count();
+    if depth > MAX_DATASET_DEPTH {
+        return Err(NameError::TooDeep {
+            name: name.to_owned(),
+            depth,
+            max: MAX_DATASET_DEPTH,
+        });
+    }
+    Ok(delimiter)
+}
+
+/// `name` has the delimiter `kind` needs (`@`, `#`) and not the other one.
+fn check_delimiter_kind(name: &str, kind: Kind) -> Result<(), NameError> {
+    for found in ['@', '#'] {
+        let position = name.find(found);
+        if kind.delimiter() == Some(found) {
+            if position.is_none() {
+                return Err(NameError::MissingDelimiter {
+                    name: name.to_owned(),
+                    expected: found,
+                });
+            }
+        } else if let Some(position) = position {
+            return Err(NameError::UnexpectedDelimiter {
+                name: name.to_owned(),
+                found,
+                position,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What [`check_components`] found: the offset of the `@` or `#`, and the end of the pool
+/// component.
+struct Components {
+    delimiter: Option<usize>,
+    pool_end: Option<usize>,
+}
+
+/// Checks the components of a full name one by one: their characters, `.` and `..`, empty
+/// components, a trailing slash, more than one delimiter, a `/` after the delimiter.
+fn check_components(name: &str) -> Result<Components, NameError> {
+    let err_name = || name.to_owned();
     let mut chars = name.char_indices();
     let mut start = 0;
     let mut previous_end: Option<char> = None;
     let mut delimiter: Option<usize> = None;
     let mut pool_end = None;
     loop {
-        // One component: from `start` to the next separator or the end.
-        let (end, terminator) = loop {
-            match chars.next() {
-                None => break (name.len(), None),
-                Some((i, c @ ('/' | '@' | '#'))) => break (i, Some(c)),
-                Some((position, ch)) if !valid_char(ch) => {
-                    return Err(NameError::InvalidChar {
-                        name: err_name(),
-                        ch,
-                        position,
-                    });
-                }
-                Some(_) => {}
-            }
-        };
+        let (end, terminator) = next_component(name, &mut chars)?;
         let component = name.get(start..end).unwrap_or_default();
         if terminator.is_none() && component.is_empty() && previous_end == Some('/') {
             return Err(NameError::TrailingSlash { name: err_name() });
@@ -460,24 +485,32 @@ fn check_entity(name: &str, kind: Kind) -> Result<Option<usize>, NameError> {
         previous_end = terminator;
         start = end + 1;
     }
+    Ok(Components {
+        delimiter,
+        pool_end,
+    })
+}
 
-    let pool = name
-        .get(..pool_end.unwrap_or(name.len()))
-        .unwrap_or_default();
-    check_pool_rules(pool, name)?;
-
-    let dataset = name
-        .get(..delimiter.unwrap_or(name.len()))
-        .unwrap_or_default();
-    let depth = dataset.bytes().filter(|&b| b == b'/').count();
-    if depth > MAX_DATASET_DEPTH {
-        return Err(NameError::TooDeep {
-            name: err_name(),
-            depth,
-            max: MAX_DATASET_DEPTH,
-        });
+/// Advances `chars` over one component of `name`: to the next separator (`/`, `@`, `#`) or
+/// the end. Returns where the component ends and the separator (`None` at the end).
+fn next_component(
+    name: &str,
+    chars: &mut std::str::CharIndices<'_>,
+) -> Result<(usize, Option<char>), NameError> {
+    loop {
+        match chars.next() {
+            None => return Ok((name.len(), None)),
+            Some((i, c @ ('/' | '@' | '#'))) => return Ok((i, Some(c))),
+            Some((position, ch)) if !valid_char(ch) => {
+                return Err(NameError::InvalidChar {
+                    name: name.to_owned(),
+                    ch,
+                    position,
+                });
+            }
+            Some(_) => {}
+        }
     }
-    Ok(delimiter)
 }
 
 /// Checks one component given on its own (a child's name, a snapshot's or bookmark's short

@@ -919,45 +919,17 @@ fn decode<'a>(pair: NonNull<sys::nvpair_t>) -> Value<'a> {
         sys::DATA_TYPE_UINT64 => scalar!(pair, code, nvpair_value_uint64, u64, Value::U64),
         sys::DATA_TYPE_DOUBLE => scalar!(pair, code, nvpair_value_double, f64, Value::Double),
         sys::DATA_TYPE_HRTIME => scalar!(pair, code, nvpair_value_hrtime, i64, Value::HrTime),
-        sys::DATA_TYPE_STRING => {
-            let mut s: *const c_char = ptr::null();
-            // SAFETY: valid pair of type string; `s` is a valid out-pointer (the C type is
-            // `char **` or `const char **` depending on the OpenZFS version).
-            let rc = unsafe { sys::nvpair_value_string(pair.as_ptr(), (&raw mut s).cast()) };
-            if rc != 0 || s.is_null() {
-                Value::Other(code)
-            } else {
-                // SAFETY: a NUL-terminated string stored in the pair, alive for `'a`.
-                Value::String(unsafe { CStr::from_ptr(s) })
-            }
-        }
-        sys::DATA_TYPE_NVLIST => {
-            let mut l: *mut nvlist_t = ptr::null_mut();
-            // SAFETY: valid pair of type nvlist; valid out-pointer.
-            let rc = unsafe { sys::nvpair_value_nvlist(pair.as_ptr(), &raw mut l) };
-            match NonNull::new(l) {
-                Some(ptr) if rc == 0 => Value::NvList(NvListRef {
-                    ptr,
-                    _owner: PhantomData,
-                }),
-                _ => Value::Other(code),
-            }
-        }
-        sys::DATA_TYPE_BOOLEAN_ARRAY => {
-            let mut data: *mut sys::boolean_t = ptr::null_mut();
-            let mut len: sys::uint_t = 0;
-            // SAFETY: valid pair of the matching type; valid out-pointers.
-            let rc = unsafe {
-                sys::nvpair_value_boolean_array(pair.as_ptr(), &raw mut data, &raw mut len)
-            };
-            if rc != 0 {
-                Value::Other(code)
-            } else {
-                // SAFETY: on success, `len` elements stored in the pair.
-                let raw = unsafe { slice_or_empty(data, len) };
-                Value::BooleanArray(raw.iter().map(|&b| b != sys::B_FALSE).collect())
-            }
-        }
+        sys::DATA_TYPE_STRING => decode_string(pair, code),
+        sys::DATA_TYPE_NVLIST => decode_nvlist(pair, code),
+        other => decode_array(pair, other),
+    }
+}
+
+/// Decodes the value of an array pair (`code`: its type) of a list borrowed for `'a`;
+/// [`Value::Other`] for a type that is not an array this module knows.
+fn decode_array<'a>(pair: NonNull<sys::nvpair_t>, code: sys::data_type_t) -> Value<'a> {
+    match code {
+        sys::DATA_TYPE_BOOLEAN_ARRAY => decode_boolean_array(pair, code),
         sys::DATA_TYPE_BYTE_ARRAY => {
             array!(pair, code, nvpair_value_byte_array, u8, Value::ByteArray)
         }
@@ -985,57 +957,102 @@ fn decode<'a>(pair: NonNull<sys::nvpair_t>) -> Value<'a> {
         sys::DATA_TYPE_UINT64_ARRAY => {
             array!(pair, code, nvpair_value_uint64_array, u64, Value::U64Array)
         }
-        sys::DATA_TYPE_STRING_ARRAY => {
-            let mut data: *mut *const c_char = ptr::null_mut();
-            let mut len: sys::uint_t = 0;
-            // SAFETY: valid pair of the matching type; valid out-pointers (`char ***` or
-            // `const char ***` depending on the version).
-            let rc = unsafe {
-                sys::nvpair_value_string_array(pair.as_ptr(), (&raw mut data).cast(), &raw mut len)
-            };
-            if rc != 0 {
-                Value::Other(code)
-            } else {
-                // SAFETY: on success, `len` string pointers stored in the pair.
-                let ptrs = unsafe { slice_or_empty(data, len) };
-                let mut out = Vec::with_capacity(ptrs.len());
-                for &p in ptrs {
-                    if p.is_null() {
-                        return Value::Other(code);
-                    }
-                    // SAFETY: each is a NUL-terminated string stored in the pair, alive for 'a.
-                    out.push(unsafe { CStr::from_ptr(p) });
-                }
-                Value::StringArray(out)
-            }
-        }
-        sys::DATA_TYPE_NVLIST_ARRAY => {
-            let mut data: *mut *mut nvlist_t = ptr::null_mut();
-            let mut len: sys::uint_t = 0;
-            // SAFETY: valid pair of the matching type; valid out-pointers.
-            let rc = unsafe {
-                sys::nvpair_value_nvlist_array(pair.as_ptr(), &raw mut data, &raw mut len)
-            };
-            if rc != 0 {
-                Value::Other(code)
-            } else {
-                // SAFETY: on success, `len` list pointers stored in the pair.
-                let ptrs = unsafe { slice_or_empty(data.cast_const(), len) };
-                let mut out = Vec::with_capacity(ptrs.len());
-                for &p in ptrs {
-                    let Some(ptr) = NonNull::new(p) else {
-                        return Value::Other(code);
-                    };
-                    out.push(NvListRef {
-                        ptr,
-                        _owner: PhantomData,
-                    });
-                }
-                Value::NvListArray(out)
-            }
-        }
+        sys::DATA_TYPE_STRING_ARRAY => decode_string_array(pair, code),
+        sys::DATA_TYPE_NVLIST_ARRAY => decode_nvlist_array(pair, code),
         other => Value::Other(other),
     }
+}
+
+/// A `DATA_TYPE_STRING` pair (`code`) of a list borrowed for `'a`.
+fn decode_string<'a>(pair: NonNull<sys::nvpair_t>, code: sys::data_type_t) -> Value<'a> {
+    let mut s: *const c_char = ptr::null();
+    // SAFETY: valid pair of type string; `s` is a valid out-pointer (the C type is
+    // `char **` or `const char **` depending on the OpenZFS version).
+    let rc = unsafe { sys::nvpair_value_string(pair.as_ptr(), (&raw mut s).cast()) };
+    if rc != 0 || s.is_null() {
+        Value::Other(code)
+    } else {
+        // SAFETY: a NUL-terminated string stored in the pair, alive for `'a`.
+        Value::String(unsafe { CStr::from_ptr(s) })
+    }
+}
+
+/// A `DATA_TYPE_NVLIST` pair (`code`) of a list borrowed for `'a`.
+fn decode_nvlist<'a>(pair: NonNull<sys::nvpair_t>, code: sys::data_type_t) -> Value<'a> {
+    let mut l: *mut nvlist_t = ptr::null_mut();
+    // SAFETY: valid pair of type nvlist; valid out-pointer.
+    let rc = unsafe { sys::nvpair_value_nvlist(pair.as_ptr(), &raw mut l) };
+    match NonNull::new(l) {
+        Some(ptr) if rc == 0 => Value::NvList(NvListRef {
+            ptr,
+            _owner: PhantomData,
+        }),
+        _ => Value::Other(code),
+    }
+}
+
+/// A `DATA_TYPE_BOOLEAN_ARRAY` pair (`code`) of a list borrowed for `'a`.
+fn decode_boolean_array<'a>(pair: NonNull<sys::nvpair_t>, code: sys::data_type_t) -> Value<'a> {
+    let mut data: *mut sys::boolean_t = ptr::null_mut();
+    let mut len: sys::uint_t = 0;
+    // SAFETY: valid pair of the matching type; valid out-pointers.
+    let rc = unsafe { sys::nvpair_value_boolean_array(pair.as_ptr(), &raw mut data, &raw mut len) };
+    if rc != 0 {
+        Value::Other(code)
+    } else {
+        // SAFETY: on success, `len` elements stored in the pair.
+        let raw = unsafe { slice_or_empty(data, len) };
+        Value::BooleanArray(raw.iter().map(|&b| b != sys::B_FALSE).collect())
+    }
+}
+
+/// A `DATA_TYPE_STRING_ARRAY` pair (`code`) of a list borrowed for `'a`.
+fn decode_string_array<'a>(pair: NonNull<sys::nvpair_t>, code: sys::data_type_t) -> Value<'a> {
+    let mut data: *mut *const c_char = ptr::null_mut();
+    let mut len: sys::uint_t = 0;
+    // SAFETY: valid pair of the matching type; valid out-pointers (`char ***` or
+    // `const char ***` depending on the version).
+    let rc = unsafe {
+        sys::nvpair_value_string_array(pair.as_ptr(), (&raw mut data).cast(), &raw mut len)
+    };
+    if rc != 0 {
+        return Value::Other(code);
+    }
+    // SAFETY: on success, `len` string pointers stored in the pair.
+    let ptrs = unsafe { slice_or_empty(data, len) };
+    let mut out = Vec::with_capacity(ptrs.len());
+    for &p in ptrs {
+        if p.is_null() {
+            return Value::Other(code);
+        }
+        // SAFETY: each is a NUL-terminated string stored in the pair, alive for 'a.
+        out.push(unsafe { CStr::from_ptr(p) });
+    }
+    Value::StringArray(out)
+}
+
+/// A `DATA_TYPE_NVLIST_ARRAY` pair (`code`) of a list borrowed for `'a`.
+fn decode_nvlist_array<'a>(pair: NonNull<sys::nvpair_t>, code: sys::data_type_t) -> Value<'a> {
+    let mut data: *mut *mut nvlist_t = ptr::null_mut();
+    let mut len: sys::uint_t = 0;
+    // SAFETY: valid pair of the matching type; valid out-pointers.
+    let rc = unsafe { sys::nvpair_value_nvlist_array(pair.as_ptr(), &raw mut data, &raw mut len) };
+    if rc != 0 {
+        return Value::Other(code);
+    }
+    // SAFETY: on success, `len` list pointers stored in the pair.
+    let ptrs = unsafe { slice_or_empty(data.cast_const(), len) };
+    let mut out = Vec::with_capacity(ptrs.len());
+    for &p in ptrs {
+        let Some(ptr) = NonNull::new(p) else {
+            return Value::Other(code);
+        };
+        out.push(NvListRef {
+            ptr,
+            _owner: PhantomData,
+        });
+    }
+    Value::NvListArray(out)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! What changed between two snapshots, or between a snapshot and the live filesystem, and
 //! access to a snapshot's files: listing ([`browse`]) and bringing back one file or directory
-//! ([`restore`]) without rolling anything back.
+//! ([`restore`](fn@restore)) without rolling anything back.
 //!
 //! # How the diff works
 //!

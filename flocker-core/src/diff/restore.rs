@@ -14,11 +14,12 @@
 //! same directory, and the report says so.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::snapdir::TreeRoot;
 use super::{FileType, io_err, snapshot_root};
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::SnapshotName;
@@ -90,28 +91,89 @@ pub struct RestoreReport {
 /// [`ErrorKind::Exists`] (the destination exists and `existing` is [`Existing::Refuse`]),
 /// [`ErrorKind::PermissionDenied`] (e.g. setting the owner without privileges),
 /// [`ErrorKind::NoSpace`], [`ErrorKind::Io`].
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::SnapshotName;
+/// use flocker_core::diff::{self, Existing, RestoreOptions};
+///
+/// let monday = SnapshotName::new("tank/home@monday")?;
+/// let opts = RestoreOptions {
+///     existing: Existing::RenameAside,
+///     ..RestoreOptions::default()
+/// };
+/// let report = diff::restore(&monday, "docs/report.odt", &opts)?;
+/// if let Some(old) = &report.set_aside {
+///     println!("the current file is now {}", old.display());
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 pub fn restore(snap: &SnapshotName, path: &str, opts: &RestoreOptions) -> Result<RestoreReport> {
     let root = snapshot_root(snap)?;
     let rel = root.resolve(path)?;
-    let dest = match &opts.dest {
-        Some(d) => d.clone(),
-        None => {
-            let Some(m) = root.live_mountpoint() else {
-                return Err(Error::new(ErrorKind::InvalidArgument, OP)
-                    .with_name(snap.dataset_str())
-                    .with_detail("the filesystem is not mounted: give a destination (--to)"));
-            };
-            if rel.as_os_str().is_empty() {
-                return Err(Error::new(ErrorKind::InvalidArgument, OP)
-                    .with_name(snap.as_str())
-                    .with_detail(
-                        "restoring the whole root onto itself: give a destination (--to), \
-                         or roll back",
-                    ));
-            }
-            m.join(&rel)
-        }
+    let dest = destination(snap, &root, &rel, opts)?;
+    let (parent, name) = destination_dir(&dest)?;
+    let exists = std::fs::symlink_metadata(&dest).is_ok();
+    if exists && opts.existing == Existing::Refuse {
+        return Err(Error::new(ErrorKind::Exists, OP)
+            .with_name(dest.to_string_lossy())
+            .with_detail("the destination exists; nothing was changed"));
+    }
+    let src = root.path().join(&rel);
+    let tmp = temporary_name(parent, name)?;
+    let mut report = RestoreReport {
+        source: rel.clone(),
+        dest: dest.clone(),
+        set_aside: None,
+        files: 0,
+        dirs: 0,
+        symlinks: 0,
+        special: 0,
+        hard_links: 0,
+        bytes: 0,
     };
+    let mut links = HashMap::new();
+    if let Err(e) = copy_tree(&src, &tmp, &mut links, &mut report) {
+        let _ = remove_tree(&tmp);
+        return Err(e);
+    }
+    put_in_place(&tmp, &dest, exists.then(|| snap.short_name()), &mut report)?;
+    // The restore is done: a private mount that cannot be removed now is removed on drop at
+    // the latest, and is no reason to report a failure.
+    let _ = root.close();
+    Ok(report)
+}
+
+/// Where `rel` (of `root`, the tree of `snap`) is restored: `opts.dest`, or the same path in
+/// the mounted live filesystem (never its root).
+fn destination(
+    snap: &SnapshotName,
+    root: &TreeRoot,
+    rel: &Path,
+    opts: &RestoreOptions,
+) -> Result<PathBuf> {
+    if let Some(d) = &opts.dest {
+        return Ok(d.clone());
+    }
+    let Some(m) = root.live_mountpoint() else {
+        return Err(Error::new(ErrorKind::InvalidArgument, OP)
+            .with_name(snap.dataset_str())
+            .with_detail("the filesystem is not mounted: give a destination (--to)"));
+    };
+    if rel.as_os_str().is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArgument, OP)
+            .with_name(snap.as_str())
+            .with_detail(
+                "restoring the whole root onto itself: give a destination (--to), \
+                 or roll back",
+            ));
+    }
+    Ok(m.join(rel))
+}
+
+/// The directory of `dest` (`.` for a bare name), which must exist, and `dest`'s file name.
+fn destination_dir(dest: &Path) -> Result<(&Path, &OsStr)> {
     let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
         return Err(Error::new(ErrorKind::InvalidArgument, OP)
             .with_name(dest.to_string_lossy())
@@ -130,71 +192,55 @@ pub fn restore(snap: &SnapshotName, path: &str, opts: &RestoreOptions) -> Result
             .with_name(parent.to_string_lossy())
             .with_detail("the destination's directory is not a directory"));
     }
-    let exists = std::fs::symlink_metadata(&dest).is_ok();
-    if exists && opts.existing == Existing::Refuse {
-        return Err(Error::new(ErrorKind::Exists, OP)
-            .with_name(dest.to_string_lossy())
-            .with_detail("the destination exists; nothing was changed"));
-    }
-    let src = root.path().join(&rel);
-    // A temporary name next to the destination.
-    let mut tmp = PathBuf::new();
+    Ok((parent, name))
+}
+
+/// A free temporary name next to the destination: `.NAME.flocker-restore-PID-N` in `parent`.
+fn temporary_name(parent: &Path, name: &OsStr) -> Result<PathBuf> {
     for n in 0..1000u32 {
         let mut t = OsString::from(".");
         t.push(name);
         t.push(format!(".flocker-restore-{}-{n}", std::process::id()));
         let cand = parent.join(t);
         if std::fs::symlink_metadata(&cand).is_err() {
-            tmp = cand;
-            break;
+            return Ok(cand);
         }
     }
-    if tmp.as_os_str().is_empty() {
-        return Err(Error::new(ErrorKind::Exists, OP)
-            .with_name(parent.to_string_lossy())
-            .with_detail("no free temporary name"));
-    }
-    let mut report = RestoreReport {
-        source: rel.clone(),
-        dest: dest.clone(),
-        set_aside: None,
-        files: 0,
-        dirs: 0,
-        symlinks: 0,
-        special: 0,
-        hard_links: 0,
-        bytes: 0,
-    };
-    let mut links = HashMap::new();
-    if let Err(e) = copy_tree(&src, &tmp, &mut links, &mut report) {
-        let _ = remove_tree(&tmp);
-        return Err(e);
-    }
-    if exists {
-        let aside = aside_name(&dest, snap.short_name());
-        let Some(aside) = aside else {
-            let _ = remove_tree(&tmp);
+    Err(Error::new(ErrorKind::Exists, OP)
+        .with_name(parent.to_string_lossy())
+        .with_detail("no free temporary name"))
+}
+
+/// Renames the restored copy `tmp` to `dest`, after setting the existing `dest` aside when
+/// `aside_of` names the snapshot (`report.set_aside` says where). On failure `tmp` is removed
+/// and the file set aside is put back.
+fn put_in_place(
+    tmp: &Path,
+    dest: &Path,
+    aside_of: Option<&str>,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    if let Some(snap) = aside_of {
+        let Some(aside) = aside_name(dest, snap) else {
+            let _ = remove_tree(tmp);
             return Err(Error::new(ErrorKind::Exists, OP)
                 .with_name(dest.to_string_lossy())
                 .with_detail("no free name to set the existing file aside"));
         };
-        if let Err(e) = rename_noreplace(&dest, &aside) {
-            let _ = remove_tree(&tmp);
+        if let Err(e) = rename_noreplace(dest, &aside) {
+            let _ = remove_tree(tmp);
             return Err(e);
         }
         report.set_aside = Some(aside);
     }
-    if let Err(e) = rename_noreplace(&tmp, &dest) {
+    if let Err(e) = rename_noreplace(tmp, dest) {
         if let Some(a) = &report.set_aside {
-            let _ = rename_noreplace(a, &dest);
+            let _ = rename_noreplace(a, dest);
         }
-        let _ = remove_tree(&tmp);
+        let _ = remove_tree(tmp);
         return Err(e);
     }
-    // The restore is done: a private mount that cannot be removed now is removed on drop at
-    // the latest, and is no reason to report a failure.
-    let _ = root.close();
-    Ok(report)
+    Ok(())
 }
 
 /// `NAME.before-restore-SNAP`, or with `.N` appended, that does not exist.

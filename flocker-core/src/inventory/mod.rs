@@ -333,6 +333,22 @@ fn max_limits() -> ProgramLimits {
 
 /// The lister. Holds the page size, the limits and the progress callback; every query runs
 /// its own paged listing. See the [module documentation](self) for paging and consistency.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::inventory::{DatasetQuery, Inventory, SnapshotQuery};
+/// use flocker_core::DatasetName;
+///
+/// let pool = DatasetName::new("tank")?;
+/// let mut inv = Inventory::new().with_page_size(1000);
+/// for ds in inv.datasets(&DatasetQuery::new(&pool).recursive())? {
+///     let snaps = inv.snapshots(&SnapshotQuery::new(&ds.name))?;
+///     let used: u64 = snaps.iter().map(|s| s.used).sum();
+///     println!("{}: {} snapshot(s), {used} bytes only they hold", ds.name, snaps.len());
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 pub struct Inventory<'a> {
     limits: Option<ProgramLimits>,
     page_size: usize,

@@ -1,7 +1,7 @@
 //! Reading the programs' replies into the inventory's types, and the resume positions.
 //!
 //! Nothing here trusts the shape of a reply: a missing or mistyped value is an
-//! [`ErrorKind::InvalidData`] error naming the item, never a panic.
+//! [`ErrorKind::InvalidData`](crate::error::ErrorKind::InvalidData) error naming the item, never a panic.
 
 use std::collections::BTreeMap;
 

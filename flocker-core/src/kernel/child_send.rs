@@ -89,6 +89,9 @@ impl Drop for Shared {
     }
 }
 
+/// The ioctl's name, the operation of its errors.
+const OP: &str = "ZFS_IOC_SEND_NEW";
+
 /// Starts `ZFS_IOC_SEND_NEW` of `snap` (incremental from the snapshot or bookmark `from`, full
 /// names) in a child process writing to `out`, which is moved into the child: the caller keeps
 /// no copy, so the reader sees the end of the stream when the child ends, whatever way it
@@ -100,8 +103,42 @@ pub(crate) fn start(
     options: &[&str],
     out: OwnedFd,
 ) -> Result<ChildSend> {
-    const OP: &str = "ZFS_IOC_SEND_NEW";
     let zfs = dev_zfs(OP)?;
+    let (packed, len) = pack_args(snap, from, options, &out)?;
+    let mut cmd = Cmd::new(snap)?;
+    cmd.put_u64(OFF_SRC, packed.0 as u64);
+    cmd.put_u64(OFF_SRC_SIZE, len as u64);
+    let shared = Shared::new()?;
+    let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
+    let handle = std::thread::Builder::new()
+        .name("flocker-send".into())
+        .spawn(move || -> Result<i32> {
+            let _packed = packed;
+            fork_and_wait(zfs, out, cmd, &shared, &tx)
+        })
+        .map_err(|e| io_error(ErrorKind::Other, "thread", "", &e))?;
+    match rx.recv() {
+        Ok(Ok(())) => Ok(ChildSend { handle }),
+        Ok(Err(e)) => {
+            // The thread has nothing more to do.
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => match handle.join() {
+            Ok(Err(e)) => Err(e),
+            _ => Err(Error::new(ErrorKind::Other, OP).with_detail("the send thread failed")),
+        },
+    }
+}
+
+/// The ioctl's argument list (`fd` = `out`'s number, `fromsnap`, `options`), packed by
+/// `nvlist_pack`, and its length.
+fn pack_args(
+    snap: &str,
+    from: Option<&str>,
+    options: &[&str],
+    out: &OwnedFd,
+) -> Result<(Packed, usize)> {
     let nv_err = |e: crate::nvlist::NvListError| {
         Error::new(ErrorKind::OutOfMemory, OP)
             .with_name(snap)
@@ -134,82 +171,75 @@ pub(crate) fn start(
             .with_errno(rc)
             .with_name(snap));
     }
-    let packed = Packed(packed);
-    let mut cmd = Cmd::new(snap)?;
-    cmd.put_u64(OFF_SRC, packed.0 as u64);
-    cmd.put_u64(OFF_SRC_SIZE, len as u64);
-    let shared = Shared::new()?;
-    let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
-    let handle = std::thread::Builder::new()
-        .name("flocker-send".into())
-        .spawn(move || -> Result<i32> {
-            let _packed = packed;
-            let mut cmd = cmd;
-            // SAFETY: plain system calls.
-            let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
-            let stat = CString::new(format!("/proc/{pid}/task/{tid}/stat"))
-                .map_err(|_| Error::new(ErrorKind::Other, OP))?;
-            let fd = out.as_raw_fd();
-            let request = libzfs_core_sys::ZFS_IOC_SEND_NEW as libc::c_ulong;
-            let cmd_ptr = cmd.0.as_mut_ptr();
-            let result = shared.0;
-            // SAFETY: see the module documentation: the child runs `child` only, which makes
-            // system calls on memory prepared here and never returns.
-            let child = unsafe { libc::fork() };
-            if child == 0 {
-                // SAFETY: in the child; the pointers are valid copies of the parent's memory.
-                unsafe { child_main(&stat, zfs, fd, request, cmd_ptr, result) }
-            }
-            if child < 0 {
-                let e = std::io::Error::last_os_error();
-                let _ = tx.send(Err(io_error(ErrorKind::Other, "fork", "", &e)));
-                return Ok(-1);
-            }
-            // The child has the only other copy of the write end now.
-            drop(out);
-            let _ = tx.send(Ok(()));
-            let mut status = 0;
-            loop {
-                // SAFETY: waiting for our own child.
-                let r = unsafe { libc::waitpid(child, &raw mut status, 0) };
-                if r == child {
-                    break;
-                }
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::EINTR) {
-                    return Err(io_error(ErrorKind::Other, "waitpid", "", &e));
-                }
-            }
-            if libc::WIFSIGNALED(status) {
-                let sig = libc::WTERMSIG(status);
-                if sig == libc::SIGPIPE {
-                    return Ok(libc::EPIPE);
-                }
-                return Err(Error::new(ErrorKind::Interrupted, OP)
-                    .with_name(snap_name_of(&cmd))
-                    .with_detail(format!("the send process was killed by signal {sig}")));
-            }
-            match shared.get() {
-                -1 => Err(Error::new(ErrorKind::Other, OP)
-                    .with_name(snap_name_of(&cmd))
-                    .with_detail(format!(
-                        "the send process ended before the ioctl (status {status:#x})"
-                    ))),
-                e => Ok(e),
-            }
-        })
-        .map_err(|e| io_error(ErrorKind::Other, "thread", "", &e))?;
-    match rx.recv() {
-        Ok(Ok(())) => Ok(ChildSend { handle }),
-        Ok(Err(e)) => {
-            // The thread has nothing more to do.
-            let _ = handle.join();
-            Err(e)
+    Ok((Packed(packed), len))
+}
+
+/// The body of the thread that forks: forks the child that runs the ioctl, tells `tx`
+/// whether it started (then drops its own copy of `out`), waits for it and returns its errno.
+fn fork_and_wait(
+    zfs: libc::c_int,
+    out: OwnedFd,
+    mut cmd: Cmd,
+    shared: &Shared,
+    tx: &std::sync::mpsc::Sender<Result<()>>,
+) -> Result<i32> {
+    // SAFETY: plain system calls.
+    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    let stat = CString::new(format!("/proc/{pid}/task/{tid}/stat"))
+        .map_err(|_| Error::new(ErrorKind::Other, OP))?;
+    let fd = out.as_raw_fd();
+    let request = libzfs_core_sys::ZFS_IOC_SEND_NEW as libc::c_ulong;
+    let cmd_ptr = cmd.0.as_mut_ptr();
+    let result = shared.0;
+    // SAFETY: see the module documentation: the child runs `child` only, which makes
+    // system calls on memory prepared here and never returns.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: in the child; the pointers are valid copies of the parent's memory.
+        unsafe { child_main(&stat, zfs, fd, request, cmd_ptr, result) }
+    }
+    if child < 0 {
+        let e = std::io::Error::last_os_error();
+        let _ = tx.send(Err(io_error(ErrorKind::Other, "fork", "", &e)));
+        return Ok(-1);
+    }
+    // The child has the only other copy of the write end now.
+    drop(out);
+    let _ = tx.send(Ok(()));
+    wait_child(child, &cmd, shared)
+}
+
+/// Waits for the send process `child` and returns the errno it stored in `shared` (`EPIPE`
+/// when SIGPIPE killed it); another signal, or an end before the ioctl, is an error.
+fn wait_child(child: libc::pid_t, cmd: &Cmd, shared: &Shared) -> Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(child, &raw mut status, 0) };
+        if r == child {
+            break;
         }
-        Err(_) => match handle.join() {
-            Ok(Err(e)) => Err(e),
-            _ => Err(Error::new(ErrorKind::Other, OP).with_detail("the send thread failed")),
-        },
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(io_error(ErrorKind::Other, "waitpid", "", &e));
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        if sig == libc::SIGPIPE {
+            return Ok(libc::EPIPE);
+        }
+        return Err(Error::new(ErrorKind::Interrupted, OP)
+            .with_name(snap_name_of(cmd))
+            .with_detail(format!("the send process was killed by signal {sig}")));
+    }
+    match shared.get() {
+        -1 => Err(Error::new(ErrorKind::Other, OP)
+            .with_name(snap_name_of(cmd))
+            .with_detail(format!(
+                "the send process ended before the ioctl (status {status:#x})"
+            ))),
+        e => Ok(e),
     }
 }
 

@@ -99,6 +99,20 @@ impl BookmarkProps {
 /// different filesystems), [`ErrorKind::NotSupported`] (pool feature disabled).
 ///
 /// Corresponds to `lzc_bookmark`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc::{self, PointInTime};
+/// use flocker_core::name::{BookmarkName, SnapshotName};
+///
+/// let snap = SnapshotName::new("tank/home@monday")?;
+/// let mark = BookmarkName::new("tank/home#monday")?;
+/// lzc::bookmark(&[(mark, PointInTime::from(&snap))])?;
+/// // The snapshot may go now: the bookmark stays a source for incremental sends.
+/// lzc::destroy_snaps(&[snap], false)?;
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_bookmark")]
 pub fn bookmark(bookmarks: &[(BookmarkName, PointInTime<'_>)]) -> Result<()> {
     let names: Vec<&str> = bookmarks.iter().map(|(b, _)| b.as_str()).collect();

@@ -91,6 +91,18 @@ pub fn create(
 /// [`ErrorKind::PropertyInvalid`].
 ///
 /// Corresponds to `lzc_clone`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc;
+/// use flocker_core::name::{DatasetName, SnapshotName};
+///
+/// let origin = SnapshotName::new("tank/home@monday")?;
+/// let copy = DatasetName::new("tank/home-monday")?;
+/// lzc::clone(&copy, &origin, None)?; // a writable copy of monday, not mounted
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_clone")]
 pub fn clone(name: &DatasetName, origin: &SnapshotName, props: Option<&NvList>) -> Result<()> {
     let ctx = Ctx::new("lzc_clone", Family::Clone)
@@ -120,6 +132,18 @@ pub fn clone(name: &DatasetName, origin: &SnapshotName, props: Option<&NvList>) 
 /// [`Error::detail`] holds the conflicting snapshot's short name — and [`ErrorKind::Busy`].
 ///
 /// Corresponds to `lzc_promote`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc;
+/// use flocker_core::name::{DatasetName, SnapshotName};
+///
+/// let copy = DatasetName::new("tank/home-monday")?;
+/// lzc::clone(&copy, &SnapshotName::new("tank/home@monday")?, None)?;
+/// lzc::promote(&copy)?; // tank/home is now the clone, of tank/home-monday@monday
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_promote")]
 pub fn promote(fs: &DatasetName) -> Result<()> {
     let ctx = Ctx::new("lzc_promote", Family::Promote).name(fs.as_str());
@@ -195,6 +219,21 @@ pub fn rename_snapshot(source: &SnapshotName, target: &SnapshotName) -> Result<(
 /// [`ErrorKind::HasChildren`].
 ///
 /// Corresponds to `lzc_destroy`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::name::DatasetName;
+/// use flocker_core::{ErrorKind, lzc};
+///
+/// let fs = DatasetName::new("tank/scratch")?;
+/// match lzc::destroy(&fs) {
+///     Ok(()) => println!("destroyed {fs}"),
+///     Err(e) if e.kind() == ErrorKind::HasChildren => eprintln!("{fs} has children: kept"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_destroy")]
 pub fn destroy(name: &DatasetName) -> Result<()> {
     let ctx = Ctx::new("lzc_destroy", Family::Destroy).name(name.as_str());
@@ -208,6 +247,19 @@ pub fn destroy(name: &DatasetName) -> Result<()> {
 /// look"; the only error is [`ErrorKind::Unavailable`] (ZFS not usable at all).
 ///
 /// Corresponds to `lzc_exists`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc;
+/// use flocker_core::name::{PoolName, SnapshotName};
+///
+/// let snap = SnapshotName::new("tank/home@monday")?;
+/// if lzc::exists(&PoolName::new("tank")?)? && !lzc::exists(&snap)? {
+///     lzc::snapshot(std::slice::from_ref(&snap), None)?;
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_exists")]
 pub fn exists<N: ObjsetName + ?Sized>(name: &N) -> Result<bool> {
     let ctx = Ctx::new("lzc_exists", Family::Generic);
@@ -225,6 +277,18 @@ pub fn exists<N: ObjsetName + ?Sized>(name: &N) -> Result<bool> {
 /// [`ErrorKind::Busy`].
 ///
 /// Corresponds to `lzc_rollback`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc;
+/// use flocker_core::name::DatasetName;
+///
+/// let fs = DatasetName::new("tank/home")?;
+/// let latest = lzc::rollback(&fs)?; // discards what was written since the latest snapshot
+/// println!("{fs} is back at {latest}");
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_rollback")]
 pub fn rollback(fs: &DatasetName) -> Result<SnapshotName> {
     let ctx = Ctx::new("lzc_rollback", Family::Rollback).name(fs.as_str());
@@ -250,6 +314,22 @@ pub fn rollback(fs: &DatasetName) -> Result<SnapshotName> {
 /// missing), [`ErrorKind::TryAgain`].
 ///
 /// Corresponds to `lzc_rollback_to`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::name::DatasetName;
+/// use flocker_core::{ErrorKind, lzc};
+///
+/// let fs = DatasetName::new("tank/home")?;
+/// match lzc::rollback_to(&fs, &fs.snapshot("monday")?) {
+///     Ok(()) => {}
+///     // A newer snapshot exists (perhaps taken meanwhile): nothing changed.
+///     Err(e) if e.kind() == ErrorKind::NotLatest => eprintln!("monday is not the latest: {e}"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_rollback_to")]
 pub fn rollback_to(fs: &DatasetName, snap: &SnapshotName) -> Result<()> {
     let ctx = Ctx::new("lzc_rollback_to", Family::Rollback).name(snap.as_str());
@@ -270,6 +350,20 @@ pub fn rollback_to(fs: &DatasetName, snap: &SnapshotName) -> Result<()> {
 /// [`ErrorKind::NameTooLong`].
 ///
 /// Corresponds to `lzc_snapshot`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc;
+/// use flocker_core::name::SnapshotName;
+/// use flocker_core::nvlist::NvList;
+///
+/// let snaps = [SnapshotName::new("tank/home@monday")?, SnapshotName::new("tank/db@monday")?];
+/// let mut props = NvList::new()?;
+/// props.add_string("com.example:reason", "before the upgrade")?;
+/// lzc::snapshot(&snaps, Some(&props))?; // both or neither
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_snapshot")]
 pub fn snapshot(snaps: &[SnapshotName], props: Option<&NvList>) -> Result<()> {
     let names: Vec<&str> = snaps.iter().map(SnapshotName::as_str).collect();
@@ -296,6 +390,21 @@ pub fn snapshot(snaps: &[SnapshotName], props: Option<&NvList>) -> Result<()> {
 /// or in use), [`ErrorKind::CrossPool`], [`ErrorKind::NotFound`] (pool missing).
 ///
 /// Corresponds to `lzc_destroy_snaps`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc;
+/// use flocker_core::name::SnapshotName;
+///
+/// let old = [SnapshotName::new("tank/home@monday")?, SnapshotName::new("tank/home@tuesday")?];
+/// if let Err(e) = lzc::destroy_snaps(&old, false) {
+///     for item in e.items() {
+///         eprintln!("{}: {}", item.name(), item.kind()); // held or cloned: nothing was destroyed
+///     }
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_destroy_snaps")]
 pub fn destroy_snaps(snaps: &[SnapshotName], defer: bool) -> Result<()> {
     let names: Vec<&str> = snaps.iter().map(SnapshotName::as_str).collect();

@@ -53,6 +53,23 @@ pub fn open_cleanup_fd() -> Result<OwnedFd> {
 /// `/dev/zfs` descriptor), [`ErrorKind::NotFound`] (none of the snapshots exist).
 ///
 /// Corresponds to `lzc_hold`.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::os::fd::AsFd;
+///
+/// use flocker_core::lzc;
+/// use flocker_core::name::SnapshotName;
+///
+/// let snap = SnapshotName::new("tank/home@monday")?;
+/// // Held while `cleanup` is open (until it is dropped, or the process ends).
+/// let cleanup = lzc::open_cleanup_fd()?;
+/// let missing = lzc::hold(&[(snap.clone(), "backup")], Some(cleanup.as_fd()))?;
+/// assert!(missing.is_empty(), "no such snapshot");
+/// // ... send it somewhere; it cannot be destroyed meanwhile ...
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_hold")]
 pub fn hold(
     holds: &[(SnapshotName, &str)],
@@ -90,6 +107,20 @@ pub fn hold(
 /// Errors: [`ErrorKind::CrossPool`], [`ErrorKind::NameTooLong`], [`ErrorKind::Busy`].
 ///
 /// Corresponds to `lzc_release`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc;
+/// use flocker_core::name::SnapshotName;
+///
+/// let snap = SnapshotName::new("tank/home@monday")?;
+/// lzc::hold(&[(snap.clone(), "keep")], None)?; // until released
+/// println!("{:?}", lzc::get_holds(&snap)?.keys().collect::<Vec<_>>());
+/// let not_found = lzc::release(&[(snap, &["keep"][..])])?;
+/// assert!(not_found.is_empty());
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_release")]
 pub fn release(holds: &[(SnapshotName, &[&str])]) -> Result<Vec<ItemError>> {
     let names: Vec<&str> = holds.iter().map(|(s, _)| s.as_str()).collect();

@@ -10,9 +10,9 @@
 //! |---|---|
 //! | datasets | [`create`], [`clone`], [`promote`], [`rename`], [`destroy`], [`exists`], [`rollback`], [`rollback_to`] |
 //! | snapshots | [`snapshot`], [`destroy_snaps`], [`snaprange_space`] |
-//! | holds | [`hold`], [`release`], [`get_holds`], [`open_cleanup_fd`] |
-//! | bookmarks | [`bookmark`], [`get_bookmarks`], [`get_bookmark_props`], [`destroy_bookmarks`], [`redact`] |
-//! | send | [`send`], [`send_resume`], [`send_redacted`], [`send_resume_redacted`], [`send_space`], [`send_space_resume_redacted`] |
+//! | holds | [`hold`](fn@hold), [`release`], [`get_holds`], [`open_cleanup_fd`] |
+//! | bookmarks | [`bookmark`](fn@bookmark), [`get_bookmarks`], [`get_bookmark_props`], [`destroy_bookmarks`], [`redact`] |
+//! | send | [`send`](fn@send), [`send_resume`], [`send_redacted`], [`send_resume_redacted`], [`send_space`], [`send_space_resume_redacted`] |
 //! | receive | [`receive`], [`receive_resumable`], [`receive_with_header`], [`receive_one`], [`receive_with_cmdprops`], [`BeginRecord`], [`ResumeToken`] |
 //! | channel programs | [`channel_program`], [`channel_program_nosync`] |
 //! | encryption | [`load_key`], [`unload_key`], [`change_key`] |

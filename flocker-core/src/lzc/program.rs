@@ -12,9 +12,9 @@ use crate::nvlist::{NvList, NvListRef, Value};
 ///
 /// The defaults are the CLI's (10 million instructions, 10 MiB); the kernel refuses more than
 /// its tunables `zfs_lua_max_instrlimit` (100 million) and `zfs_lua_max_memlimit` (100 MiB) with
-/// [`ErrorKind::InvalidArgument`](crate::error::ErrorKind::InvalidArgument). The memory limit
-/// also bounds the size of the returned nvlist: libzfs_core allocates a reply buffer of that
-/// size in the calling process (an absurd limit fails there with `ENOMEM`).
+/// [`ErrorKind::InvalidArgument`]. The memory limit also bounds the size of the returned
+/// nvlist: libzfs_core allocates a reply buffer of that size in the calling process (an absurd
+/// limit fails there with `ENOMEM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProgramLimits {
     instructions: u64,
@@ -165,6 +165,27 @@ fn run(
 /// [`ErrorKind::ReadOnly`]: crate::error::ErrorKind::ReadOnly
 ///
 /// Corresponds to `lzc_channel_program`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc::{self, ProgramLimits};
+/// use flocker_core::name::PoolName;
+/// use flocker_core::nvlist::NvList;
+///
+/// // Destroys every snapshot of args.fs whose name starts with "tmp-", in one txg.
+/// const PROGRAM: &str = r#"
+/// local args = ...
+/// for snap in zfs.list.snapshots(args["fs"]) do
+///     if string.find(snap, "@tmp%-") then zfs.sync.destroy(snap) end
+/// end
+/// "#;
+/// let mut args = NvList::new()?;
+/// args.add_string("fs", "tank/home")?;
+/// let pool = PoolName::new("tank")?;
+/// lzc::channel_program(&pool, PROGRAM, ProgramLimits::default(), Some(&args))?;
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_channel_program")]
 pub fn channel_program(
     pool: &PoolName,
@@ -187,6 +208,22 @@ pub fn channel_program(
 /// CLI (`zfs.list.snapshots`, `zfs.get_prop`, ...). Errors as for [`channel_program`].
 ///
 /// Corresponds to `lzc_channel_program_nosync`.
+///
+/// # Example
+///
+/// ```no_run
+/// use flocker_core::lzc::{self, ProgramLimits};
+/// use flocker_core::name::PoolName;
+/// use flocker_core::nvlist::Value;
+///
+/// let program = r#"return zfs.get_prop("tank/home", "used")"#;
+/// let pool = PoolName::new("tank")?;
+/// let out = lzc::channel_program_nosync(&pool, program, ProgramLimits::default(), None)?;
+/// if let Some(Value::I64(used)) = out.return_value() {
+///     println!("tank/home uses {used} bytes");
+/// }
+/// # Ok::<(), flocker_core::Error>(())
+/// ```
 #[doc(alias = "lzc_channel_program_nosync")]
 pub fn channel_program_nosync(
     pool: &PoolName,

@@ -285,6 +285,21 @@ impl ReceiveOutcome {
 ///
 /// Corresponds to `lzc_receive` and `lzc_receive_resumable` (through
 /// `lzc_receive_with_header`).
+///
+/// # Example
+///
+/// ```no_run
+/// use std::fs::File;
+/// use std::os::fd::AsFd;
+///
+/// use flocker_core::lzc::{self, ReceiveOptions};
+/// use flocker_core::name::SnapshotName;
+///
+/// let stream = File::open("/backup/home-monday-tuesday.zstream")?;
+/// let target = SnapshotName::new("backup/home@tuesday")?; // backup/home is at @monday
+/// lzc::receive(&target, &ReceiveOptions::new().resumable(true), stream.as_fd())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[doc(alias = "lzc_receive")]
 #[doc(alias = "lzc_receive_resumable")]
 pub fn receive(snap: &SnapshotName, opts: &ReceiveOptions<'_>, fd: BorrowedFd<'_>) -> Result<()> {

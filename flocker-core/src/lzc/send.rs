@@ -147,6 +147,23 @@ fn send_ctx<'a>(
 /// this crate's rollback does (ROLLBACK.md, "A killed operation ends").
 ///
 /// Corresponds to `lzc_send`.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::fs::File;
+/// use std::os::fd::AsFd;
+///
+/// use flocker_core::lzc::{self, PointInTime, SendFlags};
+/// use flocker_core::name::SnapshotName;
+///
+/// let monday = SnapshotName::new("tank/home@monday")?;
+/// let tuesday = SnapshotName::new("tank/home@tuesday")?;
+/// let out = File::create("/backup/home-monday-tuesday.zstream")?;
+/// let flags = SendFlags::LARGE_BLOCK | SendFlags::COMPRESS;
+/// lzc::send(&tuesday, Some(PointInTime::from(&monday)), out.as_fd(), flags)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[doc(alias = "lzc_send")]
 pub fn send(
     snap: &SnapshotName,
@@ -484,66 +501,13 @@ impl ResumeToken {
     /// Errors: [`ErrorKind::InvalidArgument`] with a detail saying what is wrong (format,
     /// version, checksum, compression, nvlist).
     pub fn parse(token: &str) -> Result<ResumeToken> {
-        let bad = |why: &str| {
-            Error::new(ErrorKind::InvalidArgument, "parse resume token")
-                .with_detail(format!("resume token is corrupt ({why})"))
-        };
-        let token = token.trim();
-        let mut parts = token.splitn(4, '-');
-        let (Some(version), Some(cksum), Some(len), Some(hex)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("invalid format"));
-        };
-        if version != "1" {
-            return Err(bad("unsupported version"));
-        }
-        let cksum = u64::from_str_radix(cksum, 16).map_err(|_| bad("invalid checksum field"))?;
-        let packed_len = usize::from_str_radix(len, 16).map_err(|_| bad("invalid length field"))?;
-        if hex.len() % 2 != 0 {
-            return Err(bad("payload is not hex-encoded"));
-        }
-        let compressed = (0..hex.len())
-            .step_by(2)
-            .map(|i| {
-                hex.get(i..i + 2)
-                    .and_then(|b| u8::from_str_radix(b, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(|| bad("payload is not hex-encoded"))?;
-        if fletcher4_word0(&compressed) != cksum {
-            return Err(bad("incorrect checksum"));
-        }
-        // A packed nvlist of a token is small; refuse absurd sizes instead of allocating them.
-        if packed_len > 16 << 20 {
-            return Err(bad("payload too large"));
-        }
-        let mut packed =
-            miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&compressed, packed_len)
-                .map_err(|_| bad("decompression failed"))?;
-        if packed.len() != packed_len {
-            return Err(bad("decompressed length differs"));
-        }
-        let mut raw: *mut sys::nvlist_t = ptr::null_mut();
-        // SAFETY: `packed` is a readable buffer of the length passed (nvlist_unpack only
-        // reads it, despite the `char *`); `raw` is a valid out-pointer; 0 is the userland
-        // allocation flag.
-        let rc = unsafe {
-            sys::nvlist_unpack(
-                packed.as_mut_ptr().cast::<c_char>(),
-                packed.len(),
-                &raw mut raw,
-                0,
-            )
-        };
-        if rc != 0 {
-            return Err(bad("nvlist_unpack failed"));
-        }
-        // SAFETY: on success nvlist_unpack stores a new list that we now own.
-        let nvl =
-            unsafe { NvList::from_raw_opt(raw) }.ok_or_else(|| bad("nvlist_unpack failed"))?;
+        let mut packed = token_payload(token)?;
+        let nvl = unpack(&mut packed).ok_or_else(|| token_error("nvlist_unpack failed"))?;
         let l = nvl.as_ref();
-        let u64_of = |name: &str| l.get_u64(name).map_err(|_| bad(&format!("no {name}")));
+        let u64_of = |name: &str| {
+            l.get_u64(name)
+                .map_err(|_| token_error(&format!("no {name}")))
+        };
         let mut flags = SendFlags::empty();
         for (key, flag) in [
             ("embedok", SendFlags::EMBED_DATA),
@@ -558,7 +522,7 @@ impl ResumeToken {
         }
         let toname = match l.get("toname") {
             Some(Value::String(s)) => s.to_string_lossy().into_owned(),
-            _ => return Err(bad("no toname")),
+            _ => return Err(token_error("no toname")),
         };
         Ok(ResumeToken {
             object: u64_of("object")?,
@@ -614,6 +578,76 @@ impl ResumeToken {
             bytes: self.bytes,
         }
     }
+}
+
+/// The error of [`ResumeToken::parse`]: the token is corrupt, for the reason `why`.
+fn token_error(why: &str) -> Error {
+    Error::new(ErrorKind::InvalidArgument, "parse resume token")
+        .with_detail(format!("resume token is corrupt ({why})"))
+}
+
+/// The packed nvlist of a resume token (`1-CKSUM-LEN-HEX`): the version checked, the hex
+/// payload decoded, its checksum checked and decompressed to exactly `LEN` bytes.
+fn token_payload(token: &str) -> Result<Vec<u8>> {
+    let token = token.trim();
+    let mut parts = token.splitn(4, '-');
+    let (Some(version), Some(cksum), Some(len), Some(hex)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(token_error("invalid format"));
+    };
+    if version != "1" {
+        return Err(token_error("unsupported version"));
+    }
+    let cksum =
+        u64::from_str_radix(cksum, 16).map_err(|_| token_error("invalid checksum field"))?;
+    let packed_len =
+        usize::from_str_radix(len, 16).map_err(|_| token_error("invalid length field"))?;
+    if hex.len() % 2 != 0 {
+        return Err(token_error("payload is not hex-encoded"));
+    }
+    let compressed = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| token_error("payload is not hex-encoded"))?;
+    if fletcher4_word0(&compressed) != cksum {
+        return Err(token_error("incorrect checksum"));
+    }
+    // A packed nvlist of a token is small; refuse absurd sizes instead of allocating them.
+    if packed_len > 16 << 20 {
+        return Err(token_error("payload too large"));
+    }
+    let packed = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&compressed, packed_len)
+        .map_err(|_| token_error("decompression failed"))?;
+    if packed.len() != packed_len {
+        return Err(token_error("decompressed length differs"));
+    }
+    Ok(packed)
+}
+
+/// The nvlist packed in `packed` (`nvlist_unpack`), or `None` when it does not unpack.
+fn unpack(packed: &mut [u8]) -> Option<NvList> {
+    let mut raw: *mut sys::nvlist_t = ptr::null_mut();
+    // SAFETY: `packed` is a readable buffer of the length passed (nvlist_unpack only
+    // reads it, despite the `char *`); `raw` is a valid out-pointer; 0 is the userland
+    // allocation flag.
+    let rc = unsafe {
+        sys::nvlist_unpack(
+            packed.as_mut_ptr().cast::<c_char>(),
+            packed.len(),
+            &raw mut raw,
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success nvlist_unpack stores a new list that we now own.
+    unsafe { NvList::from_raw_opt(raw) }
 }
 
 /// Word 0 of OpenZFS's `fletcher_4_native_varsize`: the sum of the buffer's native-endian

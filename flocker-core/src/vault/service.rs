@@ -270,6 +270,56 @@ struct Tracked {
 }
 
 /// The service engine: the specs and what it knows of each between cycles.
+///
+/// # Example
+///
+/// One cycle now, as a cron job would run it, with a host that reports what was destroyed and
+/// skips the snapshot when a pre-snapshot step fails:
+///
+/// ```no_run
+/// use flocker_core::DatasetName;
+/// use flocker_core::retention::TimeZone;
+/// use flocker_core::vault::schedule::Schedule;
+/// use flocker_core::vault::service::{Engine, Event, Host, Settings, Spec, Taken};
+///
+/// struct Cron;
+/// impl Host for Cron {
+///     fn event(&mut self, _now: time::OffsetDateTime, e: &Event<'_>) {
+///         match e {
+///             Event::Snapshot { short, names } => println!("took {short}: {names:?}"),
+///             Event::Pruned { index, report, .. } => println!("pruned #{index}: {report:?}"),
+///             Event::Failed { index, step, cause, .. } => {
+///                 eprintln!("#{index} {step:?}: {cause:?}")
+///             }
+///             _ => {}
+///         }
+///     }
+///     fn around_snapshot(
+///         &mut self,
+///         _entries: &[usize],
+///         datasets: &[DatasetName],
+///         take: &mut dyn FnMut() -> Taken,
+///     ) -> Taken {
+///         if datasets.is_empty() {
+///             return Taken::Skipped("nothing to snapshot".into());
+///         }
+///         take()
+///     }
+/// }
+///
+/// let tz = TimeZone::get("Europe/Berlin")?;
+/// let daily = Schedule::at("03:00", &tz)?;
+/// let mut spec = Spec::new(DatasetName::new("tank/vm")?, daily, "14x1d,8x1w".parse()?);
+/// spec.recursive = true;
+/// let mut settings = Settings::new(tz);
+/// settings.batch = 50;
+/// let mut engine = Engine::new(vec![spec], settings);
+/// engine.run_cycle(&time::OffsetDateTime::now_utc, &mut Cron);
+/// if engine.failures(0) > 0 {
+///     eprintln!("tank/vm is tried again at {:?}", engine.retry_at(0));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Engine {
     specs: Vec<Spec>,
