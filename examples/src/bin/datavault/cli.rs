@@ -413,13 +413,15 @@ fn subcommand_of(args: &[String]) -> Option<&str> {
         .find(|a| *a != "-v" && *a != "--verbose")
 }
 
-/// The wording a missing argument of a clap-parsed subcommand had before clap parsed it
-/// (scripts and the lab tests look for it).
-fn missing_words(sub: &str) -> Option<&'static str> {
-    match sub {
-        "prune" => Some("expected exactly one DATASET"),
-        "run" => Some("run needs --config FILE"),
-        "diff" => Some("diff needs two arguments: DATASET@SNAP and DATASET@SNAP or DATASET"),
+/// The wording a missing (`extra`: an extra positional) argument of a clap-parsed subcommand
+/// had before clap parsed it (scripts and the lab tests look for it).
+fn count_words(sub: &str, extra: bool) -> Option<&'static str> {
+    match (sub, extra) {
+        ("prune", _) => Some("expected exactly one DATASET"),
+        ("run", false) => Some("run needs --config FILE"),
+        ("run", true) => Some("run takes no positional arguments"),
+        ("list", true) => Some("list takes at most one DATASET"),
+        ("diff", _) => Some("diff needs two arguments: DATASET@SNAP and DATASET@SNAP or DATASET"),
         _ => None,
     }
 }
@@ -455,11 +457,16 @@ fn refused(args: &[String], e: &clap::Error) -> Checked {
             Checked::Print(e.render().to_string())
         }
         ErrorKind::MissingRequiredArgument if lenient => Checked::Dispatch(None),
-        ErrorKind::MissingRequiredArgument if missing_words(sub).is_some() => {
-            Checked::Invalid(missing_words(sub).unwrap_or_default().to_string())
+        ErrorKind::MissingRequiredArgument if count_words(sub, false).is_some() => {
+            Checked::Invalid(count_words(sub, false).unwrap_or_default().to_string())
         }
         ErrorKind::UnknownArgument if lenient && arg.is_none_or(|a| !a.starts_with('-')) => {
             Checked::Dispatch(None)
+        }
+        ErrorKind::UnknownArgument
+            if arg.is_none_or(|a| !a.starts_with('-')) && count_words(sub, true).is_some() =>
+        {
+            Checked::Invalid(count_words(sub, true).unwrap_or_default().to_string())
         }
         // The hand parsers' wording.
         ErrorKind::UnknownArgument if arg.is_some_and(|a| a.starts_with('-')) => {
@@ -968,8 +975,13 @@ mod tests {
             (&["-v", "prune"], "expected exactly one DATASET"),
             (&["run", "--once"], "run needs --config FILE"),
             (&["diff", "p/a@b"], "diff needs two arguments"),
-            (&["list", "p/a", "p/b"], "'p/b'"),
-            (&["diff", "p/a@b", "p/a", "p/c"], "'p/c'"),
+            (&["list", "p/a", "p/b"], "list takes at most one DATASET"),
+            (&["diff", "p/a@b", "p/a", "p/c"], "diff needs two arguments"),
+            (&["prune", "p/a", "p/b"], "expected exactly one DATASET"),
+            (
+                &["run", "--config", "c", "x"],
+                "run takes no positional arguments",
+            ),
         ] {
             let e = ok(argv).expect_err(&format!("{argv:?} accepted"));
             assert!(!e.contains('\n') && e.contains(needle), "{argv:?}: {e:?}");
