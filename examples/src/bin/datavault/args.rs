@@ -9,9 +9,19 @@
 
 use clap::ArgMatches;
 
-/// A string option's value (`None` when absent or, never in a built tree, not a string).
-fn value(m: &ArgMatches, id: &str) -> Option<String> {
-    m.try_get_one::<String>(id).ok().flatten().cloned()
+/// A string option's value (`None` when absent or, never in a built tree, not a string); an
+/// option given twice is refused, as the hand parsers did (`--keep given twice`).
+fn value(m: &ArgMatches, id: &str) -> Result<Option<String>, String> {
+    let mut all = values(m, id);
+    if all.len() > 1 {
+        return Err(format!("--{id} given twice"));
+    }
+    Ok(all.pop())
+}
+
+/// A positional argument's value.
+fn positional(m: &ArgMatches, id: &str) -> Option<String> {
+    values(m, id).pop()
 }
 
 /// Every value of a positional argument that takes several.
@@ -48,14 +58,14 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
-    fn of(m: &ArgMatches) -> PolicyArgs {
-        PolicyArgs {
-            config: value(m, "config"),
-            keep: value(m, "keep"),
-            matching: value(m, "match"),
-            tz: value(m, "tz"),
-            now: value(m, "now"),
-        }
+    fn of(m: &ArgMatches) -> Result<PolicyArgs, String> {
+        Ok(PolicyArgs {
+            config: value(m, "config")?,
+            keep: value(m, "keep")?,
+            matching: value(m, "match")?,
+            tz: value(m, "tz")?,
+            now: value(m, "now")?,
+        })
     }
 }
 
@@ -130,51 +140,54 @@ pub enum Parsed {
 
 impl Parsed {
     /// The typed arguments of the subcommand `root` (the matches of the whole tree) names, or
-    /// `None` for a subcommand still read by its module's own parser.
-    pub fn of(root: &ArgMatches) -> Option<Parsed> {
-        let (name, m) = root.subcommand()?;
-        Some(match name {
+    /// `None` for a subcommand still read by its module's own parser. Err: the line saying
+    /// which option was given twice.
+    pub fn of(root: &ArgMatches) -> Result<Option<Parsed>, String> {
+        let Some((name, m)) = root.subcommand() else {
+            return Ok(None);
+        };
+        Ok(Some(match name {
             "snapshot" => Parsed::Snapshot(SnapshotArgs {
                 datasets: values(m, "DATASET"),
                 recursive: flag(m, "recursive"),
                 json: flag(m, "json"),
-                pre: value(m, "pre"),
-                post: value(m, "post"),
-                config: value(m, "config"),
+                pre: value(m, "pre")?,
+                post: value(m, "post")?,
+                config: value(m, "config")?,
             }),
             "list" => Parsed::List(ListArgs {
-                target: value(m, "DATASET[@SNAP]"),
+                target: positional(m, "DATASET[@SNAP]"),
                 recursive: flag(m, "recursive"),
                 json: flag(m, "json"),
                 scripted: flag(m, "scripted"),
                 parsable: flag(m, "parsable"),
-                policy: PolicyArgs::of(m),
+                policy: PolicyArgs::of(m)?,
             }),
             "prune" => Parsed::Prune(PruneArgs {
-                dataset: value(m, "DATASET").unwrap_or_default(),
+                dataset: positional(m, "DATASET").unwrap_or_default(),
                 dry_run: flag(m, "dry-run"),
                 json: flag(m, "json"),
                 recursive: flag(m, "recursive"),
                 verbose: flag(m, "verbose"),
-                policy: PolicyArgs::of(m),
-                batch: value(m, "batch"),
+                policy: PolicyArgs::of(m)?,
+                batch: value(m, "batch")?,
             }),
             "run" => Parsed::Run(RunArgs {
-                config: value(m, "config").unwrap_or_default(),
+                config: value(m, "config")?.unwrap_or_default(),
                 once: flag(m, "once"),
-                cycles: value(m, "cycles"),
-                until: value(m, "until"),
-                clock_start: value(m, "clock-start"),
-                clock_speed: value(m, "clock-speed"),
-                clock_step: value(m, "clock-step"),
+                cycles: value(m, "cycles")?,
+                until: value(m, "until")?,
+                clock_start: value(m, "clock-start")?,
+                clock_speed: value(m, "clock-speed")?,
+                clock_step: value(m, "clock-step")?,
             }),
             "diff" => Parsed::Diff(DiffArgs {
-                from: value(m, "FROM").unwrap_or_default(),
-                to: value(m, "TO").unwrap_or_default(),
+                from: positional(m, "FROM").unwrap_or_default(),
+                to: positional(m, "TO").unwrap_or_default(),
                 json: flag(m, "json"),
             }),
-            _ => return None,
-        })
+            _ => return Ok(None),
+        }))
     }
 }
 
@@ -190,7 +203,7 @@ mod tests {
         let m = crate::cli::command()
             .try_get_matches_from(argv)
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        Parsed::of(&m)
+        Parsed::of(&m).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
     #[test]
@@ -276,5 +289,31 @@ mod tests {
         );
         assert_eq!(parse(&["stash", "list"]), None);
         assert_eq!(parse(&["status"]), None);
+    }
+
+    #[test]
+    fn an_option_given_twice_is_refused() {
+        for (args, name) in [
+            (
+                &["list", "p/a", "--keep", "min=1", "--keep=min=2"][..],
+                "--keep",
+            ),
+            (&["prune", "p/a", "--batch", "1", "--batch", "2"], "--batch"),
+            (&["run", "--config", "a", "--config", "b"], "--config"),
+            (&["snapshot", "--pre", "a", "--pre", "b"], "--pre"),
+        ] {
+            let argv = std::iter::once("datavault").chain(args.iter().copied());
+            let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+            assert_eq!(
+                Parsed::of(&m),
+                Err(format!("{name} given twice")),
+                "{args:?}"
+            );
+        }
+        // A repeated flag is one flag.
+        assert!(matches!(
+            parse(&["prune", "p/a", "--json", "--json", "--keep", "min=1"]),
+            Some(Parsed::Prune(PruneArgs { json: true, .. }))
+        ));
     }
 }

@@ -46,12 +46,14 @@ fn flag(long: &'static str, help: &'static str) -> Arg {
 }
 
 /// An option with one value, long `--name VALUE`. Like the hand parsers, the value may start
-/// with `-`.
+/// with `-`. Every occurrence is kept (`Append`): an option given twice is refused by
+/// `args.rs` (or the module's own parser) with its name, not silently overridden.
 fn opt(long: &'static str, value: &'static str, help: &'static str) -> Arg {
     Arg::new(long)
         .long(long)
         .value_name(value)
         .num_args(1)
+        .action(ArgAction::Append)
         .allow_hyphen_values(true)
         .help(help)
 }
@@ -363,7 +365,7 @@ pub fn command() -> Command {
         .long_about(LONG_ABOUT)
         .after_long_help(AFTER_LONG_HELP)
         .subcommand_required(true)
-        // A repeated flag is accepted, and a repeated option takes its last value.
+        // A repeated flag is accepted; a repeated option is refused after parsing (opt()).
         .args_override_self(true)
         .color(ColorChoice::Never)
         .arg(
@@ -434,7 +436,10 @@ pub fn check(args: &[String]) -> Checked {
             Some(("generate-man", sub)) => {
                 Checked::GenerateMan(sub.get_one::<String>("DIR").cloned().unwrap_or_default())
             }
-            _ => Checked::Dispatch(Parsed::of(&m)),
+            _ => match Parsed::of(&m) {
+                Ok(p) => Checked::Dispatch(p),
+                Err(m) => Checked::Invalid(m),
+            },
         },
         Err(e) => refused(args, &e),
     }
