@@ -29,7 +29,9 @@
 //! ```
 //!
 //! Every command takes `--help`, and `-v`/`--verbose` (an error line then keeps the library's
-//! operation and errno after the administrator's words, `flocker_examples::cli`).
+//! operation and errno after the administrator's words, `flocker_examples::cli`). The command
+//! line is clap's (`cli.rs`: the tree, `--help`, `--version`, the man pages; `args.rs`: the
+//! typed arguments of `snapshot`, `list`, `prune`, `run` and `diff`).
 //!
 //! `snapshot --pre DESC` / `--post ID` take a pre/post pair (snapper's apt plugin's model;
 //! `packaging/apt/80datavault` brackets every dpkg run): properties `flocker:kind`,
