@@ -8,8 +8,11 @@
 //! - [`show_progress`] and [`default_sigpipe`]: terminal behaviour shared by the binaries.
 //! - [`cli`]: the command-line conventions every binary shares (error lines, arguments that are
 //!   not UTF-8, exit codes).
+//! - [`json`]: the JSON shape of a snapshot row (and its guid and times), the same in every
+//!   binary that prints one.
 
 pub mod cli;
+pub mod json;
 pub mod prune;
 pub mod scheme;
 

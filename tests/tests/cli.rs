@@ -90,6 +90,57 @@ fn malformed_names_are_exit_2() -> TestResult {
     Ok(())
 }
 
+/// The subcommands clap parses alone: a usage error is one line, exit 2, before any ZFS call
+/// (the wordings of the hand parsers they had are kept); a non-UTF-8 argument anywhere too.
+fn datavault_usage_errors() -> TestResult {
+    for (args, needle) in [
+        (&["prune"][..], "expected exactly one DATASET"),
+        (
+            &["prune", "tank/a", "tank/b"],
+            "expected exactly one DATASET",
+        ),
+        (&["run", "--once"], "run needs --config FILE"),
+        (&["diff", "tank/a@x"], "diff needs two arguments"),
+        (
+            &["list", "tank/a", "tank/b"],
+            "list takes at most one DATASET",
+        ),
+        (&["snapshot", "--bogus", "tank/a"], "unknown option --bogus"),
+        (&["list", "tank/a", "--keep"], "--keep"),
+        (
+            &["snapshot", "--pre", "x", "--post", "y", "tank/a"],
+            "exclude each other",
+        ),
+    ] {
+        let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
+        let o = out("datavault", &a)?.expect(2, args)?;
+        let first = o.stderr.lines().next().unwrap_or("");
+        ensure!(
+            first.contains(needle) && !o.stderr.contains("panicked") && o.stdout.is_empty(),
+            "{args:?}: {}",
+            o.stderr
+        );
+    }
+    let bad = OsStr::from_bytes(b"tank/\xff");
+    for pre in [
+        &["snapshot"][..],
+        &["prune"],
+        &["diff", "tank/a@x"],
+        &["run", "--config"],
+        &["list", "--match"],
+    ] {
+        let mut args: Vec<&OsStr> = pre.iter().map(|a| s(a)).collect();
+        args.push(bad);
+        let o = out("datavault", &args)?.expect(2, pre)?;
+        ensure!(
+            o.stderr.contains("UTF-8") && !o.stderr.contains("panicked"),
+            "{pre:?}: {}",
+            o.stderr
+        );
+    }
+    Ok(())
+}
+
 fn zfs_missing_is_named() -> TestResult {
     if flocker_tests::zfs_available() {
         return Ok(());
@@ -117,6 +168,7 @@ fn main() {
         host_test("version_everywhere", version_everywhere),
         host_test("non_utf8_is_exit_2", non_utf8_is_exit_2),
         host_test("malformed_names_are_exit_2", malformed_names_are_exit_2),
+        host_test("datavault_usage_errors", datavault_usage_errors),
         host_test("zfs_missing_is_named", zfs_missing_is_named),
     ];
     run(trials)

@@ -36,6 +36,10 @@ fn main() {
         ),
         zfs_test("datavault::list_json_matches_pool_and_policy", list_json),
         zfs_test(
+            "datavault::a_snapshot_has_one_json_shape_in_list_and_flocker_ls",
+            one_json_shape,
+        ),
+        zfs_test(
             "datavault::prune_removes_exactly_what_the_plan_says",
             prune_exact,
         ),
@@ -448,6 +452,67 @@ fn list_json() -> TestResult {
         "list {one}: {}",
         o.stdout
     );
+    Ok(())
+}
+
+/// A snapshot row of `datavault list --json` and of `flocker-ls --json` share one shape: the
+/// guid a decimal string, `creation` RFC 3339 UTC, sizes numbers; each matches the pool.
+fn one_json_shape() -> TestResult {
+    let f = Fix::new("dvshape")?;
+    let a = f.create("a")?;
+    history(&a, &[0, 1, 2])?;
+    sh("zfs", &["snapshot", &format!("{a}@manual")])?;
+    let dv = f.dv_ok(&["list", &a, "--json"])?.json()?;
+    let ls = Out::of(
+        Command::new(example_bin("flocker-ls")?).args(["-t", "snapshot", "-r", "--json", &a]),
+    )?
+    .expect(0, "flocker-ls")?
+    .json()?;
+    let pool = cli(&a)?;
+    let rows = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
+    let (dv_rows, ls_rows) = (rows(&dv["snapshots"]), rows(&ls["snapshots"]));
+    ensure!(
+        dv_rows.len() == pool.len() && ls_rows.len() == pool.len(),
+        "list {} rows, flocker-ls {}, pool {}",
+        dv_rows.len(),
+        ls_rows.len(),
+        pool.len()
+    );
+    let shared = [
+        "name",
+        "guid",
+        "createtxg",
+        "creation",
+        "used",
+        "referenced",
+        "written",
+    ];
+    for x in &dv_rows {
+        let name = x["name"].as_str().unwrap_or("");
+        let y = ls_rows
+            .iter()
+            .find(|y| y["name"] == name)
+            .ok_or_else(|| fail(format!("{name} not in flocker-ls")))?;
+        for k in shared {
+            ensure!(
+                x[k] == y[k],
+                "{name}: {k} is {} in list, {} in flocker-ls",
+                x[k],
+                y[k]
+            );
+        }
+        let c = pool
+            .get(name)
+            .ok_or_else(|| fail(format!("{name} not in the pool")))?;
+        ensure!(
+            x["guid"] == c.guid.as_str() && x["creation"] == fmt_t(c.creation)?.as_str(),
+            "{name}: {x} vs zfs {c:?}"
+        );
+        ensure!(
+            x["used"].is_u64() && x["referenced"].is_u64() && x["createtxg"].is_u64(),
+            "{name}: numbers: {x}"
+        );
+    }
     Ok(())
 }
 

@@ -1,7 +1,9 @@
 //! `flocker-ls`: list datasets, snapshots, bookmarks and holds without the `zfs` CLI, through
 //! flocker-core's inventory (read-only channel programs). A table by default, `-H` for scripts
 //! (tab-separated, no header, like `zfs list -H`), `-p` for exact numbers, `--json` for
-//! machines.
+//! machines: a snapshot has the shape `datavault list --json` prints too
+//! (`flocker_examples::json`: the guid a decimal string, times RFC 3339 UTC, sizes in bytes),
+//! and datasets, bookmarks and holds write their guids and times the same way.
 //!
 //! ```text
 //! flocker-ls [OPTIONS] DATASET
@@ -34,6 +36,7 @@ use flocker_core::inventory::{
 use flocker_core::lzc::DatasetType;
 use flocker_core::name::DatasetName;
 use flocker_examples::cli;
+use flocker_examples::json as shape;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -224,9 +227,9 @@ fn dataset_json(d: &DatasetInfo) -> Value {
     json!({
         "name": d.name.as_str(),
         "type": kind(d.kind),
-        "guid": d.guid,
+        "guid": shape::guid(d.guid),
         "createtxg": d.createtxg,
-        "creation": d.creation.unix_timestamp(),
+        "creation": shape::rfc3339(d.creation),
         "used": d.used,
         "referenced": d.referenced,
         "available": d.available,
@@ -239,23 +242,21 @@ fn dataset_json(d: &DatasetInfo) -> Value {
 }
 
 fn hold_json(h: &HoldInfo) -> Value {
-    json!({ "tag": h.tag, "created": h.created.unix_timestamp() })
+    json!({ "tag": h.tag, "created": shape::rfc3339(h.created) })
 }
 
+/// A snapshot: the shape every binary prints ([`shape::snapshot`]) and what only this one
+/// shows.
 fn snapshot_json(s: &SnapshotInfo) -> Value {
-    let mut v = json!({
-        "name": s.name.as_str(),
-        "guid": s.guid,
-        "createtxg": s.createtxg,
-        "creation": s.creation.unix_timestamp(),
-        "used": s.used,
-        "referenced": s.referenced,
-        "written": s.written,
+    let mut v = shape::with(
+        shape::snapshot(s),
+        json!({
         "userrefs": s.userrefs,
         "clones": s.clones.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "defer_destroy": s.defer_destroy,
         "user_properties": user_json(&s.user_properties),
-    });
+        }),
+    );
     if let (Some(holds), Some(obj)) = (&s.holds, v.as_object_mut()) {
         obj.insert("holds".into(), holds.iter().map(hold_json).collect());
     }
@@ -265,9 +266,9 @@ fn snapshot_json(s: &SnapshotInfo) -> Value {
 fn bookmark_json(b: &BookmarkInfo) -> Value {
     json!({
         "name": b.name.as_str(),
-        "guid": b.guid,
+        "guid": shape::guid(b.guid),
         "createtxg": b.createtxg,
-        "creation": b.creation.unix_timestamp(),
+        "creation": shape::rfc3339(b.creation),
     })
 }
 

@@ -8,7 +8,8 @@
 //! group, all or nothing. Every argument (snapshot name, dataset names, properties) is checked
 //! before anything is sent to the kernel, so a bad argument changes nothing. The new snapshots
 //! are then read back (GUID, creation txg and time) with a read-only channel program and
-//! printed as a table or, with `--json`, as a JSON array.
+//! printed as a table or, with `--json`, as a JSON array (the guid a decimal string, the
+//! creation RFC 3339 UTC: the snapshot shape of `flocker_examples::json`).
 //!
 //! Exit status: 0 on success, 1 when ZFS refused (nothing was created), 2 for bad arguments.
 
@@ -18,7 +19,7 @@ use clap::Parser;
 use flocker_core::error::Error;
 use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::snapshot::{self, Snapshot};
-use time::format_description::well_known::Rfc3339;
+use flocker_examples::json as shape;
 
 /// Take one atomic snapshot of several datasets (one ioctl, one transaction group).
 #[derive(Parser, Debug)]
@@ -122,9 +123,7 @@ fn run(args: &Args) -> Result<(), Failure> {
 }
 
 fn creation(s: &Snapshot) -> String {
-    s.creation()
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| s.creation().unix_timestamp().to_string())
+    shape::rfc3339(s.creation())
 }
 
 fn print_table(infos: &[Snapshot]) {
@@ -155,7 +154,7 @@ fn print_json(infos: &[Snapshot]) {
         .map(|s| {
             serde_json::json!({
                 "name": s.name().as_str(),
-                "guid": s.guid(),
+                "guid": shape::guid(s.guid()),
                 "createtxg": s.createtxg(),
                 "creation": creation(s),
             })

@@ -45,7 +45,8 @@ pub struct Flags {
     pub positional: Vec<String>,
 }
 
-/// Parses `args`, accepting only the `--options` in `allowed`.
+/// Parses `args` of `rollback` and `stash` (`rollback.rs`; validated by the clap tree first),
+/// accepting only the `--options` in `allowed`.
 pub fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, Failure> {
     let mut f = Flags {
         json: false,
@@ -96,8 +97,9 @@ pub fn store_dir(configured: Option<&str>) -> PathBuf {
     }
 }
 
-/// Options and positional arguments of the service commands (`snapshot`, `list`, `prune`,
-/// `run`): `--flag`, `--opt VALUE` or `--opt=VALUE`, `-r`.
+/// Options and positional arguments of `status` and `config check` (`status.rs`), which the
+/// clap tree (`cli.rs`) validates and this reads: `--flag`, `--opt VALUE` or `--opt=VALUE`.
+/// (`snapshot`, `list`, `prune`, `run` and `diff` are parsed by clap alone: `args.rs`.)
 pub struct Opts {
     flags: Vec<String>,
     values: BTreeMap<String, String>,

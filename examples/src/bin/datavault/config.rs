@@ -196,46 +196,20 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         Some(z) => parse_tz(Some(z.get_ref())).map_err(|m| at(z.span().start, "tz", m))?,
         None => parse_tz(None).map_err(|m| Failure::Invalid(format!("config {path}: {m}")))?,
     };
-    let schedule_of = |every: &Option<Spanned<String>>,
-                       at_time: &Option<Spanned<String>>,
-                       prefix: &str|
-     -> Result<Option<Schedule>, Failure> {
-        match (every, at_time) {
-            (Some(_), Some(a)) => Err(at(
-                a.span().start,
-                &format!("{prefix}at"),
-                format!("give either every or at, not both (at {:?})", a.get_ref()),
-            )),
-            (Some(e), None) => parse_interval(e.get_ref())
-                .map(|d| Some(Schedule::every(d)))
-                .map_err(|m| at(e.span().start, &format!("{prefix}every"), m)),
-            (None, Some(a)) => parse_at(a.get_ref(), &tz)
-                .map(Some)
-                .map_err(|m| at(a.span().start, &format!("{prefix}at"), m)),
-            (None, None) => Ok(None),
-        }
-    };
-    let default_schedule =
-        schedule_of(&raw.every, &raw.at, "")?.unwrap_or(Schedule::every(Duration::from_secs(3600)));
-    let default_skip = raw.skip_empty.unwrap_or(false);
-    let batch = match &raw.batch {
-        Some(b) => match usize::try_from(*b.get_ref()) {
-            Ok(n) if (1..=100_000).contains(&n) => n,
-            _ => {
-                return Err(at(
-                    b.span().start,
-                    "batch",
-                    format!("{} is not between 1 and 100000", b.get_ref()),
-                ));
-            }
-        },
-        None => 100,
-    };
+    // In the order of before: the first error in it is the one reported.
+    let schedule = schedule_of(&raw.every, &raw.at, "", &tz, &at)?
+        .unwrap_or(Schedule::every(Duration::from_secs(3600)));
+    let batch = batch_of(&raw.batch, &at)?;
     let ownership = match &raw.matching {
         Some(m) => parse_match(m).map_err(|msg| at(m.span().start, "match", msg))?,
         None => Ownership::default(),
     };
-    let hook_cfg = top_hooks(&raw, &at)?;
+    let defaults = Defaults {
+        schedule,
+        skip_empty: raw.skip_empty.unwrap_or(false),
+        ownership,
+        hooks: top_hooks(&raw, &at)?,
+    };
     if raw.dataset.is_empty() {
         return Err(Failure::Invalid(format!(
             "config {path}: no [[dataset]] entry (each needs name and keep)"
@@ -243,41 +217,8 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
     }
     let mut datasets: Vec<DatasetConfig> = Vec::new();
     for (i, d) in raw.dataset.iter().enumerate() {
-        let d = d.get_ref();
-        let entry_line = line_of(text, d.name.span().start);
-        let field = |f: &str| format!("dataset[{i}].{f}");
-        let name = DatasetName::new(d.name.get_ref()).map_err(|e| {
-            at(
-                d.name.span().start,
-                &field("name"),
-                format!("bad dataset name {:?}: {e}", d.name.get_ref()),
-            )
-        })?;
-        if let Some(prev) = datasets.iter().find(|p| p.name == name) {
-            return Err(at(
-                d.name.span().start,
-                &field("name"),
-                format!("{name} is listed twice (first at line {})", prev.line),
-            ));
-        }
-        let policy = parse_policy(d.keep.get_ref())
-            .map_err(|m| at(d.keep.span().start, &field("keep"), m))?;
-        let schedule = schedule_of(&d.every, &d.at, &format!("dataset[{i}]."))?
-            .unwrap_or_else(|| default_schedule.clone());
-        let own = match &d.matching {
-            Some(m) => parse_match(m).map_err(|msg| at(m.span().start, &field("match"), msg))?,
-            None => ownership.clone(),
-        };
-        datasets.push(DatasetConfig {
-            name,
-            policy,
-            schedule,
-            skip_empty: d.skip_empty.unwrap_or(default_skip),
-            recursive: d.recursive,
-            ownership: own,
-            line: entry_line,
-            hooks: dataset_hooks(d, &hook_cfg.hooks, &field, &at)?,
-        });
+        let entry = dataset_of(i, d.get_ref(), &datasets, &defaults, text, &tz, &at)?;
+        datasets.push(entry);
     }
     Ok(Config {
         path: path.to_string(),
@@ -285,9 +226,99 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         tz_name,
         store: raw.store,
         batch,
-        ownership,
+        ownership: defaults.ownership,
         datasets,
-        hooks: hook_cfg,
+        hooks: defaults.hooks,
+    })
+}
+
+/// What a `[[dataset]]` entry takes from the top of the file unless it says otherwise.
+struct Defaults {
+    schedule: Schedule,
+    skip_empty: bool,
+    ownership: Ownership,
+    hooks: HookConfig,
+}
+
+/// The schedule `every` or `at` (of the top, `prefix` "", or of an entry) says, if any.
+fn schedule_of(
+    every: &Option<Spanned<String>>,
+    at_time: &Option<Spanned<String>>,
+    prefix: &str,
+    tz: &TimeZone,
+    at: &At<'_>,
+) -> Result<Option<Schedule>, Failure> {
+    match (every, at_time) {
+        (Some(_), Some(a)) => Err(at(
+            a.span().start,
+            &format!("{prefix}at"),
+            format!("give either every or at, not both (at {:?})", a.get_ref()),
+        )),
+        (Some(e), None) => parse_interval(e.get_ref())
+            .map(|d| Some(Schedule::every(d)))
+            .map_err(|m| at(e.span().start, &format!("{prefix}every"), m)),
+        (None, Some(a)) => parse_at(a.get_ref(), tz)
+            .map(Some)
+            .map_err(|m| at(a.span().start, &format!("{prefix}at"), m)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `batch`: 1 to 100000 snapshots per destroy call (default 100).
+fn batch_of(batch: &Option<Spanned<i64>>, at: &At<'_>) -> Result<usize, Failure> {
+    let Some(b) = batch else { return Ok(100) };
+    match usize::try_from(*b.get_ref()) {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(at(
+            b.span().start,
+            "batch",
+            format!("{} is not between 1 and 100000", b.get_ref()),
+        )),
+    }
+}
+
+/// The `i`-th `[[dataset]]` entry `d`, validated (`before`: the entries read so far).
+fn dataset_of(
+    i: usize,
+    d: &RawDataset,
+    before: &[DatasetConfig],
+    defaults: &Defaults,
+    text: &str,
+    tz: &TimeZone,
+    at: &At<'_>,
+) -> Result<DatasetConfig, Failure> {
+    let field = |f: &str| format!("dataset[{i}].{f}");
+    let name = DatasetName::new(d.name.get_ref()).map_err(|e| {
+        at(
+            d.name.span().start,
+            &field("name"),
+            format!("bad dataset name {:?}: {e}", d.name.get_ref()),
+        )
+    })?;
+    if let Some(prev) = before.iter().find(|p| p.name == name) {
+        return Err(at(
+            d.name.span().start,
+            &field("name"),
+            format!("{name} is listed twice (first at line {})", prev.line),
+        ));
+    }
+    let policy =
+        parse_policy(d.keep.get_ref()).map_err(|m| at(d.keep.span().start, &field("keep"), m))?;
+    let schedule = schedule_of(&d.every, &d.at, &format!("dataset[{i}]."), tz, at)?
+        .unwrap_or_else(|| defaults.schedule.clone());
+    let ownership = match &d.matching {
+        Some(m) => parse_match(m).map_err(|msg| at(m.span().start, &field("match"), msg))?,
+        None => defaults.ownership.clone(),
+    };
+    Ok(DatasetConfig {
+        name,
+        policy,
+        schedule,
+        skip_empty: d.skip_empty.unwrap_or(defaults.skip_empty),
+        recursive: d.recursive,
+        ownership,
+        line: line_of(text, d.name.span().start),
+        hooks: dataset_hooks(d, &defaults.hooks.hooks, &field, at)?,
     })
 }
 

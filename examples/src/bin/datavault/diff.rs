@@ -25,16 +25,12 @@ macro_rules! out {
     }};
 }
 
-use crate::common::{Failure, json, parse_flags};
+use crate::args::DiffArgs;
+use crate::common::{Failure, json};
 
 /// `datavault diff DATASET@A DATASET@B|DATASET`
-pub fn diff(args: &[String]) -> Result<(), Failure> {
-    let f = parse_flags(args, &["--json"])?;
-    let [from, to] = f.positional.as_slice() else {
-        return Err(Failure::Usage(
-            "diff needs two arguments: DATASET@SNAP and DATASET@SNAP or DATASET".into(),
-        ));
-    };
+pub fn diff(f: &DiffArgs) -> Result<(), Failure> {
+    let (from, to) = (&f.from, &f.to);
     // A malformed name is bad input: exit 2, nothing read.
     let bad = |e: flocker_core::name::NameError| Failure::Invalid(Error::from(e).to_string());
     let from = SnapshotName::new(from).map_err(bad)?;

@@ -13,64 +13,69 @@
 //! -H`); `-p` prints exact numbers (bytes, seconds, times as seconds since the epoch). The
 //! default output is the table for people.
 
+use std::path::PathBuf;
+
 use flocker_core::inventory::{Inventory, SnapshotInfo, SnapshotQuery};
 use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::retention::{
     Decision, PlanEntry, Protection, Reason, RetentionPlan, RetentionPolicy,
 };
 use flocker_core::rollback::{self, StashView, Store};
-use flocker_examples::prune::{self as core, FOREIGN, Options, rfc3339};
+use flocker_examples::json::{self as shape, rfc3339};
+use flocker_examples::prune::{self as core, FOREIGN, Options, Ownership};
 use flocker_examples::scheme;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::args::{ListArgs, PolicyArgs};
 use crate::common::{
-    Failure, Opts, json as pretty, parse_instant, parse_now, parse_policy, parse_tz, store_dir,
+    Failure, json as pretty, parse_instant, parse_now, parse_policy, parse_tz, store_dir,
 };
-use crate::config::{self, Config};
+use crate::config::{self, Config, DatasetConfig};
 use crate::snapshot::expand;
 
 /// `datavault list ...`
-pub fn list(args: &[String]) -> Result<(), Failure> {
-    let o = Opts::parse(
-        args,
-        &["--json", "-r", "--recursive", "-H", "-p"],
-        &["--config", "--keep", "--match", "--now", "--tz"],
-    )?;
-    let cfg = o.value("--config").map(config::load).transpose()?;
-    let targets: Vec<String> = match (o.positional.as_slice(), &cfg) {
-        ([one], _) => vec![one.clone()],
-        ([], Some(c)) => c.datasets.iter().map(|d| d.name.to_string()).collect(),
-        ([], None) => {
+pub fn list(a: &ListArgs) -> Result<(), Failure> {
+    let cfg = a.policy.config.as_deref().map(config::load).transpose()?;
+    let targets: Vec<String> = match (&a.target, &cfg) {
+        (Some(one), _) => vec![one.clone()],
+        (None, Some(c)) => c.datasets.iter().map(|d| d.name.to_string()).collect(),
+        (None, None) => {
             return Err(Failure::Usage(
                 "list needs a DATASET or --config FILE".into(),
             ));
         }
-        _ => return Err(Failure::Usage("list takes at most one DATASET".into())),
     };
-    let now = parse_now(o.value("--now"))?;
+    let now = parse_now(a.policy.now.as_deref())?;
     let now = now.replace_nanosecond(0).unwrap_or(now);
-    let keep = o
-        .value("--keep")
+    let keep = a
+        .policy
+        .keep
+        .as_deref()
         .map(parse_policy)
         .transpose()
         .map_err(Failure::Invalid)?;
-    let json_out = o.flag("--json");
     let mut reports = Vec::new();
     for t in &targets {
-        reports.push(one_dataset(&o, cfg.as_ref(), keep.as_ref(), t, now)?);
+        reports.push(one_dataset(a, cfg.as_ref(), keep.as_ref(), t, now)?);
     }
-    if json_out {
-        if o.positional.is_empty() {
+    print(a, reports);
+    Ok(())
+}
+
+/// Prints the reports of [`one_dataset`]: JSON, `-H` rows, or the tables.
+fn print(a: &ListArgs, mut reports: Vec<Value>) {
+    if a.json {
+        if a.target.is_none() {
             println!("{}", pretty(&Value::Array(reports)));
         } else if let Some(r) = reports.pop() {
             println!("{}", pretty(&r));
         }
-    } else if o.flag("-H") {
+    } else if a.scripted {
         // Scripted (`zfs list -H`): the snapshot rows of every dataset, nothing else.
         for r in &reports {
             for x in r["snapshots"].as_array().into_iter().flatten() {
-                println!("{}", snapshot_row(x, o.flag("-p")).join("\t"));
+                println!("{}", snapshot_row(x, a.parsable).join("\t"));
             }
         }
     } else {
@@ -78,118 +83,168 @@ pub fn list(args: &[String]) -> Result<(), Failure> {
             if i > 0 {
                 println!();
             }
-            print_text(r, o.flag("-p"));
+            print_text(r, a.parsable);
         }
     }
-    Ok(())
 }
 
+/// The dataset `target` names and, when it names a snapshot, that snapshot.
+fn target_names(target: &str) -> Result<(DatasetName, Option<SnapshotName>), Failure> {
+    if target.contains('@') {
+        let s = SnapshotName::new(target)
+            .map_err(|e| Failure::Invalid(format!("bad snapshot name {target:?}: {e}")))?;
+        Ok((s.dataset(), Some(s)))
+    } else {
+        let d = DatasetName::new(target)
+            .map_err(|e| Failure::Invalid(format!("bad dataset name {target:?}: {e}")))?;
+        Ok((d, None))
+    }
+}
+
+/// What one dataset is listed with: from the options, else its config entry, else defaults.
+struct Settings<'c> {
+    ds: DatasetName,
+    entry: Option<&'c DatasetConfig>,
+    recursive: bool,
+    policy: Option<RetentionPolicy>,
+    tz: flocker_core::retention::TimeZone,
+    tz_name: String,
+    store: PathBuf,
+    ownership: Ownership,
+}
+
+impl<'c> Settings<'c> {
+    fn of(
+        a: &ListArgs,
+        cfg: Option<&'c Config>,
+        keep: Option<&RetentionPolicy>,
+        ds: DatasetName,
+    ) -> Result<Settings<'c>, Failure> {
+        let o: &PolicyArgs = &a.policy;
+        let entry = cfg.and_then(|c| c.for_dataset(ds.as_str()));
+        let (tz, tz_name) = match (o.tz.as_deref(), cfg) {
+            (Some(z), _) => parse_tz(Some(z)).map_err(Failure::Invalid)?,
+            (None, Some(c)) => (c.tz.clone(), c.tz_name.clone()),
+            (None, None) => parse_tz(None).map_err(Failure::Invalid)?,
+        };
+        Ok(Settings {
+            recursive: a.recursive || entry.is_some_and(|e| e.recursive),
+            policy: keep.cloned().or_else(|| entry.map(|e| e.policy.clone())),
+            store: store_dir(cfg.and_then(|c| c.store.as_deref())),
+            ownership: config::ownership(o.matching.as_deref(), cfg, entry)?,
+            ds,
+            entry,
+            tz,
+            tz_name,
+        })
+    }
+
+    /// The listing, and the plan `datavault prune` would make now (a dry run: no lock).
+    fn listing(&self, now: OffsetDateTime) -> Result<Planned, Failure> {
+        let Some(p) = &self.policy else {
+            let mut q = SnapshotQuery::new(&self.ds);
+            if self.recursive {
+                q = q.recursive();
+            }
+            return Ok((Inventory::new().snapshots(&q)?, Vec::new(), Vec::new()));
+        };
+        let mut po = Options::new(
+            "datavault",
+            self.ds.clone(),
+            p.clone(),
+            self.tz.clone(),
+            self.tz_name.clone(),
+            now,
+        );
+        po.dry_run = true;
+        po.json = true;
+        po.recursive = self.recursive;
+        po.store = self.store.clone();
+        po.snapshot_time = Some(scheme::info_time);
+        po.ownership = self.ownership.clone();
+        let planned = core::plan(&po).map_err(|e| match e {
+            core::Failure::Usage(m) => Failure::Invalid(m),
+            core::Failure::Other(m) => Failure::Failed(m),
+        })?;
+        Ok((
+            planned.listing.clone(),
+            planned.plans.clone(),
+            planned.warnings.clone(),
+        ))
+    }
+
+    /// The stashes of the dataset (and its descendants when recursive).
+    fn stashes(&self) -> Result<Vec<Value>, Failure> {
+        if !self.store.is_dir() {
+            return Ok(Vec::new());
+        }
+        let st = Store::open(&self.store)?;
+        let below = format!("{}/", self.ds.as_str());
+        Ok(rollback::stash_list(&st)?
+            .iter()
+            .filter(|v| {
+                let d = &v.record.dataset;
+                d == self.ds.as_str() || (self.recursive && d.as_str().starts_with(&below))
+            })
+            .map(stash_json)
+            .collect())
+    }
+}
+
+/// The snapshots, the plans of each dataset, and the planner's warnings.
+type Planned = (
+    Vec<SnapshotInfo>,
+    Vec<(DatasetName, RetentionPlan)>,
+    Vec<String>,
+);
+
 fn one_dataset(
-    o: &Opts,
+    a: &ListArgs,
     cfg: Option<&Config>,
     keep: Option<&RetentionPolicy>,
     target: &str,
     now: OffsetDateTime,
 ) -> Result<Value, Failure> {
-    let (ds, only) = if target.contains('@') {
-        let s = SnapshotName::new(target)
-            .map_err(|e| Failure::Invalid(format!("bad snapshot name {target:?}: {e}")))?;
-        (s.dataset(), Some(s))
-    } else {
-        let d = DatasetName::new(target)
-            .map_err(|e| Failure::Invalid(format!("bad dataset name {target:?}: {e}")))?;
-        (d, None)
-    };
+    let (ds, only) = target_names(target)?;
     expand(std::slice::from_ref(&ds), false)?;
-    let entry = cfg.and_then(|c| c.for_dataset(ds.as_str()));
-    let recursive = o.flag("-r") || o.flag("--recursive") || entry.is_some_and(|e| e.recursive);
-    let policy = keep.cloned().or_else(|| entry.map(|e| e.policy.clone()));
-    let (tz, tz_name) = match (o.value("--tz"), cfg) {
-        (Some(z), _) => parse_tz(Some(z)).map_err(Failure::Invalid)?,
-        (None, Some(c)) => (c.tz.clone(), c.tz_name.clone()),
-        (None, None) => parse_tz(None).map_err(Failure::Invalid)?,
-    };
-    let store = store_dir(cfg.and_then(|c| c.store.as_deref()));
-    let ownership = config::ownership(o.value("--match"), cfg, entry)?;
-
-    // The listing, and the plan `datavault prune` would make now (a dry run: no lock).
-    let (listing, plans, warnings) = match &policy {
-        Some(p) => {
-            let mut po = Options::new("datavault", ds.clone(), p.clone(), tz, tz_name.clone(), now);
-            po.dry_run = true;
-            po.json = true;
-            po.recursive = recursive;
-            po.store = store.clone();
-            po.snapshot_time = Some(scheme::info_time);
-            po.ownership = ownership.clone();
-            let planned = core::plan(&po).map_err(|e| match e {
-                core::Failure::Usage(m) => Failure::Invalid(m),
-                core::Failure::Other(m) => Failure::Failed(m),
-            })?;
-            (
-                planned.listing.clone(),
-                planned.plans.clone(),
-                planned.warnings.clone(),
-            )
-        }
-        None => {
-            let mut q = SnapshotQuery::new(&ds);
-            if recursive {
-                q = q.recursive();
-            }
-            (Inventory::new().snapshots(&q)?, Vec::new(), Vec::new())
-        }
-    };
-    if let Some(s) = &only
-        && !listing.iter().any(|i| i.name == *s)
+    let s = Settings::of(a, cfg, keep, ds)?;
+    let (listing, plans, warnings) = s.listing(now)?;
+    if let Some(one) = &only
+        && !listing.iter().any(|i| i.name == *one)
     {
-        return Err(Failure::Invalid(format!("snapshot {s} does not exist")));
+        return Err(Failure::Invalid(format!("snapshot {one} does not exist")));
     }
-
-    let mut snaps = Vec::new();
-    for info in &listing {
-        if rollback::is_stash_dataset(info.name.as_str()) {
-            continue;
-        }
-        if only.as_ref().is_some_and(|s| *s != info.name) {
-            continue;
-        }
-        let plan = plans
-            .iter()
-            .find(|(d, _)| d == info.name.dataset_str())
-            .map(|(_, p)| p);
-        let entry = plan.and_then(|p| p.entries.iter().find(|e| e.name == info.name.as_str()));
-        let owned = ownership.owns(info.name.short_name());
-        snaps.push(snap_json(info, plan, entry, owned, now));
-    }
-
-    let stashes: Vec<Value> = if store.is_dir() {
-        let st = Store::open(&store)?;
-        rollback::stash_list(&st)?
-            .iter()
-            .filter(|v| {
-                let d = &v.record.dataset;
-                d == ds.as_str()
-                    || (recursive && d.as_str().starts_with(&format!("{}/", ds.as_str())))
-            })
-            .map(stash_json)
-            .collect()
+    let snaps: Vec<Value> = listing
+        .iter()
+        .filter(|i| !rollback::is_stash_dataset(i.name.as_str()))
+        .filter(|i| only.as_ref().is_none_or(|one| *one == i.name))
+        .map(|info| {
+            let plan = plans
+                .iter()
+                .find(|(d, _)| d == info.name.dataset_str())
+                .map(|(_, p)| p);
+            let entry = plan.and_then(|p| p.entries.iter().find(|e| e.name == info.name.as_str()));
+            let owned = s.ownership.owns(info.name.short_name());
+            snap_json(info, plan, entry, owned, now)
+        })
+        .collect();
+    let policy_source = if keep.is_some() {
+        Some("--keep".to_string())
     } else {
-        Vec::new()
+        s.entry
+            .map(|e| format!("{} line {}", cfg.map_or("", |c| c.path.as_str()), e.line))
     };
-
     Ok(json!({
-        "dataset": ds.as_str(),
-        "recursive": recursive,
-        "policy": policy.as_ref().map(ToString::to_string),
-        "policy_source": if keep.is_some() { Some("--keep".to_string()) }
-                         else { entry.map(|e| format!("{} line {}", cfg.map_or("", |c| c.path.as_str()), e.line)) },
+        "dataset": s.ds.as_str(),
+        "recursive": s.recursive,
+        "policy": s.policy.as_ref().map(ToString::to_string),
+        "policy_source": policy_source,
         "now": rfc3339(now),
-        "tz": tz_name,
-        "ownership": ownership.to_json(),
+        "tz": s.tz_name,
+        "ownership": s.ownership.to_json(),
         "warnings": warnings,
         "snapshots": snaps,
-        "stashes": stashes,
+        "stashes": s.stashes()?,
     }))
 }
 
@@ -201,23 +256,21 @@ fn snap_json(
     now: OffsetDateTime,
 ) -> Value {
     let (t, source) = scheme::effective_time(info);
-    let mut v = json!({
-        "name": info.name.as_str(),
+    // name, guid, createtxg, creation, used, referenced, written: the shape of every snapshot.
+    let mut v = shape::with(
+        shape::snapshot(info),
+        json!({
         "dataset": info.name.dataset_str(),
-        "guid": info.guid.to_string(),
-        "createtxg": info.createtxg,
         "time": rfc3339(t),
         "time_source": source,
-        "creation": rfc3339(info.creation),
         "age_seconds": (now - t).whole_seconds(),
-        "used": info.used,
-        "referenced": info.referenced,
         "decision": Value::Null,
         "kept_by": [],
         "reasons": [],
         "expires": Value::Null,
         "expiry": Value::Null,
-    });
+        }),
+    );
     if !owned {
         // Not the policy's: never planned, never destroyed, with or without a policy.
         v["decision"] = json!("foreign");

@@ -29,7 +29,9 @@
 //! ```
 //!
 //! Every command takes `--help`, and `-v`/`--verbose` (an error line then keeps the library's
-//! operation and errno after the administrator's words, `flocker_examples::cli`).
+//! operation and errno after the administrator's words, `flocker_examples::cli`). The command
+//! line is clap's (`cli.rs`: the tree, `--help`, `--version`, the man pages; `args.rs`: the
+//! typed arguments of `snapshot`, `list`, `prune`, `run` and `diff`).
 //!
 //! `snapshot --pre DESC` / `--post ID` take a pre/post pair (snapper's apt plugin's model;
 //! `packaging/apt/80datavault` brackets every dpkg run): properties `flocker:kind`,
@@ -60,6 +62,7 @@
 
 use std::process::ExitCode;
 
+mod args;
 mod browse;
 mod cli;
 mod common;
@@ -76,22 +79,30 @@ mod state;
 mod status;
 mod systemd;
 
+use args::Parsed;
 use common::Failure;
 use flocker_examples::cli::{EXIT_FAILED, EXIT_USAGE, error_line};
 
-fn run(args: &[String]) -> Result<(), Failure> {
+/// Runs a subcommand clap parsed alone.
+fn run_parsed(p: &Parsed) -> Result<(), Failure> {
+    match p {
+        Parsed::Snapshot(a) => snapshot::snapshot(a),
+        Parsed::List(a) => list::list(a),
+        Parsed::Prune(a) => prune::prune(a),
+        Parsed::Run(a) => service::run(a),
+        Parsed::Diff(a) => diff::diff(a),
+    }
+}
+
+/// Runs a subcommand its module parses (`args`: validated by the tree, without `-v`).
+fn run_hand_parsed(args: &[String]) -> Result<(), Failure> {
     let rest = args.get(1..).unwrap_or(&[]);
     match args.first().map(String::as_str) {
-        Some("snapshot") => snapshot::snapshot(rest),
-        Some("list") => list::list(rest),
-        Some("prune") => prune::prune(rest),
-        Some("run") => service::run(rest),
         Some("status") => status::status(rest),
         Some("config") => status::config(rest),
         Some("rollback") => rollback::rollback(rest),
         Some("stash") => rollback::stash(rest),
         Some("recover") => rollback::recover(rest),
-        Some("diff") => diff::diff(rest),
         Some("browse") => browse::browse(rest),
         Some("restore-file") => browse::restore_file(rest),
         Some(other) => Err(Failure::Usage(format!("unknown command {other:?}"))),
@@ -110,10 +121,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    // The clap tree (cli.rs) validates the whole command line first; the modules' own parsers
-    // then read it as before, without the global -v/--verbose.
-    match cli::check(&args) {
-        cli::Checked::Dispatch => {}
+    // The clap tree (cli.rs) parses the whole command line; the modules that still have their
+    // own parsers then read it, without the global -v/--verbose.
+    let parsed = match cli::check(&args) {
+        cli::Checked::Dispatch(parsed) => parsed,
         cli::Checked::Print(text) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -123,9 +134,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
         cli::Checked::GenerateMan(dir) => return generate_man(&dir, p),
-    }
+    };
     let (verbose, module_args) = cli::take_verbose(&args);
-    match run(&module_args) {
+    let done = match &parsed {
+        Some(a) => run_parsed(a),
+        None => run_hand_parsed(&module_args),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => report(f, &args, verbose, p),
     }

@@ -9,23 +9,20 @@ use flocker_core::name::DatasetName;
 use flocker_examples::prune::{self as core, Options};
 use flocker_examples::scheme;
 
-use crate::common::{Failure, Opts, one, parse_now, parse_policy, parse_tz, store_dir};
+use crate::args::PruneArgs;
+use crate::common::{Failure, parse_now, parse_policy, parse_tz, store_dir};
 use crate::config;
 use crate::snapshot::expand;
 
 /// `datavault prune ...`
-pub fn prune(args: &[String]) -> Result<(), Failure> {
-    let o = Opts::parse(
-        args,
-        &["--dry-run", "-n", "--json", "-r", "--recursive", "-v"],
-        &["--config", "--keep", "--match", "--now", "--tz", "--batch"],
-    )?;
-    let target = one(&o.positional, "DATASET")?;
-    let ds = DatasetName::new(&target)
+pub fn prune(a: &PruneArgs) -> Result<(), Failure> {
+    let o = &a.policy;
+    let target = &a.dataset;
+    let ds = DatasetName::new(target)
         .map_err(|e| Failure::Invalid(format!("bad dataset name {target:?}: {e}")))?;
-    let cfg = o.value("--config").map(config::load).transpose()?;
+    let cfg = o.config.as_deref().map(config::load).transpose()?;
     let entry = cfg.as_ref().and_then(|c| c.for_dataset(ds.as_str()));
-    let policy = match (o.value("--keep"), entry) {
+    let policy = match (o.keep.as_deref(), entry) {
         (Some(k), _) => parse_policy(k).map_err(Failure::Invalid)?,
         (None, Some(e)) => e.policy.clone(),
         (None, None) => {
@@ -37,27 +34,27 @@ pub fn prune(args: &[String]) -> Result<(), Failure> {
             }));
         }
     };
-    let (tz, tz_name) = match (o.value("--tz"), &cfg) {
+    let (tz, tz_name) = match (o.tz.as_deref(), &cfg) {
         (Some(z), _) => parse_tz(Some(z)).map_err(Failure::Invalid)?,
         (None, Some(c)) => (c.tz.clone(), c.tz_name.clone()),
         (None, None) => parse_tz(None).map_err(Failure::Invalid)?,
     };
-    let batch = match o.value("--batch") {
+    let batch = match a.batch.as_deref() {
         Some(b) => match b.parse::<usize>() {
             Ok(n) if (1..=100_000).contains(&n) => n,
             _ => return Err(Failure::Invalid(format!("bad --batch {b:?}: 1 to 100000"))),
         },
         None => cfg.as_ref().map_or(100, |c| c.batch),
     };
-    let ownership = config::ownership(o.value("--match"), cfg.as_ref(), entry)?;
-    let now = parse_now(o.value("--now"))?;
+    let ownership = config::ownership(o.matching.as_deref(), cfg.as_ref(), entry)?;
+    let now = parse_now(o.now.as_deref())?;
     expand(std::slice::from_ref(&ds), false)?;
 
     let mut po = Options::new("datavault", ds, policy, tz, tz_name, now);
-    po.dry_run = o.flag("--dry-run") || o.flag("-n");
-    po.json = o.flag("--json");
-    po.verbose = o.flag("-v");
-    po.recursive = o.flag("-r") || o.flag("--recursive") || entry.is_some_and(|e| e.recursive);
+    po.dry_run = a.dry_run;
+    po.json = a.json;
+    po.verbose = a.verbose;
+    po.recursive = a.recursive || entry.is_some_and(|e| e.recursive);
     po.batch = batch;
     po.store = store_dir(cfg.as_ref().and_then(|c| c.store.as_deref()));
     po.snapshot_time = Some(scheme::info_time);

@@ -66,7 +66,8 @@ use flocker_core::vault::service::{
 use flocker_examples::prune::{self as core, Fate, Planned, Report, rfc3339, short_error};
 use time::OffsetDateTime;
 
-use crate::common::{Failure, Opts, parse_instant, store_dir};
+use crate::args::RunArgs;
+use crate::common::{Failure, parse_instant, store_dir};
 use crate::config::{self, Config, parse_interval};
 use crate::state::{self, DatasetState, LastFailure, ServiceState};
 use crate::systemd;
@@ -642,20 +643,8 @@ fn msg(f: &Failure) -> String {
 
 /// `datavault run ...`: build the engine from the config, then cycle and sleep until the
 /// next due instant, a stop signal, or the end of a bounded run.
-pub fn run(args: &[String]) -> Result<(), Failure> {
-    let o = Opts::parse(
-        args,
-        &["--once"],
-        &[
-            "--config",
-            "--cycles",
-            "--until",
-            "--clock-start",
-            "--clock-speed",
-            "--clock-step",
-        ],
-    )?;
-    let (cfg, cycles, until, clock) = run_args(&o)?;
+pub fn run(a: &RunArgs) -> Result<(), Failure> {
+    let (cfg, cycles, until, clock) = run_args(a)?;
     // A dataset that does not exist (yet) is not a reason to stop: the first cycle logs it and
     // tries it again on its own while the others go on.
     let bounded = cycles.is_some() || until.is_some();
@@ -704,21 +693,15 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
 
 /// The arguments of `datavault run`, validated: the config, `--cycles`/`--once`, `--until`
 /// and the clock.
-fn run_args(o: &Opts) -> Result<(Config, Option<u64>, Option<OffsetDateTime>, Clock), Failure> {
-    if !o.positional.is_empty() {
-        return Err(Failure::Usage("run takes no positional arguments".into()));
-    }
-    let path = o
-        .value("--config")
-        .ok_or_else(|| Failure::Usage("run needs --config FILE".into()))?;
-    let cfg = config::load(path)?;
-    let mut cycles = match o.value("--cycles") {
+fn run_args(o: &RunArgs) -> Result<(Config, Option<u64>, Option<OffsetDateTime>, Clock), Failure> {
+    let cfg = config::load(&o.config)?;
+    let mut cycles = match o.cycles.as_deref() {
         Some(c) => Some(c.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
             Failure::Invalid(format!("bad --cycles {c:?}: a whole number, at least 1"))
         })?),
         None => None,
     };
-    if o.flag("--once") {
+    if o.once {
         if cycles.is_some() {
             return Err(Failure::Usage(
                 "--once and --cycles exclude each other".into(),
@@ -727,7 +710,8 @@ fn run_args(o: &Opts) -> Result<(Config, Option<u64>, Option<OffsetDateTime>, Cl
         cycles = Some(1);
     }
     let until = o
-        .value("--until")
+        .until
+        .as_deref()
         .map(|u| parse_instant(u).map_err(|m| Failure::Invalid(format!("bad --until {u:?}: {m}"))))
         .transpose()?;
     let clock = clock_of(o)?;
@@ -740,12 +724,12 @@ fn run_args(o: &Opts) -> Result<(Config, Option<u64>, Option<OffsetDateTime>, Cl
 }
 
 /// The service's clock from `--clock-start`, `--clock-speed` and `--clock-step`.
-fn clock_of(o: &Opts) -> Result<Clock, Failure> {
+fn clock_of(o: &RunArgs) -> Result<Clock, Failure> {
     Ok(
         match (
-            o.value("--clock-start"),
-            o.value("--clock-speed"),
-            o.value("--clock-step"),
+            o.clock_start.as_deref(),
+            o.clock_speed.as_deref(),
+            o.clock_step.as_deref(),
         ) {
             (None, None, None) => Clock::Real,
             (Some(s), speed, step) => {

@@ -23,7 +23,8 @@ use flocker_core::vault::{self, snapshot::LOCK_WAIT};
 use flocker_examples::scheme;
 use time::OffsetDateTime;
 
-use crate::common::{Failure, Opts, json, store};
+use crate::args::SnapshotArgs;
+use crate::common::{Failure, json, store};
 use crate::config;
 
 /// User property naming the kind of a pre/post snapshot: `pre` or `post`.
@@ -91,11 +92,11 @@ fn named_roots(positional: &[String]) -> Result<Vec<DatasetName>, Failure> {
 /// The roots and the datasets to snapshot, grouped by pool (in order of first appearance):
 /// the named datasets, or with `--config` those of the file (each recursive as its entry
 /// says, or with `-r`).
-fn targets(o: &Opts) -> Result<(Vec<DatasetName>, Vec<Vec<DatasetName>>), Failure> {
-    let recursive = o.flag("-r") || o.flag("--recursive");
-    let entries: Vec<(DatasetName, bool)> = match o.value("--config") {
+fn targets(a: &SnapshotArgs) -> Result<(Vec<DatasetName>, Vec<Vec<DatasetName>>), Failure> {
+    let recursive = a.recursive;
+    let entries: Vec<(DatasetName, bool)> = match &a.config {
         Some(path) => {
-            if !o.positional.is_empty() {
+            if !a.datasets.is_empty() {
                 return Err(Failure::Usage(
                     "DATASET and --config exclude each other".into(),
                 ));
@@ -107,12 +108,12 @@ fn targets(o: &Opts) -> Result<(Vec<DatasetName>, Vec<Vec<DatasetName>>), Failur
                 .collect()
         }
         None => {
-            if o.positional.is_empty() {
+            if a.datasets.is_empty() {
                 return Err(Failure::Usage(
                     "snapshot needs at least one DATASET (or --config FILE)".into(),
                 ));
             }
-            named_roots(&o.positional)?
+            named_roots(&a.datasets)?
                 .into_iter()
                 .map(|d| (d, recursive))
                 .collect()
@@ -191,21 +192,16 @@ fn take_groups(
 }
 
 /// `datavault snapshot (DATASET... | --config FILE) [-r] [--json] [--pre DESC | --post ID]`
-pub fn snapshot(args: &[String]) -> Result<(), Failure> {
-    let o = Opts::parse(
-        args,
-        &["-r", "--recursive", "--json"],
-        &["--pre", "--post", "--config"],
-    )?;
-    let mode = match (o.value("--pre"), o.value("--post")) {
+pub fn snapshot(a: &SnapshotArgs) -> Result<(), Failure> {
+    let mode = match (&a.pre, &a.post) {
         (None, None) => Mode::Plain,
-        (Some(d), None) => Mode::Pre(d.to_string()),
-        (None, Some(id)) => Mode::Post(id.to_string()),
+        (Some(d), None) => Mode::Pre(d.clone()),
+        (None, Some(id)) => Mode::Post(id.clone()),
         (Some(_), Some(_)) => {
             return Err(Failure::Usage("--pre and --post exclude each other".into()));
         }
     };
-    let (roots, groups) = targets(&o)?;
+    let (roots, groups) = targets(a)?;
     let (short, names, kind, description) = match &mode {
         Mode::Plain => {
             let (short, names) = take_groups(&groups, &[])?;
@@ -229,7 +225,7 @@ pub fn snapshot(args: &[String]) -> Result<(), Failure> {
     };
     let time = scheme::name_time(&short).map(flocker_examples::prune::rfc3339);
     let snapshots: Vec<&str> = names.iter().map(SnapshotName::as_str).collect();
-    if o.flag("--json") {
+    if a.json {
         let mut v = serde_json::json!({
             "name": short,
             "time": time,

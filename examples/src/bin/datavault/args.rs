@@ -1,0 +1,319 @@
+//! The arguments of the subcommands clap parses completely (`snapshot`, `list`, `prune`, `run`,
+//! `diff`), read out of the [`ArgMatches`] of the tree in `cli.rs` into one typed struct each.
+//! What a value means (a policy, an instant, a whole number) is checked by the module that uses
+//! it, with its own message; clap has already refused an unknown option, a missing value, a
+//! missing or extra positional argument (exit 2).
+//!
+//! `stash ...`, `rollback`, `recover`, `status`, `config check`, `browse` and `restore-file` are
+//! still read by their modules' own parsers after the tree has validated the command line.
+
+use clap::ArgMatches;
+
+/// A string option's value (`None` when absent or, never in a built tree, not a string); an
+/// option given twice is refused, as the hand parsers did (`--keep given twice`).
+fn value(m: &ArgMatches, id: &str) -> Result<Option<String>, String> {
+    let mut all = values(m, id);
+    if all.len() > 1 {
+        return Err(format!("--{id} given twice"));
+    }
+    Ok(all.pop())
+}
+
+/// A positional argument's value.
+fn positional(m: &ArgMatches, id: &str) -> Option<String> {
+    values(m, id).pop()
+}
+
+/// Every value of a positional argument that takes several.
+fn values(m: &ArgMatches, id: &str) -> Vec<String> {
+    m.try_get_many::<String>(id)
+        .ok()
+        .flatten()
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Whether a flag was given (`false` for an id the subcommand lacks: never a panic).
+fn flag(m: &ArgMatches, id: &str) -> bool {
+    m.try_get_one::<bool>(id)
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or(false)
+}
+
+/// The options `list` and `prune` share: where the policy, ownership and time zone come from.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PolicyArgs {
+    /// `--config FILE`.
+    pub config: Option<String>,
+    /// `--keep POLICY`.
+    pub keep: Option<String>,
+    /// `--match REGEX`.
+    pub matching: Option<String>,
+    /// `--tz ZONE`.
+    pub tz: Option<String>,
+    /// `--now RFC3339`.
+    pub now: Option<String>,
+}
+
+impl PolicyArgs {
+    fn of(m: &ArgMatches) -> Result<PolicyArgs, String> {
+        Ok(PolicyArgs {
+            config: value(m, "config")?,
+            keep: value(m, "keep")?,
+            matching: value(m, "match")?,
+            tz: value(m, "tz")?,
+            now: value(m, "now")?,
+        })
+    }
+}
+
+/// `datavault snapshot`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SnapshotArgs {
+    pub datasets: Vec<String>,
+    pub recursive: bool,
+    pub json: bool,
+    pub pre: Option<String>,
+    pub post: Option<String>,
+    pub config: Option<String>,
+}
+
+/// `datavault list`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ListArgs {
+    /// `DATASET[@SNAP]`; `None`: every dataset of `--config`.
+    pub target: Option<String>,
+    pub recursive: bool,
+    pub json: bool,
+    /// `-H`.
+    pub scripted: bool,
+    /// `-p`.
+    pub parsable: bool,
+    pub policy: PolicyArgs,
+}
+
+/// `datavault prune`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PruneArgs {
+    pub dataset: String,
+    pub dry_run: bool,
+    pub json: bool,
+    pub recursive: bool,
+    /// The global `-v`: every decision, not only the destroyed snapshots.
+    pub verbose: bool,
+    pub policy: PolicyArgs,
+    /// `--batch N`, checked by `prune` (1 to 100000).
+    pub batch: Option<String>,
+}
+
+/// `datavault run`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RunArgs {
+    pub config: String,
+    pub once: bool,
+    pub cycles: Option<String>,
+    pub until: Option<String>,
+    pub clock_start: Option<String>,
+    pub clock_speed: Option<String>,
+    pub clock_step: Option<String>,
+}
+
+/// `datavault diff`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DiffArgs {
+    pub from: String,
+    pub to: String,
+    pub json: bool,
+}
+
+/// A command line of a subcommand clap parses completely.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Snapshot(SnapshotArgs),
+    List(ListArgs),
+    Prune(PruneArgs),
+    Run(RunArgs),
+    Diff(DiffArgs),
+}
+
+impl Parsed {
+    /// The typed arguments of the subcommand `root` (the matches of the whole tree) names, or
+    /// `None` for a subcommand still read by its module's own parser. Err: the line saying
+    /// which option was given twice.
+    pub fn of(root: &ArgMatches) -> Result<Option<Parsed>, String> {
+        let Some((name, m)) = root.subcommand() else {
+            return Ok(None);
+        };
+        Ok(Some(match name {
+            "snapshot" => Parsed::Snapshot(SnapshotArgs {
+                datasets: values(m, "DATASET"),
+                recursive: flag(m, "recursive"),
+                json: flag(m, "json"),
+                pre: value(m, "pre")?,
+                post: value(m, "post")?,
+                config: value(m, "config")?,
+            }),
+            "list" => Parsed::List(ListArgs {
+                target: positional(m, "DATASET[@SNAP]"),
+                recursive: flag(m, "recursive"),
+                json: flag(m, "json"),
+                scripted: flag(m, "scripted"),
+                parsable: flag(m, "parsable"),
+                policy: PolicyArgs::of(m)?,
+            }),
+            "prune" => Parsed::Prune(PruneArgs {
+                dataset: positional(m, "DATASET").unwrap_or_default(),
+                dry_run: flag(m, "dry-run"),
+                json: flag(m, "json"),
+                recursive: flag(m, "recursive"),
+                verbose: flag(m, "verbose"),
+                policy: PolicyArgs::of(m)?,
+                batch: value(m, "batch")?,
+            }),
+            "run" => Parsed::Run(RunArgs {
+                config: value(m, "config")?.unwrap_or_default(),
+                once: flag(m, "once"),
+                cycles: value(m, "cycles")?,
+                until: value(m, "until")?,
+                clock_start: value(m, "clock-start")?,
+                clock_speed: value(m, "clock-speed")?,
+                clock_step: value(m, "clock-step")?,
+            }),
+            "diff" => Parsed::Diff(DiffArgs {
+                from: positional(m, "FROM").unwrap_or_default(),
+                to: positional(m, "TO").unwrap_or_default(),
+                json: flag(m, "json"),
+            }),
+            _ => return Ok(None),
+        }))
+    }
+}
+
+/// The subcommands [`Parsed`] covers: clap is the only parser of their command lines.
+pub const PARSED: &[&str] = &["snapshot", "list", "prune", "run", "diff"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Option<Parsed> {
+        let argv = std::iter::once("datavault").chain(args.iter().copied());
+        let m = crate::cli::command()
+            .try_get_matches_from(argv)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        Parsed::of(&m).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn snapshot_arguments() {
+        let want = SnapshotArgs {
+            datasets: vec!["p/a".into(), "p/b".into()],
+            recursive: true,
+            json: true,
+            post: Some("dv-20261125T185645Z".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            parse(&[
+                "snapshot",
+                "--post",
+                "dv-20261125T185645Z",
+                "p/a",
+                "p/b",
+                "-r",
+                "--json"
+            ]),
+            Some(Parsed::Snapshot(want))
+        );
+        let Some(Parsed::Snapshot(s)) = parse(&["snapshot", "--pre=apt upgrade", "--config", "/c"])
+        else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(s.pre.as_deref(), Some("apt upgrade"));
+        assert_eq!(s.config.as_deref(), Some("/c"));
+        assert!(s.datasets.is_empty());
+    }
+
+    #[test]
+    fn list_and_prune_arguments() {
+        let Some(Parsed::List(l)) = parse(&[
+            "list", "-H", "-p", "--keep", "min=1", "--match", "-v", "p/a", "--tz", "UTC",
+        ]) else {
+            panic!("not a list")
+        };
+        assert!(l.scripted && l.parsable && !l.json && !l.recursive);
+        assert_eq!(l.target.as_deref(), Some("p/a"));
+        assert_eq!(l.policy.keep.as_deref(), Some("min=1"));
+        assert_eq!(l.policy.matching.as_deref(), Some("-v"));
+        assert_eq!(l.policy.tz.as_deref(), Some("UTC"));
+        let Some(Parsed::Prune(p)) = parse(&["prune", "-n", "-v", "-r", "p/a", "--keep=min=1"])
+        else {
+            panic!("not a prune")
+        };
+        assert!(p.dry_run && p.verbose && p.recursive && !p.json);
+        assert_eq!(p.dataset, "p/a");
+        assert_eq!(p.policy.keep.as_deref(), Some("min=1"));
+        let Some(Parsed::Prune(p)) = parse(&["--verbose", "prune", "p/a", "--batch", "2"]) else {
+            panic!("not a prune")
+        };
+        assert!(p.verbose && !p.dry_run);
+        assert_eq!(p.batch.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn run_and_diff_arguments() {
+        let Some(Parsed::Run(r)) = parse(&[
+            "run",
+            "--config",
+            "/c.toml",
+            "--clock-start",
+            "2026-01-01T00:00:00Z",
+            "--clock-step",
+            "1h",
+            "--once",
+        ]) else {
+            panic!("not a run")
+        };
+        assert_eq!(r.config, "/c.toml");
+        assert!(r.once && r.cycles.is_none() && r.clock_speed.is_none());
+        assert_eq!(r.clock_step.as_deref(), Some("1h"));
+        assert_eq!(
+            parse(&["diff", "p/a@x", "p/a", "--json"]),
+            Some(Parsed::Diff(DiffArgs {
+                from: "p/a@x".into(),
+                to: "p/a".into(),
+                json: true
+            }))
+        );
+        assert_eq!(parse(&["stash", "list"]), None);
+        assert_eq!(parse(&["status"]), None);
+    }
+
+    #[test]
+    fn an_option_given_twice_is_refused() {
+        for (args, name) in [
+            (
+                &["list", "p/a", "--keep", "min=1", "--keep=min=2"][..],
+                "--keep",
+            ),
+            (&["prune", "p/a", "--batch", "1", "--batch", "2"], "--batch"),
+            (&["run", "--config", "a", "--config", "b"], "--config"),
+            (&["snapshot", "--pre", "a", "--pre", "b"], "--pre"),
+        ] {
+            let argv = std::iter::once("datavault").chain(args.iter().copied());
+            let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+            assert_eq!(
+                Parsed::of(&m),
+                Err(format!("{name} given twice")),
+                "{args:?}"
+            );
+        }
+        // A repeated flag is one flag.
+        assert!(matches!(
+            parse(&["prune", "p/a", "--json", "--json", "--keep", "min=1"]),
+            Some(Parsed::Prune(PruneArgs { json: true, .. }))
+        ));
+    }
+}
