@@ -257,8 +257,17 @@ fn build(flavour: Flavour, profile: Profile, env: &[(String, String)]) -> Result
     ])
     .env("CARGO_TARGET_DIR", &target)
     .envs(env.iter().map(|(k, v)| (k, v)));
-    if profile == Profile::Release {
-        c.arg("--release");
+    match profile {
+        Profile::Release => {
+            c.arg("--release");
+        }
+        // A debug build shares its target directory with the lab build of the same flavour
+        // (`test::build_for`): built with the same features it is the same binary, and the
+        // lab's `datavault` keeps the test hooks its rollback tests need (2.1's man pages are
+        // built here while that flavour's suite is about to run).
+        Profile::Debug => {
+            c.args(["--features", crate::test::LAB_FEATURES]);
+        }
     }
     let st = c.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !st.success() {

@@ -143,6 +143,10 @@ fn host_tests(filter: &[String]) -> Counts {
     counts
 }
 
+/// The cargo features of every lab build: the rollback lab tests run `datavault` with
+/// `FLOCKER_CORE_FAULT`, which only a build with the test hooks honours.
+pub(crate) const LAB_FEATURES: &str = "flocker-core/fault-injection";
+
 /// The target directory used for a flavour.
 pub(crate) fn target_for(flavour: Flavour) -> PathBuf {
     let base = target_base();
@@ -192,7 +196,7 @@ fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>
             // The rollback lab tests run `datavault` with FLOCKER_CORE_FAULT: only a build with
             // the test hooks honours it (the tests' own build enables the feature too).
             "--features",
-            "flocker-core/fault-injection",
+            LAB_FEATURES,
             "--quiet",
         ],
         env,
