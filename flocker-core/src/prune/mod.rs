@@ -389,7 +389,7 @@ fn awaiting_recovery(store: &Store, ds: &str) -> Result<Option<String>> {
     let journals = store.journals()?;
     Ok(journals
         .into_iter()
-        .find(|j| rollback::related(&j.plan.dataset, ds))
+        .find(|j| rollback::related(j.plan.dataset.as_str(), ds))
         .map(|j| {
             format!(
                 "an interrupted flocker {} of {} awaits recovery (datavault recover)",

@@ -39,10 +39,11 @@ use std::io::Read;
 #[cfg(feature = "fault-injection")]
 pub use exec::set_fault_injection;
 pub use plan::{
-    BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Step, Strategy, index_value,
-    plan, plan_differences, plan_swap_back,
+    BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Source, Step, Strategy,
+    index_value, plan, plan_differences, plan_swap_back,
 };
-pub use read::{Info, info, info_one, read_state};
+pub use read::read_state;
+use read::info_one;
 pub use state::{
     BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
 };
@@ -108,7 +109,7 @@ pub fn protected_snapshots(store: &Store) -> Result<Vec<String>> {
 /// read: nothing is changed.
 pub fn plan_rollback(target: &SnapshotName, strategy: Strategy) -> Result<RollbackPlan> {
     let state = read_state(&target.dataset())?;
-    Ok(plan(&state, target.short_name(), strategy, &new_stash_id()))
+    plan(&state, target.short_name(), strategy, &new_stash_id())
 }
 
 fn refuse(p: &RollbackPlan) -> Error {
@@ -158,7 +159,7 @@ fn recover_locked(store: &Store, scope: Option<&str>) -> Result<Option<String>> 
         let dataset = j.plan.dataset.clone();
         match recover_one(store, j) {
             Ok(w) => done.push(w),
-            Err(_) if scope.is_some_and(|s| !related(s, &dataset)) => {}
+            Err(_) if scope.is_some_and(|s| !related(s, dataset.as_str())) => {}
             Err(e) => return Err(e),
         }
     }
@@ -231,7 +232,7 @@ pub fn rollback(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
         return Err(refuse(plan));
     }
     let _lock = store.lock()?;
-    recover_locked(store, Some(&plan.dataset))?;
+    recover_locked(store, Some(plan.dataset.as_str()))?;
     check_still_current(plan)?;
     rollback_locked(store, plan)
 }
@@ -251,7 +252,7 @@ fn check_still_current(plan: &RollbackPlan) -> Result<()> {
                 "refused, nothing changed: since the plan was made, {what}"
             ))
     };
-    let state = match read_state(&DatasetName::new(&plan.dataset)?) {
+    let state = match read_state(&plan.dataset) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return Err(changed(format!(
@@ -261,8 +262,8 @@ fn check_still_current(plan: &RollbackPlan) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    let short = plan.target.split_once('@').map_or("", |x| x.1);
-    let now = self::plan(&state, short, plan.requested, &plan.stash_id);
+    let short = plan.target.short_name();
+    let now = self::plan(&state, short, plan.requested, &plan.stash_id)?;
     let diffs = plan_differences(plan, &now);
     if !diffs.is_empty() {
         return Err(changed(diffs.join("; ")));
@@ -450,7 +451,7 @@ fn restore_locked(
     let state = read_state(&target.dataset())?;
     if strategy != Strategy::Copy && state.kind == DatasetKind::Filesystem {
         // Swap the stash back in (O(1), keeps every object and its clones) when possible.
-        let sb = plan_swap_back(&state, &r, &new_stash_id());
+        let sb = plan_swap_back(&state, &r, &new_stash_id())?;
         if sb.is_runnable() {
             return rollback_journaled(store, &sb, Some(id.to_string()));
         }
@@ -458,13 +459,13 @@ fn restore_locked(
             return Err(refuse(&sb));
         }
     }
-    let p = plan(&state, target.short_name(), strategy, &new_stash_id());
+    let p = plan(&state, target.short_name(), strategy, &new_stash_id())?;
     let newer = rollback_locked(store, &p)?;
     let mut runner = exec::Runner {
         store,
         journal: exec::journal_for(
             JournalOp::Restore,
-            exec::restore_plan(&r),
+            exec::restore_plan(&r)?,
             Some(id.to_string()),
         ),
     };
@@ -556,12 +557,10 @@ pub fn recover_abandon(store: &Store, id: &str) -> Result<String> {
     if committed {
         left.push(format!("stash record {} kept", p.stash_id));
     } else {
-        let names = [
-            p.pre_snapshot.clone(),
-            p.stash_dataset.clone(),
-            format!("{}-new", p.stash_dataset),
-        ];
-        for n in names.iter().filter(|n| !n.is_empty()) {
+        let mut names: Vec<String> = p.pre_snapshot.iter().map(ToString::to_string).collect();
+        names.push(p.stash_dataset.to_string());
+        names.push(format!("{}-new", p.stash_dataset));
+        for n in &names {
             if info_one(n)?.is_some() {
                 left.push(format!("{n} left in place"));
             }
@@ -573,9 +572,10 @@ pub fn recover_abandon(store: &Store, id: &str) -> Result<String> {
     let mut not_mounted = Vec::new();
     for s in &p.steps {
         if let Step::Mount { dataset, path } = s
-            && info_one(dataset)?.is_some_and(|i| *dataset != p.dataset || i.guid == live)
-            && !kernel::zfs_mounts().iter().any(|(d, _)| d == dataset)
-            && let Err(e) = kernel::mount(&DatasetName::new(dataset)?, std::path::Path::new(path))
+            && info_one(dataset.as_str())?
+                .is_some_and(|i| *dataset != p.dataset || i.guid == live)
+            && !kernel::zfs_mounts().iter().any(|(d, _)| d == dataset.as_str())
+            && let Err(e) = kernel::mount(dataset, std::path::Path::new(path))
         {
             not_mounted.push(format!("{dataset} could not be mounted at {path}: {e}"));
         }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{RollbackPlan, Strategy};
+use plan_v1::PlanV1;
 use super::state::PropValue;
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::{DatasetName, SnapshotName};
@@ -239,7 +240,7 @@ pub(super) struct JournalV1 {
     version: u32,
     /// `rollback` or `restore`.
     op: String,
-    plan: RollbackPlan,
+    plan: PlanV1,
     next_step: usize,
     committed: bool,
     guids: BTreeMap<String, u64>,
@@ -321,7 +322,7 @@ impl From<&Journal> for JournalV1 {
         JournalV1 {
             version: FORMAT_VERSION,
             op: j.op.as_str().to_string(),
-            plan: j.plan.clone(),
+            plan: PlanV1::from(&j.plan),
             next_step: j.next_step,
             committed: j.committed,
             guids: j.guids.clone(),
@@ -342,7 +343,7 @@ impl TryFrom<JournalV1> for Journal {
         };
         Ok(Journal {
             op,
-            plan: j.plan,
+            plan: RollbackPlan::try_from(j.plan)?,
             next_step: j.next_step,
             committed: j.committed,
             guids: j.guids,
@@ -707,5 +708,6 @@ fn with_path(e: Error, path: &Path) -> Error {
     e.with_name(path.to_string_lossy())
 }
 
+mod plan_v1;
 #[cfg(test)]
 mod tests;
