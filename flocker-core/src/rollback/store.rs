@@ -708,6 +708,6 @@ fn with_path(e: Error, path: &Path) -> Error {
     e.with_name(path.to_string_lossy())
 }
 
-mod plan_v1;
+pub(super) mod plan_v1;
 #[cfg(test)]
 mod tests;
