@@ -170,7 +170,6 @@ pub(crate) struct Runner<'a> {
     pub(crate) journal: Journal,
 }
 
-
 impl Runner<'_> {
     fn plan(&self) -> &RollbackPlan {
         &self.journal.plan
@@ -214,7 +213,8 @@ impl Runner<'_> {
 
     fn check_live(&self) -> Result<Info> {
         let p = self.plan();
-        let i = info_one(p.dataset.as_str())?.ok_or_else(|| not_found("rollback", p.dataset.as_str()))?;
+        let i = info_one(p.dataset.as_str())?
+            .ok_or_else(|| not_found("rollback", p.dataset.as_str()))?;
         if i.guid != self.live_guid() {
             return Err(mismatch(
                 p.dataset.as_str(),
@@ -231,7 +231,8 @@ impl Runner<'_> {
     /// The target as it is now, checked against the plan's GUID.
     fn check_target(&self) -> Result<Info> {
         let p = self.plan();
-        let t = info_one(p.target.as_str())?.ok_or_else(|| not_found("rollback", p.target.as_str()))?;
+        let t =
+            info_one(p.target.as_str())?.ok_or_else(|| not_found("rollback", p.target.as_str()))?;
         if t.guid != p.target_guid {
             return Err(mismatch(
                 p.target.as_str(),
@@ -265,7 +266,10 @@ impl Runner<'_> {
                 if let (Some(w), Some(i)) = (want, info_one(from.as_str())?)
                     && i.guid != w
                 {
-                    return Err(mismatch(from.as_str(), format!("GUID is {} not {w}", i.guid)));
+                    return Err(mismatch(
+                        from.as_str(),
+                        format!("GUID is {} not {w}", i.guid),
+                    ));
                 }
                 Ok(())
             }
@@ -319,7 +323,8 @@ impl Runner<'_> {
     /// The live dataset's snapshots newer than the target, oldest first.
     fn newer_on_live(&self) -> Result<Vec<Snapshot>> {
         let p = self.plan();
-        let t = info_one(p.target.as_str())?.ok_or_else(|| not_found("rollback", p.target.as_str()))?;
+        let t =
+            info_one(p.target.as_str())?.ok_or_else(|| not_found("rollback", p.target.as_str()))?;
         let t_txg = t.snapshot.map_or(0, |s| s.createtxg());
         let live = self.check_live()?;
         let names: Vec<&str> = live.snaps.keys().map(String::as_str).collect();
@@ -670,7 +675,10 @@ impl Runner<'_> {
             let moved = moved(&p.target, &self.clone_name()?)?;
             let i = info_one(moved.as_str())?.ok_or_else(|| not_found("verify", moved.as_str()))?;
             if i.guid != p.target_guid {
-                return Err(mismatch(moved.as_str(), "the promoted target has another GUID"));
+                return Err(mismatch(
+                    moved.as_str(),
+                    "the promoted target has another GUID",
+                ));
             }
         }
         Ok(())
@@ -694,7 +702,10 @@ impl Runner<'_> {
             .map(|s| StashedSnapshot::new(s.short_name(), s.guid()))
             .collect();
         let pre_short = p.pre_snapshot.as_ref().map_or("", |s| s.short_name());
-        snapshots.push(StashedSnapshot::new(pre_short, self.pre_guid().unwrap_or(0)));
+        snapshots.push(StashedSnapshot::new(
+            pre_short,
+            self.pre_guid().unwrap_or(0),
+        ));
         snapshots.extend(self.journal.late.iter().cloned());
         let mut r = StashRecord::new(
             &p.stash_id,

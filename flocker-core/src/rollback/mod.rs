@@ -11,21 +11,25 @@
 //! - For retention: [`is_stash_dataset`] and [`protected_snapshots`].
 //!
 //! ```
+//! use flocker_core::name::{DatasetName, SnapshotName};
 //! use flocker_core::rollback::{plan, LiveState, DatasetKind, SnapshotState, Strategy};
-//! let snap = |name: &str, txg| SnapshotState {
-//!     name: name.into(), guid: txg * 7, createtxg: txg, written: 4096,
-//!     holds: vec![], clones: vec![],
+//! use flocker_core::snapshot::Snapshot;
+//! # fn main() -> Result<(), flocker_core::error::Error> {
+//! let snap = |name: &str, txg: u64| -> Result<SnapshotState, flocker_core::error::Error> {
+//!     let name = SnapshotName::new(format!("tank/home@{name}"))?;
+//!     let at = time::OffsetDateTime::UNIX_EPOCH;
+//!     Ok(SnapshotState::new(Snapshot::from_parts(name, txg * 7, txg, at), 4096))
 //! };
-//! let state = LiveState {
-//!     dataset: "tank/home".into(), guid: 1, kind: DatasetKind::Filesystem, origin: None,
-//!     encrypted: false, mount: None, local_props: Default::default(),
-//!     snapshots: vec![snap("a", 10), snap("b", 20), snap("c", 30)],
-//!     bookmarks: vec![], children: vec![], written: 0, available: 1 << 30,
-//! };
-//! let p = plan(&state, "a", Strategy::Auto, "20261125T101500-abcdef");
+//! let mut state = LiveState::new(DatasetName::new("tank/home")?, 1, DatasetKind::Filesystem);
+//! state.snapshots = vec![snap("a", 10)?, snap("b", 20)?, snap("c", 30)?];
+//! state.available = 1 << 30;
+//! let p = plan(&state, "a", Strategy::Auto, "20261125T101500-abcdef")?;
 //! assert_eq!(p.strategy, Some(Strategy::Swap));
-//! assert_eq!(p.stashed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+//! let stashed: Vec<&str> = p.stashed.iter().map(|s| s.short_name()).collect();
+//! assert_eq!(stashed, ["b", "c"]);
 //! println!("{p}");
+//! # Ok(())
+//! # }
 //! ```
 
 mod exec;
@@ -42,8 +46,8 @@ pub use plan::{
     BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Source, Step, Strategy,
     index_value, plan, plan_differences, plan_swap_back,
 };
-pub use read::read_state;
 use read::info_one;
+pub use read::read_state;
 pub use state::{
     BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
 };
@@ -572,9 +576,10 @@ pub fn recover_abandon(store: &Store, id: &str) -> Result<String> {
     let mut not_mounted = Vec::new();
     for s in &p.steps {
         if let Step::Mount { dataset, path } = s
-            && info_one(dataset.as_str())?
-                .is_some_and(|i| *dataset != p.dataset || i.guid == live)
-            && !kernel::zfs_mounts().iter().any(|(d, _)| d == dataset.as_str())
+            && info_one(dataset.as_str())?.is_some_and(|i| *dataset != p.dataset || i.guid == live)
+            && !kernel::zfs_mounts()
+                .iter()
+                .any(|(d, _)| d == dataset.as_str())
             && let Err(e) = kernel::mount(dataset, std::path::Path::new(path))
         {
             not_mounted.push(format!("{dataset} could not be mounted at {path}: {e}"));

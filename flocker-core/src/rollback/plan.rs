@@ -12,7 +12,11 @@ use crate::name::{BookmarkName, DatasetName, PoolName, SnapshotName};
 
 /// Joins names with `", "`.
 fn join<T: AsRef<str>>(names: &[T]) -> String {
-    names.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Name of the per-pool dataset under which stashes live.
@@ -805,9 +809,10 @@ fn choose(
         Strategy::Auto if !vol && swap_blockers.is_empty() => {
             (Strategy::Swap, "the dataset can be unmounted: O(1) swap")
         }
-        Strategy::Auto if copy_blockers.is_empty() && vol => {
-            (Strategy::Copy, "a volume may be open: copy keeps its device")
-        }
+        Strategy::Auto if copy_blockers.is_empty() && vol => (
+            Strategy::Copy,
+            "a volume may be open: copy keeps its device",
+        ),
         Strategy::Auto if copy_blockers.is_empty() => {
             (Strategy::Copy, "the dataset is in use: copy stays online")
         }

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{RollbackPlan, Strategy};
-use plan_v1::PlanV1;
 use super::state::PropValue;
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::{DatasetName, SnapshotName};
+use plan_v1::PlanV1;
 use time::OffsetDateTime;
 
 /// Default directory of the store.

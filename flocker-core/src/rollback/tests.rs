@@ -33,7 +33,11 @@ fn base() -> LiveState {
 /// Dataset `ds` with snapshots a, b and c.
 fn base_on(ds: &str) -> LiveState {
     let mut s = LiveState::new(dn(ds), 42, DatasetKind::Filesystem);
-    s.snapshots = vec![snap_on(ds, "a", 10), snap_on(ds, "b", 20), snap_on(ds, "c", 30)];
+    s.snapshots = vec![
+        snap_on(ds, "a", 10),
+        snap_on(ds, "b", 20),
+        snap_on(ds, "c", 30),
+    ];
     s.written = 1 << 20;
     s.available = 1 << 40;
     s
@@ -313,7 +317,8 @@ fn display_and_json() {
     assert_eq!(v["strategy"], "copy");
     assert_eq!(v["steps"][0]["op"], "snapshot");
     // The JSON is the journal's shape of a plan: it reads back as the same plan.
-    let back: store::plan_v1::PlanV1 = serde_json::from_str(&p.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let back: store::plan_v1::PlanV1 =
+        serde_json::from_str(&p.to_json()).unwrap_or_else(|e| panic!("{e}"));
     let back = RollbackPlan::try_from(back).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, p);
     let refused = plan(&base(), "nope", Strategy::Auto, ID);
@@ -362,10 +367,7 @@ fn swap_back_promotes_the_stash_and_restores_properties() {
         value: PropValue::Text("/srv/home".into())
     }));
     assert_eq!(
-        p.stashed
-            .iter()
-            .map(|x| x.short_name())
-            .collect::<Vec<_>>(),
+        p.stashed.iter().map(|x| x.short_name()).collect::<Vec<_>>(),
         ["later"]
     );
     // A replaced target is refused.

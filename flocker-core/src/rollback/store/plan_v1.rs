@@ -32,15 +32,34 @@ pub(crate) struct SnapshotStateV1 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum BlockerV1 {
-    TargetMissing { target: String },
+    TargetMissing {
+        target: String,
+    },
     Encrypted,
     IsStash,
-    NoSpace { needed: u64, available: u64 },
-    Held { snapshot: String, tags: Vec<String> },
-    Cloned { snapshot: String, clones: Vec<String> },
-    NewerBookmark { bookmark: String },
-    Property { prop: String, value: String },
-    BusyMount { dataset: String, path: String },
+    NoSpace {
+        needed: u64,
+        available: u64,
+    },
+    Held {
+        snapshot: String,
+        tags: Vec<String>,
+    },
+    Cloned {
+        snapshot: String,
+        clones: Vec<String>,
+    },
+    NewerBookmark {
+        bookmark: String,
+    },
+    Property {
+        prop: String,
+        value: String,
+    },
+    BusyMount {
+        dataset: String,
+        path: String,
+    },
 }
 
 /// A step.
@@ -261,7 +280,11 @@ impl From<&RollbackPlan> for PlanV1 {
             reason: p.reason.clone(),
             stash_id: p.stash_id.clone(),
             stash_dataset: p.stash_dataset.to_string(),
-            pre_snapshot: p.pre_snapshot.as_ref().map(ToString::to_string).unwrap_or_default(),
+            pre_snapshot: p
+                .pre_snapshot
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             stashed: p.stashed.iter().map(SnapshotStateV1::from).collect(),
             space_needed: p.space_needed,
             blockers: p.blockers.iter().map(BlockerV1::from).collect(),
@@ -269,7 +292,11 @@ impl From<&RollbackPlan> for PlanV1 {
             steps: p.steps.iter().map(StepV1::from).collect(),
             local_props: p.local_props.clone(),
             volume: p.volume,
-            incoming: p.incoming.as_ref().map(ToString::to_string).unwrap_or_default(),
+            incoming: p
+                .incoming
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }
     }
 }
@@ -301,7 +328,11 @@ fn sns(v: &[String]) -> Result<Vec<SnapshotName>> {
 
 /// `""` as `None`.
 fn optional<T>(s: &str, f: impl Fn(&str) -> Result<T>) -> Result<Option<T>> {
-    if s.is_empty() { Ok(None) } else { f(s).map(Some) }
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        f(s).map(Some)
+    }
 }
 
 impl SnapshotStateV1 {

@@ -225,11 +225,13 @@ fn journals_of_the_present_format_read_and_write_back_the_same() {
     );
     assert_eq!(j.plan.stashed[1].clones[0], "tank/c");
     assert_eq!(j.plan.stashed[0].holds, ["keep"]);
-    assert!(j.plan.steps.contains(&crate::rollback::Step::Rename {
-        from: DatasetName::new("tank/flocker-stash/20261125T101500-abcdef/a")
-            .unwrap_or_else(|e| panic!("{e}")),
-        to: DatasetName::new("tank/home/a").unwrap_or_else(|e| panic!("{e}")),
-    }));
+    assert!(
+        j.plan.steps.contains(&crate::rollback::Step::Rename {
+            from: DatasetName::new("tank/flocker-stash/20261125T101500-abcdef/a")
+                .unwrap_or_else(|e| panic!("{e}")),
+            to: DatasetName::new("tank/home/a").unwrap_or_else(|e| panic!("{e}")),
+        })
+    );
     let v1: JournalV1 = serde_json::from_str(JOURNAL_V1_COPY).unwrap_or_else(|e| panic!("{e}"));
     let j = Journal::try_from(v1).unwrap_or_else(|e| panic!("{e}"));
     assert!(j.committed);
