@@ -135,29 +135,9 @@ out.children = children
 return out
 "#;
 
-const INFO_PROGRAM: &str = r#"
-local args = ...
-local out = {}
-for _, n in ipairs(args["names"]) do
-    if zfs.exists(n) then
-        local e = { guid = zfs.get_prop(n, "guid") }
-        if not string.find(n, "@") then
-            local o = zfs.get_prop(n, "origin")
-            if o ~= nil and o ~= "" then e.origin = o end
-            local snaps = {}
-            for s in zfs.list.snapshots(n) do snaps[s] = zfs.get_prop(s, "guid") end
-            e.snaps = snaps
-            e.used = zfs.get_prop(n, "used")
-        else
-            e.createtxg = zfs.get_prop(n, "createtxg")
-            e.creation = zfs.get_prop(n, "creation")
-            e.used = zfs.get_prop(n, "used")
-        end
-        out[n] = e
-    end
-end
-return out
-"#;
+/// What [`info`] reads of each name with the inventory's `ITEMS` program, in this order (a
+/// property that does not apply to the type, e.g. `origin` of a snapshot, comes back as a hole).
+const INFO_PROPS: [&str; 5] = ["guid", "origin", "used", "createtxg", "creation"];
 
 fn bad(what: &str, detail: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidData, "rollback state")
@@ -325,7 +305,11 @@ fn snapshots(t: NvListRef<'_>) -> Result<Vec<SnapshotState>> {
 
 /// The `creation` of the snapshot `name` in its table `e`.
 fn creation(name: &str, e: NvListRef<'_>) -> Result<OffsetDateTime> {
-    let secs = as_u64(e.get("creation")).unwrap_or(0);
+    time_of(name, as_u64(e.get("creation")).unwrap_or(0))
+}
+
+/// Seconds since the epoch (the kernel's `uint64`) as a time.
+fn time_of(name: &str, secs: u64) -> Result<OffsetDateTime> {
     i64::try_from(secs)
         .ok()
         .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
@@ -351,12 +335,14 @@ pub(crate) struct Info {
 pub(crate) fn info(pool: &PoolName, names: &[&str]) -> Result<BTreeMap<String, Info>> {
     let mut args = NvList::new()?;
     args.add_string_array("names", names)?;
-    let out = program(pool, INFO_PROGRAM, &args)?;
+    args.add_string_array("props", &INFO_PROPS)?;
+    args.add_boolean_value("snaps", true)?;
+    let out = program(pool, crate::inventory::program::ITEMS, &args)?;
     let mut m = BTreeMap::new();
-    let Some(t) = out.return_table() else {
+    let Some(Value::NvList(items)) = out.return_table().and_then(|t| t.get("i")) else {
         return Ok(m);
     };
-    for (n, v) in t.iter() {
+    for (n, v) in items.iter() {
         let n = n.to_string_lossy().into_owned();
         let Value::NvList(e) = v else { continue };
         let i = parse_info(&n, e)?;
@@ -365,28 +351,35 @@ pub(crate) fn info(pool: &PoolName, names: &[&str]) -> Result<BTreeMap<String, I
     Ok(m)
 }
 
+/// One item of the `ITEMS` reply: [`INFO_PROPS`] under the keys `1`..`5`, the snapshots under
+/// `s`.
 fn parse_info(name: &str, e: NvListRef<'_>) -> Result<Info> {
+    let prop = |p: &str| {
+        let i = INFO_PROPS.iter().position(|x| *x == p).map_or(0, |i| i + 1);
+        e.get(&i.to_string())
+    };
     let mut snaps = BTreeMap::new();
-    if let Some(Value::NvList(s)) = e.get("snaps") {
+    if let Some(Value::NvList(s)) = e.get("s") {
         for (k, v) in s.iter() {
             if let Some(g) = as_u64(Some(v)) {
                 snaps.insert(k.to_string_lossy().into_owned(), g);
             }
         }
     }
-    let guid = as_u64(e.get("guid")).unwrap_or(0);
+    let guid = as_u64(prop("guid")).unwrap_or(0);
     let snapshot = if name.contains('@') {
         let sn = SnapshotName::new(name).map_err(|x| bad(name, x.to_string()))?;
-        let txg = as_u64(e.get("createtxg")).unwrap_or(0);
-        Some(Snapshot::from_parts(sn, guid, txg, creation(name, e)?))
+        let txg = as_u64(prop("createtxg")).unwrap_or(0);
+        let secs = as_u64(prop("creation")).unwrap_or(0);
+        Some(Snapshot::from_parts(sn, guid, txg, time_of(name, secs)?))
     } else {
         None
     };
     Ok(Info {
         guid,
-        origin: as_string(e.get("origin")),
+        origin: as_string(prop("origin")).filter(|o| !o.is_empty()),
         snaps,
-        used: as_u64(e.get("used")).unwrap_or(0),
+        used: as_u64(prop("used")).unwrap_or(0),
         snapshot,
     })
 }
