@@ -96,15 +96,13 @@ pub fn is_stash_dataset(name: &str) -> bool {
 
 /// Snapshots retention must keep: each stash's target `fs@S` (the stash is a clone of it) and
 /// every snapshot inside a stash.
-pub fn protected_snapshots(store: &Store) -> Result<Vec<String>> {
+pub fn protected_snapshots(store: &Store) -> Result<Vec<SnapshotName>> {
     let mut v = Vec::new();
     for r in store.records()? {
-        v.push(r.target.to_string());
-        v.extend(
-            r.snapshots
-                .iter()
-                .map(|s| format!("{}@{}", r.stash_dataset, s.name)),
-        );
+        v.push(r.target.clone());
+        for s in &r.snapshots {
+            v.push(r.stash_dataset.snapshot(&s.name)?);
+        }
     }
     Ok(v)
 }

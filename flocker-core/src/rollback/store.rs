@@ -301,10 +301,16 @@ impl TryFrom<RecordV1> for StashRecord {
     fn try_from(r: RecordV1) -> Result<Self> {
         check_version(r.version)?;
         let bad = |e: crate::name::NameError| unusable(format!("stash record {}: {e}", r.id));
+        let stash_dataset = DatasetName::new(&r.stash_dataset).map_err(bad)?;
+        for s in &r.snapshots {
+            // Each stashed snapshot is `<stash dataset>@<name>`: a name that cannot be one
+            // makes the record unusable.
+            stash_dataset.snapshot(&s.name).map_err(bad)?;
+        }
         Ok(StashRecord {
             dataset: DatasetName::new(&r.dataset).map_err(bad)?,
             target: SnapshotName::new(&r.target).map_err(bad)?,
-            stash_dataset: DatasetName::new(&r.stash_dataset).map_err(bad)?,
+            stash_dataset,
             created: OffsetDateTime::from_unix_timestamp(r.created)
                 .map_err(|e| unusable(format!("stash record {}: created: {e}", r.id)))?,
             id: r.id,

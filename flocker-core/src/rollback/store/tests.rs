@@ -262,3 +262,16 @@ fn a_journal_with_a_bad_name_is_unusable() {
         Some(ErrorKind::InvalidData)
     );
 }
+
+#[test]
+fn a_record_with_a_bad_snapshot_name_is_unusable() {
+    let text = RECORD_UNVERSIONED.replace("\"name\": \"b\"", "\"name\": \"b@c\"");
+    let v1: RecordV1 = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        StashRecord::try_from(v1)
+            .map(drop)
+            .map_err(|e| e.kind())
+            .err(),
+        Some(ErrorKind::InvalidData)
+    );
+}
