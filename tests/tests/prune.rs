@@ -22,6 +22,7 @@ use flocker_core::rollback::{
     self, DatasetKind, Journal, JournalOp, LiveState, SnapshotState, StashRecord, StashedSnapshot,
     Store, Strategy,
 };
+use flocker_core::snapshot::Snapshot;
 use flocker_tests::{
     Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
 };
@@ -892,38 +893,32 @@ fn journal_and_lock() -> TestResult {
 
     // An interrupted rollback of this dataset awaits recovery: a real run is refused, a dry run
     // warns.
-    let snap = |name: &str, txg: u64| SnapshotState {
-        name: name.into(),
-        guid: txg,
-        createtxg: txg,
-        written: 0,
-        holds: vec![],
-        clones: vec![],
+    let state_of = |ds: &str| -> Result<LiveState, Failed> {
+        let snap = |name: &str, txg: u64| -> Result<SnapshotState, Failed> {
+            let name = SnapshotName::new(format!("{ds}@{name}")).map_err(fail)?;
+            let at = time::OffsetDateTime::UNIX_EPOCH;
+            Ok(SnapshotState::new(
+                Snapshot::from_parts(name, txg, txg, at),
+                0,
+            ))
+        };
+        let dataset = DatasetName::new(ds).map_err(fail)?;
+        let mut state = LiveState::new(dataset, 1, DatasetKind::Filesystem);
+        state.snapshots = vec![snap("s1", 10)?, snap("s2", 20)?];
+        state.available = 1 << 30;
+        Ok(state)
     };
-    let state = LiveState {
-        dataset: fx.fs.clone(),
-        guid: 1,
-        kind: DatasetKind::Filesystem,
-        origin: None,
-        encrypted: false,
-        mount: None,
-        local_props: BTreeMap::new(),
-        snapshots: vec![snap("s1", 10), snap("s2", 20)],
-        bookmarks: vec![],
-        children: vec![],
-        written: 0,
-        available: 1 << 30,
-    };
+    let state = state_of(&fx.fs)?;
     // An uncommitted rollback of `state`'s dataset to s1, interrupted before its first step.
-    let journal = |state: &LiveState, id: &str| {
-        Journal::new(
+    let journal = |state: &LiveState, id: &str| -> Result<Journal, Failed> {
+        Ok(Journal::new(
             JournalOp::Rollback,
-            rollback::plan(state, "s1", Strategy::Copy, id),
+            rollback::plan(state, "s1", Strategy::Copy, id).map_err(fail)?,
             None,
-        )
+        ))
     };
     store
-        .put_journal(&journal(&state, "20260101T000000-abcdef"))
+        .put_journal(&journal(&state, "20260101T000000-abcdef")?)
         .map_err(fail)?;
     let o = prune_ok(&args, 1)?;
     ensure!(
@@ -946,10 +941,9 @@ fn journal_and_lock() -> TestResult {
         .clear_journal("20260101T000000-abcdef")
         .map_err(fail)?;
     // An interrupted rollback of another dataset of the pool does not block this one.
-    let mut other = state.clone();
-    other.dataset = format!("{}/other", fx.pool.name());
+    let other = state_of(&format!("{}/other", fx.pool.name()))?;
     store
-        .put_journal(&journal(&other, "20260101T000000-bbbbbb"))
+        .put_journal(&journal(&other, "20260101T000000-bbbbbb")?)
         .map_err(fail)?;
     prune_ok(&args, 0)?;
     ensure!(fx.names()? == fx.set(&[4]), "left: {:?}", fx.names()?);

@@ -784,6 +784,47 @@ fn cli_contract() -> TestResult {
         ensure!(!arr[0][k].is_null(), "list entry lacks {k}: {v}");
     }
     let id = arr[0]["id"].as_str().unwrap_or_default().to_string();
+    // -H: one tab-separated row per stash, no header (ID, DATASET, TARGET, CREATED, SNAPSHOTS,
+    // USED, VERIFIED); -p: exact numbers in those rows.
+    for (flags, exact) in [
+        (&["-H"][..], false),
+        (&["-H", "-p"][..], true),
+        (&["-Hp"][..], true),
+    ] {
+        let mut args = vec!["stash", "list"];
+        args.extend_from_slice(flags);
+        let o = dv(&st, &args, &[])?;
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        ensure!(o.status.success() && rows.len() == 1, "{flags:?}: {out:?}");
+        let r = &rows[0];
+        ensure!(r.len() == 7, "{flags:?}: {r:?}");
+        ensure!(
+            r[0] == id && r[1] == fs && r[2] == format!("{fs}@a") && r[6] == "yes",
+            "{flags:?}: {r:?}"
+        );
+        ensure!(
+            r[4] == arr[0]["snapshots"]
+                .as_array()
+                .map_or(0, Vec::len)
+                .to_string(),
+            "{flags:?}: {r:?}"
+        );
+        if exact {
+            ensure!(
+                // `used` may move between the two listings while the pool syncs.
+                r[3].parse::<i64>().ok() == arr[0]["created"].as_i64()
+                    && r[5].parse::<u64>().is_ok(),
+                "{flags:?}: {r:?} vs {}",
+                arr[0]
+            );
+        } else {
+            ensure!(
+                r[3].contains('T') && r[3].parse::<i64>().is_err(),
+                "{flags:?}: {r:?}"
+            );
+        }
+    }
     let o = dv(&st, &["stash", "drop", &id], &[])?;
     ensure!(
         !o.status.success() && ok(st.record(&id)).is_ok(),

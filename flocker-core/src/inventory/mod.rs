@@ -119,7 +119,7 @@
 //! [`ErrorKind::Unavailable`]: crate::error::ErrorKind::Unavailable
 
 mod page;
-mod program;
+pub(crate) mod program;
 mod types;
 
 use std::collections::BTreeMap;

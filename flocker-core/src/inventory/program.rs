@@ -18,6 +18,7 @@
 //! | `holds` | boolean | list the holds of each snapshot with `zfs.list.holds` |
 //! | `bm` | boolean | list bookmarks instead of snapshots (names only) |
 //! | `names` | string array | the items of [`ITEMS`] |
+//! | `snaps` | boolean | [`ITEMS`]: list each dataset's snapshots with their GUIDs (`s = { name = guid }`) |
 //!
 //! Each item comes back as `items[full name] = { [1..#props] = values, u = { name = { value,
 //! setpoint } }, h = { tag = seconds } }` (`true` for bookmarks). A property `zfs.get_prop`
@@ -46,7 +47,9 @@ pub(crate) const SNAPSHOTS: &str = concat!(prelude!(), include_str!("lua/snapsho
 /// `{ gone = true }` when `root` does not exist.
 pub(crate) const DATASETS: &str = concat!(prelude!(), include_str!("lua/datasets.lua"));
 
-/// The named items (`names`: datasets or snapshots) that exist, with their properties.
+/// The named items (`names`: datasets or snapshots) that exist, with their properties (and,
+/// with `snaps`, each dataset's snapshots and their GUIDs: what the rollback executor checks
+/// before every step).
 ///
 /// Returns `{ i = items, n = count }`.
 pub(crate) const ITEMS: &str = concat!(prelude!(), include_str!("lua/items.lua"));

@@ -375,7 +375,7 @@ fn read_stashes(o: &Options, warnings: &mut Vec<String>) -> Result<Stashes> {
         warnings.push(msg);
     }
     let names = rollback::protected_snapshots(&store).map_err(fail(OP_STORE_READ))?;
-    st.names.extend(names);
+    st.names.extend(names.into_iter().map(String::from));
     for r in store.records().map_err(fail(OP_STORE_READ))? {
         st.guids.insert(r.target_guid);
         st.guids.extend(r.snapshots.iter().map(|s| s.guid));
@@ -389,7 +389,7 @@ fn awaiting_recovery(store: &Store, ds: &str) -> Result<Option<String>> {
     let journals = store.journals()?;
     Ok(journals
         .into_iter()
-        .find(|j| rollback::related(&j.plan.dataset, ds))
+        .find(|j| rollback::related(j.plan.dataset.as_str(), ds))
         .map(|j| {
             format!(
                 "an interrupted flocker {} of {} awaits recovery (datavault recover)",

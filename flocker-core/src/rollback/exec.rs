@@ -4,15 +4,16 @@
 use std::cell::Cell;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
-use super::plan::{BASE_BOOKMARK, RollbackPlan, Step, Strategy};
+use super::plan::{BASE_BOOKMARK, RollbackPlan, Source, Step, Strategy};
 use super::read::{Info, info_one};
-use super::state::PropValue;
+use super::state::{PropValue, SnapshotState};
 use super::store::{Journal, JournalOp, StashRecord, StashedSnapshot, Store};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;
 use crate::lzc::{self, DatasetType, PointInTime, ReceiveOptions, SendFlags};
-use crate::name::{BookmarkName, DatasetName, SnapshotName};
+use crate::name::{DatasetName, SnapshotName};
 use crate::nvlist::NvList;
+use crate::snapshot::Snapshot;
 
 #[cfg(feature = "fault-injection")]
 thread_local! {
@@ -86,9 +87,6 @@ fn env_fault(at: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn ds(s: &str) -> Result<DatasetName> {
-    Ok(DatasetName::new(s)?)
-}
 fn sn(s: &str) -> Result<SnapshotName> {
     Ok(SnapshotName::new(s)?)
 }
@@ -99,8 +97,24 @@ fn mismatch(name: &str, detail: impl Into<String>) -> Error {
         .with_detail(detail.into())
 }
 
-fn is_mounted(dataset: &str) -> bool {
-    kernel::zfs_mounts().iter().any(|(s, _)| s == dataset)
+fn not_found(op: &'static str, name: &str) -> Error {
+    Error::new(ErrorKind::NotFound, op).with_name(name)
+}
+
+fn is_mounted(dataset: &DatasetName) -> bool {
+    kernel::zfs_mounts()
+        .iter()
+        .any(|(s, _)| s == dataset.as_str())
+}
+
+/// The fresh clone a `swap` makes next to the stash (`<stash>-new`).
+pub(crate) fn fresh_name(stash: &DatasetName) -> Result<DatasetName> {
+    Ok(DatasetName::new(format!("{stash}-new"))?)
+}
+
+/// `name` on `dataset` (same short name).
+fn moved(name: &SnapshotName, dataset: &DatasetName) -> Result<SnapshotName> {
+    Ok(dataset.snapshot(name.short_name())?)
 }
 
 /// Makes a pipe whose ends close on exec.
@@ -120,19 +134,14 @@ pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 /// at any moment ends this process: see ROLLBACK.md, "A killed operation ends".
 pub(crate) fn send_receive(
     send: &SnapshotName,
-    from: Option<&str>,
+    from: Option<&Source>,
     receive: &SnapshotName,
     origin: Option<&SnapshotName>,
     force: bool,
 ) -> Result<()> {
-    let from_point = match from {
-        Some(f) if f.contains('#') => Some(Either::B(BookmarkName::new(f)?)),
-        Some(f) => Some(Either::S(SnapshotName::new(f)?)),
-        None => None,
-    };
-    let pit = match &from_point {
-        Some(Either::S(s)) => Some(PointInTime::Snapshot(s)),
-        Some(Either::B(b)) => Some(PointInTime::Bookmark(b)),
+    let pit = match from {
+        Some(Source::Snapshot(s)) => Some(PointInTime::Snapshot(s)),
+        Some(Source::Bookmark(b)) => Some(PointInTime::Bookmark(b)),
         None => None,
     };
     let (r, w) = pipe()?;
@@ -155,11 +164,6 @@ pub(crate) fn send_receive(
     sent
 }
 
-enum Either {
-    S(SnapshotName),
-    B(BookmarkName),
-}
-
 /// Runs the journal's plan from its `next_step`.
 pub(crate) struct Runner<'a> {
     pub(crate) store: &'a Store,
@@ -171,11 +175,11 @@ impl Runner<'_> {
         &self.journal.plan
     }
 
-    fn clone_name(&self) -> String {
-        if self.plan().incoming.is_empty() {
-            format!("{}-new", self.plan().stash_dataset)
-        } else {
-            self.plan().incoming.clone()
+    /// The dataset that takes the live name in a `swap`.
+    fn clone_name(&self) -> Result<DatasetName> {
+        match &self.plan().incoming {
+            Some(i) => Ok(i.clone()),
+            None => fresh_name(&self.plan().stash_dataset),
         }
     }
 
@@ -209,12 +213,11 @@ impl Runner<'_> {
 
     fn check_live(&self) -> Result<Info> {
         let p = self.plan();
-        let i = info_one(&p.dataset)?.ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, "rollback").with_name(p.dataset.as_str())
-        })?;
+        let i = info_one(p.dataset.as_str())?
+            .ok_or_else(|| not_found("rollback", p.dataset.as_str()))?;
         if i.guid != self.live_guid() {
             return Err(mismatch(
-                &p.dataset,
+                p.dataset.as_str(),
                 format!(
                     "GUID is {} but {} was expected: the dataset changed under us",
                     i.guid,
@@ -225,18 +228,18 @@ impl Runner<'_> {
         Ok(i)
     }
 
-    fn check_target(&self) -> Result<()> {
+    /// The target as it is now, checked against the plan's GUID.
+    fn check_target(&self) -> Result<Info> {
         let p = self.plan();
-        let t = info_one(&p.target)?.ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, "rollback").with_name(p.target.as_str())
-        })?;
+        let t =
+            info_one(p.target.as_str())?.ok_or_else(|| not_found("rollback", p.target.as_str()))?;
         if t.guid != p.target_guid {
             return Err(mismatch(
-                &p.target,
+                p.target.as_str(),
                 format!("GUID is {} not {}", t.guid, p.target_guid),
             ));
         }
-        Ok(())
+        Ok(t)
     }
 
     /// Re-checks, before every step, that the names still denote the objects planned.
@@ -247,23 +250,26 @@ impl Runner<'_> {
                 if !self.is_restore() {
                     self.check_live()?;
                 }
-                self.check_target()
+                self.check_target().map(drop)
             }
-            Step::SendReceive { send, .. } if send.starts_with(&format!("{}@", p.dataset)) => {
+            Step::SendReceive { send, .. } if send.dataset() == p.dataset => {
                 self.check_live().map(drop)
             }
             Step::Rename { from, .. } => {
                 let want = if *from == p.dataset {
                     Some(self.live_guid())
-                } else if *from == self.clone_name() {
+                } else if *from == self.clone_name()? {
                     self.journal.guids.get("clone").copied()
                 } else {
                     None
                 };
-                if let (Some(w), Some(i)) = (want, info_one(from)?)
+                if let (Some(w), Some(i)) = (want, info_one(from.as_str())?)
                     && i.guid != w
                 {
-                    return Err(mismatch(from, format!("GUID is {} not {w}", i.guid)));
+                    return Err(mismatch(
+                        from.as_str(),
+                        format!("GUID is {} not {w}", i.guid),
+                    ));
                 }
                 Ok(())
             }
@@ -283,30 +289,29 @@ impl Runner<'_> {
 
     /// For a step on the live dataset or on the incoming clone: the name still denotes the
     /// object the journal expects (other names, e.g. mounted children, are not ours to check).
-    fn check_named(&self, dataset: &str) -> Result<()> {
+    fn check_named(&self, dataset: &DatasetName) -> Result<()> {
         let p = self.plan();
         if self.is_restore() {
             return Ok(());
         }
-        let want = if dataset == p.dataset {
+        let want = if *dataset == p.dataset {
             Some(self.live_guid())
-        } else if dataset == self.clone_name() {
+        } else if *dataset == self.clone_name()? {
             self.journal.guids.get("clone").copied()
         } else {
             None
         };
         let Some(w) = want else { return Ok(()) };
-        match info_one(dataset)? {
+        match info_one(dataset.as_str())? {
             Some(i) if i.guid == w => Ok(()),
             Some(i) => Err(mismatch(
-                dataset,
+                dataset.as_str(),
                 format!(
                     "GUID is {} but {w} was expected: the dataset changed under us",
                     i.guid
                 ),
             )),
-            None => Err(Error::new(ErrorKind::NotFound, "rollback")
-                .with_name(dataset)
+            None => Err(not_found("rollback", dataset.as_str())
                 .with_detail("renamed or destroyed by another program during the operation")),
         }
     }
@@ -315,25 +320,20 @@ impl Runner<'_> {
         !self.is_restore() && self.plan().strategy == Some(Strategy::Copy)
     }
 
-    /// The live dataset's snapshots newer than the target, oldest first: (short name, GUID,
-    /// createtxg).
-    fn newer_on_live(&self) -> Result<Vec<(String, u64, u64)>> {
+    /// The live dataset's snapshots newer than the target, oldest first.
+    fn newer_on_live(&self) -> Result<Vec<Snapshot>> {
         let p = self.plan();
-        let t = info_one(&p.target)?.ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, "rollback").with_name(p.target.as_str())
-        })?;
+        let t =
+            info_one(p.target.as_str())?.ok_or_else(|| not_found("rollback", p.target.as_str()))?;
+        let t_txg = t.snapshot.map_or(0, |s| s.createtxg());
         let live = self.check_live()?;
         let names: Vec<&str> = live.snaps.keys().map(String::as_str).collect();
-        let pool = crate::name::PoolName::new(p.pool())?;
-        let mut v: Vec<(String, u64, u64)> = super::read::info(&pool, &names)?
-            .into_iter()
-            .filter(|(_, i)| i.createtxg > t.createtxg)
-            .map(|(n, i)| {
-                let short = n.split_once('@').map_or(n.as_str(), |x| x.1).to_string();
-                (short, i.guid, i.createtxg)
-            })
+        let mut v: Vec<Snapshot> = super::read::info(&p.pool(), &names)?
+            .into_values()
+            .filter_map(|i| i.snapshot)
+            .filter(|s| s.createtxg() > t_txg)
             .collect();
-        v.sort_by_key(|x| x.2);
+        v.sort_by_key(Snapshot::createtxg);
         Ok(v)
     }
 
@@ -346,12 +346,15 @@ impl Runner<'_> {
             return Ok(());
         };
         let newer = self.newer_on_live()?;
-        let pre_txg = newer.iter().find(|x| x.1 == pre).map_or(u64::MAX, |x| x.2);
-        let planned: Vec<u64> = p.stashed.iter().map(|s| s.guid).collect();
-        let early: Vec<String> = newer
+        let pre_txg = newer
             .iter()
-            .filter(|x| x.2 < pre_txg && !planned.contains(&x.1))
-            .map(|x| format!("{}@{}", p.dataset, x.0))
+            .find(|x| x.guid() == pre)
+            .map_or(u64::MAX, Snapshot::createtxg);
+        let planned: Vec<u64> = p.stashed.iter().map(SnapshotState::guid).collect();
+        let early: Vec<&str> = newer
+            .iter()
+            .filter(|x| x.createtxg() < pre_txg && !planned.contains(&x.guid()))
+            .map(|x| x.name().as_str())
             .collect();
         if early.is_empty() {
             return Ok(());
@@ -369,36 +372,34 @@ impl Runner<'_> {
     /// program took of the dataset after the pre-rollback snapshot (incremental from the one
     /// before it, so it keeps its GUID), and records it, before anything is destroyed.
     fn stash_late(&mut self) -> Result<()> {
-        let fs = self.plan().dataset.clone();
         let stash = self.plan().stash_dataset.clone();
         let pre = self.pre_guid().unwrap_or(0);
         let newer = self.newer_on_live()?;
-        let Some(pre_at) = newer.iter().position(|x| x.1 == pre) else {
+        let Some(pre_at) = newer.iter().position(|x| x.guid() == pre) else {
             return Ok(());
         };
-        let mut prev = newer[pre_at].0.clone();
-        for (short, guid, _) in newer.iter().skip(pre_at + 1) {
-            let target = format!("{stash}@{short}");
-            match info_one(&target)? {
-                Some(i) if i.guid == *guid => {}
-                Some(_) => return Err(mismatch(&target, "exists with another GUID")),
+        let mut prev = newer[pre_at].name().clone();
+        for s in newer.iter().skip(pre_at + 1) {
+            let target = moved(s.name(), &stash)?;
+            match info_one(target.as_str())? {
+                Some(i) if i.guid == s.guid() => {}
+                Some(_) => return Err(mismatch(target.as_str(), "exists with another GUID")),
                 None => send_receive(
-                    &sn(&format!("{fs}@{short}"))?,
-                    Some(&format!("{fs}@{prev}")),
-                    &sn(&target)?,
+                    s.name(),
+                    Some(&Source::Snapshot(prev.clone())),
+                    &target,
                     None,
                     false,
                 )?,
             }
-            if !self.journal.late.iter().any(|l| l.guid == *guid) {
-                self.journal.late.push(StashedSnapshot {
-                    name: short.clone(),
-                    guid: *guid,
-                });
+            if !self.journal.late.iter().any(|l| l.guid == s.guid()) {
+                self.journal
+                    .late
+                    .push(StashedSnapshot::new(s.name().short_name(), s.guid()));
                 self.store.put_journal(&self.journal)?;
                 self.store.put_record(&self.record()?)?;
             }
-            prev = short.clone();
+            prev = s.name().clone();
         }
         Ok(())
     }
@@ -412,7 +413,7 @@ impl Runner<'_> {
             .newer_on_live()
             .unwrap_or_default()
             .into_iter()
-            .map(|x| format!("{}@{}", p.dataset, x.0))
+            .map(|x| x.name().to_string())
             .collect();
         Error::new(ErrorKind::Changed, "rollback")
             .with_name(p.dataset.as_str())
@@ -441,65 +442,18 @@ impl Runner<'_> {
                     kernel::unmount(std::path::Path::new(path))?;
                 }
             }
-            Step::Snapshot { snapshot } => {
-                let s = sn(snapshot)?;
-                if !lzc::exists(&s)? {
-                    lzc::snapshot(std::slice::from_ref(&s), None)?;
-                }
-                if let Some(i) = info_one(snapshot)? {
-                    self.journal.guids.insert("pre".into(), i.guid);
-                }
-            }
-            Step::EnsureContainer { container } => {
-                let c = ds(container)?;
-                if lzc::exists(&c)? {
-                    secure_container(&c)?;
-                } else {
-                    let mut props = NvList::new()?;
-                    props.add_u64("canmount", 0)?;
-                    props.add_string("mountpoint", "none")?;
-                    match lzc::create(&c, DatasetType::Filesystem, Some(&props), None) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == ErrorKind::Exists => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
+            Step::Snapshot { snapshot } => self.snapshot(snapshot)?,
+            Step::EnsureContainer { container } => ensure_container(container)?,
             Step::SendReceive {
                 send,
                 from,
                 receive,
                 origin,
-            } => {
-                let want = info_one(send)?.map(|i| i.guid);
-                if let Some(have) = info_one(receive)? {
-                    if Some(have.guid) == want {
-                        return Ok(());
-                    }
-                    return Err(mismatch(receive, "exists with another GUID"));
-                }
-                let origin = origin.as_deref().map(sn).transpose()?;
-                let force = self.is_restore();
-                send_receive(
-                    &sn(send)?,
-                    from.as_deref(),
-                    &sn(receive)?,
-                    origin.as_ref(),
-                    force,
-                )?;
-                if let Some(rd) = receive.split_once('@').map(|x| x.0)
-                    && *rd == self.plan().stash_dataset
-                    && let Some(i) = info_one(rd)?
-                {
-                    self.journal.guids.insert("stash".into(), i.guid);
-                }
-            }
+            } => self.send_receive(send, from.as_ref(), receive, origin.as_ref())?,
             Step::Bookmark { bookmark, source } => {
-                let b = BookmarkName::new(bookmark)?;
-                let have = lzc::get_bookmarks(&b.dataset(), &["guid"])?;
-                if !have.iter().any(|(n, _)| n == &b) {
-                    let s = sn(source)?;
-                    lzc::bookmark(&[(b, PointInTime::Snapshot(&s))])?;
+                let have = lzc::get_bookmarks(&bookmark.dataset(), &["guid"])?;
+                if !have.iter().any(|(n, _)| n == bookmark) {
+                    lzc::bookmark(&[(bookmark.clone(), PointInTime::Snapshot(source))])?;
                 }
             }
             Step::VerifyGuids => self.verify()?,
@@ -512,60 +466,9 @@ impl Runner<'_> {
                 env_fault("commit", "the journal's commit")?;
                 self.journal.committed = true;
             }
-            Step::DestroySnapshots { snapshots } => {
-                let mut snapshots = snapshots.clone();
-                if self.is_copy_rollback() {
-                    self.stash_late()?;
-                    let fs = &self.plan().dataset;
-                    snapshots.extend(self.journal.late.iter().map(|l| format!("{fs}@{}", l.name)));
-                }
-                let mut todo = Vec::new();
-                for s in &snapshots {
-                    let Some(i) = info_one(s)? else { continue };
-                    let short = s.split_once('@').map(|x| x.1).unwrap_or_default();
-                    let other = if s.starts_with(&format!("{}@", self.plan().dataset)) {
-                        format!("{}@{short}", self.plan().stash_dataset)
-                    } else {
-                        format!("{}@{short}", self.plan().dataset)
-                    };
-                    match info_one(&other)? {
-                        Some(o) if o.guid == i.guid => todo.push(sn(s)?),
-                        _ => {
-                            return Err(mismatch(
-                                s,
-                                format!(
-                                    "refusing to destroy: {other} does not hold the same GUID {}",
-                                    i.guid
-                                ),
-                            ));
-                        }
-                    }
-                }
-                if !todo.is_empty() {
-                    match lzc::destroy_snaps(&todo, false) {
-                        Err(e)
-                            if self.is_copy_rollback()
-                                && matches!(e.kind(), ErrorKind::Held | ErrorKind::HasClones) =>
-                        {
-                            // A hold or a clone added by another program since the plan:
-                            // nothing was destroyed (one batch); stop with everything kept.
-                            let p = self.plan();
-                            return Err(Error::new(ErrorKind::Changed, "rollback")
-                                .with_name(p.dataset.as_str())
-                                .with_errno(e.errno().unwrap_or(0))
-                                .with_detail(format!(
-                                    "not completed: {e}; the snapshots stay on the dataset and \
-                                     their copies are in stash {}; release them and roll back \
-                                     again to finish",
-                                    p.stash_id
-                                )));
-                        }
-                        r => r?,
-                    }
-                }
-            }
+            Step::DestroySnapshots { snapshots } => self.destroy_snapshots(snapshots)?,
             Step::RollbackTo { snapshot } => {
-                match lzc::rollback_to(&ds(&self.plan().dataset)?, &sn(snapshot)?) {
+                match lzc::rollback_to(&self.plan().dataset, snapshot) {
                     Err(e) if e.kind() == ErrorKind::NotLatest && self.is_copy_rollback() => {
                         return Err(self.late_after_destroy(e));
                     }
@@ -576,54 +479,159 @@ impl Runner<'_> {
                 clone,
                 origin,
                 props,
-            } => {
-                let c = ds(clone)?;
-                if !lzc::exists(&c)? {
-                    let mut l = NvList::new()?;
-                    for (k, v) in props {
-                        match v {
-                            PropValue::Number(n) => l.add_u64(k, *n)?,
-                            PropValue::Text(t) => l.add_string(k, t)?,
-                        }
-                    }
-                    lzc::clone(&c, &sn(origin)?, Some(&l))?;
-                }
-                if let Some(i) = info_one(clone)? {
-                    self.journal.guids.insert("clone".into(), i.guid);
-                }
-            }
+            } => self.clone(clone, origin, props)?,
             Step::Promote { dataset } => {
-                if info_one(dataset)?.is_some_and(|i| i.origin.is_some()) {
-                    lzc::promote(&ds(dataset)?)?;
+                if info_one(dataset.as_str())?.is_some_and(|i| i.origin.is_some()) {
+                    lzc::promote(dataset)?;
                 }
             }
-            Step::Rename { from, to } => {
-                let (f, t) = (ds(from)?, ds(to)?);
-                if lzc::exists(&f)? {
-                    lzc::rename(&f, &t)?;
-                } else if !lzc::exists(&t)? {
-                    return Err(
-                        Error::new(ErrorKind::NotFound, "lzc_rename").with_name(from.as_str())
-                    );
-                }
-                if *from == self.clone_name()
-                    && *to == self.plan().dataset
-                    && let Some(g) = self.journal.guids.get("clone").copied()
-                {
-                    self.journal.guids.insert("live".into(), g);
-                }
-            }
-            Step::InheritProp { dataset, prop } => kernel::inherit_prop(&ds(dataset)?, prop)?,
+            Step::Rename { from, to } => self.rename(from, to)?,
+            Step::InheritProp { dataset, prop } => kernel::inherit_prop(dataset, prop)?,
             Step::SetProp {
                 dataset,
                 prop,
                 value,
-            } => kernel::set_prop(&ds(dataset)?, prop, value)?,
+            } => kernel::set_prop(dataset, prop, value)?,
             Step::Mount { dataset, path } => {
                 if !is_mounted(dataset) {
-                    kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
+                    kernel::mount(dataset, std::path::Path::new(path))?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// [`Step::Snapshot`]: the pre-rollback snapshot, its GUID journaled.
+    fn snapshot(&mut self, snapshot: &SnapshotName) -> Result<()> {
+        if !lzc::exists(snapshot)? {
+            lzc::snapshot(std::slice::from_ref(snapshot), None)?;
+        }
+        if let Some(i) = info_one(snapshot.as_str())? {
+            self.journal.guids.insert("pre".into(), i.guid);
+        }
+        Ok(())
+    }
+
+    /// [`Step::SendReceive`]: skipped when `receive` already holds the same GUID; the stash
+    /// dataset's GUID is journaled once it exists.
+    fn send_receive(
+        &mut self,
+        send: &SnapshotName,
+        from: Option<&Source>,
+        receive: &SnapshotName,
+        origin: Option<&SnapshotName>,
+    ) -> Result<()> {
+        let want = info_one(send.as_str())?.map(|i| i.guid);
+        if let Some(have) = info_one(receive.as_str())? {
+            if Some(have.guid) == want {
+                return Ok(());
+            }
+            return Err(mismatch(receive.as_str(), "exists with another GUID"));
+        }
+        send_receive(send, from, receive, origin, self.is_restore())?;
+        let rd = receive.dataset();
+        if rd == self.plan().stash_dataset
+            && let Some(i) = info_one(rd.as_str())?
+        {
+            self.journal.guids.insert("stash".into(), i.guid);
+        }
+        Ok(())
+    }
+
+    /// [`Step::DestroySnapshots`]: each snapshot only when its copy (on the stash, or on the
+    /// dataset for a restore) holds the same GUID; a `copy` first stashes late newcomers.
+    fn destroy_snapshots(&mut self, snapshots: &[SnapshotName]) -> Result<()> {
+        let mut snapshots = snapshots.to_vec();
+        if self.is_copy_rollback() {
+            self.stash_late()?;
+            let fs = &self.plan().dataset;
+            for l in &self.journal.late {
+                snapshots.push(fs.snapshot(&l.name)?);
+            }
+        }
+        let p = self.plan();
+        let mut todo = Vec::new();
+        for s in &snapshots {
+            let Some(i) = info_one(s.as_str())? else {
+                continue;
+            };
+            let other = if s.dataset() == p.dataset {
+                moved(s, &p.stash_dataset)?
+            } else {
+                moved(s, &p.dataset)?
+            };
+            match info_one(other.as_str())? {
+                Some(o) if o.guid == i.guid => todo.push(s.clone()),
+                _ => {
+                    return Err(mismatch(
+                        s.as_str(),
+                        format!(
+                            "refusing to destroy: {other} does not hold the same GUID {}",
+                            i.guid
+                        ),
+                    ));
+                }
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        match lzc::destroy_snaps(&todo, false) {
+            Err(e)
+                if self.is_copy_rollback()
+                    && matches!(e.kind(), ErrorKind::Held | ErrorKind::HasClones) =>
+            {
+                // A hold or a clone added by another program since the plan: nothing was
+                // destroyed (one batch); stop with everything kept.
+                Err(Error::new(ErrorKind::Changed, "rollback")
+                    .with_name(p.dataset.as_str())
+                    .with_errno(e.errno().unwrap_or(0))
+                    .with_detail(format!(
+                        "not completed: {e}; the snapshots stay on the dataset and their \
+                         copies are in stash {}; release them and roll back again to finish",
+                        p.stash_id
+                    )))
+            }
+            r => r,
+        }
+    }
+
+    /// [`Step::Clone`]: the fresh clone, its GUID journaled.
+    fn clone(
+        &mut self,
+        clone: &DatasetName,
+        origin: &SnapshotName,
+        props: &std::collections::BTreeMap<String, PropValue>,
+    ) -> Result<()> {
+        if !lzc::exists(clone)? {
+            let mut l = NvList::new()?;
+            for (k, v) in props {
+                match v {
+                    PropValue::Number(n) => l.add_u64(k, *n)?,
+                    PropValue::Text(t) => l.add_string(k, t)?,
+                }
+            }
+            lzc::clone(clone, origin, Some(&l))?;
+        }
+        if let Some(i) = info_one(clone.as_str())? {
+            self.journal.guids.insert("clone".into(), i.guid);
+        }
+        Ok(())
+    }
+
+    /// [`Step::Rename`]: done already when `from` is gone and `to` exists; the incoming
+    /// dataset's GUID becomes the live one's once it has the live name.
+    fn rename(&mut self, from: &DatasetName, to: &DatasetName) -> Result<()> {
+        if lzc::exists(from)? {
+            lzc::rename(from, to)?;
+        } else if !lzc::exists(to)? {
+            return Err(not_found("lzc_rename", from.as_str()));
+        }
+        if *from == self.clone_name()?
+            && *to == self.plan().dataset
+            && let Some(g) = self.journal.guids.get("clone").copied()
+        {
+            self.journal.guids.insert("live".into(), g);
         }
         Ok(())
     }
@@ -631,36 +639,31 @@ impl Runner<'_> {
     fn verify(&self) -> Result<()> {
         let p = self.plan();
         let swap = p.strategy == Some(Strategy::Swap);
-        let (place, mut expect): (&str, Vec<(String, u64)>) = if self.is_restore() || swap {
-            (
-                p.dataset.as_str(),
-                p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect(),
-            )
+        let place = if self.is_restore() || swap {
+            &p.dataset
         } else {
-            (
-                p.stash_dataset.as_str(),
-                p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect(),
-            )
+            &p.stash_dataset
         };
+        let mut expect: Vec<(SnapshotName, u64)> = p
+            .stashed
+            .iter()
+            .map(|s| Ok((moved(s.name(), place)?, s.guid())))
+            .collect::<Result<_>>()?;
         if !self.is_restore() {
-            let pre_short = p
+            let pre = p
                 .pre_snapshot
-                .split_once('@')
-                .map(|x| x.1.to_string())
-                .unwrap_or_default();
+                .as_ref()
+                .ok_or_else(|| mismatch(p.dataset.as_str(), "no pre-rollback snapshot planned"))?;
             let g = self
                 .pre_guid()
-                .ok_or_else(|| mismatch(&p.pre_snapshot, "its GUID was not recorded"))?;
-            expect.push((pre_short, g));
+                .ok_or_else(|| mismatch(pre.as_str(), "its GUID was not recorded"))?;
+            expect.push((moved(pre, place)?, g));
         }
-        for (name, guid) in expect {
-            let full = format!("{place}@{name}");
-            let i = info_one(&full)?.ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, "verify").with_name(full.as_str())
-            })?;
+        for (full, guid) in expect {
+            let i = info_one(full.as_str())?.ok_or_else(|| not_found("verify", full.as_str()))?;
             if i.guid != guid {
                 return Err(mismatch(
-                    &full,
+                    full.as_str(),
                     format!("GUID {} instead of {guid}", i.guid),
                 ));
             }
@@ -669,13 +672,13 @@ impl Runner<'_> {
             self.check_no_early_newcomer()?;
         }
         if swap && !self.is_restore() {
-            let short = p.target.split_once('@').map(|x| x.1).unwrap_or_default();
-            let moved = format!("{}@{short}", self.clone_name());
-            let i = info_one(&moved)?.ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, "verify").with_name(moved.as_str())
-            })?;
+            let moved = moved(&p.target, &self.clone_name()?)?;
+            let i = info_one(moved.as_str())?.ok_or_else(|| not_found("verify", moved.as_str()))?;
             if i.guid != p.target_guid {
-                return Err(mismatch(&moved, "the promoted target has another GUID"));
+                return Err(mismatch(
+                    moved.as_str(),
+                    "the promoted target has another GUID",
+                ));
             }
         }
         Ok(())
@@ -691,18 +694,14 @@ impl Runner<'_> {
                 .guids
                 .get("stash")
                 .copied()
-                .ok_or_else(|| mismatch(&p.stash_dataset, "GUID not recorded"))?
+                .ok_or_else(|| mismatch(p.stash_dataset.as_str(), "GUID not recorded"))?
         };
         let mut snapshots: Vec<StashedSnapshot> = p
             .stashed
             .iter()
-            .map(|s| StashedSnapshot::new(s.name.clone(), s.guid))
+            .map(|s| StashedSnapshot::new(s.short_name(), s.guid()))
             .collect();
-        let pre_short = p
-            .pre_snapshot
-            .split_once('@')
-            .map(|x| x.1.to_string())
-            .unwrap_or_default();
+        let pre_short = p.pre_snapshot.as_ref().map_or("", |s| s.short_name());
         snapshots.push(StashedSnapshot::new(
             pre_short,
             self.pre_guid().unwrap_or(0),
@@ -710,16 +709,30 @@ impl Runner<'_> {
         snapshots.extend(self.journal.late.iter().cloned());
         let mut r = StashRecord::new(
             &p.stash_id,
-            sn(&p.target)?,
+            p.target.clone(),
             p.target_guid,
             p.strategy.unwrap_or(Strategy::Copy),
-            ds(&p.stash_dataset)?,
+            p.stash_dataset.clone(),
             stash_guid,
         )?;
-        r.dataset = ds(&p.dataset)?;
+        r.dataset = p.dataset.clone();
         r.snapshots = snapshots;
         r.local_props = p.local_props.clone();
         Ok(r)
+    }
+}
+
+/// [`Step::EnsureContainer`]: creates the stash container, or secures an existing one.
+fn ensure_container(c: &DatasetName) -> Result<()> {
+    if lzc::exists(c)? {
+        return secure_container(c);
+    }
+    let mut props = NvList::new()?;
+    props.add_u64("canmount", 0)?;
+    props.add_string("mountpoint", "none")?;
+    match lzc::create(c, DatasetType::Filesystem, Some(&props), None) {
+        Err(e) if e.kind() == ErrorKind::Exists => Ok(()),
+        r => r,
     }
 }
 
@@ -728,8 +741,7 @@ impl Runner<'_> {
 /// first (e.g. a delegated user) decides where stashes mount. Wrong properties are fixed (the
 /// container is unmounted first if it is mounted); anything else is refused.
 fn secure_container(c: &DatasetName) -> Result<()> {
-    let i = info_one(c.as_str())?
-        .ok_or_else(|| Error::new(ErrorKind::NotFound, "rollback").with_name(c.as_str()))?;
+    let i = info_one(c.as_str())?.ok_or_else(|| not_found("rollback", c.as_str()))?;
     if i.origin.is_some() {
         return Err(mismatch(
             c.as_str(),
@@ -761,150 +773,161 @@ fn secure_container(c: &DatasetName) -> Result<()> {
 /// Returns what it left in place (created but never journaled, so not provably ours).
 pub(crate) fn revert(j: &Journal) -> Result<Vec<String>> {
     let p = &j.plan;
-    let mut left = Vec::new();
     let fs = &p.dataset;
-    let fs_info = info_one(fs)?
-        .ok_or_else(|| Error::new(ErrorKind::NotFound, "recover").with_name(fs.as_str()))?;
+    let fs_info = info_one(fs.as_str())?.ok_or_else(|| not_found("recover", fs.as_str()))?;
     if fs_info.guid != p.dataset_guid {
         return Err(mismatch(
-            fs,
+            fs.as_str(),
             "the dataset is not the one the journal names; not touching it",
         ));
     }
-    let fresh = format!("{}-new", p.stash_dataset);
-    let clone = if p.incoming.is_empty() {
-        fresh.clone()
-    } else {
-        p.incoming.clone()
-    };
-    if let Some(ci) = info_one(&clone)? {
-        let journaled = j.guids.get("clone").copied();
-        match journaled {
-            Some(g) if g != ci.guid => {
-                return Err(mismatch(
-                    &clone,
-                    "GUID differs from the journal; not touching it",
-                ));
-            }
-            None if clone != fresh => {
-                return Err(mismatch(
-                    &clone,
-                    "its GUID was not journaled; not touching it",
-                ));
-            }
-            // Killed between the clone and the journal: not provably ours, so it stays.
-            None => left.push(format!("{clone} (not journaled) left in place")),
-            Some(_) => {}
-        }
-        if journaled.is_some() {
-            if ci.origin.is_none() {
-                // Promoted: give the snapshots back to the original.
-                lzc::promote(&ds(fs)?)?;
-            }
-            if clone == fresh {
-                let ci = info_one(&clone)?.unwrap_or_default();
-                if !ci.snaps.is_empty() {
-                    return Err(mismatch(&clone, "still has snapshots; not destroying it"));
-                }
-                lzc::destroy(&ds(&clone)?)?;
-            }
-        }
-    }
-    if let Some(si) = info_one(&p.stash_dataset)? {
-        let fs_info = info_one(fs)?.unwrap_or_default();
-        let fs_guids: Vec<u64> = fs_info.snaps.values().copied().collect();
-        if si.guid == p.dataset_guid {
-            return Err(mismatch(
-                &p.stash_dataset,
-                "is the original dataset; recovery must roll forward",
-            ));
-        }
-        if !si.snaps.values().all(|g| fs_guids.contains(g)) {
-            return Err(mismatch(
-                &p.stash_dataset,
-                "holds snapshots that are not on the dataset; not destroying it",
-            ));
-        }
-        let snaps: Vec<SnapshotName> = si.snaps.keys().map(|s| sn(s)).collect::<Result<_>>()?;
-        if !snaps.is_empty() {
-            lzc::destroy_snaps(&snaps, false)?;
-        }
-        lzc::destroy(&ds(&p.stash_dataset)?)?;
-    }
-    if let Some(pi) = info_one(&p.pre_snapshot)? {
+    let mut left = revert_clone(j)?;
+    revert_stash(p)?;
+    if let Some(pre) = &p.pre_snapshot
+        && let Some(pi) = info_one(pre.as_str())?
+    {
         if j.guids.get("pre") == Some(&pi.guid) {
-            lzc::destroy_snaps(&[sn(&p.pre_snapshot)?], false)?;
+            lzc::destroy_snaps(std::slice::from_ref(pre), false)?;
         } else {
             // Killed between the snapshot and the journal (or not ours): it stays.
-            left.push(format!("{} (not journaled) left in place", p.pre_snapshot));
+            left.push(format!("{pre} (not journaled) left in place"));
         }
     }
     for s in &p.steps {
         if let Step::Mount { dataset, path } = s
             && !is_mounted(dataset)
         {
-            kernel::mount(&ds(dataset)?, std::path::Path::new(path))?;
+            kernel::mount(dataset, std::path::Path::new(path))?;
         }
     }
     Ok(left)
 }
 
+/// [`revert`]'s part for the incoming clone: promoted back and (a fresh one) destroyed when
+/// its GUID was journaled. Returns what it left in place.
+fn revert_clone(j: &Journal) -> Result<Vec<String>> {
+    let p = &j.plan;
+    let mut left = Vec::new();
+    let fresh = fresh_name(&p.stash_dataset)?;
+    let clone = p.incoming.clone().unwrap_or_else(|| fresh.clone());
+    let Some(ci) = info_one(clone.as_str())? else {
+        return Ok(left);
+    };
+    let journaled = j.guids.get("clone").copied();
+    match journaled {
+        Some(g) if g != ci.guid => {
+            return Err(mismatch(
+                clone.as_str(),
+                "GUID differs from the journal; not touching it",
+            ));
+        }
+        None if clone != fresh => {
+            return Err(mismatch(
+                clone.as_str(),
+                "its GUID was not journaled; not touching it",
+            ));
+        }
+        // Killed between the clone and the journal: not provably ours, so it stays.
+        None => left.push(format!("{clone} (not journaled) left in place")),
+        Some(_) => {}
+    }
+    if journaled.is_some() {
+        if ci.origin.is_none() {
+            // Promoted: give the snapshots back to the original.
+            lzc::promote(&p.dataset)?;
+        }
+        if clone == fresh {
+            let ci = info_one(clone.as_str())?.unwrap_or_default();
+            if !ci.snaps.is_empty() {
+                return Err(mismatch(
+                    clone.as_str(),
+                    "still has snapshots; not destroying it",
+                ));
+            }
+            lzc::destroy(&clone)?;
+        }
+    }
+    Ok(left)
+}
+
+/// [`revert`]'s part for the stash dataset: destroyed only when every snapshot in it also
+/// lives on the original.
+fn revert_stash(p: &RollbackPlan) -> Result<()> {
+    let Some(si) = info_one(p.stash_dataset.as_str())? else {
+        return Ok(());
+    };
+    let fs_info = info_one(p.dataset.as_str())?.unwrap_or_default();
+    let fs_guids: Vec<u64> = fs_info.snaps.values().copied().collect();
+    if si.guid == p.dataset_guid {
+        return Err(mismatch(
+            p.stash_dataset.as_str(),
+            "is the original dataset; recovery must roll forward",
+        ));
+    }
+    if !si.snaps.values().all(|g| fs_guids.contains(g)) {
+        return Err(mismatch(
+            p.stash_dataset.as_str(),
+            "holds snapshots that are not on the dataset; not destroying it",
+        ));
+    }
+    let snaps: Vec<SnapshotName> = si.snaps.keys().map(|s| sn(s)).collect::<Result<_>>()?;
+    if !snaps.is_empty() {
+        lzc::destroy_snaps(&snaps, false)?;
+    }
+    lzc::destroy(&p.stash_dataset)
+}
+
 /// The receive-back plan of a restore: bring the stash's snapshots back onto the dataset.
-pub(crate) fn restore_plan(r: &StashRecord) -> RollbackPlan {
-    let base = format!("{}#{BASE_BOOKMARK}", r.stash_dataset);
+pub(crate) fn restore_plan(r: &StashRecord) -> Result<RollbackPlan> {
+    let base = r.stash_dataset.bookmark(BASE_BOOKMARK)?;
     let mut steps = vec![Step::Bookmark {
         bookmark: base.clone(),
-        source: r.target.to_string(),
+        source: r.target.clone(),
     }];
-    let mut prev = base;
+    let mut prev = Source::Bookmark(base);
+    let mut stashed = Vec::new();
+    let mut in_stash = Vec::new();
     for s in &r.snapshots {
+        let send = r.stash_dataset.snapshot(&s.name)?;
+        let receive = r.dataset.snapshot(&s.name)?;
         steps.push(Step::SendReceive {
-            send: format!("{}@{}", r.stash_dataset, s.name),
+            send: send.clone(),
             from: Some(prev),
-            receive: format!("{}@{}", r.dataset, s.name),
+            receive: receive.clone(),
             origin: None,
         });
-        prev = format!("{}@{}", r.stash_dataset, s.name);
+        prev = Source::Snapshot(send.clone());
+        in_stash.push(send);
+        let epoch = time::OffsetDateTime::UNIX_EPOCH;
+        stashed.push(SnapshotState::new(
+            Snapshot::from_parts(receive, s.guid, 0, epoch),
+            0,
+        ));
     }
     steps.push(Step::VerifyGuids);
     steps.push(Step::DestroySnapshots {
-        snapshots: r
-            .snapshots
-            .iter()
-            .map(|s| format!("{}@{}", r.stash_dataset, s.name))
-            .collect(),
+        snapshots: in_stash,
     });
-    RollbackPlan {
-        dataset: r.dataset.to_string(),
+    Ok(RollbackPlan {
+        dataset: r.dataset.clone(),
         dataset_guid: 0,
-        target: r.target.to_string(),
+        target: r.target.clone(),
         target_guid: r.target_guid,
         requested: Strategy::Copy,
         strategy: Some(Strategy::Copy),
         reason: format!("restore of stash {}", r.id),
         stash_id: r.id.clone(),
-        stash_dataset: r.stash_dataset.to_string(),
-        pre_snapshot: String::new(),
-        stashed: r
-            .snapshots
-            .iter()
-            .map(|s| super::state::SnapshotState {
-                name: s.name.clone(),
-                guid: s.guid,
-                createtxg: 0,
-                written: 0,
-                holds: Vec::new(),
-                clones: Vec::new(),
-            })
-            .collect(),
+        stash_dataset: r.stash_dataset.clone(),
+        pre_snapshot: None,
+        stashed,
         space_needed: 0,
         blockers: Vec::new(),
         notes: Vec::new(),
         steps,
         local_props: r.local_props.clone(),
         volume: false,
-        incoming: String::new(),
-    }
+        incoming: None,
+    })
 }
 
 /// A fresh journal for `plan`.

@@ -11,21 +11,25 @@
 //! - For retention: [`is_stash_dataset`] and [`protected_snapshots`].
 //!
 //! ```
+//! use flocker_core::name::{DatasetName, SnapshotName};
 //! use flocker_core::rollback::{plan, LiveState, DatasetKind, SnapshotState, Strategy};
-//! let snap = |name: &str, txg| SnapshotState {
-//!     name: name.into(), guid: txg * 7, createtxg: txg, written: 4096,
-//!     holds: vec![], clones: vec![],
+//! use flocker_core::snapshot::Snapshot;
+//! # fn main() -> Result<(), flocker_core::error::Error> {
+//! let snap = |name: &str, txg: u64| -> Result<SnapshotState, flocker_core::error::Error> {
+//!     let name = SnapshotName::new(format!("tank/home@{name}"))?;
+//!     let at = time::OffsetDateTime::UNIX_EPOCH;
+//!     Ok(SnapshotState::new(Snapshot::from_parts(name, txg * 7, txg, at), 4096))
 //! };
-//! let state = LiveState {
-//!     dataset: "tank/home".into(), guid: 1, kind: DatasetKind::Filesystem, origin: None,
-//!     encrypted: false, mount: None, local_props: Default::default(),
-//!     snapshots: vec![snap("a", 10), snap("b", 20), snap("c", 30)],
-//!     bookmarks: vec![], children: vec![], written: 0, available: 1 << 30,
-//! };
-//! let p = plan(&state, "a", Strategy::Auto, "20261125T101500-abcdef");
+//! let mut state = LiveState::new(DatasetName::new("tank/home")?, 1, DatasetKind::Filesystem);
+//! state.snapshots = vec![snap("a", 10)?, snap("b", 20)?, snap("c", 30)?];
+//! state.available = 1 << 30;
+//! let p = plan(&state, "a", Strategy::Auto, "20261125T101500-abcdef")?;
 //! assert_eq!(p.strategy, Some(Strategy::Swap));
-//! assert_eq!(p.stashed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+//! let stashed: Vec<&str> = p.stashed.iter().map(|s| s.short_name()).collect();
+//! assert_eq!(stashed, ["b", "c"]);
 //! println!("{p}");
+//! # Ok(())
+//! # }
 //! ```
 
 mod exec;
@@ -39,10 +43,11 @@ use std::io::Read;
 #[cfg(feature = "fault-injection")]
 pub use exec::set_fault_injection;
 pub use plan::{
-    BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Step, Strategy, index_value,
-    plan, plan_differences, plan_swap_back,
+    BASE_BOOKMARK, Blocker, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, Source, Step, Strategy,
+    index_value, plan, plan_differences, plan_swap_back,
 };
-pub use read::{Info, info, info_one, read_state};
+use read::info_one;
+pub use read::read_state;
 pub use state::{
     BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
 };
@@ -91,15 +96,13 @@ pub fn is_stash_dataset(name: &str) -> bool {
 
 /// Snapshots retention must keep: each stash's target `fs@S` (the stash is a clone of it) and
 /// every snapshot inside a stash.
-pub fn protected_snapshots(store: &Store) -> Result<Vec<String>> {
+pub fn protected_snapshots(store: &Store) -> Result<Vec<SnapshotName>> {
     let mut v = Vec::new();
     for r in store.records()? {
-        v.push(r.target.to_string());
-        v.extend(
-            r.snapshots
-                .iter()
-                .map(|s| format!("{}@{}", r.stash_dataset, s.name)),
-        );
+        v.push(r.target.clone());
+        for s in &r.snapshots {
+            v.push(r.stash_dataset.snapshot(&s.name)?);
+        }
     }
     Ok(v)
 }
@@ -108,7 +111,7 @@ pub fn protected_snapshots(store: &Store) -> Result<Vec<String>> {
 /// read: nothing is changed.
 pub fn plan_rollback(target: &SnapshotName, strategy: Strategy) -> Result<RollbackPlan> {
     let state = read_state(&target.dataset())?;
-    Ok(plan(&state, target.short_name(), strategy, &new_stash_id()))
+    plan(&state, target.short_name(), strategy, &new_stash_id())
 }
 
 fn refuse(p: &RollbackPlan) -> Error {
@@ -158,7 +161,7 @@ fn recover_locked(store: &Store, scope: Option<&str>) -> Result<Option<String>> 
         let dataset = j.plan.dataset.clone();
         match recover_one(store, j) {
             Ok(w) => done.push(w),
-            Err(_) if scope.is_some_and(|s| !related(s, &dataset)) => {}
+            Err(_) if scope.is_some_and(|s| !related(s, dataset.as_str())) => {}
             Err(e) => return Err(e),
         }
     }
@@ -231,7 +234,7 @@ pub fn rollback(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
         return Err(refuse(plan));
     }
     let _lock = store.lock()?;
-    recover_locked(store, Some(&plan.dataset))?;
+    recover_locked(store, Some(plan.dataset.as_str()))?;
     check_still_current(plan)?;
     rollback_locked(store, plan)
 }
@@ -251,7 +254,7 @@ fn check_still_current(plan: &RollbackPlan) -> Result<()> {
                 "refused, nothing changed: since the plan was made, {what}"
             ))
     };
-    let state = match read_state(&DatasetName::new(&plan.dataset)?) {
+    let state = match read_state(&plan.dataset) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return Err(changed(format!(
@@ -261,8 +264,8 @@ fn check_still_current(plan: &RollbackPlan) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    let short = plan.target.split_once('@').map_or("", |x| x.1);
-    let now = self::plan(&state, short, plan.requested, &plan.stash_id);
+    let short = plan.target.short_name();
+    let now = self::plan(&state, short, plan.requested, &plan.stash_id)?;
     let diffs = plan_differences(plan, &now);
     if !diffs.is_empty() {
         return Err(changed(diffs.join("; ")));
@@ -450,7 +453,7 @@ fn restore_locked(
     let state = read_state(&target.dataset())?;
     if strategy != Strategy::Copy && state.kind == DatasetKind::Filesystem {
         // Swap the stash back in (O(1), keeps every object and its clones) when possible.
-        let sb = plan_swap_back(&state, &r, &new_stash_id());
+        let sb = plan_swap_back(&state, &r, &new_stash_id())?;
         if sb.is_runnable() {
             return rollback_journaled(store, &sb, Some(id.to_string()));
         }
@@ -458,13 +461,13 @@ fn restore_locked(
             return Err(refuse(&sb));
         }
     }
-    let p = plan(&state, target.short_name(), strategy, &new_stash_id());
+    let p = plan(&state, target.short_name(), strategy, &new_stash_id())?;
     let newer = rollback_locked(store, &p)?;
     let mut runner = exec::Runner {
         store,
         journal: exec::journal_for(
             JournalOp::Restore,
-            exec::restore_plan(&r),
+            exec::restore_plan(&r)?,
             Some(id.to_string()),
         ),
     };
@@ -556,12 +559,10 @@ pub fn recover_abandon(store: &Store, id: &str) -> Result<String> {
     if committed {
         left.push(format!("stash record {} kept", p.stash_id));
     } else {
-        let names = [
-            p.pre_snapshot.clone(),
-            p.stash_dataset.clone(),
-            format!("{}-new", p.stash_dataset),
-        ];
-        for n in names.iter().filter(|n| !n.is_empty()) {
+        let mut names: Vec<String> = p.pre_snapshot.iter().map(ToString::to_string).collect();
+        names.push(p.stash_dataset.to_string());
+        names.push(format!("{}-new", p.stash_dataset));
+        for n in &names {
             if info_one(n)?.is_some() {
                 left.push(format!("{n} left in place"));
             }
@@ -573,9 +574,11 @@ pub fn recover_abandon(store: &Store, id: &str) -> Result<String> {
     let mut not_mounted = Vec::new();
     for s in &p.steps {
         if let Step::Mount { dataset, path } = s
-            && info_one(dataset)?.is_some_and(|i| *dataset != p.dataset || i.guid == live)
-            && !kernel::zfs_mounts().iter().any(|(d, _)| d == dataset)
-            && let Err(e) = kernel::mount(&DatasetName::new(dataset)?, std::path::Path::new(path))
+            && info_one(dataset.as_str())?.is_some_and(|i| *dataset != p.dataset || i.guid == live)
+            && !kernel::zfs_mounts()
+                .iter()
+                .any(|(d, _)| d == dataset.as_str())
+            && let Err(e) = kernel::mount(dataset, std::path::Path::new(path))
         {
             not_mounted.push(format!("{dataset} could not be mounted at {path}: {e}"));
         }

@@ -7,7 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{DatasetKind, LiveState, PropValue, SnapshotState};
 use super::store::StashRecord;
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, Result};
+use crate::name::{BookmarkName, DatasetName, PoolName, SnapshotName};
+
+/// Joins names with `", "`.
+fn join<T: AsRef<str>>(names: &[T]) -> String {
+    names
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Name of the per-pool dataset under which stashes live.
 pub const STASH_CONTAINER: &str = "flocker-stash";
@@ -41,7 +51,7 @@ impl fmt::Display for Strategy {
 impl std::str::FromStr for Strategy {
     type Err = crate::error::Error;
     /// `auto`, `swap` or `copy`; anything else is [`ErrorKind::InvalidArgument`].
-    fn from_str(s: &str) -> Result<Self, crate::error::Error> {
+    fn from_str(s: &str) -> std::result::Result<Self, crate::error::Error> {
         match s {
             "auto" => Ok(Strategy::Auto),
             "swap" => Ok(Strategy::Swap),
@@ -55,13 +65,13 @@ impl std::str::FromStr for Strategy {
 }
 
 /// Why a plan cannot be carried out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Blocker {
     /// The target is not a snapshot of the dataset.
     TargetMissing {
         /// The requested snapshot.
-        target: String,
+        target: SnapshotName,
     },
     /// Encrypted datasets are not supported yet.
     Encrypted,
@@ -77,21 +87,21 @@ pub enum Blocker {
     /// A newer snapshot has user holds (`copy` cannot destroy it).
     Held {
         /// The snapshot.
-        snapshot: String,
+        snapshot: SnapshotName,
         /// Its hold tags.
         tags: Vec<String>,
     },
     /// A newer snapshot has clones (`copy` cannot destroy it).
     Cloned {
         /// The snapshot.
-        snapshot: String,
+        snapshot: SnapshotName,
         /// Its clones.
-        clones: Vec<String>,
+        clones: Vec<DatasetName>,
     },
     /// A bookmark newer than the target (`lzc_rollback_to` refuses).
     NewerBookmark {
         /// The bookmark.
-        bookmark: String,
+        bookmark: BookmarkName,
     },
     /// A local property `swap` cannot copy onto the new dataset.
     Property {
@@ -103,7 +113,7 @@ pub enum Blocker {
     /// A mount that a process uses (`swap` must unmount it).
     BusyMount {
         /// Dataset.
-        dataset: String,
+        dataset: DatasetName,
         /// Mount path.
         path: String,
     },
@@ -148,7 +158,7 @@ impl fmt::Display for Blocker {
                 write!(
                     f,
                     "{snapshot} has clones ({}); copy cannot destroy it",
-                    clones.join(", ")
+                    join(clones)
                 )
             }
             Blocker::NewerBookmark { bookmark } => {
@@ -170,44 +180,78 @@ impl fmt::Display for Blocker {
     }
 }
 
+/// The incremental source of a send: a snapshot or a bookmark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A snapshot.
+    Snapshot(SnapshotName),
+    /// A bookmark.
+    Bookmark(BookmarkName),
+}
+
+impl Source {
+    /// The full name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Source::Snapshot(s) => s.as_str(),
+            Source::Bookmark(b) => b.as_str(),
+        }
+    }
+
+    /// `name` as a snapshot (with `@`) or a bookmark (with `#`).
+    pub fn new(name: &str) -> std::result::Result<Source, crate::name::NameError> {
+        if name.contains('#') {
+            Ok(Source::Bookmark(BookmarkName::new(name)?))
+        } else {
+            Ok(Source::Snapshot(SnapshotName::new(name)?))
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One step of a plan; the executor carries out exactly these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Step {
     /// `umount2(path)` (no force).
     Unmount {
         /// Dataset.
-        dataset: String,
+        dataset: DatasetName,
         /// Path.
         path: String,
     },
     /// `lzc_snapshot`.
     Snapshot {
-        /// Full snapshot name.
-        snapshot: String,
+        /// The snapshot.
+        snapshot: SnapshotName,
     },
     /// `lzc_create` of the stash container if missing (`canmount=off`, `mountpoint=none`).
     EnsureContainer {
         /// Its name.
-        container: String,
+        container: DatasetName,
     },
     /// `lzc_send` piped into `lzc_receive`.
     SendReceive {
         /// Snapshot sent.
-        send: String,
+        send: SnapshotName,
         /// Incremental source (snapshot or bookmark).
-        from: Option<String>,
+        from: Option<Source>,
         /// Snapshot received.
-        receive: String,
+        receive: SnapshotName,
         /// Clone origin for the first receive into a new dataset.
-        origin: Option<String>,
+        origin: Option<SnapshotName>,
     },
     /// `lzc_bookmark`.
     Bookmark {
-        /// Full bookmark name.
-        bookmark: String,
+        /// The bookmark.
+        bookmark: BookmarkName,
         /// Source snapshot.
-        source: String,
+        source: SnapshotName,
     },
     /// Check that every stashed snapshot has its original GUID.
     VerifyGuids,
@@ -215,46 +259,46 @@ pub enum Step {
     Commit,
     /// `lzc_destroy_snaps` (each GUID re-checked first).
     DestroySnapshots {
-        /// Full names.
-        snapshots: Vec<String>,
+        /// The snapshots.
+        snapshots: Vec<SnapshotName>,
     },
     /// `lzc_rollback_to`.
     RollbackTo {
-        /// Full snapshot name.
-        snapshot: String,
+        /// The snapshot.
+        snapshot: SnapshotName,
     },
     /// `lzc_clone` with properties.
     Clone {
         /// New dataset.
-        clone: String,
+        clone: DatasetName,
         /// Origin snapshot.
-        origin: String,
+        origin: SnapshotName,
         /// Properties set at creation.
         props: BTreeMap<String, PropValue>,
     },
     /// `lzc_promote`.
     Promote {
         /// Dataset.
-        dataset: String,
+        dataset: DatasetName,
     },
     /// `lzc_rename`.
     Rename {
         /// Old name.
-        from: String,
+        from: DatasetName,
         /// New name.
-        to: String,
+        to: DatasetName,
     },
     /// `ZFS_IOC_INHERIT_PROP`.
     InheritProp {
         /// Dataset.
-        dataset: String,
+        dataset: DatasetName,
         /// Property.
         prop: String,
     },
     /// `ZFS_IOC_SET_PROP`.
     SetProp {
         /// Dataset.
-        dataset: String,
+        dataset: DatasetName,
         /// Property.
         prop: String,
         /// Value.
@@ -263,7 +307,7 @@ pub enum Step {
     /// `mount(2)`.
     Mount {
         /// Dataset.
-        dataset: String,
+        dataset: DatasetName,
         /// Path.
         path: String,
     },
@@ -297,7 +341,10 @@ impl fmt::Display for Step {
             Step::Bookmark { bookmark, source } => write!(f, "bookmark {source} as {bookmark}"),
             Step::VerifyGuids => f.write_str("verify the GUIDs of the stashed snapshots"),
             Step::Commit => f.write_str("write the stash record (commit point)"),
-            Step::DestroySnapshots { snapshots } => write!(f, "destroy {}", snapshots.join(" ")),
+            Step::DestroySnapshots { snapshots } => {
+                let names: Vec<&str> = snapshots.iter().map(SnapshotName::as_str).collect();
+                write!(f, "destroy {}", names.join(" "))
+            }
             Step::RollbackTo { snapshot } => write!(f, "roll back to {snapshot}"),
             Step::Clone {
                 clone,
@@ -325,14 +372,15 @@ impl fmt::Display for Step {
 }
 
 /// A computed rollback: what will be done, why, what gets stashed, what could block it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RollbackPlan {
     /// The dataset rolled back.
-    pub dataset: String,
+    pub dataset: DatasetName,
     /// Its GUID when planned.
     pub dataset_guid: u64,
-    /// Target snapshot (full name).
-    pub target: String,
+    /// Target snapshot.
+    pub target: SnapshotName,
     /// Target GUID (0 when missing).
     pub target_guid: u64,
     /// The strategy asked for.
@@ -344,9 +392,10 @@ pub struct RollbackPlan {
     /// Stash id.
     pub stash_id: String,
     /// Stash dataset.
-    pub stash_dataset: String,
-    /// Snapshot taken of the state at rollback time (full name).
-    pub pre_snapshot: String,
+    pub stash_dataset: DatasetName,
+    /// Snapshot taken of the state at rollback time (`None`: the receive-back phase of a
+    /// restore takes none).
+    pub pre_snapshot: Option<SnapshotName>,
     /// Newer snapshots that move into the stash (same GUIDs), oldest first.
     pub stashed: Vec<SnapshotState>,
     /// Bytes of new space the plan needs (estimate).
@@ -362,9 +411,8 @@ pub struct RollbackPlan {
     /// Whether the dataset is a volume.
     pub volume: bool,
     /// `swap`: the dataset that takes the live name (a fresh clone, or the stash being
-    /// swapped back in by a restore).
-    #[serde(default)]
-    pub incoming: String,
+    /// swapped back in by a restore); `None` for the receive-back phase of a restore.
+    pub incoming: Option<DatasetName>,
 }
 
 impl RollbackPlan {
@@ -373,19 +421,23 @@ impl RollbackPlan {
         self.strategy.is_some() && self.blockers.is_empty()
     }
 
-    /// The plan as JSON.
+    /// The plan as JSON (the shape `datavault rollback --dry-run --json` prints: the fields
+    /// as named here, names as strings, `pre_snapshot` and `incoming` `""` when absent,
+    /// each step tagged with `op` and each blocker with `kind`).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     /// The pool the plan works in.
-    pub fn pool(&self) -> &str {
-        self.dataset.split('/').next().unwrap_or(&self.dataset)
+    pub fn pool(&self) -> PoolName {
+        self.dataset.pool()
     }
 
     /// The stash container of the pool.
-    pub fn container(&self) -> String {
-        format!("{}/{STASH_CONTAINER}", self.pool())
+    pub fn container(&self) -> DatasetName {
+        self.stash_dataset
+            .parent()
+            .unwrap_or_else(|| self.stash_dataset.clone())
     }
 }
 
@@ -409,10 +461,10 @@ impl fmt::Display for RollbackPlan {
             f,
             "stashed snapshots ({} + the state now as {}):",
             self.stashed.len(),
-            self.pre_snapshot
+            self.pre_snapshot.as_ref().map_or("", SnapshotName::as_str)
         )?;
         for s in &self.stashed {
-            writeln!(f, "  {}@{} guid {}", self.dataset, s.name, s.guid)?;
+            writeln!(f, "  {} guid {}", s.name(), s.guid())?;
         }
         writeln!(f, "space needed: {} bytes", self.space_needed)?;
         for n in &self.notes {
@@ -545,177 +597,72 @@ const NOT_CLONED: &[&str] = &[
     "volblocksize",
 ];
 
+/// The names a plan works with, derived from the dataset, the target and the stash id.
+struct Names {
+    container: DatasetName,
+    stash: DatasetName,
+    fresh: DatasetName,
+    pre: SnapshotName,
+    target: SnapshotName,
+}
+
+impl Names {
+    fn new(dataset: &DatasetName, target: &str, stash_id: &str) -> Result<Names> {
+        let container = dataset.pool().as_dataset().child(STASH_CONTAINER)?;
+        Ok(Names {
+            stash: container.child(stash_id)?,
+            fresh: container.child(&format!("{stash_id}-new"))?,
+            container,
+            pre: dataset.snapshot(&format!("{PRE_PREFIX}{stash_id}"))?,
+            target: dataset.snapshot(target)?,
+        })
+    }
+}
+
 /// Computes the plan to roll `state.dataset` back to its snapshot `target` (short name) with
 /// `strategy`, stashing under id `stash_id`. Pure: no I/O.
-pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str) -> RollbackPlan {
-    let pool = state
-        .dataset
-        .split('/')
-        .next()
-        .unwrap_or(&state.dataset)
-        .to_string();
-    let container = format!("{pool}/{STASH_CONTAINER}");
-    let stash_dataset = format!("{container}/{stash_id}");
-    let pre_short = format!("{PRE_PREFIX}{stash_id}");
-    let pre_snapshot = format!("{}@{pre_short}", state.dataset);
-    let target_full = format!("{}@{target}", state.dataset);
-    let mut p = RollbackPlan {
-        dataset: state.dataset.clone(),
-        dataset_guid: state.guid,
-        target: target_full.clone(),
-        target_guid: 0,
-        requested: strategy,
-        strategy: None,
-        reason: String::new(),
-        stash_id: stash_id.to_string(),
-        stash_dataset: stash_dataset.clone(),
-        pre_snapshot: pre_snapshot.clone(),
-        stashed: Vec::new(),
-        space_needed: 0,
-        blockers: Vec::new(),
-        notes: Vec::new(),
-        steps: Vec::new(),
-        local_props: state.local_props.clone(),
-        volume: state.kind == DatasetKind::Volume,
-        incoming: format!("{stash_dataset}-new"),
-    };
-
+///
+/// Errors: [`ErrorKind::InvalidArgument`] when `target` or `stash_id` cannot be part of a name
+/// (a missing target is not an error: the plan is refused with [`Blocker::TargetMissing`]).
+pub fn plan(
+    state: &LiveState,
+    target: &str,
+    strategy: Strategy,
+    stash_id: &str,
+) -> Result<RollbackPlan> {
+    let n = Names::new(&state.dataset, target, stash_id)?;
+    let mut p = empty_plan(state, &n, strategy, stash_id);
     let mut common = Vec::new();
-    if state.dataset.starts_with(&format!("{container}/")) || state.dataset == container {
+    if n.container == state.dataset || n.container.is_ancestor_of(&state.dataset) {
         common.push(Blocker::IsStash);
     }
     if state.encrypted {
         common.push(Blocker::Encrypted);
     }
     let Some(t) = state.snapshot(target) else {
-        common.push(Blocker::TargetMissing {
-            target: target_full,
-        });
+        common.push(Blocker::TargetMissing { target: n.target });
         p.blockers = common;
         p.reason = "the target does not exist".into();
-        return p;
+        return Ok(p);
     };
-    p.target_guid = t.guid;
+    p.target_guid = t.guid();
     let newer: Vec<SnapshotState> = state.newer_than(t).into_iter().cloned().collect();
     p.stashed = newer.clone();
-    if newer.is_empty() {
-        p.notes
-            .push("the target is the latest snapshot: only the state now is stashed".into());
-    }
-    if let Some(o) = &state.origin {
-        p.notes
-            .push(format!("the dataset is a clone of {o}; its origin is kept"));
-    }
-    if !state.children.is_empty() {
-        p.notes.push(format!(
-            "{} child dataset(s) keep their names and mounts",
-            state.children.len()
-        ));
-    }
-
-    // What blocks each strategy.
-    let mut copy_blockers = Vec::new();
-    for s in &newer {
-        let full = format!("{}@{}", state.dataset, s.name);
-        if !s.holds.is_empty() {
-            copy_blockers.push(Blocker::Held {
-                snapshot: full.clone(),
-                tags: s.holds.clone(),
-            });
-        }
-        if !s.clones.is_empty() {
-            copy_blockers.push(Blocker::Cloned {
-                snapshot: full,
-                clones: s.clones.clone(),
-            });
-        }
-    }
-    for b in &state.bookmarks {
-        if b.createtxg > t.createtxg {
-            copy_blockers.push(Blocker::NewerBookmark {
-                bookmark: format!("{}#{}", state.dataset, b.name),
-            });
-        }
-    }
-    let mut swap_blockers = Vec::new();
-    if let Some(m) = &state.mount
-        && m.busy
-    {
-        swap_blockers.push(Blocker::BusyMount {
-            dataset: state.dataset.clone(),
-            path: m.path.clone(),
-        });
-    }
-    for c in &state.children {
-        if let Some(m) = &c.mount
-            && m.busy
-        {
-            swap_blockers.push(Blocker::BusyMount {
-                dataset: c.name.clone(),
-                path: m.path.clone(),
-            });
-        }
-    }
-    for (k, v) in &state.local_props {
-        if !NOT_CLONED.contains(&k.as_str()) && kernel_value(k, v).is_none() {
-            swap_blockers.push(Blocker::Property {
-                prop: k.clone(),
-                value: v.to_string(),
-            });
-        }
-    }
-    let copy_space: u64 = newer
-        .iter()
-        .map(|s| s.written)
-        .sum::<u64>()
-        .saturating_add(state.written);
-    let swap_space: u64 = ["reservation", "refreservation"]
-        .iter()
-        .filter_map(|k| state.local_number(k))
-        .fold(0u64, u64::saturating_add);
-
-    let chosen = match strategy {
-        Strategy::Swap => Ok((Strategy::Swap, "asked for".to_string())),
-        Strategy::Copy => Ok((Strategy::Copy, "asked for".to_string())),
-        Strategy::Auto => {
-            let vol = state.kind == DatasetKind::Volume;
-            if !vol && swap_blockers.is_empty() {
-                Ok((
-                    Strategy::Swap,
-                    "the dataset can be unmounted: O(1) swap".to_string(),
-                ))
-            } else if copy_blockers.is_empty() {
-                let why = if vol {
-                    "a volume may be open: copy keeps its device".to_string()
-                } else {
-                    "the dataset is in use: copy stays online".to_string()
-                };
-                Ok((Strategy::Copy, why))
-            } else if swap_blockers.is_empty() {
-                Ok((
-                    Strategy::Swap,
-                    "copy is blocked; the volume is swapped".to_string(),
-                ))
-            } else {
-                Err(())
-            }
-        }
-    };
-    let (chosen, why) = match chosen {
-        Ok(c) => c,
-        Err(()) => {
-            common.extend(swap_blockers);
-            common.extend(copy_blockers);
-            p.blockers = common;
-            p.reason = "both swap and copy are blocked".into();
-            return p;
-        }
+    p.notes = notes(state, &newer);
+    let copy_blockers = copy_blockers(state, t, &newer);
+    let swap_blockers = swap_blockers(state);
+    let Some((chosen, why)) = choose(state, strategy, &swap_blockers, &copy_blockers) else {
+        common.extend(swap_blockers);
+        common.extend(copy_blockers);
+        p.blockers = common;
+        p.reason = "both swap and copy are blocked".into();
+        return Ok(p);
     };
     p.strategy = Some(chosen);
     p.reason = why;
     let (space, mut blockers) = match chosen {
-        Strategy::Swap => (swap_space, swap_blockers),
-        _ => (copy_space, copy_blockers),
+        Strategy::Swap => (swap_space(state), swap_blockers),
+        _ => (copy_space(state, &newer), copy_blockers),
     };
     p.space_needed = space;
     if space > state.available {
@@ -727,77 +674,193 @@ pub fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str)
     common.extend(blockers);
     p.blockers = common;
     p.steps = match chosen {
-        Strategy::Swap => swap_steps(
-            state,
-            target,
-            &container,
-            &stash_dataset,
-            &pre_snapshot,
-            &newer,
-        ),
-        _ => copy_steps(
-            state,
-            target,
-            &container,
-            &stash_dataset,
-            &pre_short,
-            &newer,
-        ),
+        Strategy::Swap => swap_steps(state, &n)?,
+        _ => copy_steps(&n, &newer)?,
     };
     if !p.blockers.is_empty() {
         p.strategy = None;
     }
-    p
+    Ok(p)
 }
 
-fn copy_steps(
+/// The plan before anything about the target is known: refused, no steps.
+fn empty_plan(state: &LiveState, n: &Names, strategy: Strategy, stash_id: &str) -> RollbackPlan {
+    RollbackPlan {
+        dataset: state.dataset.clone(),
+        dataset_guid: state.guid,
+        target: n.target.clone(),
+        target_guid: 0,
+        requested: strategy,
+        strategy: None,
+        reason: String::new(),
+        stash_id: stash_id.to_string(),
+        stash_dataset: n.stash.clone(),
+        pre_snapshot: Some(n.pre.clone()),
+        stashed: Vec::new(),
+        space_needed: 0,
+        blockers: Vec::new(),
+        notes: Vec::new(),
+        steps: Vec::new(),
+        local_props: state.local_props.clone(),
+        volume: state.kind == DatasetKind::Volume,
+        incoming: Some(n.fresh.clone()),
+    }
+}
+
+/// Things worth knowing that do not block.
+fn notes(state: &LiveState, newer: &[SnapshotState]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if newer.is_empty() {
+        notes.push("the target is the latest snapshot: only the state now is stashed".into());
+    }
+    if let Some(o) = &state.origin {
+        notes.push(format!("the dataset is a clone of {o}; its origin is kept"));
+    }
+    if !state.children.is_empty() {
+        notes.push(format!(
+            "{} child dataset(s) keep their names and mounts",
+            state.children.len()
+        ));
+    }
+    notes
+}
+
+/// What blocks `copy`: held or cloned newer snapshots, bookmarks newer than the target.
+fn copy_blockers(state: &LiveState, t: &SnapshotState, newer: &[SnapshotState]) -> Vec<Blocker> {
+    let mut v = Vec::new();
+    for s in newer {
+        if !s.holds.is_empty() {
+            v.push(Blocker::Held {
+                snapshot: s.name().clone(),
+                tags: s.holds.clone(),
+            });
+        }
+        if !s.clones.is_empty() {
+            v.push(Blocker::Cloned {
+                snapshot: s.name().clone(),
+                clones: s.clones.clone(),
+            });
+        }
+    }
+    for b in &state.bookmarks {
+        if b.createtxg > t.createtxg() {
+            v.push(Blocker::NewerBookmark {
+                bookmark: b.name.clone(),
+            });
+        }
+    }
+    v
+}
+
+/// What blocks `swap`: busy mounts, local properties it cannot copy.
+fn swap_blockers(state: &LiveState) -> Vec<Blocker> {
+    let mut v = Vec::new();
+    let mounts = std::iter::once((&state.dataset, &state.mount))
+        .chain(state.children.iter().map(|c| (&c.name, &c.mount)));
+    for (dataset, mount) in mounts {
+        if let Some(m) = mount
+            && m.busy
+        {
+            v.push(Blocker::BusyMount {
+                dataset: dataset.clone(),
+                path: m.path.clone(),
+            });
+        }
+    }
+    for (k, val) in &state.local_props {
+        if !NOT_CLONED.contains(&k.as_str()) && kernel_value(k, val).is_none() {
+            v.push(Blocker::Property {
+                prop: k.clone(),
+                value: val.to_string(),
+            });
+        }
+    }
+    v
+}
+
+/// New space `copy` needs: what the newer snapshots and the state now wrote.
+fn copy_space(state: &LiveState, newer: &[SnapshotState]) -> u64 {
+    newer
+        .iter()
+        .map(|s| s.written)
+        .sum::<u64>()
+        .saturating_add(state.written)
+}
+
+/// New space `swap` needs: the reservations the new dataset takes over.
+fn swap_space(state: &LiveState) -> u64 {
+    ["reservation", "refreservation"]
+        .iter()
+        .filter_map(|k| state.local_number(k))
+        .fold(0u64, u64::saturating_add)
+}
+
+/// The strategy to use and why; `None` when `auto` finds both blocked.
+fn choose(
     state: &LiveState,
-    target: &str,
-    container: &str,
-    stash: &str,
-    pre_short: &str,
-    newer: &[SnapshotState],
-) -> Vec<Step> {
-    let fs = &state.dataset;
-    let target_full = format!("{fs}@{target}");
+    strategy: Strategy,
+    swap_blockers: &[Blocker],
+    copy_blockers: &[Blocker],
+) -> Option<(Strategy, String)> {
+    let vol = state.kind == DatasetKind::Volume;
+    let (s, why) = match strategy {
+        Strategy::Swap => (Strategy::Swap, "asked for"),
+        Strategy::Copy => (Strategy::Copy, "asked for"),
+        Strategy::Auto if !vol && swap_blockers.is_empty() => {
+            (Strategy::Swap, "the dataset can be unmounted: O(1) swap")
+        }
+        Strategy::Auto if copy_blockers.is_empty() && vol => (
+            Strategy::Copy,
+            "a volume may be open: copy keeps its device",
+        ),
+        Strategy::Auto if copy_blockers.is_empty() => {
+            (Strategy::Copy, "the dataset is in use: copy stays online")
+        }
+        Strategy::Auto if swap_blockers.is_empty() => {
+            (Strategy::Swap, "copy is blocked; the volume is swapped")
+        }
+        Strategy::Auto => return None,
+    };
+    Some((s, why.to_string()))
+}
+
+fn copy_steps(n: &Names, newer: &[SnapshotState]) -> Result<Vec<Step>> {
     let mut steps = vec![
         Step::Snapshot {
-            snapshot: format!("{fs}@{pre_short}"),
+            snapshot: n.pre.clone(),
         },
         Step::EnsureContainer {
-            container: container.to_string(),
+            container: n.container.clone(),
         },
     ];
-    let mut prev = target.to_string();
-    let mut first = true;
-    let chain: Vec<&str> = newer
+    let chain: Vec<&SnapshotName> = newer
         .iter()
-        .map(|s| s.name.as_str())
-        .chain(std::iter::once(pre_short))
+        .map(SnapshotState::name)
+        .chain(std::iter::once(&n.pre))
         .collect();
-    for name in &chain {
+    let mut prev = &n.target;
+    for (i, name) in chain.iter().enumerate() {
         steps.push(Step::SendReceive {
-            send: format!("{fs}@{name}"),
-            from: Some(format!("{fs}@{prev}")),
-            receive: format!("{stash}@{name}"),
-            origin: first.then(|| target_full.clone()),
+            send: (*name).clone(),
+            from: Some(Source::Snapshot(prev.clone())),
+            receive: n.stash.snapshot(name.short_name())?,
+            origin: (i == 0).then(|| n.target.clone()),
         });
-        first = false;
-        prev = (*name).to_string();
+        prev = name;
     }
     steps.push(Step::Bookmark {
-        bookmark: format!("{stash}#{BASE_BOOKMARK}"),
-        source: target_full.clone(),
+        bookmark: n.stash.bookmark(BASE_BOOKMARK)?,
+        source: n.target.clone(),
     });
     steps.push(Step::VerifyGuids);
     steps.push(Step::Commit);
     steps.push(Step::DestroySnapshots {
-        snapshots: chain.iter().map(|n| format!("{fs}@{n}")).collect(),
+        snapshots: chain.into_iter().cloned().collect(),
     });
     steps.push(Step::RollbackTo {
-        snapshot: target_full,
+        snapshot: n.target.clone(),
     });
-    steps
+    Ok(steps)
 }
 
 /// What differs between a plan made earlier (`was`) and the same plan made again from the live
@@ -818,21 +881,21 @@ pub fn plan_differences(was: &RollbackPlan, now: &RollbackPlan) -> Vec<String> {
             was.target, now.target_guid, was.target_guid
         ));
     }
-    let names = |p: &RollbackPlan| -> Vec<(String, u64)> {
-        p.stashed.iter().map(|s| (s.name.clone(), s.guid)).collect()
+    let names = |p: &RollbackPlan| -> Vec<(SnapshotName, u64)> {
+        p.stashed
+            .iter()
+            .map(|s| (s.name().clone(), s.guid()))
+            .collect()
     };
     let (a, b) = (names(was), names(now));
     for (n, g) in &b {
         if !a.contains(&(n.clone(), *g)) {
-            d.push(format!("new snapshot {}@{n} (GUID {g})", was.dataset));
+            d.push(format!("new snapshot {n} (GUID {g})"));
         }
     }
     for (n, g) in &a {
         if !b.contains(&(n.clone(), *g)) {
-            d.push(format!(
-                "snapshot {}@{n} (GUID {g}) is gone or replaced",
-                was.dataset
-            ));
+            d.push(format!("snapshot {n} (GUID {g}) is gone or replaced"));
         }
     }
     if was.strategy != now.strategy {
@@ -864,8 +927,8 @@ pub fn plan_differences(was: &RollbackPlan, now: &RollbackPlan) -> Vec<String> {
 }
 
 /// Mounted descendants, deepest first (the unmount order).
-fn mounted_children_deepest_first(state: &LiveState) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = state
+fn mounted_children_deepest_first(state: &LiveState) -> Vec<(DatasetName, String)> {
+    let mut v: Vec<(DatasetName, String)> = state
         .children
         .iter()
         .filter_map(|c| c.mount.as_ref().map(|m| (c.name.clone(), m.path.clone())))
@@ -878,95 +941,30 @@ fn mounted_children_deepest_first(state: &LiveState) -> Vec<(String, String)> {
     v
 }
 
-fn swap_steps(
-    state: &LiveState,
-    target: &str,
-    container: &str,
-    stash: &str,
-    pre_snapshot: &str,
-    _newer: &[SnapshotState],
-) -> Vec<Step> {
-    let fs = &state.dataset;
-    let clone = format!("{stash}-new");
-    let mut steps = Vec::new();
-    let children_mounts = mounted_children_deepest_first(state);
-    for (d, path) in &children_mounts {
-        steps.push(Step::Unmount {
+/// Unmounts of the mounted children (deepest first) and of the dataset.
+fn unmount_steps(state: &LiveState, children_mounts: &[(DatasetName, String)]) -> Vec<Step> {
+    let mut steps: Vec<Step> = children_mounts
+        .iter()
+        .map(|(d, path)| Step::Unmount {
             dataset: d.clone(),
             path: path.clone(),
-        });
-    }
+        })
+        .collect();
     if let Some(m) = &state.mount {
         steps.push(Step::Unmount {
-            dataset: fs.clone(),
+            dataset: state.dataset.clone(),
             path: m.path.clone(),
         });
     }
-    steps.push(Step::Snapshot {
-        snapshot: pre_snapshot.to_string(),
-    });
-    steps.push(Step::EnsureContainer {
-        container: container.to_string(),
-    });
-    let props: BTreeMap<String, PropValue> = state
-        .local_props
-        .iter()
-        .filter(|(k, _)| !NOT_CLONED.contains(&k.as_str()))
-        .filter_map(|(k, v)| kernel_value(k, v).map(|v| (k.clone(), v)))
-        .collect();
-    steps.push(Step::Clone {
-        clone: clone.clone(),
-        origin: format!("{fs}@{target}"),
-        props,
-    });
-    steps.push(Step::Promote {
-        dataset: clone.clone(),
-    });
-    steps.push(Step::VerifyGuids);
-    steps.push(Step::Commit);
-    steps.push(Step::Rename {
-        from: fs.clone(),
-        to: stash.to_string(),
-    });
-    steps.push(Step::Rename {
-        from: clone,
-        to: fs.clone(),
-    });
-    // Direct children move from the stash to the new dataset (grandchildren follow).
-    let prefix = format!("{fs}/");
-    for c in &state.children {
-        if let Some(rest) = c.name.strip_prefix(&prefix)
-            && !rest.contains('/')
-        {
-            steps.push(Step::Rename {
-                from: format!("{stash}/{rest}"),
-                to: c.name.clone(),
-            });
-        }
-    }
-    if let Some(mp) = state.local_text("mountpoint") {
-        steps.push(Step::InheritProp {
-            dataset: stash.to_string(),
-            prop: "mountpoint".into(),
-        });
-        steps.push(Step::SetProp {
-            dataset: fs.clone(),
-            prop: "mountpoint".into(),
-            value: PropValue::Text(mp.to_string()),
-        });
-    }
-    for r in ["reservation", "refreservation"] {
-        if state.local_number(r).is_some_and(|n| n > 0) {
-            steps.push(Step::SetProp {
-                dataset: stash.to_string(),
-                prop: r.into(),
-                value: PropValue::Number(0),
-            });
-        }
-    }
+    steps
+}
+
+/// Mounts of the dataset and of its children (parents first): the unmounts undone.
+fn mount_steps(state: &LiveState, children_mounts: &[(DatasetName, String)]) -> Vec<Step> {
+    let mut steps = Vec::new();
     if let Some(m) = &state.mount {
         steps.push(Step::Mount {
-            dataset: fs.clone(),
+            dataset: state.dataset.clone(),
             path: m.path.clone(),
         });
     }
@@ -979,71 +977,135 @@ fn swap_steps(
     steps
 }
 
-/// Plans a restore of the `swap`-made (or any) stash `rec` by swapping it back in: the stash is
-/// promoted (it is a clone of the target), the live dataset becomes a new stash `new_id`
-/// holding what it gained since, and the stash takes the live name, its children and its
-/// saved properties. O(1); needs the mounts released, like `swap`. Pure.
-pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> RollbackPlan {
-    let short = rec.target.short_name().to_string();
-    let mut p = plan(state, &short, Strategy::Swap, new_id);
-    p.reason = format!("restore of stash {} by swapping it back in", rec.id);
-    p.incoming = rec.stash_dataset.to_string();
-    if !p.blockers.is_empty() {
-        return p;
-    }
-    if state.snapshot(&short).map(|s| s.guid) != Some(rec.target_guid) {
-        p.blockers.push(Blocker::TargetMissing {
-            target: rec.target.to_string(),
-        });
-        p.strategy = None;
-        return p;
-    }
+/// The two renames of a swap (the live dataset into the stash, `incoming` into the live name),
+/// then the direct children moved from the stash to the new dataset (grandchildren follow).
+fn rename_steps(
+    state: &LiveState,
+    stash: &DatasetName,
+    incoming: &DatasetName,
+) -> Result<Vec<Step>> {
     let fs = &state.dataset;
-    let stash = p.stash_dataset.clone();
-    let children_mounts = mounted_children_deepest_first(state);
-    let mut steps = Vec::new();
-    for (d, path) in &children_mounts {
-        steps.push(Step::Unmount {
-            dataset: d.clone(),
-            path: path.clone(),
-        });
-    }
-    if let Some(m) = &state.mount {
-        steps.push(Step::Unmount {
-            dataset: fs.clone(),
-            path: m.path.clone(),
-        });
-    }
-    steps.push(Step::Snapshot {
-        snapshot: p.pre_snapshot.clone(),
-    });
-    steps.push(Step::EnsureContainer {
-        container: p.container(),
-    });
-    steps.push(Step::Promote {
-        dataset: rec.stash_dataset.to_string(),
-    });
-    steps.push(Step::VerifyGuids);
-    steps.push(Step::Commit);
-    steps.push(Step::Rename {
-        from: fs.clone(),
-        to: stash.clone(),
-    });
-    steps.push(Step::Rename {
-        from: rec.stash_dataset.to_string(),
-        to: fs.clone(),
-    });
-    let prefix = format!("{fs}/");
+    let mut steps = vec![
+        Step::Rename {
+            from: fs.clone(),
+            to: stash.clone(),
+        },
+        Step::Rename {
+            from: incoming.clone(),
+            to: fs.clone(),
+        },
+    ];
     for c in &state.children {
-        if let Some(rest) = c.name.strip_prefix(&prefix)
-            && !rest.contains('/')
-        {
+        if c.name.parent().as_ref() == Some(fs) {
             steps.push(Step::Rename {
-                from: format!("{stash}/{rest}"),
+                from: stash.child(c.name.last_component())?,
                 to: c.name.clone(),
             });
         }
     }
+    Ok(steps)
+}
+
+/// Sets `reservation` and `refreservation` to 0 on the stash when the dataset has them.
+fn release_reservation_steps(state: &LiveState, stash: &DatasetName) -> Vec<Step> {
+    ["reservation", "refreservation"]
+        .into_iter()
+        .filter(|r| state.local_number(r).is_some_and(|n| n > 0))
+        .map(|r| Step::SetProp {
+            dataset: stash.clone(),
+            prop: r.into(),
+            value: PropValue::Number(0),
+        })
+        .collect()
+}
+
+fn swap_steps(state: &LiveState, n: &Names) -> Result<Vec<Step>> {
+    let fs = &state.dataset;
+    let children_mounts = mounted_children_deepest_first(state);
+    let mut steps = unmount_steps(state, &children_mounts);
+    steps.push(Step::Snapshot {
+        snapshot: n.pre.clone(),
+    });
+    steps.push(Step::EnsureContainer {
+        container: n.container.clone(),
+    });
+    let props: BTreeMap<String, PropValue> = state
+        .local_props
+        .iter()
+        .filter(|(k, _)| !NOT_CLONED.contains(&k.as_str()))
+        .filter_map(|(k, v)| kernel_value(k, v).map(|v| (k.clone(), v)))
+        .collect();
+    steps.push(Step::Clone {
+        clone: n.fresh.clone(),
+        origin: n.target.clone(),
+        props,
+    });
+    steps.push(Step::Promote {
+        dataset: n.fresh.clone(),
+    });
+    steps.push(Step::VerifyGuids);
+    steps.push(Step::Commit);
+    steps.extend(rename_steps(state, &n.stash, &n.fresh)?);
+    if let Some(mp) = state.local_text("mountpoint") {
+        steps.push(Step::InheritProp {
+            dataset: n.stash.clone(),
+            prop: "mountpoint".into(),
+        });
+        steps.push(Step::SetProp {
+            dataset: fs.clone(),
+            prop: "mountpoint".into(),
+            value: PropValue::Text(mp.to_string()),
+        });
+    }
+    steps.extend(release_reservation_steps(state, &n.stash));
+    steps.extend(mount_steps(state, &children_mounts));
+    Ok(steps)
+}
+
+/// Plans a restore of the `swap`-made (or any) stash `rec` by swapping it back in: the stash is
+/// promoted (it is a clone of the target), the live dataset becomes a new stash `new_id`
+/// holding what it gained since, and the stash takes the live name, its children and its
+/// saved properties. O(1); needs the mounts released, like `swap`. Pure.
+///
+/// Errors: those of [`plan`].
+pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> Result<RollbackPlan> {
+    let short = rec.target.short_name();
+    let mut p = plan(state, short, Strategy::Swap, new_id)?;
+    p.reason = format!("restore of stash {} by swapping it back in", rec.id);
+    p.incoming = Some(rec.stash_dataset.clone());
+    if !p.blockers.is_empty() {
+        return Ok(p);
+    }
+    if state.snapshot(short).map(SnapshotState::guid) != Some(rec.target_guid) {
+        p.blockers.push(Blocker::TargetMissing {
+            target: rec.target.clone(),
+        });
+        p.strategy = None;
+        return Ok(p);
+    }
+    p.steps = swap_back_steps(state, rec, &p)?;
+    Ok(p)
+}
+
+fn swap_back_steps(state: &LiveState, rec: &StashRecord, p: &RollbackPlan) -> Result<Vec<Step>> {
+    let fs = &state.dataset;
+    let stash = &p.stash_dataset;
+    let children_mounts = mounted_children_deepest_first(state);
+    let mut steps = unmount_steps(state, &children_mounts);
+    if let Some(pre) = &p.pre_snapshot {
+        steps.push(Step::Snapshot {
+            snapshot: pre.clone(),
+        });
+    }
+    steps.push(Step::EnsureContainer {
+        container: p.container(),
+    });
+    steps.push(Step::Promote {
+        dataset: rec.stash_dataset.clone(),
+    });
+    steps.push(Step::VerifyGuids);
+    steps.push(Step::Commit);
+    steps.extend(rename_steps(state, stash, &rec.stash_dataset)?);
     if state.local_text("mountpoint").is_some() {
         steps.push(Step::InheritProp {
             dataset: stash.clone(),
@@ -1073,18 +1135,6 @@ pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> Rol
             });
         }
     }
-    if let Some(m) = &state.mount {
-        steps.push(Step::Mount {
-            dataset: fs.clone(),
-            path: m.path.clone(),
-        });
-    }
-    for (d, path) in children_mounts.iter().rev() {
-        steps.push(Step::Mount {
-            dataset: d.clone(),
-            path: path.clone(),
-        });
-    }
-    p.steps = steps;
-    p
+    steps.extend(mount_steps(state, &children_mounts));
+    Ok(steps)
 }

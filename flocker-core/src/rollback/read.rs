@@ -12,6 +12,8 @@ use crate::kernel;
 use crate::lzc::{self, ProgramLimits};
 use crate::name::{DatasetName, PoolName, SnapshotName};
 use crate::nvlist::{NvList, NvListRef, Value};
+use crate::snapshot::Snapshot;
+use time::OffsetDateTime;
 
 /// Settable properties of filesystems whose local values the reader collects.
 const FS_PROPS: &[&str] = &[
@@ -115,6 +117,7 @@ for s in zfs.list.snapshots(ds) do
     snaps[s] = {
         guid = zfs.get_prop(s, "guid"),
         createtxg = zfs.get_prop(s, "createtxg"),
+        creation = zfs.get_prop(s, "creation"),
         written = zfs.get_prop(s, "written"),
         clones = clones,
     }
@@ -132,29 +135,9 @@ out.children = children
 return out
 "#;
 
-const INFO_PROGRAM: &str = r#"
-local args = ...
-local out = {}
-for _, n in ipairs(args["names"]) do
-    if zfs.exists(n) then
-        local e = { guid = zfs.get_prop(n, "guid") }
-        if not string.find(n, "@") then
-            local o = zfs.get_prop(n, "origin")
-            if o ~= nil and o ~= "" then e.origin = o end
-            local snaps = {}
-            for s in zfs.list.snapshots(n) do snaps[s] = zfs.get_prop(s, "guid") end
-            e.snaps = snaps
-            e.used = zfs.get_prop(n, "used")
-        else
-            e.createtxg = zfs.get_prop(n, "createtxg")
-            e.creation = zfs.get_prop(n, "creation")
-            e.used = zfs.get_prop(n, "used")
-        end
-        out[n] = e
-    end
-end
-return out
-"#;
+/// What [`info`] reads of each name with the inventory's `ITEMS` program, in this order (a
+/// property that does not apply to the type, e.g. `origin` of a snapshot, comes back as a hole).
+const INFO_PROPS: [&str; 5] = ["guid", "origin", "used", "createtxg", "creation"];
 
 fn bad(what: &str, detail: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidData, "rollback state")
@@ -223,7 +206,39 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
             ));
         }
     };
-    let encrypted = as_string(t.get("encryption")).is_some_and(|e| e != "off");
+    let mut s = LiveState::new(dataset.clone(), guid, kind);
+    s.origin = as_string(t.get("origin"))
+        .map(|o| SnapshotName::new(&o).map_err(|e| bad(&o, e.to_string())))
+        .transpose()?;
+    s.encrypted = as_string(t.get("encryption")).is_some_and(|e| e != "off");
+    s.local_props = local_props(dataset, t)?;
+    s.snapshots = snapshots(t)?;
+    s.bookmarks = lzc::get_bookmarks(dataset, &["guid", "createtxg"])?
+        .into_iter()
+        .map(|(b, p)| BookmarkState::new(b, p.guid().unwrap_or(0), p.createtxg().unwrap_or(0)))
+        .collect();
+    let mounts = kernel::zfs_mounts();
+    let mount_of = |name: &str| {
+        mounts
+            .iter()
+            .find(|(s, _)| s == name)
+            .map(|(_, p)| MountState::new(p.clone(), kernel::path_in_use(p)))
+    };
+    let mut children = Vec::new();
+    for c in keys(t.get("children")) {
+        let name = DatasetName::new(&c).map_err(|e| bad(&c, e.to_string()))?;
+        children.push(ChildState::new(name, mount_of(&c)));
+    }
+    children.sort_by(|a, b| a.name.cmp(&b.name));
+    s.children = children;
+    s.mount = mount_of(dataset.as_str());
+    s.written = as_u64(t.get("written")).unwrap_or(0);
+    s.available = as_u64(t.get("available")).unwrap_or(0);
+    Ok(s)
+}
+
+/// The local properties in the state program's table `t`.
+fn local_props(dataset: &DatasetName, t: NvListRef<'_>) -> Result<BTreeMap<String, PropValue>> {
     let mut local_props = BTreeMap::new();
     if let Some(Value::NvList(pl)) = t.get("props") {
         for (k, v) in pl.iter() {
@@ -256,6 +271,11 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
             }
         }
     }
+    Ok(local_props)
+}
+
+/// The snapshots in the state program's table `t` (with their holds), oldest first.
+fn snapshots(t: NvListRef<'_>) -> Result<Vec<SnapshotState>> {
     let mut snapshots = Vec::new();
     if let Some(Value::NvList(sl)) = t.get("snaps") {
         for (name, v) in sl.iter() {
@@ -263,120 +283,109 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
             let Value::NvList(e) = v else {
                 return Err(bad(&name, "not a table"));
             };
-            let short = name
-                .split_once('@')
-                .map(|(_, s)| s.to_string())
-                .unwrap_or_default();
             let sn = SnapshotName::new(&name).map_err(|e| bad(&name, e.to_string()))?;
-            let holds = lzc::get_holds(&sn)?.into_keys().collect();
-            snapshots.push(SnapshotState {
-                name: short,
-                guid: as_u64(e.get("guid")).ok_or_else(|| bad(&name, "no guid"))?,
-                createtxg: as_u64(e.get("createtxg")).ok_or_else(|| bad(&name, "no createtxg"))?,
-                written: as_u64(e.get("written")).unwrap_or(0),
-                holds,
-                clones: keys(e.get("clones")),
-            });
+            let guid = as_u64(e.get("guid")).ok_or_else(|| bad(&name, "no guid"))?;
+            let txg = as_u64(e.get("createtxg")).ok_or_else(|| bad(&name, "no createtxg"))?;
+            let creation = creation(&name, e)?;
+            let mut s = SnapshotState::new(
+                Snapshot::from_parts(sn.clone(), guid, txg, creation),
+                as_u64(e.get("written")).unwrap_or(0),
+            );
+            s.holds = lzc::get_holds(&sn)?.into_keys().collect();
+            s.clones = keys(e.get("clones"))
+                .into_iter()
+                .map(|c| DatasetName::new(&c).map_err(|e| bad(&c, e.to_string())))
+                .collect::<Result<_>>()?;
+            snapshots.push(s);
         }
     }
-    snapshots.sort_by_key(|s| s.createtxg);
-    let bookmarks = lzc::get_bookmarks(dataset, &["guid", "createtxg"])?
-        .into_iter()
-        .map(|(b, p)| BookmarkState {
-            name: b.short_name().to_string(),
-            guid: p.guid().unwrap_or(0),
-            createtxg: p.createtxg().unwrap_or(0),
-        })
-        .collect();
-    let mounts = kernel::zfs_mounts();
-    let mount_of = |name: &str| {
-        mounts
-            .iter()
-            .find(|(s, _)| s == name)
-            .map(|(_, p)| MountState {
-                path: p.clone(),
-                busy: kernel::path_in_use(p),
-            })
-    };
-    let mut children: Vec<ChildState> = keys(t.get("children"))
-        .into_iter()
-        .map(|c| ChildState {
-            mount: mount_of(&c),
-            name: c,
-        })
-        .collect();
-    children.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(LiveState {
-        dataset: dataset.as_str().to_string(),
-        guid,
-        kind,
-        origin: as_string(t.get("origin")),
-        encrypted,
-        mount: mount_of(dataset.as_str()),
-        local_props,
-        snapshots,
-        bookmarks,
-        children,
-        written: as_u64(t.get("written")).unwrap_or(0),
-        available: as_u64(t.get("available")).unwrap_or(0),
-    })
+    snapshots.sort_by_key(SnapshotState::createtxg);
+    Ok(snapshots)
+}
+
+/// The `creation` of the snapshot `name` in its table `e`.
+fn creation(name: &str, e: NvListRef<'_>) -> Result<OffsetDateTime> {
+    time_of(name, as_u64(e.get("creation")).unwrap_or(0))
+}
+
+/// Seconds since the epoch (the kernel's `uint64`) as a time.
+fn time_of(name: &str, secs: u64) -> Result<OffsetDateTime> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .ok_or_else(|| bad(name, format!("creation {secs} is not a time")))
 }
 
 /// What [`info`] knows about one dataset or snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Info {
+pub(crate) struct Info {
     /// GUID.
-    pub guid: u64,
+    pub(crate) guid: u64,
     /// Origin (datasets that are clones).
-    pub origin: Option<String>,
+    pub(crate) origin: Option<String>,
     /// Snapshots (datasets): full name → GUID.
-    pub snaps: BTreeMap<String, u64>,
+    pub(crate) snaps: BTreeMap<String, u64>,
     /// `used` bytes.
-    pub used: u64,
-    /// Creation txg (snapshots).
-    pub createtxg: u64,
-    /// Creation time (snapshots, seconds since the epoch).
-    pub creation: i64,
+    pub(crate) used: u64,
+    /// The snapshot (snapshots): name, GUID, creation txg and time.
+    pub(crate) snapshot: Option<Snapshot>,
 }
 
 /// GUID, origin and snapshots of each existing name (datasets or snapshots) of one pool.
-pub fn info(pool: &PoolName, names: &[&str]) -> Result<BTreeMap<String, Info>> {
+pub(crate) fn info(pool: &PoolName, names: &[&str]) -> Result<BTreeMap<String, Info>> {
     let mut args = NvList::new()?;
     args.add_string_array("names", names)?;
-    let out = program(pool, INFO_PROGRAM, &args)?;
+    args.add_string_array("props", &INFO_PROPS)?;
+    args.add_boolean_value("snaps", true)?;
+    let out = program(pool, crate::inventory::program::ITEMS, &args)?;
     let mut m = BTreeMap::new();
-    let Some(t) = out.return_table() else {
+    let Some(Value::NvList(items)) = out.return_table().and_then(|t| t.get("i")) else {
         return Ok(m);
     };
-    for (n, v) in t.iter() {
+    for (n, v) in items.iter() {
         let n = n.to_string_lossy().into_owned();
         let Value::NvList(e) = v else { continue };
-        m.insert(n, parse_info(e));
+        let i = parse_info(&n, e)?;
+        m.insert(n, i);
     }
     Ok(m)
 }
 
-fn parse_info(e: NvListRef<'_>) -> Info {
+/// One item of the `ITEMS` reply: [`INFO_PROPS`] under the keys `1`..`5`, the snapshots under
+/// `s`.
+fn parse_info(name: &str, e: NvListRef<'_>) -> Result<Info> {
+    let prop = |p: &str| {
+        let i = INFO_PROPS.iter().position(|x| *x == p).map_or(0, |i| i + 1);
+        e.get(&i.to_string())
+    };
     let mut snaps = BTreeMap::new();
-    if let Some(Value::NvList(s)) = e.get("snaps") {
+    if let Some(Value::NvList(s)) = e.get("s") {
         for (k, v) in s.iter() {
             if let Some(g) = as_u64(Some(v)) {
                 snaps.insert(k.to_string_lossy().into_owned(), g);
             }
         }
     }
-    Info {
-        guid: as_u64(e.get("guid")).unwrap_or(0),
-        origin: as_string(e.get("origin")),
+    let guid = as_u64(prop("guid")).unwrap_or(0);
+    let snapshot = if name.contains('@') {
+        let sn = SnapshotName::new(name).map_err(|x| bad(name, x.to_string()))?;
+        let txg = as_u64(prop("createtxg")).unwrap_or(0);
+        let secs = as_u64(prop("creation")).unwrap_or(0);
+        Some(Snapshot::from_parts(sn, guid, txg, time_of(name, secs)?))
+    } else {
+        None
+    };
+    Ok(Info {
+        guid,
+        origin: as_string(prop("origin")).filter(|o| !o.is_empty()),
         snaps,
-        used: as_u64(e.get("used")).unwrap_or(0),
-        createtxg: as_u64(e.get("createtxg")).unwrap_or(0),
-        creation: as_u64(e.get("creation")).unwrap_or(0) as i64,
-    }
+        used: as_u64(prop("used")).unwrap_or(0),
+        snapshot,
+    })
 }
 
 /// [`info`] of one name, `None` when it does not exist.
-pub fn info_one(name: &str) -> Result<Option<Info>> {
+pub(crate) fn info_one(name: &str) -> Result<Option<Info>> {
     let pool = name.split(['/', '@', '#']).next().unwrap_or(name);
     let pool = PoolName::new(pool)?;
     Ok(info(&pool, &[name])?.remove(name))

@@ -15,6 +15,7 @@ use super::plan::{RollbackPlan, Strategy};
 use super::state::PropValue;
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::{DatasetName, SnapshotName};
+use plan_v1::PlanV1;
 use time::OffsetDateTime;
 
 /// Default directory of the store.
@@ -239,7 +240,7 @@ pub(super) struct JournalV1 {
     version: u32,
     /// `rollback` or `restore`.
     op: String,
-    plan: RollbackPlan,
+    plan: PlanV1,
     next_step: usize,
     committed: bool,
     guids: BTreeMap<String, u64>,
@@ -300,10 +301,16 @@ impl TryFrom<RecordV1> for StashRecord {
     fn try_from(r: RecordV1) -> Result<Self> {
         check_version(r.version)?;
         let bad = |e: crate::name::NameError| unusable(format!("stash record {}: {e}", r.id));
+        let stash_dataset = DatasetName::new(&r.stash_dataset).map_err(bad)?;
+        for s in &r.snapshots {
+            // Each stashed snapshot is `<stash dataset>@<name>`: a name that cannot be one
+            // makes the record unusable.
+            stash_dataset.snapshot(&s.name).map_err(bad)?;
+        }
         Ok(StashRecord {
             dataset: DatasetName::new(&r.dataset).map_err(bad)?,
             target: SnapshotName::new(&r.target).map_err(bad)?,
-            stash_dataset: DatasetName::new(&r.stash_dataset).map_err(bad)?,
+            stash_dataset,
             created: OffsetDateTime::from_unix_timestamp(r.created)
                 .map_err(|e| unusable(format!("stash record {}: created: {e}", r.id)))?,
             id: r.id,
@@ -321,7 +328,7 @@ impl From<&Journal> for JournalV1 {
         JournalV1 {
             version: FORMAT_VERSION,
             op: j.op.as_str().to_string(),
-            plan: j.plan.clone(),
+            plan: PlanV1::from(&j.plan),
             next_step: j.next_step,
             committed: j.committed,
             guids: j.guids.clone(),
@@ -342,7 +349,7 @@ impl TryFrom<JournalV1> for Journal {
         };
         Ok(Journal {
             op,
-            plan: j.plan,
+            plan: RollbackPlan::try_from(j.plan)?,
             next_step: j.next_step,
             committed: j.committed,
             guids: j.guids,
@@ -707,5 +714,6 @@ fn with_path(e: Error, path: &Path) -> Error {
     e.with_name(path.to_string_lossy())
 }
 
+pub(super) mod plan_v1;
 #[cfg(test)]
 mod tests;

@@ -10,31 +10,55 @@ use super::*;
 use crate::error::ErrorKind;
 
 fn snap(name: &str, txg: u64) -> SnapshotState {
-    SnapshotState {
-        name: name.into(),
-        guid: 1000 + txg,
-        createtxg: txg,
-        written: 1 << 20,
-        holds: vec![],
-        clones: vec![],
-    }
+    snap_on("tank/home", name, txg)
+}
+
+fn snap_on(ds: &str, name: &str, txg: u64) -> SnapshotState {
+    let creation = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(txg as i64);
+    SnapshotState::new(
+        crate::snapshot::Snapshot::from_parts(
+            snn(&format!("{ds}@{name}")),
+            1000 + txg,
+            txg,
+            creation,
+        ),
+        1 << 20,
+    )
 }
 
 fn base() -> LiveState {
-    LiveState {
-        dataset: "tank/home".into(),
-        guid: 42,
-        kind: DatasetKind::Filesystem,
-        origin: None,
-        encrypted: false,
-        mount: None,
-        local_props: BTreeMap::new(),
-        snapshots: vec![snap("a", 10), snap("b", 20), snap("c", 30)],
-        bookmarks: vec![],
-        children: vec![],
-        written: 1 << 20,
-        available: 1 << 40,
-    }
+    base_on("tank/home")
+}
+
+/// Dataset `ds` with snapshots a, b and c.
+fn base_on(ds: &str) -> LiveState {
+    let mut s = LiveState::new(dn(ds), 42, DatasetKind::Filesystem);
+    s.snapshots = vec![
+        snap_on(ds, "a", 10),
+        snap_on(ds, "b", 20),
+        snap_on(ds, "c", 30),
+    ];
+    s.written = 1 << 20;
+    s.available = 1 << 40;
+    s
+}
+
+/// [`super::plan`], which must succeed.
+fn plan(state: &LiveState, target: &str, strategy: Strategy, stash_id: &str) -> RollbackPlan {
+    super::plan(state, target, strategy, stash_id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`super::plan_swap_back`], which must succeed.
+fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> RollbackPlan {
+    super::plan_swap_back(state, rec, new_id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn mount(path: &str, busy: bool) -> Option<MountState> {
+    Some(MountState::new(path, busy))
+}
+
+fn bmn(s: &str) -> crate::name::BookmarkName {
+    crate::name::BookmarkName::new(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const ID: &str = "20261125T101500-abcdef";
@@ -47,13 +71,13 @@ fn auto_prefers_swap_when_unmountable() {
     assert_eq!(p.target_guid, 1010);
     assert_eq!(p.stash_dataset, "tank/flocker-stash/20261125T101500-abcdef");
     assert_eq!(
-        p.pre_snapshot,
-        "tank/home@flocker-pre-20261125T101500-abcdef"
+        p.pre_snapshot.as_ref().map(|s| s.as_str()),
+        Some("tank/home@flocker-pre-20261125T101500-abcdef")
     );
-    let names: Vec<_> = p.stashed.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<_> = p.stashed.iter().map(|s| s.short_name()).collect();
     assert_eq!(names, ["b", "c"]);
     assert!(p.steps.contains(&Step::Promote {
-        dataset: format!("{}-new", p.stash_dataset)
+        dataset: dn(&format!("{}-new", p.stash_dataset))
     }));
     assert_eq!(p.space_needed, 0);
 }
@@ -61,10 +85,7 @@ fn auto_prefers_swap_when_unmountable() {
 #[test]
 fn auto_prefers_copy_when_busy() {
     let mut s = base();
-    s.mount = Some(MountState {
-        path: "/home".into(),
-        busy: true,
-    });
+    s.mount = mount("/home", true);
     let p = plan(&s, "b", Strategy::Auto, ID);
     assert_eq!(p.strategy, Some(Strategy::Copy));
     assert!(p.is_runnable());
@@ -74,23 +95,26 @@ fn auto_prefers_copy_when_busy() {
     assert_eq!(
         p.steps[2],
         Step::SendReceive {
-            send: "tank/home@c".into(),
-            from: Some("tank/home@b".into()),
-            receive: format!("{}@c", p.stash_dataset),
-            origin: Some("tank/home@b".into()),
+            send: snn("tank/home@c"),
+            from: Some(Source::Snapshot(snn("tank/home@b"))),
+            receive: snn(&format!("{}@c", p.stash_dataset)),
+            origin: Some(snn("tank/home@b")),
         }
     );
     assert_eq!(
         p.steps.last(),
         Some(&Step::RollbackTo {
-            snapshot: "tank/home@b".into()
+            snapshot: snn("tank/home@b")
         })
     );
     match &p.steps[7] {
         Step::DestroySnapshots { snapshots } => {
             assert_eq!(
                 snapshots,
-                &vec!["tank/home@c".to_string(), p.pre_snapshot.clone()]
+                &[Some(snn("tank/home@c")), p.pre_snapshot.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
             )
         }
         other => panic!("unexpected step {other:?}"),
@@ -100,10 +124,7 @@ fn auto_prefers_copy_when_busy() {
 #[test]
 fn swap_on_busy_mount_is_refused_with_busy() {
     let mut s = base();
-    s.mount = Some(MountState {
-        path: "/home".into(),
-        busy: true,
-    });
+    s.mount = mount("/home", true);
     let p = plan(&s, "a", Strategy::Swap, ID);
     assert!(!p.is_runnable());
     assert_eq!(p.blockers.len(), 1);
@@ -115,12 +136,8 @@ fn swap_on_busy_mount_is_refused_with_busy() {
 fn copy_blockers_held_cloned_bookmark() {
     let mut s = base();
     s.snapshots[1].holds = vec!["keep".into()];
-    s.snapshots[2].clones = vec!["tank/c1".into()];
-    s.bookmarks = vec![BookmarkState {
-        name: "bm".into(),
-        guid: 1030,
-        createtxg: 30,
-    }];
+    s.snapshots[2].clones = vec![dn("tank/c1")];
+    s.bookmarks = vec![BookmarkState::new(bmn("tank/home#bm"), 1030, 30)];
     let p = plan(&s, "a", Strategy::Copy, ID);
     let kinds: Vec<_> = p.blockers.iter().map(Blocker::error_kind).collect();
     assert_eq!(
@@ -133,11 +150,7 @@ fn copy_blockers_held_cloned_bookmark() {
     assert_eq!(p.strategy, Some(Strategy::Swap));
     assert!(p.is_runnable());
     // An older bookmark never blocks.
-    s.bookmarks = vec![BookmarkState {
-        name: "old".into(),
-        guid: 1010,
-        createtxg: 10,
-    }];
+    s.bookmarks = vec![BookmarkState::new(bmn("tank/home#old"), 1010, 10)];
     s.snapshots[1].holds.clear();
     s.snapshots[2].clones.clear();
     assert!(plan(&s, "a", Strategy::Copy, ID).is_runnable());
@@ -146,10 +159,7 @@ fn copy_blockers_held_cloned_bookmark() {
 #[test]
 fn both_blocked_is_refused() {
     let mut s = base();
-    s.mount = Some(MountState {
-        path: "/home".into(),
-        busy: true,
-    });
+    s.mount = mount("/home", true);
     s.snapshots[2].holds = vec!["x".into()];
     let p = plan(&s, "a", Strategy::Auto, ID);
     assert_eq!(p.strategy, None);
@@ -167,7 +177,7 @@ fn missing_target_encrypted_stash() {
     assert_eq!(p.blockers[0].error_kind(), ErrorKind::NotSupported);
     assert!(!p.is_runnable());
     let mut s = base();
-    s.dataset = "tank/flocker-stash/x".into();
+    s.dataset = dn("tank/flocker-stash/x");
     assert!(!plan(&s, "a", Strategy::Copy, ID).is_runnable());
 }
 
@@ -197,10 +207,7 @@ fn volume_auto_copies() {
 #[test]
 fn swap_moves_children_and_handles_local_mountpoint() {
     let mut s = base();
-    s.mount = Some(MountState {
-        path: "/srv/home".into(),
-        busy: false,
-    });
+    s.mount = mount("/srv/home", false);
     s.local_props
         .insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
     s.local_props
@@ -208,20 +215,8 @@ fn swap_moves_children_and_handles_local_mountpoint() {
     s.local_props
         .insert("reservation".into(), PropValue::Number(1 << 20));
     s.children = vec![
-        ChildState {
-            name: "tank/home/a".into(),
-            mount: Some(MountState {
-                path: "/srv/home/a".into(),
-                busy: false,
-            }),
-        },
-        ChildState {
-            name: "tank/home/a/b".into(),
-            mount: Some(MountState {
-                path: "/srv/home/a/b".into(),
-                busy: false,
-            }),
-        },
+        ChildState::new(dn("tank/home/a"), mount("/srv/home/a", false)),
+        ChildState::new(dn("tank/home/a/b"), mount("/srv/home/a/b", false)),
     ];
     let p = plan(&s, "a", Strategy::Auto, ID);
     assert_eq!(p.strategy, Some(Strategy::Swap));
@@ -231,21 +226,21 @@ fn swap_moves_children_and_handles_local_mountpoint() {
     assert_eq!(
         p.steps[0],
         Step::Unmount {
-            dataset: "tank/home/a/b".into(),
+            dataset: dn("tank/home/a/b"),
             path: "/srv/home/a/b".into()
         }
     );
     assert_eq!(
         p.steps[1],
         Step::Unmount {
-            dataset: "tank/home/a".into(),
+            dataset: dn("tank/home/a"),
             path: "/srv/home/a".into()
         }
     );
     assert_eq!(
         p.steps[2],
         Step::Unmount {
-            dataset: "tank/home".into(),
+            dataset: dn("tank/home"),
             path: "/srv/home".into()
         }
     );
@@ -264,8 +259,8 @@ fn swap_moves_children_and_handles_local_mountpoint() {
         .collect();
     assert_eq!(renames.len(), 3);
     assert!(p.steps.contains(&Step::Rename {
-        from: format!("{stash}/a"),
-        to: "tank/home/a".into()
+        from: dn(&format!("{stash}/a")),
+        to: dn("tank/home/a")
     }));
     assert!(p.steps.contains(&Step::InheritProp {
         dataset: stash.clone(),
@@ -321,8 +316,10 @@ fn display_and_json() {
     let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap_or_default();
     assert_eq!(v["strategy"], "copy");
     assert_eq!(v["steps"][0]["op"], "snapshot");
-    let back: RollbackPlan = serde_json::from_str(&p.to_json())
-        .unwrap_or_else(|_| plan(&base(), "zz", Strategy::Swap, "x"));
+    // The JSON is the journal's shape of a plan: it reads back as the same plan.
+    let back: store::plan_v1::PlanV1 =
+        serde_json::from_str(&p.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let back = RollbackPlan::try_from(back).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, p);
     let refused = plan(&base(), "nope", Strategy::Auto, ID);
     assert!(refused.to_string().contains("REFUSED"));
@@ -333,10 +330,7 @@ fn swap_back_promotes_the_stash_and_restores_properties() {
     let mut s = base();
     s.snapshots.truncate(1); // after a rollback to a
     s.snapshots.push(snap("later", 40));
-    s.mount = Some(MountState {
-        path: "/srv/home".into(),
-        busy: false,
-    });
+    s.mount = mount("/srv/home", false);
     s.local_props
         .insert("mountpoint".into(), PropValue::Text("/srv/home".into()));
     let mut props = BTreeMap::new();
@@ -358,25 +352,22 @@ fn swap_back_promotes_the_stash_and_restores_properties() {
     };
     let p = plan_swap_back(&s, &rec, ID);
     assert!(p.is_runnable(), "{p}");
-    assert_eq!(p.incoming, "tank/flocker-stash/old");
+    assert_eq!(p.incoming, Some(dn("tank/flocker-stash/old")));
     assert!(p.steps.contains(&Step::Promote {
-        dataset: "tank/flocker-stash/old".into()
+        dataset: dn("tank/flocker-stash/old")
     }));
     assert!(!p.steps.iter().any(|s| matches!(s, Step::Clone { .. })));
     assert!(p.steps.contains(&Step::Rename {
-        from: "tank/flocker-stash/old".into(),
-        to: "tank/home".into()
+        from: dn("tank/flocker-stash/old"),
+        to: dn("tank/home")
     }));
     assert!(p.steps.contains(&Step::SetProp {
-        dataset: "tank/home".into(),
+        dataset: dn("tank/home"),
         prop: "mountpoint".into(),
         value: PropValue::Text("/srv/home".into())
     }));
     assert_eq!(
-        p.stashed
-            .iter()
-            .map(|x| x.name.as_str())
-            .collect::<Vec<_>>(),
+        p.stashed.iter().map(|x| x.short_name()).collect::<Vec<_>>(),
         ["later"]
     );
     // A replaced target is refused.
@@ -535,14 +526,11 @@ fn arb_state() -> impl PropStrategy<Value = (LiveState, usize)> {
                     sn.holds.push("h".into());
                 }
                 if cloned[i] {
-                    sn.clones.push(format!("tank/c{i}"));
+                    sn.clones.push(dn(&format!("tank/c{i}")));
                 }
             }
             if mounted {
-                s.mount = Some(MountState {
-                    path: "/home".into(),
-                    busy,
-                });
+                s.mount = mount("/home", busy);
             }
             (s, t % n)
         })
@@ -553,9 +541,9 @@ proptest! {
     fn plans_are_consistent((s, t) in arb_state(), which in 0u8..3) {
         let strat = [Strategy::Auto, Strategy::Swap, Strategy::Copy][which as usize];
         let target = s.snapshots[t].clone();
-        let p = plan(&s, &target.name, strat, ID);
+        let p = plan(&s, target.short_name(), strat, ID);
         // The stash holds exactly the newer snapshots, oldest first.
-        let want: Vec<_> = s.snapshots.iter().filter(|x| x.createtxg > target.createtxg).cloned().collect();
+        let want: Vec<_> = s.snapshots.iter().filter(|x| x.createtxg() > target.createtxg()).cloned().collect();
         prop_assert_eq!(&p.stashed, &want);
         // Never runnable with blockers; a chosen strategy is never Auto.
         prop_assert!(!p.is_runnable() || p.blockers.is_empty());
@@ -566,7 +554,7 @@ proptest! {
             if st == Strategy::Copy {
                 prop_assert!(want.iter().all(|x| x.holds.is_empty() && x.clones.is_empty()));
                 // Every snapshot destroyed on the live dataset was sent to the stash first.
-                let sent: Vec<String> = p.steps.iter().filter_map(|x| match x {
+                let sent: Vec<crate::name::SnapshotName> = p.steps.iter().filter_map(|x| match x {
                     Step::SendReceive { send, .. } => Some(send.clone()), _ => None }).collect();
                 let destroy_at = p.steps.iter().position(|x| matches!(x, Step::DestroySnapshots { .. }));
                 let commit_at = p.steps.iter().position(|x| *x == Step::Commit);
@@ -620,7 +608,9 @@ fn plan_differences_name_what_changed() {
     assert_eq!(d, ["new snapshot tank/home@d (GUID 1040)"]);
     // The target was destroyed and made again under the same name.
     let mut replaced = base();
-    replaced.snapshots[0].guid = 5;
+    let a = &replaced.snapshots[0].snapshot;
+    replaced.snapshots[0].snapshot =
+        crate::snapshot::Snapshot::from_parts(a.name().clone(), 5, a.createtxg(), a.creation());
     let d = plan_differences(&was, &plan(&replaced, "a", Strategy::Auto, ID));
     assert!(
         d.iter()
@@ -629,10 +619,7 @@ fn plan_differences_name_what_changed() {
     );
     // The dataset was mounted since (a swap now unmounts it): the steps differ.
     let mut mounted = base();
-    mounted.mount = Some(MountState {
-        path: "/tank/home".into(),
-        busy: false,
-    });
+    mounted.mount = mount("/tank/home", false);
     let d = plan_differences(&was, &plan(&mounted, "a", Strategy::Auto, ID));
     assert!(d.iter().any(|x| x.contains("steps changed")), "{d:?}");
 }
@@ -643,8 +630,7 @@ fn journals_are_one_per_operation() {
     let _ = std::fs::remove_dir_all(&dir);
     let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
     let j = |id: &str, ds: &str| {
-        let mut s = base();
-        s.dataset = ds.into();
+        let s = base_on(ds);
         exec::journal_for(JournalOp::Rollback, plan(&s, "a", Strategy::Copy, id), None)
     };
     let a = j("20261125T101500-aaaaaa", "tank/a");

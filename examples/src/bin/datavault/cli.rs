@@ -67,6 +67,22 @@ fn json() -> Arg {
     flag("json", "Print JSON instead of text")
 }
 
+/// `-H`, as `zfs list` has it.
+fn scripted(help: &'static str) -> Arg {
+    Arg::new("scripted")
+        .short('H')
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+/// `-p`, as `zfs list` has it.
+fn parsable() -> Arg {
+    Arg::new("parsable")
+        .short('p')
+        .action(ArgAction::SetTrue)
+        .help("Exact numbers: bytes, seconds, and times as seconds since the epoch")
+}
+
 fn recursive(help: &'static str) -> Arg {
     Arg::new("recursive")
         .short('r')
@@ -145,18 +161,10 @@ fn list() -> Command {
         ))
         .arg(recursive("Include the descendants"))
         .arg(json())
-        .arg(
-            Arg::new("scripted")
-                .short('H')
-                .action(ArgAction::SetTrue)
-                .help("Scripted: only the snapshot rows, no header, columns separated by one tab"),
-        )
-        .arg(
-            Arg::new("parsable")
-                .short('p')
-                .action(ArgAction::SetTrue)
-                .help("Exact numbers: bytes, seconds, and times as seconds since the epoch"),
-        )
+        .arg(scripted(
+            "Scripted: only the snapshot rows, no header, columns separated by one tab",
+        ))
+        .arg(parsable())
         .args(policy_args())
         .arg(now())
 }
@@ -300,7 +308,16 @@ fn stash() -> Command {
     Command::new("stash")
         .about("The stashes rollbacks made: list, show, restore, drop, export")
         .subcommand_required(true)
-        .subcommand(Command::new("list").about("List the stashes").arg(json()))
+        .subcommand(
+            Command::new("list")
+                .about("List the stashes")
+                .arg(json())
+                .arg(scripted(
+                    "Scripted: one row per stash (ID, DATASET, TARGET, CREATED, SNAPSHOTS, USED, \
+                     VERIFIED), no header, columns separated by one tab",
+                ))
+                .arg(parsable()),
+        )
         .subcommand(
             Command::new("show")
                 .about("Show one stash")
@@ -594,6 +611,19 @@ mod tests {
     #[test]
     fn the_tree_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn stash_list_takes_scripted_and_parsable() {
+        for args in [
+            &["stash", "list", "-H"][..],
+            &["stash", "list", "-p"],
+            &["stash", "list", "-H", "-p"],
+            &["stash", "list", "-Hp"],
+        ] {
+            ok(args).unwrap_or_else(|e| panic!("{args:?} refused: {e}"));
+        }
+        assert!(ok(&["stash", "list", "-x"]).is_err());
     }
 
     /// The subcommand at `path` (e.g. `["stash", "list"]`).

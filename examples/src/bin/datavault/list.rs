@@ -325,7 +325,7 @@ fn stash_json(v: &StashView) -> Value {
 }
 
 /// `1.5G`-style sizes (binary units, like `zfs list`).
-fn size(n: u64) -> String {
+pub fn size(n: u64) -> String {
     const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
     if n < 1024 {
         return n.to_string();

@@ -4,7 +4,7 @@
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, StashView, Store, Strategy};
 
-use crate::common::{Failure, confirm, json, one, parse_flags, store};
+use crate::common::{Failure, Opts, confirm, json, one, parse_flags, store};
 
 /// `datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]`
 pub fn rollback(args: &[String]) -> Result<(), Failure> {
@@ -78,62 +78,8 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
     let sub = args.first().map(String::as_str);
     let rest = if args.is_empty() { &[][..] } else { &args[1..] };
     match sub {
-        Some("list") => {
-            let f = parse_flags(rest, &["--json"])?;
-            if !f.positional.is_empty() {
-                return Err(Failure::Usage("stash list takes no arguments".into()));
-            }
-            let v = rollback::stash_list(&store()?)?;
-            if f.json {
-                let arr: Vec<_> = v.iter().collect();
-                println!("{}", json(&arr));
-            } else if v.is_empty() {
-                println!("no stashes");
-            } else {
-                for s in &v {
-                    println!(
-                        "{}  {} -> {}  {} snapshot(s)  {} bytes  {}",
-                        s.record.id,
-                        s.record.dataset,
-                        s.record.target,
-                        s.record.snapshots.len(),
-                        s.used,
-                        if s.verified { "verified" } else { "UNVERIFIED" }
-                    );
-                }
-            }
-            Ok(())
-        }
-        Some("show") => {
-            let f = parse_flags(rest, &["--json"])?;
-            let id = one(&f.positional, "ID")?;
-            let s = rollback::stash_show(&store()?, &id)?;
-            if f.json {
-                println!("{}", json(&s));
-            } else {
-                println!(
-                    "stash {} ({})",
-                    s.record.id,
-                    if s.verified { "verified" } else { "UNVERIFIED" }
-                );
-                println!(
-                    "dataset: {} rolled back to {} with {}",
-                    s.record.dataset, s.record.target, s.record.strategy
-                );
-                println!(
-                    "stash dataset: {} ({} bytes)",
-                    s.record.stash_dataset, s.used
-                );
-                for sn in &s.record.snapshots {
-                    println!("  {}@{} guid {}", s.record.stash_dataset, sn.name, sn.guid);
-                }
-                match &s.browse {
-                    Some(p) => println!("browse: {p}"),
-                    None => println!("browse: not mounted (clone a snapshot to browse it)"),
-                }
-            }
-            Ok(())
-        }
+        Some("list") => stash_list(rest),
+        Some("show") => stash_show(rest),
         Some("restore") => {
             let (st, id, s) = confirmed(rest, |id, s| {
                 format!(
@@ -159,22 +105,132 @@ pub fn stash(args: &[String]) -> Result<(), Failure> {
             println!("dropped stash {id}");
             Ok(())
         }
-        Some("export") => {
-            let f = parse_flags(rest, &[])?;
-            let [id, file] = f.positional.as_slice() else {
-                return Err(Failure::Usage("stash export ID FILE".into()));
-            };
-            let st = store()?;
-            let path = std::path::Path::new(file);
-            let watch = flocker_examples::show_progress(false).then(|| SizeWatch::start(path));
-            let r = rollback::stash_export(&st, id, path);
-            drop(watch);
-            let n = r?;
-            println!("wrote {n} bytes to {file}");
-            Ok(())
-        }
+        Some("export") => stash_export(rest),
         _ => Err(Failure::Usage("stash list|show|restore|drop|export".into())),
     }
+}
+
+/// `stash list [--json] [-H] [-p]`: `-H` prints one tab-separated row per stash without a
+/// header (ID, DATASET, TARGET, CREATED, SNAPSHOTS, USED, VERIFIED, as `zfs list -H` does);
+/// `-p` prints exact numbers there (CREATED in seconds since the epoch, USED in bytes).
+fn stash_list(rest: &[String]) -> Result<(), Failure> {
+    let rest = split_short_flags(rest);
+    let o = Opts::parse(&rest, &["--json", "-H", "-p"], &[])?;
+    if !o.positional.is_empty() {
+        return Err(Failure::Usage("stash list takes no arguments".into()));
+    }
+    let v = rollback::stash_list(&store()?)?;
+    if o.flag("--json") {
+        let arr: Vec<_> = v.iter().collect();
+        println!("{}", json(&arr));
+    } else if o.flag("-H") {
+        for s in &v {
+            println!("{}", stash_row(s, o.flag("-p")).join("\t"));
+        }
+    } else if v.is_empty() {
+        println!("no stashes");
+    } else {
+        for s in &v {
+            println!(
+                "{}  {} -> {}  {} snapshot(s)  {} bytes  {}",
+                s.record.id,
+                s.record.dataset,
+                s.record.target,
+                s.record.snapshots.len(),
+                s.used,
+                if s.verified { "verified" } else { "UNVERIFIED" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `-Hp` as `-H -p` (clap accepts both; the hand parser takes one flag per argument).
+fn split_short_flags(args: &[String]) -> Vec<String> {
+    let mut v = Vec::new();
+    for a in args {
+        match a.strip_prefix('-') {
+            Some(f) if f.len() > 1 && f.chars().all(|c| "Hp".contains(c)) => {
+                v.extend(f.chars().map(|c| format!("-{c}")));
+            }
+            _ => v.push(a.clone()),
+        }
+    }
+    v
+}
+
+/// The `-H` columns of one stash: ID, DATASET, TARGET, CREATED (RFC 3339; `-p`: seconds since
+/// the epoch), SNAPSHOTS (how many), USED (`1.5G`-style; `-p`: bytes), VERIFIED (`yes`/`no`).
+fn stash_row(s: &StashView, parsable: bool) -> Vec<String> {
+    let r = &s.record;
+    let created = if parsable {
+        r.created.unix_timestamp().to_string()
+    } else {
+        r.created
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| r.created.unix_timestamp().to_string())
+    };
+    vec![
+        r.id.clone(),
+        r.dataset.to_string(),
+        r.target.to_string(),
+        created,
+        r.snapshots.len().to_string(),
+        if parsable {
+            s.used.to_string()
+        } else {
+            crate::list::size(s.used)
+        },
+        if s.verified { "yes" } else { "no" }.to_string(),
+    ]
+}
+
+/// `stash show ID [--json]`
+fn stash_show(rest: &[String]) -> Result<(), Failure> {
+    let f = parse_flags(rest, &["--json"])?;
+    let id = one(&f.positional, "ID")?;
+    let s = rollback::stash_show(&store()?, &id)?;
+    if f.json {
+        println!("{}", json(&s));
+        return Ok(());
+    }
+    println!(
+        "stash {} ({})",
+        s.record.id,
+        if s.verified { "verified" } else { "UNVERIFIED" }
+    );
+    println!(
+        "dataset: {} rolled back to {} with {}",
+        s.record.dataset, s.record.target, s.record.strategy
+    );
+    println!(
+        "stash dataset: {} ({} bytes)",
+        s.record.stash_dataset, s.used
+    );
+    for sn in &s.record.snapshots {
+        println!("  {}@{} guid {}", s.record.stash_dataset, sn.name, sn.guid);
+    }
+    match &s.browse {
+        Some(p) => println!("browse: {p}"),
+        None => println!("browse: not mounted (clone a snapshot to browse it)"),
+    }
+    Ok(())
+}
+
+/// `stash export ID FILE`
+fn stash_export(rest: &[String]) -> Result<(), Failure> {
+    let f = parse_flags(rest, &[])?;
+    let [id, file] = f.positional.as_slice() else {
+        return Err(Failure::Usage("stash export ID FILE".into()));
+    };
+    let st = store()?;
+    let path = std::path::Path::new(file);
+    let watch = flocker_examples::show_progress(false).then(|| SizeWatch::start(path));
+    let r = rollback::stash_export(&st, id, path);
+    drop(watch);
+    let n = r?;
+    println!("wrote {n} bytes to {file}");
+    Ok(())
 }
 
 /// `stash restore|drop ID [--yes]`: the store, the ID and its stash, once the user agreed to
@@ -228,5 +284,24 @@ impl Drop for SizeWatch {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combined_short_flags_are_split() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(split_short_flags(&v(&["-Hp"])), v(&["-H", "-p"]));
+        assert_eq!(
+            split_short_flags(&v(&["-pH", "--json"])),
+            v(&["-p", "-H", "--json"])
+        );
+        assert_eq!(
+            split_short_flags(&v(&["-H", "-x", "-Hx"])),
+            v(&["-H", "-x", "-Hx"])
+        );
     }
 }

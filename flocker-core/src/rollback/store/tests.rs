@@ -186,3 +186,92 @@ fn reading_creates_nothing() {
     assert!(dir.join("stash").is_dir());
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Journals exactly as the code before the private plan format wrote them (produced by that
+/// code): a `swap` in progress (every step kind of a swap) and a committed `copy` with a late
+/// snapshot (every step kind of a copy).
+const JOURNAL_V1_SWAP: &str = include_str!("samples/journal-v1-swap.json");
+const JOURNAL_V1_COPY: &str = include_str!("samples/journal-v1-copy.json");
+/// A plan as `datavault rollback --dry-run --json` printed it before, with every kind of
+/// blocker.
+const PLAN_V1_BLOCKED: &str = include_str!("samples/plan-v1-blocked.json");
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn journals_of_the_present_format_read_and_write_back_the_same() {
+    for sample in [JOURNAL_V1_SWAP, JOURNAL_V1_COPY] {
+        let v1: JournalV1 = serde_json::from_str(sample).unwrap_or_else(|e| panic!("{e}"));
+        let j = Journal::try_from(v1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(j.op, JournalOp::Rollback);
+        assert_eq!(j.plan.dataset, "tank/home");
+        assert_eq!(j.plan.target, "tank/home@a");
+        assert_eq!(
+            j.plan.pre_snapshot.as_ref().map(|s| s.as_str()),
+            Some("tank/home@flocker-pre-20261125T101500-abcdef")
+        );
+        let again = serde_json::to_value(JournalV1::from(&j)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again, json(sample));
+    }
+    let v1: JournalV1 = serde_json::from_str(JOURNAL_V1_SWAP).unwrap_or_else(|e| panic!("{e}"));
+    let j = Journal::try_from(v1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(j.next_step, 4);
+    assert_eq!(j.plan.strategy, Some(Strategy::Swap));
+    assert_eq!(
+        j.plan.incoming.as_ref().map(|d| d.as_str()),
+        Some("tank/flocker-stash/20261125T101500-abcdef-new")
+    );
+    assert_eq!(j.plan.stashed[1].clones[0], "tank/c");
+    assert_eq!(j.plan.stashed[0].holds, ["keep"]);
+    assert!(
+        j.plan.steps.contains(&crate::rollback::Step::Rename {
+            from: DatasetName::new("tank/flocker-stash/20261125T101500-abcdef/a")
+                .unwrap_or_else(|e| panic!("{e}")),
+            to: DatasetName::new("tank/home/a").unwrap_or_else(|e| panic!("{e}")),
+        })
+    );
+    let v1: JournalV1 = serde_json::from_str(JOURNAL_V1_COPY).unwrap_or_else(|e| panic!("{e}"));
+    let j = Journal::try_from(v1).unwrap_or_else(|e| panic!("{e}"));
+    assert!(j.committed);
+    assert_eq!(j.late, [StashedSnapshot::new("late1", 99)]);
+    assert!(matches!(
+        &j.plan.steps[2],
+        crate::rollback::Step::SendReceive { from: Some(crate::rollback::Source::Snapshot(f)), .. }
+            if *f == "tank/home@a"
+    ));
+}
+
+#[test]
+fn plans_print_as_before() {
+    let v1: plan_v1::PlanV1 =
+        serde_json::from_str(PLAN_V1_BLOCKED).unwrap_or_else(|e| panic!("{e}"));
+    let p = RollbackPlan::try_from(v1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.blockers.len(), 9);
+    assert!(!p.is_runnable());
+    assert_eq!(json(&p.to_json()), json(PLAN_V1_BLOCKED));
+}
+
+#[test]
+fn a_journal_with_a_bad_name_is_unusable() {
+    let text = JOURNAL_V1_COPY.replace("\"tank/home@c\"", "\"tank/home@c@d\"");
+    let v1: JournalV1 = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        Journal::try_from(v1).map(drop).map_err(|e| e.kind()).err(),
+        Some(ErrorKind::InvalidData)
+    );
+}
+
+#[test]
+fn a_record_with_a_bad_snapshot_name_is_unusable() {
+    let text = RECORD_UNVERSIONED.replace("\"name\": \"b\"", "\"name\": \"b@c\"");
+    let v1: RecordV1 = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        StashRecord::try_from(v1)
+            .map(drop)
+            .map_err(|e| e.kind())
+            .err(),
+        Some(ErrorKind::InvalidData)
+    );
+}
