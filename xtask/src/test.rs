@@ -114,13 +114,40 @@ fn cargo_streamed(
 }
 
 fn host_tests(filter: &[String]) -> Counts {
+    let mut counts = Counts::default();
+    // The command-line tests (tests/tests/cli.rs) run the example binaries, which `cargo test`
+    // does not build for another package: build them first, as the 2.1 lab build does (the same
+    // features, so that build then has nothing to do).
+    println!("== host tests: building the workspace's binaries");
+    let build = [
+        "build",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--bins",
+        "--features",
+        LAB_FEATURES,
+        "--quiet",
+    ];
+    match cargo_streamed(&build, &[], None) {
+        Ok((true, _)) => {}
+        Ok((false, _)) => {
+            eprintln!("xtask: building the workspace's binaries failed");
+            counts.failed += 1;
+            return counts;
+        }
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            counts.failed += 1;
+            return counts;
+        }
+    }
     println!("== host tests: cargo test --workspace");
     let mut args = vec!["test", "--workspace"];
     if !filter.is_empty() {
         args.push("--");
         args.extend(filter.iter().map(String::as_str));
     }
-    let mut counts = Counts::default();
     match cargo_streamed(&args, &[], None) {
         Ok((ok, out)) => {
             for l in out.lines() {
