@@ -29,7 +29,12 @@ fn facts_of(shorts: &[&str]) -> Vec<(DatasetName, SnapshotFacts)> {
         .enumerate()
         .map(|(i, s)| {
             let i = i as u64 + 1;
-            let f = SnapshotFacts::new(format!("p/fs@{s}"), 1000 + i, 10 * i, t(i as i64));
+            let f = SnapshotFacts::new(
+                SnapshotName::new(format!("p/fs@{s}")).unwrap(),
+                1000 + i,
+                10 * i,
+                t(i as i64),
+            );
             (DatasetName::new("p/fs").unwrap(), f)
         })
         .collect()
@@ -60,7 +65,7 @@ fn foreign_snapshots_are_not_planned_or_counted() {
     let doomed: Vec<&str> = p.doomed().iter().map(|e| e.name.as_str()).collect();
     assert_eq!(doomed, [format!("p/fs@{DV1}"), format!("p/fs@{DV2}")]);
     assert_eq!(p.kept(), 1);
-    let foreign: Vec<&str> = p.foreign.iter().map(|f| f.name.as_str()).collect();
+    let foreign: Vec<&str> = p.foreign.iter().map(|f| f.name().as_str()).collect();
     assert_eq!(
         foreign,
         [
