@@ -15,7 +15,9 @@
 //! (neither its counts nor its "newest" protection see them), and reported as [`FOREIGN`].
 //!
 //! The workflow never prints: [`plan`] and [`apply`] tell a callback of their [`Progress`],
-//! and [`apply`] returns a typed [`Report`].
+//! and [`apply`] returns a typed [`Report`]. The retention facts come from the inventory's
+//! listing rows ([`SnapshotFacts::from_info`]); [`Planned::rows_of`] gives a dataset's
+//! snapshots in listing order, planned and foreign, as a listing of the plan shows them.
 //!
 //! ```no_run
 //! use flocker_core::name::DatasetName;
