@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::time::Duration as StdDuration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use flocker_core::name::SnapshotName;
 use flocker_core::retention::{RetentionPolicy, SnapshotFacts, TimeZone};
 use time::{Duration, macros::datetime};
 
@@ -15,7 +16,7 @@ fn snapshots(n: u64) -> Vec<SnapshotFacts> {
     (0..n)
         .map(|k| {
             let mut s = SnapshotFacts::new(
-                format!("tank/home@auto-{k:07}"),
+                SnapshotName::new(format!("tank/home@auto-{k:07}")).expect("a valid name"),
                 k.wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 1000 + k,
                 start + Duration::minutes(5 * k as i64),
@@ -31,7 +32,7 @@ fn bench(c: &mut Criterion) {
     let snaps = snapshots(1_000_000);
     let now = snaps
         .last()
-        .map(|s| s.creation)
+        .map(|s| s.creation())
         .unwrap_or(datetime!(2025-01-01 00:00 UTC));
     let tz = TimeZone::get("Europe/Berlin").expect("bundled tz database");
     let mut group = c.benchmark_group("retention_plan_1M");

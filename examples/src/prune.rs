@@ -11,7 +11,7 @@ use std::io::Write;
 use std::ops::{Deref, DerefMut};
 
 use flocker_core::error::{Error, ErrorKind, errno_name};
-use flocker_core::name::DatasetName;
+use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::prune::{self as workflow, Progress};
 use flocker_core::retention::{
     ChangeSide, Decision, KeepReason, PlanEntry, Protection, Reason, RetentionPlan,
@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub use flocker_core::prune::{
-    ErrorInfo, FOREIGN, Fate, NameMatch, Ownership, Planned, Report, Tally,
+    ErrorInfo, FOREIGN, Fate, NameMatch, Ownership, Planned, Report, Row, Tally,
 };
 
 /// The `--help` text describing the JSON output and the exit status.
@@ -212,7 +212,7 @@ impl ProgressLine {
     }
 
     /// Shows or clears the line for `p`; a skipped or failed snapshot goes to `report`.
-    fn hear(&mut self, p: &Progress, report: &mut impl FnMut(&str, &Fate)) {
+    fn hear(&mut self, p: &Progress, report: &mut impl FnMut(&SnapshotName, &Fate)) {
         match p {
             Progress::Listing(l) => {
                 self.show(&format!("listing {}: {} so far", l.listing, l.items))
@@ -245,7 +245,11 @@ pub fn plan(o: &Options) -> Result<Planned, Failure> {
 /// Destroys what `planned` destroys (nothing on a dry run), oldest first, in batches;
 /// `report` hears of each snapshot skipped or failed. A progress line is shown on a terminal
 /// (never with `json`).
-pub fn apply(o: &Options, planned: &Planned, mut report: impl FnMut(&str, &Fate)) -> Report {
+pub fn apply(
+    o: &Options,
+    planned: &Planned,
+    mut report: impl FnMut(&SnapshotName, &Fate),
+) -> Report {
     let mut line = ProgressLine::new(o);
     workflow::apply(o, planned, |p| line.hear(p, &mut report))
 }
@@ -366,31 +370,27 @@ pub fn print_text_plan(s: &Options, planned: &Planned) {
         if planned.plans.len() > 1 {
             println!("== {ds}");
         }
-        let foreign: Vec<&SnapshotFacts> = planned.foreign_of(ds.as_str()).collect();
-        print!("{}", plan_text(plan, &foreign));
+        print!("{}", plan_text(plan, &planned.rows_of(ds)));
     }
 }
 
 /// The plan's text with a `foreign NAME  [foreign (kept)]` line for each foreign snapshot,
-/// in createtxg order. The plan's `Display` writes one line per entry, in entry order, then
-/// its space line.
-fn plan_text(plan: &RetentionPlan, foreign: &[&SnapshotFacts]) -> String {
+/// in the order of `rows` ([`Planned::rows_of`]). The plan's `Display` writes one line per
+/// entry, in entry order, then its space line.
+fn plan_text(plan: &RetentionPlan, rows: &[Row]) -> String {
     let text = plan.to_string();
     let mut lines = text.lines();
     let mut out = String::new();
-    let mut fi = foreign.iter().peekable();
-    let line = |f: &SnapshotFacts| format!("foreign {}  [{FOREIGN}]\n", f.name);
-    for e in &plan.entries {
-        while let Some(f) = fi.next_if(|f| f.createtxg < e.createtxg) {
-            out.push_str(&line(f));
+    for row in rows {
+        match row {
+            Row::Foreign(f) => out.push_str(&format!("foreign {}  [{FOREIGN}]\n", f.name())),
+            _ => {
+                if let Some(l) = lines.next() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
         }
-        if let Some(l) = lines.next() {
-            out.push_str(l);
-            out.push('\n');
-        }
-    }
-    for f in fi {
-        out.push_str(&line(f));
     }
     for l in lines {
         out.push_str(l);
@@ -409,26 +409,26 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub fn json_report(
     s: &Options,
     planned: &Planned,
-    fates: &HashMap<String, Fate>,
+    fates: &HashMap<SnapshotName, Fate>,
     t: &Tally,
 ) -> Value {
     let mut datasets = Vec::new();
     let mut entries = Vec::new();
     let (mut n, mut keep, mut destroy) = (0, 0, 0);
     for (ds, plan) in &planned.plans {
-        let ds = ds.as_str();
         let k = plan.kept().count();
         let d = plan.destroyed().count();
-        let foreign: Vec<&SnapshotFacts> = planned.foreign_of(ds).collect();
-        n += plan.entries.len() + foreign.len();
+        let rows = planned.rows_of(ds);
+        let foreign = rows.len() - plan.entries.len();
+        n += rows.len();
         keep += k;
         destroy += d;
         datasets.push(json!({
-            "name": ds,
-            "snapshots": plan.entries.len() + foreign.len(),
+            "name": ds.as_str(),
+            "snapshots": rows.len(),
             "keep": k,
             "destroy": d,
-            "foreign": foreign.len(),
+            "foreign": foreign,
             "space": plan.space.map(|sp| json!({
                 "budget": sp.budget,
                 "used_before": sp.used_before,
@@ -436,14 +436,11 @@ pub fn json_report(
             })),
         }));
         // Oldest first: the foreign snapshots among the planned ones.
-        let mut fi = foreign.into_iter().peekable();
-        for e in &plan.entries {
-            while let Some(f) = fi.next_if(|f| f.createtxg < e.createtxg) {
-                entries.push(foreign_json(ds, f));
-            }
-            entries.push(entry_json(s, ds, plan, e, fates));
-        }
-        entries.extend(fi.map(|f| foreign_json(ds, f)));
+        entries.extend(rows.iter().map(|row| match row {
+            Row::Planned(e) => entry_json(s, ds, plan, e, fates),
+            Row::Foreign(f) => foreign_json(ds, f),
+            _ => Value::Null,
+        }));
     }
     let rules: Vec<String> = s.policy.rules().iter().map(|r| r.to_string()).collect();
     json!({
@@ -473,10 +470,10 @@ pub fn json_report(
 /// One planned snapshot's entry of [`JSON_HELP`].
 fn entry_json(
     s: &Options,
-    ds: &str,
+    ds: &DatasetName,
     plan: &RetentionPlan,
     e: &PlanEntry,
-    fates: &HashMap<String, Fate>,
+    fates: &HashMap<SnapshotName, Fate>,
 ) -> Value {
     let (outcome, error) = match fates.get(&e.name) {
         None => (Value::Null, Value::Null),
@@ -487,8 +484,8 @@ fn entry_json(
         Some(_) => (json!("other"), Value::Null),
     };
     json!({
-        "name": e.name,
-        "dataset": ds,
+        "name": e.name.as_str(),
+        "dataset": ds.as_str(),
         "guid": e.guid.to_string(),
         "createtxg": e.createtxg,
         "creation": rfc3339(e.creation),
@@ -504,13 +501,13 @@ fn entry_json(
 }
 
 /// A foreign snapshot's entry of [`JSON_HELP`]: the same fields, `"decision": "foreign"`.
-fn foreign_json(ds: &str, f: &SnapshotFacts) -> Value {
+fn foreign_json(ds: &DatasetName, f: &SnapshotFacts) -> Value {
     json!({
-        "name": f.name,
-        "dataset": ds,
-        "guid": f.guid.to_string(),
-        "createtxg": f.createtxg,
-        "creation": rfc3339(f.creation),
+        "name": f.name().as_str(),
+        "dataset": ds.as_str(),
+        "guid": f.guid().to_string(),
+        "createtxg": f.createtxg(),
+        "creation": rfc3339(f.creation()),
         "decision": "foreign",
         "reasons": [{"type": "foreign", "text": FOREIGN}],
         "expires": Value::Null,
@@ -527,96 +524,13 @@ fn error_json(e: &ErrorInfo) -> Value {
     })
 }
 
+/// One reason of an entry of [`JSON_HELP`].
 fn reason_json(plan: &RetentionPlan, s: &Options, r: &Reason) -> Value {
     let text = plan.describe(r);
-    let rule = |i: &usize| plan.rules.get(*i).cloned();
-    let until = |u: &Option<OffsetDateTime>| u.map(rfc3339);
     match r {
-        Reason::Protected(p) => {
-            let (what, property) = match p {
-                Protection::Newest => ("newest", None),
-                Protection::Held => ("held", None),
-                Protection::HasClones => ("has_clones", None),
-                Protection::Pinned => ("pinned", None),
-                Protection::PinProperty(prop) => ("pin_property", Some(prop.clone())),
-                Protection::Stashed => ("stashed", None),
-                Protection::FutureDated => ("future_dated", None),
-                _ => ("other", None),
-            };
-            let mut v = json!({"type": "protected", "protection": what, "text": text});
-            if let Some(prop) = property {
-                v["property"] = json!(prop);
-            }
-            v
-        }
-        Reason::Kept(k) => match k {
-            KeepReason::Calendar {
-                rule: i,
-                period,
-                rank,
-            } => json!({
-                "type": "kept", "rule": rule(i), "rule_index": i, "by": "calendar",
-                "period": period.to_string(), "rank": rank, "text": text,
-            }),
-            KeepReason::Grid {
-                rule: i,
-                group,
-                bucket,
-            } => json!({
-                "type": "kept", "rule": rule(i), "rule_index": i, "by": "grid",
-                "group": group, "bucket": bucket, "text": text,
-            }),
-            KeepReason::Within {
-                rule: i,
-                age,
-                until: u,
-            } => json!({
-                "type": "kept", "rule": rule(i), "rule_index": i, "by": "within",
-                "age_seconds": age.as_secs(), "until": until(u), "text": text,
-            }),
-            KeepReason::Minimum { rank } => json!({
-                "type": "kept", "rule": format!("min={}", s.policy.min_count()),
-                "rule_index": Value::Null, "by": "min", "rank": rank, "text": text,
-            }),
-            KeepReason::BurstEnd {
-                rule: i,
-                age,
-                until: u,
-            } => json!({
-                "type": "kept", "rule": rule(i), "rule_index": i, "by": "burst_end",
-                "age_seconds": age.as_secs(), "until": until(u), "text": text,
-            }),
-            KeepReason::LargeChange {
-                rule: i,
-                side,
-                written,
-                until: u,
-            } => json!({
-                "type": "kept", "rule": rule(i), "rule_index": i, "by": "large_change",
-                "side": match side { ChangeSide::Before => "before", ChangeSide::After => "after" },
-                "written": written, "until": until(u), "text": text,
-            }),
-            _ => json!({"type": "kept", "by": "other", "text": text}),
-        },
-        Reason::Missed(m) => {
-            let (i, why) = match m {
-                RuleMiss::NotFirstInPeriod { rule: i, .. } => (Some(*i), "not_first_in_period"),
-                RuleMiss::PeriodTooOld { rule: i, .. } => (Some(*i), "period_too_old"),
-                RuleMiss::NotOldestInBucket { rule: i, .. } => (Some(*i), "not_oldest_in_bucket"),
-                RuleMiss::BeyondGrid { rule: i } => (Some(*i), "beyond_grid"),
-                RuleMiss::TooOld { rule: i, .. } => (Some(*i), "too_old"),
-                RuleMiss::NotBurstEnd { rule: i } => (Some(*i), "not_burst_end"),
-                RuleMiss::NoLargeChange { rule: i } => (Some(*i), "no_large_change"),
-                RuleMiss::BeyondMinimum { .. } => (None, "beyond_minimum"),
-                _ => (None, "other"),
-            };
-            let rule_text = match i {
-                Some(i) => rule(&i),
-                None if why == "beyond_minimum" => Some(format!("min={}", s.policy.min_count())),
-                None => None,
-            };
-            json!({"type": "missed", "rule": rule_text, "rule_index": i, "why": why, "text": text})
-        }
+        Reason::Protected(p) => protected_json(p, text),
+        Reason::Kept(k) => kept_json(plan, s, k, text),
+        Reason::Missed(m) => missed_json(plan, s, m, text),
         Reason::OverSpaceBudget { budget } => {
             json!({"type": "over_space_budget", "budget": budget, "text": text})
         }
@@ -635,6 +549,101 @@ fn reason_json(plan: &RetentionPlan, s: &Options, r: &Reason) -> Value {
         }),
         _ => json!({"type": "other", "text": text}),
     }
+}
+
+/// A `protected` reason.
+fn protected_json(p: &Protection, text: String) -> Value {
+    let (what, property) = match p {
+        Protection::Newest => ("newest", None),
+        Protection::Held => ("held", None),
+        Protection::HasClones => ("has_clones", None),
+        Protection::Pinned => ("pinned", None),
+        Protection::PinProperty(prop) => ("pin_property", Some(prop.clone())),
+        Protection::Stashed => ("stashed", None),
+        Protection::FutureDated => ("future_dated", None),
+        _ => ("other", None),
+    };
+    let mut v = json!({"type": "protected", "protection": what, "text": text});
+    if let Some(prop) = property {
+        v["property"] = json!(prop);
+    }
+    v
+}
+
+/// A `kept` reason.
+fn kept_json(plan: &RetentionPlan, s: &Options, k: &KeepReason, text: String) -> Value {
+    let rule = |i: &usize| plan.rules.get(*i).cloned();
+    let until = |u: &Option<OffsetDateTime>| u.map(rfc3339);
+    match k {
+        KeepReason::Calendar {
+            rule: i,
+            period,
+            rank,
+        } => json!({
+            "type": "kept", "rule": rule(i), "rule_index": i, "by": "calendar",
+            "period": period.to_string(), "rank": rank, "text": text,
+        }),
+        KeepReason::Grid {
+            rule: i,
+            group,
+            bucket,
+        } => json!({
+            "type": "kept", "rule": rule(i), "rule_index": i, "by": "grid",
+            "group": group, "bucket": bucket, "text": text,
+        }),
+        KeepReason::Within {
+            rule: i,
+            age,
+            until: u,
+        } => json!({
+            "type": "kept", "rule": rule(i), "rule_index": i, "by": "within",
+            "age_seconds": age.as_secs(), "until": until(u), "text": text,
+        }),
+        KeepReason::Minimum { rank } => json!({
+            "type": "kept", "rule": format!("min={}", s.policy.min_count()),
+            "rule_index": Value::Null, "by": "min", "rank": rank, "text": text,
+        }),
+        KeepReason::BurstEnd {
+            rule: i,
+            age,
+            until: u,
+        } => json!({
+            "type": "kept", "rule": rule(i), "rule_index": i, "by": "burst_end",
+            "age_seconds": age.as_secs(), "until": until(u), "text": text,
+        }),
+        KeepReason::LargeChange {
+            rule: i,
+            side,
+            written,
+            until: u,
+        } => json!({
+            "type": "kept", "rule": rule(i), "rule_index": i, "by": "large_change",
+            "side": match side { ChangeSide::Before => "before", ChangeSide::After => "after" },
+            "written": written, "until": until(u), "text": text,
+        }),
+        _ => json!({"type": "kept", "by": "other", "text": text}),
+    }
+}
+
+/// A `missed` reason.
+fn missed_json(plan: &RetentionPlan, s: &Options, m: &RuleMiss, text: String) -> Value {
+    let (i, why) = match m {
+        RuleMiss::NotFirstInPeriod { rule: i, .. } => (Some(*i), "not_first_in_period"),
+        RuleMiss::PeriodTooOld { rule: i, .. } => (Some(*i), "period_too_old"),
+        RuleMiss::NotOldestInBucket { rule: i, .. } => (Some(*i), "not_oldest_in_bucket"),
+        RuleMiss::BeyondGrid { rule: i } => (Some(*i), "beyond_grid"),
+        RuleMiss::TooOld { rule: i, .. } => (Some(*i), "too_old"),
+        RuleMiss::NotBurstEnd { rule: i } => (Some(*i), "not_burst_end"),
+        RuleMiss::NoLargeChange { rule: i } => (Some(*i), "no_large_change"),
+        RuleMiss::BeyondMinimum { .. } => (None, "beyond_minimum"),
+        _ => (None, "other"),
+    };
+    let rule_text = match i {
+        Some(i) => plan.rules.get(i).cloned(),
+        None if why == "beyond_minimum" => Some(format!("min={}", s.policy.min_count())),
+        None => None,
+    };
+    json!({"type": "missed", "rule": rule_text, "rule_index": i, "why": why, "text": text})
 }
 
 #[cfg(test)]
@@ -664,7 +673,7 @@ mod tests {
         o.ownership = ownership;
         let mut facts = Vec::new();
         for (n, short) in (1u64..).zip(shorts) {
-            let name = format!("p/fs@{short}");
+            let name = SnapshotName::new(format!("p/fs@{short}")).unwrap();
             facts.push((
                 fs.clone(),
                 SnapshotFacts::new(name, 1000 + n, 10 * n, t(n as i64)),
@@ -722,8 +731,7 @@ mod tests {
     fn text_plan_shows_foreign_lines_in_order() {
         let shorts = ["before-upgrade", DV1, "monday", DV2, SYNCOID];
         let (_, p) = planned_with("min=1", Ownership::default(), &shorts);
-        let foreign: Vec<&SnapshotFacts> = p.foreign_of("p/fs").collect();
-        let text = plan_text(&p.plans[0].1, &foreign);
+        let text = plan_text(&p.plans[0].1, &p.rows_of(&p.plans[0].0));
         let heads: Vec<(&str, &str)> = text
             .lines()
             .map(|l| {

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use flocker_core::name::SnapshotName;
 use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
 use flocker_tests::{
     Failed, Out, TestPool, TestResult, ensure, example_bin, fail, host_test, run, sh, zfs_test,
@@ -361,13 +362,13 @@ fn list_json() -> TestResult {
         let t = scheme_time(short).unwrap_or(s.creation);
         let g: u64 = s.guid.parse().map_err(fail)?;
         facts.push(SnapshotFacts::new(
-            s.name.clone(),
+            SnapshotName::new(&s.name).map_err(fail)?,
             g,
             s.createtxg,
             OffsetDateTime::from_unix_timestamp(t).map_err(fail)?,
         ));
     }
-    facts.sort_by_key(|x| x.createtxg);
+    facts.sort_by_key(|x| x.createtxg());
     let p: RetentionPolicy = policy.parse().map_err(fail)?;
     let plan = p.plan(
         &facts,

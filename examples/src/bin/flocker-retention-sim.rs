@@ -7,13 +7,19 @@
 //! ```
 //!
 //! Method and results: RETENTION.md at the repository root.
+//!
+//! Exit status: 0 success, 1 the SVG file could not be written, 2 bad arguments (an unknown
+//! option or scenario, a bad policy, an argument that is not UTF-8).
 
 #[path = "../sim/mod.rs"]
 mod sim;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::Parser;
 use flocker_core::retention::RetentionPolicy;
+use flocker_examples::cli::{EXIT_FAILED, EXIT_USAGE, utf8_value};
 use serde_json::json;
 use sim::metrics::{self, Metrics, WINDOWS};
 use sim::peers::{
@@ -64,36 +70,43 @@ fn peers() -> Vec<(&'static str, usize, Factory)> {
     ]
 }
 
+/// The scenarios, for the error line of an unknown `--scenario`.
+const SCENARIOS: &str = "hourly-2y, laptop, dst, clock, bursts";
+
+/// Runs our retention policies and the peers' documented rules over the same snapshot streams
+/// and prints how well each keeps restore points (RETENTION.md).
+#[derive(Parser, Debug)]
+#[command(
+    name = "flocker-retention-sim",
+    version,
+    about = "Compare flocker's retention policies with the peers' rules over simulated snapshot streams",
+    after_help = "Method and results: RETENTION.md. Exit status: 0 success, 1 the SVG file could \
+                  not be written, 2 bad arguments."
+)]
 struct Args {
+    /// Print the results as one JSON object instead of Markdown tables.
+    #[arg(long)]
     json: bool,
+
+    /// Run only this scenario (hourly-2y, laptop, dst, clock, bursts).
+    #[arg(long, value_name = "NAME", value_parser = utf8_value())]
     scenario: Option<String>,
+
+    /// The "ladder" policy compared with the shipped one (RETENTION.md grammar).
+    #[arg(long, value_name = "TEXT", default_value = LADDER, value_parser = utf8_value())]
     policy: String,
-    svg: Option<String>,
+
+    /// Also draw the snapshots kept in the first scenario run to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        json: false,
-        scenario: None,
-        policy: LADDER.to_string(),
-        svg: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => args.json = true,
-            "--scenario" => args.scenario = Some(it.next().ok_or("--scenario needs a name")?),
-            "--policy" => args.policy = it.next().ok_or("--policy needs a policy")?,
-            "--svg" => args.svg = Some(it.next().ok_or("--svg needs a file")?),
-            "-h" | "--help" => {
-                return Err(
-                    "usage: flocker-retention-sim [--json] [--scenario NAME] [--policy TEXT] [--svg FILE]".into(),
-                );
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(args)
+/// Why the simulator stopped.
+enum Failure {
+    /// Bad arguments (exit 2).
+    Usage(String),
+    /// Anything else (exit 1).
+    Other(String),
 }
 
 /// The largest scale factor of `shape` whose final snapshot count does not exceed `target`.
@@ -266,48 +279,52 @@ fn metrics_json(m: &Metrics) -> serde_json::Value {
 
 fn main() -> ExitCode {
     flocker_examples::default_sigpipe();
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("flocker-retention-sim: error: {msg}");
+            ExitCode::from(EXIT_USAGE)
         }
-    };
-    let (shipped, ladder) = match (
-        SHIPPED.parse::<RetentionPolicy>(),
-        args.policy.parse::<RetentionPolicy>(),
-    ) {
-        (Ok(s), Ok(l)) => (s, l),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+        Err(Failure::Other(msg)) => {
+            eprintln!("flocker-retention-sim: error: {msg}");
+            ExitCode::from(EXIT_FAILED)
         }
-    };
+    }
+}
+
+/// The policies (shipped, ladder) and the scenarios the arguments ask for.
+fn setup(args: &Args) -> Result<(RetentionPolicy, RetentionPolicy, Vec<Scenario>), Failure> {
+    let shipped = SHIPPED
+        .parse::<RetentionPolicy>()
+        .map_err(|e| Failure::Other(format!("the shipped policy: {e}")))?;
+    let ladder = args
+        .policy
+        .parse::<RetentionPolicy>()
+        .map_err(|e| Failure::Usage(format!("bad --policy {:?}: {e}", args.policy)))?;
     let scenarios: Vec<Scenario> = sim::scenarios::all()
         .into_iter()
         .filter(|s| args.scenario.as_deref().is_none_or(|n| n == s.name))
         .collect();
     if scenarios.is_empty() {
-        eprintln!("no such scenario (hourly-2y, laptop, dst, clock, bursts)");
-        return ExitCode::from(2);
+        return Err(Failure::Usage(format!(
+            "no such scenario {:?} ({SCENARIOS})",
+            args.scenario.as_deref().unwrap_or_default()
+        )));
     }
+    Ok((shipped, ladder, scenarios))
+}
+
+/// Simulates every scenario asked for and prints the results.
+fn run(args: &Args) -> Result<(), Failure> {
+    let (shipped, ladder, scenarios) = setup(args)?;
     let mut results = Vec::new();
     for sc in &scenarios {
         let (result, svg_rows) = simulate(sc, &shipped, &ladder);
         if let Some(path) = &args.svg
             && sc.name == scenarios[0].name
         {
-            let rows: Vec<(String, &Run)> = svg_rows.iter().map(|(n, r)| (n.clone(), r)).collect();
-            let span = sc.events.last().map_or(0, |e| e.true_t)
-                - sc.events.first().map_or(0, |e| e.true_t);
-            let title = format!(
-                "Snapshots kept after \"{}\" (default settings; shipped: {SHIPPED}; ladder: {})",
-                sc.name, args.policy
-            );
-            if let Err(e) = std::fs::write(path, sim::svg::render(&title, &rows, span.max(3600))) {
-                eprintln!("cannot write {path}: {e}");
-                return ExitCode::FAILURE;
-            }
+            write_svg(path, sc, &args.policy, &svg_rows)?;
         }
         results.push(result);
     }
@@ -329,7 +346,24 @@ fn main() -> ExitCode {
             print_table(r);
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+/// Draws the runs of scenario `sc` to `path`.
+fn write_svg(
+    path: &Path,
+    sc: &Scenario,
+    ladder: &str,
+    svg_rows: &[(String, Run)],
+) -> Result<(), Failure> {
+    let rows: Vec<(String, &Run)> = svg_rows.iter().map(|(n, r)| (n.clone(), r)).collect();
+    let span = sc.events.last().map_or(0, |e| e.true_t) - sc.events.first().map_or(0, |e| e.true_t);
+    let title = format!(
+        "Snapshots kept after \"{}\" (default settings; shipped: {SHIPPED}; ladder: {ladder})",
+        sc.name
+    );
+    std::fs::write(path, sim::svg::render(&title, &rows, span.max(3600)))
+        .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Runs ours, the space comparison and every peer (defaults and tuned) over one scenario.
@@ -350,6 +384,28 @@ fn simulate(
         ours.push(metrics::measure(p.name(), &run, sc));
         svg_rows.push((label.into(), run));
     }
+    let extra = extra_rows(sc, shipped, ladder, budget);
+    let (defaults, tuned) = peer_rows(sc, &ours, &mut svg_rows);
+    let result = ScenarioResult {
+        name: sc.name,
+        description: sc.description,
+        ours,
+        extra,
+        budget,
+        defaults,
+        tuned,
+    };
+    (result, svg_rows)
+}
+
+/// The rows of ours not tuned against: landmarks, and the space target (even thinning and
+/// oldest-first, with the shipped rules and under pure space pressure).
+fn extra_rows(
+    sc: &Scenario,
+    shipped: &RetentionPolicy,
+    ladder: &RetentionPolicy,
+    budget: u64,
+) -> Vec<Metrics> {
     let mut extra = Vec::new();
     if let Ok(with_landmarks) = format!("{ladder}{LANDMARKS}").parse::<RetentionPolicy>() {
         let p = Ours::new("ladder+bursts", with_landmarks, sc.tz.clone());
@@ -384,7 +440,16 @@ fn simulate(
         .with_equal_used(1 << 20);
         extra.push(metrics::measure(p.name(), &sim::run(&p, sc), sc));
     }
+    extra
+}
 
+/// Every peer at its defaults (drawn in `svg_rows` unless it keeps everything), and tuned to
+/// the count of each of `ours`.
+fn peer_rows(
+    sc: &Scenario,
+    ours: &[Metrics],
+    svg_rows: &mut Vec<(String, Run)>,
+) -> (Vec<Metrics>, Vec<Vec<Metrics>>) {
     let mut defaults = Vec::new();
     let mut tuned = vec![Vec::new(); ours.len()];
     for (_, shapes, factory) in peers() {
@@ -407,16 +472,7 @@ fn simulate(
         let tm = TimeMachine::new(Some(o.kept));
         t.push(metrics::measure(tm.name(), &sim::run(&tm, sc), sc));
     }
-    let result = ScenarioResult {
-        name: sc.name,
-        description: sc.description,
-        ours,
-        extra,
-        budget,
-        defaults,
-        tuned,
-    };
-    (result, svg_rows)
+    (defaults, tuned)
 }
 
 fn result_json(r: &ScenarioResult) -> serde_json::Value {

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use flocker_core::name::SnapshotName;
 use flocker_core::retention::{
     Decision, KeepReason, PlanEntry, Reason, RetentionPolicy, SnapshotFacts, TimeZone,
 };
@@ -667,6 +668,11 @@ impl Ours {
     }
 }
 
+/// The name of simulated snapshot `id` (`sim/fs@sID`).
+fn sim_name(id: u64) -> SnapshotName {
+    SnapshotName::new(format!("sim/fs@s{id}")).expect("`sim/fs@s` and digits is a valid name")
+}
+
 fn odt(t: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(t).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -679,7 +685,7 @@ impl Policy for Ours {
         let facts: Vec<SnapshotFacts> = snaps
             .iter()
             .map(|s| {
-                let mut f = SnapshotFacts::new(String::new(), s.id, s.id + 1, odt(s.clock_t));
+                let mut f = SnapshotFacts::new(sim_name(s.id), s.id, s.id + 1, odt(s.clock_t));
                 f.written = s.written;
                 f.used = self.used(s);
                 f

@@ -75,7 +75,7 @@ pub struct Tally {
 #[non_exhaustive]
 pub struct Report {
     /// The fate of each snapshot the plan destroys, by full name (none on a dry run).
-    pub fates: HashMap<String, Fate>,
+    pub fates: HashMap<SnapshotName, Fate>,
     /// The counts.
     pub tally: Tally,
 }
@@ -87,7 +87,7 @@ impl Report {
     }
 
     /// Records `fate` for `name`, counts it and tells `progress` of a skip or failure.
-    fn settle(&mut self, name: String, fate: Fate, progress: &mut impl FnMut(&Progress)) {
+    fn settle(&mut self, name: SnapshotName, fate: Fate, progress: &mut impl FnMut(&Progress)) {
         match &fate {
             Fate::Destroyed => self.tally.destroyed += 1,
             Fate::Skipped(_) => self.tally.skipped += 1,
@@ -124,26 +124,13 @@ pub(super) fn destroy_in_batches(
             }
             continue;
         }
-        let mut pending: Vec<SnapshotName> = Vec::with_capacity(chunk.len());
-        for e in chunk {
-            match SnapshotName::new(&e.name) {
-                Ok(n) => pending.push(n),
-                Err(err) => {
-                    let f = Fate::Failed(ErrorInfo {
-                        kind: ErrorKind::InvalidName,
-                        errno: None,
-                        text: err.to_string(),
-                    });
-                    r.settle(e.name.clone(), f, &mut progress);
-                }
-            }
-        }
+        let mut pending: Vec<SnapshotName> = chunk.iter().map(|e| e.name.clone()).collect();
         // Each round either succeeds or removes at least one name, so this ends.
         while !pending.is_empty() {
             r.tally.calls += 1;
             let Err(err) = destroy(&pending) else {
                 for n in pending.drain(..) {
-                    r.settle(n.into_string(), Fate::Destroyed, &mut progress);
+                    r.settle(n, Fate::Destroyed, &mut progress);
                 }
                 continue;
             };
@@ -158,14 +145,14 @@ pub(super) fn destroy_in_batches(
                     ErrorKind::Held | ErrorKind::HasClones => Fate::Skipped(item.into()),
                     _ => Fate::Failed(item.into()),
                 };
-                r.settle(n.into_string(), f, &mut progress);
+                r.settle(n, f, &mut progress);
             }
             if removed == 0 {
                 // The call failed as a whole (no item named): later batches would fail the
                 // same way, so they are not attempted.
                 let info = ErrorInfo::from(&err);
                 for n in pending.drain(..) {
-                    r.settle(n.into_string(), Fate::Failed(info.clone()), &mut progress);
+                    r.settle(n, Fate::Failed(info.clone()), &mut progress);
                 }
                 whole_call_failed = true;
             }
@@ -191,7 +178,7 @@ mod tests {
         (1..=n)
             .map(|i| PlanEntry {
                 index: i - 1,
-                name: format!("p/fs@s{i}"),
+                name: SnapshotName::new(format!("p/fs@s{i}")).unwrap(),
                 guid: i as u64,
                 createtxg: i as u64,
                 creation: OffsetDateTime::UNIX_EPOCH,

@@ -15,7 +15,9 @@
 //! (neither its counts nor its "newest" protection see them), and reported as [`FOREIGN`].
 //!
 //! The workflow never prints: [`plan`] and [`apply`] tell a callback of their [`Progress`],
-//! and [`apply`] returns a typed [`Report`].
+//! and [`apply`] returns a typed [`Report`]. The retention facts come from the inventory's
+//! listing rows ([`SnapshotFacts::from_info`]); [`Planned::rows_of`] gives a dataset's
+//! snapshots in listing order, planned and foreign, as a listing of the plan shows them.
 //!
 //! ```no_run
 //! use flocker_core::name::DatasetName;
@@ -48,7 +50,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, ErrorKind, Result};
 use crate::inventory::{self, Inventory, SnapshotInfo, SnapshotQuery, UserProps};
 use crate::lzc;
-use crate::name::DatasetName;
+use crate::name::{DatasetName, SnapshotName};
 use crate::retention::{PlanEntry, RetentionPlan, RetentionPolicy, SnapshotFacts, TimeZone};
 use crate::rollback::{self, Store};
 
@@ -140,7 +142,7 @@ pub enum Progress<'a> {
     /// A snapshot the plan destroys was skipped (held or cloned meanwhile) or failed.
     Item {
         /// Its full name.
-        name: &'a str,
+        name: &'a SnapshotName,
         /// [`Fate::Skipped`] or [`Fate::Failed`].
         fate: &'a Fate,
     },
@@ -192,12 +194,80 @@ impl Planned {
         self.plans.iter().map(|(_, p)| p.kept().count()).sum()
     }
 
-    /// The foreign snapshots of dataset `ds`, oldest first.
-    pub fn foreign_of<'a>(&'a self, ds: &'a str) -> impl Iterator<Item = &'a SnapshotFacts> {
+    /// The foreign snapshots of dataset `ds` (a [`DatasetName`] or its text), oldest first.
+    pub fn foreign_of<'a, D>(&'a self, ds: &'a D) -> impl Iterator<Item = &'a SnapshotFacts>
+    where
+        D: AsRef<str> + ?Sized,
+    {
         self.foreign
             .iter()
-            .filter(move |f| f.name.split_once('@').is_some_and(|(d, _)| d == ds))
+            .filter(move |f| f.name().dataset_str() == ds.as_ref())
     }
+
+    /// The snapshots of dataset `ds` in listing order (by createtxg): the entries of its plan,
+    /// with its foreign snapshots among them. What a listing of the plan shows, line by line.
+    ///
+    /// ```
+    /// use flocker_core::name::{DatasetName, SnapshotName};
+    /// use flocker_core::prune::{self, Options, Row};
+    /// use flocker_core::retention::{SnapshotFacts, TimeZone};
+    /// use time::macros::datetime;
+    ///
+    /// let fs = DatasetName::new("tank/fs")?;
+    /// let now = datetime!(2026-12-01 12:00 UTC);
+    /// let o = Options::new(fs.clone(), "min=1".parse().expect("a policy"), TimeZone::UTC, now);
+    /// let facts = ["dv-20261201T100000Z", "manual", "dv-20261201T110000Z"]
+    ///     .iter()
+    ///     .zip(1u64..)
+    ///     .map(|(short, i)| {
+    ///         let name = SnapshotName::new_parts(&fs, short).expect("a valid name");
+    ///         let at = now - time::Duration::hours(4 - i as i64);
+    ///         (fs.clone(), SnapshotFacts::new(name, i, i, at))
+    ///     });
+    /// let planned = prune::plan_facts(&o, facts);
+    /// let rows: Vec<&str> = planned
+    ///     .rows_of(&fs)
+    ///     .iter()
+    ///     .map(|r| match r {
+    ///         Row::Planned(e) => e.name.short_name(),
+    ///         Row::Foreign(f) => f.name().short_name(),
+    ///         _ => "?",
+    ///     })
+    ///     .collect();
+    /// assert_eq!(rows, ["dv-20261201T100000Z", "manual", "dv-20261201T110000Z"]);
+    /// # Ok::<(), flocker_core::error::Error>(())
+    /// ```
+    pub fn rows_of(&self, ds: &DatasetName) -> Vec<Row<'_>> {
+        let entries = self
+            .plans
+            .iter()
+            .find(|(d, _)| d == ds)
+            .map_or(&[][..], |(_, p)| &p.entries[..]);
+        let mut rows = Vec::with_capacity(entries.len());
+        let mut fi = self
+            .foreign
+            .iter()
+            .filter(|f| f.name().dataset_str() == ds.as_str())
+            .peekable();
+        for e in entries {
+            while let Some(f) = fi.next_if(|f| f.createtxg() < e.createtxg) {
+                rows.push(Row::Foreign(f));
+            }
+            rows.push(Row::Planned(e));
+        }
+        rows.extend(fi.map(Row::Foreign));
+        rows
+    }
+}
+
+/// One snapshot of a dataset in [`Planned::rows_of`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Row<'a> {
+    /// Owned by the policy: its plan entry (keep or destroy, and why).
+    Planned(&'a PlanEntry),
+    /// Not owned by the policy ([`FOREIGN`]): never destroyed, not counted.
+    Foreign(&'a SnapshotFacts),
 }
 
 /// Reads the stash records (a real run takes the store's lock and keeps it in the result),
@@ -207,6 +277,33 @@ impl Planned {
 /// Err: the [`Error`] names its step by its operation ([`OP_PROPERTIES`], [`OP_LIST`],
 /// [`OP_STORE_OPEN`], [`OP_STORE_LOCK`], [`OP_STORE_JOURNALS`], [`OP_STORE_READ`],
 /// [`OP_RECOVERY`]) and keeps the cause's kind and errno.
+///
+/// ```no_run
+/// use flocker_core::name::DatasetName;
+/// use flocker_core::prune::{self, Options, Progress, Row};
+/// use flocker_core::retention::TimeZone;
+///
+/// let fs = DatasetName::new("tank/home")?;
+/// let policy = "24x1h,30x1d,min=3".parse().expect("a valid policy");
+/// let mut o = Options::new(fs.clone(), policy, TimeZone::UTC, time::OffsetDateTime::now_utc());
+/// o.dry_run = true; // no lock, no store created
+/// let planned = prune::plan(&o, |p| {
+///     if let Progress::Listing(l) = p {
+///         eprintln!("listing {}: {} so far", l.listing, l.items);
+///     }
+/// })?;
+/// for w in &planned.warnings {
+///     eprintln!("warning: {w}");
+/// }
+/// for row in planned.rows_of(&fs) {
+///     match row {
+///         Row::Planned(e) => println!("{:?} {}", e.decision, e.name),
+///         Row::Foreign(f) => println!("foreign {}", f.name()),
+///         _ => {}
+///     }
+/// }
+/// # Ok::<(), flocker_core::error::Error>(())
+/// ```
 pub fn plan(o: &Options, mut progress: impl FnMut(&Progress)) -> Result<Planned> {
     let mut warnings: Vec<String> = o
         .ownership
@@ -254,6 +351,30 @@ pub fn plan(o: &Options, mut progress: impl FnMut(&Progress)) -> Result<Planned>
 /// Destroys what `planned` destroys (nothing on a dry run), oldest first, in batches of at
 /// most [`Options::batch`]; `progress` hears of each snapshot skipped or failed
 /// ([`Progress::Item`]), each batch done and the end.
+///
+/// ```no_run
+/// use flocker_core::name::DatasetName;
+/// use flocker_core::prune::{self, Fate, Options, Progress};
+/// use flocker_core::retention::TimeZone;
+///
+/// let fs = DatasetName::new("tank/home")?;
+/// let policy = "48x1h,30x1d".parse().expect("a valid policy");
+/// let mut o = Options::new(fs, policy, TimeZone::UTC, time::OffsetDateTime::now_utc());
+/// o.batch = 20;
+/// let planned = prune::plan(&o, |_| {})?; // holds the stash store's lock until dropped
+/// let report = prune::apply(&o, &planned, |p| match p {
+///     Progress::Batch { destroyed, total, .. } => eprintln!("{destroyed} of {total}"),
+///     Progress::Item { name, fate: Fate::Failed(e) } => eprintln!("{name}: {}", e.text),
+///     _ => {}
+/// });
+/// for (name, fate) in &report.fates {
+///     if let Fate::Skipped(e) = fate {
+///         println!("kept {name}: {}", e.text); // held or cloned since the listing
+///     }
+/// }
+/// println!("destroyed {} in {} calls", report.tally.destroyed, report.tally.calls);
+/// # Ok::<(), flocker_core::error::Error>(())
+/// ```
 pub fn apply(o: &Options, planned: &Planned, progress: impl FnMut(&Progress)) -> Report {
     if o.dry_run {
         return Report::default();
@@ -287,7 +408,7 @@ fn context(e: Error, operation: &'static str, name: Option<String>) -> Error {
 /// [`Planned::listing`], the [`Ownership::warning`] if any, and holds no lock.
 ///
 /// ```
-/// use flocker_core::name::DatasetName;
+/// use flocker_core::name::{DatasetName, SnapshotName};
 /// use flocker_core::prune::{self, Options};
 /// use flocker_core::retention::{SnapshotFacts, TimeZone};
 /// use time::macros::datetime;
@@ -299,12 +420,13 @@ fn context(e: Error, operation: &'static str, name: Option<String>) -> Error {
 ///     .iter()
 ///     .zip(1u64..)
 ///     .map(|(short, i)| {
+///         let name = SnapshotName::new_parts(&fs, short).expect("a valid name");
 ///         let at = now - time::Duration::hours(4 - i as i64);
-///         (fs.clone(), SnapshotFacts::new(format!("tank/fs@{short}"), i, i, at))
+///         (fs.clone(), SnapshotFacts::new(name, i, i, at))
 ///     });
 /// let planned = prune::plan_facts(&o, facts);
 /// assert_eq!(planned.doomed()[0].name, "tank/fs@dv-20261201T100000Z");
-/// assert_eq!(planned.foreign[0].name, "tank/fs@manual");
+/// assert_eq!(planned.foreign[0].name(), "tank/fs@manual");
 /// # Ok::<(), flocker_core::error::Error>(())
 /// ```
 pub fn plan_facts(
@@ -315,7 +437,7 @@ pub fn plan_facts(
     let mut foreign = Vec::new();
     for (ds, f) in all {
         let owned = groups.entry(ds).or_default();
-        if o.ownership.owns_name(&f.name) {
+        if o.ownership.owns_name(f.name().as_str()) {
             owned.push(f);
         } else {
             foreign.push(f);
@@ -398,8 +520,9 @@ fn awaiting_recovery(store: &Store, ds: &str) -> Result<Option<String>> {
         }))
 }
 
-/// The retention facts of a listed snapshot: `time` (else its `creation`), its space, holds
-/// and clones (none with `ignore_holds`), whether a stash protects it, its user properties.
+/// The retention facts of a listed snapshot: its listing row, counted as taken at `time` (else
+/// its `creation`), without its holds and clones with `ignore_holds`, stashed when a stash
+/// protects it.
 fn facts(
     s: &SnapshotInfo,
     time: Option<OffsetDateTime>,
@@ -407,19 +530,17 @@ fn facts(
     stashes: &Stashes,
 ) -> SnapshotFacts {
     let name = s.name.as_str();
-    let mut f = SnapshotFacts::new(name, s.guid, s.createtxg, time.unwrap_or(s.creation));
-    f.written = s.written.unwrap_or(0);
-    f.used = s.used;
-    f.held = !ignore_holds && s.userrefs > 0;
-    f.has_clones = !ignore_holds && !s.clones.is_empty();
-    f.stashed = rollback::is_stash_dataset(name)
+    let stashed = rollback::is_stash_dataset(name)
         || stashes.names.contains(name)
         || stashes.guids.contains(&s.guid);
-    f.user_props = s
-        .user_properties
-        .iter()
-        .map(|(k, v)| (k.clone(), v.value.clone()))
-        .collect();
+    let mut f = SnapshotFacts::from_info(s, false, stashed);
+    if let Some(t) = time {
+        f = f.with_creation(t);
+    }
+    if ignore_holds {
+        f.held = false;
+        f.has_clones = false;
+    }
     f
 }
 

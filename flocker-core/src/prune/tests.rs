@@ -29,7 +29,12 @@ fn facts_of(shorts: &[&str]) -> Vec<(DatasetName, SnapshotFacts)> {
         .enumerate()
         .map(|(i, s)| {
             let i = i as u64 + 1;
-            let f = SnapshotFacts::new(format!("p/fs@{s}"), 1000 + i, 10 * i, t(i as i64));
+            let f = SnapshotFacts::new(
+                SnapshotName::new(format!("p/fs@{s}")).unwrap(),
+                1000 + i,
+                10 * i,
+                t(i as i64),
+            );
             (DatasetName::new("p/fs").unwrap(), f)
         })
         .collect()
@@ -60,7 +65,7 @@ fn foreign_snapshots_are_not_planned_or_counted() {
     let doomed: Vec<&str> = p.doomed().iter().map(|e| e.name.as_str()).collect();
     assert_eq!(doomed, [format!("p/fs@{DV1}"), format!("p/fs@{DV2}")]);
     assert_eq!(p.kept(), 1);
-    let foreign: Vec<&str> = p.foreign.iter().map(|f| f.name.as_str()).collect();
+    let foreign: Vec<&str> = p.foreign.iter().map(|f| f.name().as_str()).collect();
     assert_eq!(
         foreign,
         [
@@ -132,4 +137,66 @@ fn a_dry_run_without_a_store_reads_nothing() {
     let st = read_stashes(&o, &mut warnings).unwrap();
     assert!(st.names.is_empty() && st.guids.is_empty() && st._lock.is_none());
     assert!(!o.store.exists(), "a dry run created the store");
+}
+
+#[test]
+fn rows_put_the_foreign_snapshots_among_the_planned_ones_in_listing_order() {
+    let o = options("min=1", Ownership::default());
+    let p = planned(&o, &["before-upgrade", DV1, "monday", DV2, SYNCOID]);
+    let fs = DatasetName::new("p/fs").unwrap();
+    let rows: Vec<(&str, &str)> = p
+        .rows_of(&fs)
+        .iter()
+        .map(|r| match r {
+            Row::Planned(e) if e.decision == crate::retention::Decision::Keep => {
+                ("keep", e.name.short_name())
+            }
+            Row::Planned(e) => ("destroy", e.name.short_name()),
+            Row::Foreign(f) => ("foreign", f.name().short_name()),
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("foreign", "before-upgrade"),
+            ("destroy", DV1),
+            ("foreign", "monday"),
+            ("keep", DV2),
+            ("foreign", SYNCOID),
+        ]
+    );
+    // A dataset without a plan has no rows; foreign_of takes a name or its text.
+    assert!(p.rows_of(&DatasetName::new("p/other").unwrap()).is_empty());
+    assert_eq!(p.foreign_of(&fs).count(), 3);
+}
+
+#[test]
+fn facts_come_from_the_listing_row() {
+    let name = SnapshotName::new(format!("p/fs@{DV1}")).unwrap();
+    let mut info = SnapshotInfo {
+        name: name.clone(),
+        guid: 7,
+        createtxg: 70,
+        creation: t(1),
+        used: 4096,
+        referenced: 8192,
+        written: Some(512),
+        userrefs: 1,
+        clones: vec![DatasetName::new("p/clone").unwrap()],
+        defer_destroy: false,
+        user_properties: BTreeMap::new(),
+        holds: None,
+    };
+    let mut st = Stashes::default();
+    let f = facts(&info, None, false, &st);
+    assert_eq!(f.name(), &name);
+    assert_eq!((f.guid(), f.createtxg(), f.creation()), (7, 70, t(1)));
+    assert_eq!((f.written, f.used), (512, 4096));
+    assert!(f.held && f.has_clones && !f.pinned && !f.stashed);
+    // The scheme's time, holds ignored, a stash protecting it by GUID.
+    st.guids.insert(7);
+    info.written = None;
+    let f = facts(&info, Some(t(5)), true, &st);
+    assert_eq!((f.creation(), f.written), (t(5), 0));
+    assert!(!f.held && !f.has_clones && f.stashed);
 }

@@ -1,7 +1,7 @@
 //! Retention: which snapshots of a dataset to keep, which to destroy, and why.
 //!
-//! Pure logic (no FFI, no ZFS): feed [`SnapshotFacts`] (filled by the `lzc` layer, or by
-//! hand) to [`RetentionPolicy::plan`] and get a [`RetentionPlan`] with a [`Decision`], the
+//! Pure logic (no FFI, no ZFS): feed [`SnapshotFacts`] (built from the inventory's listing
+//! rows, or by hand) to [`RetentionPolicy::plan`] and get a [`RetentionPlan`] with a [`Decision`], the
 //! reasons, and an expiry prediction for **every** snapshot.
 //!
 //! # The rule language
@@ -39,6 +39,7 @@
 //! spacing moves as snapshots age, so a later plan may thin other snapshots.
 //!
 //! ```
+//! use flocker_core::name::SnapshotName;
 //! use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
 //! use time::{Duration, macros::datetime};
 //!
@@ -47,7 +48,8 @@
 //! let snaps: Vec<SnapshotFacts> = (0..24 * 30)
 //!     .map(|h| {
 //!         let t = start + Duration::hours(h);
-//!         SnapshotFacts::new(format!("tank/home@h{h}"), h as u64, 1000 + h as u64, t)
+//!         let name = SnapshotName::new(format!("tank/home@h{h}")).unwrap();
+//!         SnapshotFacts::new(name, h as u64, 1000 + h as u64, t)
 //!     })
 //!     .collect();
 //! let tz = TimeZone::get("Europe/Berlin").unwrap();
@@ -61,6 +63,10 @@
 use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
+
+use crate::inventory::SnapshotInfo;
+use crate::name::SnapshotName;
+use crate::snapshot::Snapshot;
 
 mod civil;
 mod parse;
@@ -82,18 +88,16 @@ pub use policy::{
     GridRule, PolicyError, RetentionPolicy, RetentionPolicyBuilder, Rule,
 };
 
-/// What the planner needs to know about one snapshot: plain data, filled by the `lzc` layer
-/// (or by hand in tests and simulations).
+/// What the planner needs to know about one snapshot: its identity ([`Snapshot`]) and the
+/// listing's space, holds and clones ([`SnapshotInfo`], see [`SnapshotFacts::from_info`]),
+/// with flocker's own flags (pinned, stashed). Built from a listing row, or by hand
+/// ([`SnapshotFacts::new`]) in tests and simulations.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SnapshotFacts {
-    /// Full name (`pool/fs@snap`), copied into the plan.
-    pub name: String,
-    /// The `guid` property.
-    pub guid: u64,
-    /// The `createtxg` property (orders snapshots even when the clock jumped).
-    pub createtxg: u64,
-    /// The `creation` property.
-    pub creation: OffsetDateTime,
+    /// Name, GUID, `createtxg` (orders snapshots even when the clock jumped) and the time the
+    /// snapshot counts as taken at (its `creation` property unless the caller knows better).
+    pub snapshot: Snapshot,
     /// The `written` property: bytes written between the previous snapshot and this one.
     pub written: u64,
     /// The `used` property: bytes only this snapshot holds.
@@ -113,17 +117,65 @@ pub struct SnapshotFacts {
 impl SnapshotFacts {
     /// Facts with the given identity and creation time; `written`/`used` zero, no holds,
     /// clones, pins, stash or user properties.
-    pub fn new(
-        name: impl Into<String>,
-        guid: u64,
-        createtxg: u64,
-        creation: OffsetDateTime,
-    ) -> Self {
+    pub fn new(name: SnapshotName, guid: u64, createtxg: u64, creation: OffsetDateTime) -> Self {
+        SnapshotFacts::from(Snapshot::from_parts(name, guid, createtxg, creation))
+    }
+
+    /// The facts of a listed snapshot: its identity, `written` (0 when the kernel does not
+    /// report it), `used`, holds (`userrefs` > 0), clones and user properties, with flocker's
+    /// `pinned` and `stashed` flags.
+    pub fn from_info(info: &SnapshotInfo, pinned: bool, stashed: bool) -> Self {
         SnapshotFacts {
-            name: name.into(),
-            guid,
-            createtxg,
-            creation,
+            snapshot: info.to_snapshot(),
+            written: info.written.unwrap_or(0),
+            used: info.used,
+            held: info.userrefs > 0,
+            has_clones: !info.clones.is_empty(),
+            pinned,
+            stashed,
+            user_props: info
+                .user_properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+        }
+    }
+
+    /// The same facts with the snapshot counted as taken at `time` (a time its name records,
+    /// say, instead of its `creation` property).
+    pub fn with_creation(mut self, time: OffsetDateTime) -> Self {
+        let s = &self.snapshot;
+        self.snapshot = Snapshot::from_parts(s.name().clone(), s.guid(), s.createtxg(), time);
+        self
+    }
+
+    /// The full name (`pool/fs@snap`), copied into the plan.
+    pub fn name(&self) -> &SnapshotName {
+        self.snapshot.name()
+    }
+
+    /// The `guid` property.
+    pub fn guid(&self) -> u64 {
+        self.snapshot.guid()
+    }
+
+    /// The `createtxg` property.
+    pub fn createtxg(&self) -> u64 {
+        self.snapshot.createtxg()
+    }
+
+    /// The time the snapshot counts as taken at (its `creation` property by default).
+    pub fn creation(&self) -> OffsetDateTime {
+        self.snapshot.creation()
+    }
+}
+
+impl From<Snapshot> for SnapshotFacts {
+    /// Facts of `snapshot` alone: `written`/`used` zero, no holds, clones, pins, stash or user
+    /// properties.
+    fn from(snapshot: Snapshot) -> Self {
+        SnapshotFacts {
+            snapshot,
             written: 0,
             used: 0,
             held: false,
@@ -132,5 +184,12 @@ impl SnapshotFacts {
             stashed: false,
             user_props: BTreeMap::new(),
         }
+    }
+}
+
+impl From<&SnapshotInfo> for SnapshotFacts {
+    /// [`SnapshotFacts::from_info`], neither pinned nor stashed.
+    fn from(info: &SnapshotInfo) -> Self {
+        SnapshotFacts::from_info(info, false, false)
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::policy::{
     BurstRule, CalendarRule, CalendarUnit, ChangeRule, DAY, GridGroup, GridKeep, GridRule, HOUR,
-    MINUTE, PolicyError, RetentionPolicy, Rule, WEEK, YEAR, valid_user_property, validate_rule,
+    MINUTE, PolicyError, RetentionPolicy, RetentionPolicyBuilder, Rule, WEEK, YEAR,
+    valid_user_property, validate_rule,
 };
 
 /// What is wrong with the textual form of a policy.
@@ -323,85 +324,16 @@ impl FromStr for RetentionPolicy {
             return Err(all.err(ParseErrorKind::Empty));
         }
         let mut builder = RetentionPolicy::builder();
-        let mut seen_min = false;
-        let mut seen_space = false;
-        let mut seen_idle = false;
+        let mut seen = Seen::default();
         for item in all.split_top(b',')? {
             if item.text.is_empty() {
                 return Err(item.err(ParseErrorKind::EmptyItem));
             }
             let first = item.text.as_bytes()[0];
-            let rule = if let Some(inner) = item.call("grid") {
-                let mut groups = Vec::new();
-                for part in inner.split_top(b'|')? {
-                    groups.push(grid_group(part)?);
-                }
-                Some(Rule::Grid(GridRule { groups }))
-            } else if let Some(inner) = item.call("bursts") {
-                let v = pairs(inner, &["for", "gap", "quiet"])?;
-                let horizon =
-                    duration(v[0].ok_or_else(|| item.err(ParseErrorKind::MissingKey("for=")))?)?;
-                let gap = match v[1] {
-                    Some(t) => duration(t)?,
-                    None => Duration::from_secs(2 * HOUR),
-                };
-                let quiet = match v[2] {
-                    Some(t) => size(t)?,
-                    None => 64 << 10,
-                };
-                Some(Rule::Bursts(BurstRule {
-                    horizon,
-                    gap,
-                    quiet,
-                }))
-            } else if let Some(inner) = item.call("changes") {
-                let v = pairs(inner, &["for", "size"])?;
-                let horizon =
-                    duration(v[0].ok_or_else(|| item.err(ParseErrorKind::MissingKey("for=")))?)?;
-                let size =
-                    size(v[1].ok_or_else(|| item.err(ParseErrorKind::MissingKey("size=")))?)?;
-                Some(Rule::Changes(ChangeRule { horizon, size }))
+            let rule = if let Some(rule) = call_rule(item)? {
+                Some(rule)
             } else if let Some((key, value)) = item.key_value() {
-                match key.text {
-                    "within" => Some(Rule::Within(duration(value)?)),
-                    "min" => {
-                        if std::mem::replace(&mut seen_min, true) {
-                            return Err(key.err(ParseErrorKind::Duplicate));
-                        }
-                        builder.min_count(count(value)?);
-                        None
-                    }
-                    "space" => {
-                        if std::mem::replace(&mut seen_space, true) {
-                            return Err(key.err(ParseErrorKind::Duplicate));
-                        }
-                        builder.space_budget(Some(size(value)?));
-                        None
-                    }
-                    "idle" => {
-                        if std::mem::replace(&mut seen_idle, true) {
-                            return Err(key.err(ParseErrorKind::Duplicate));
-                        }
-                        let d = duration(value)?;
-                        if d.as_secs() == 0 {
-                            return Err(value.err(ParseErrorKind::Invalid(
-                                PolicyError::ZeroDuration { what: "idle" },
-                            )));
-                        }
-                        builder.idle_cap(d);
-                        None
-                    }
-                    "pin" => {
-                        if !valid_user_property(value.text) {
-                            return Err(value.err(ParseErrorKind::Invalid(
-                                PolicyError::BadPinProperty(value.text.to_string()),
-                            )));
-                        }
-                        builder.pin_property(value.text);
-                        None
-                    }
-                    _ => return Err(key.err(ParseErrorKind::UnknownKey)),
-                }
+                setting(key, value, &mut seen, &mut builder)?
             } else if first.is_ascii_digit() {
                 Some(calendar(item)?)
             } else {
@@ -416,4 +348,99 @@ impl FromStr for RetentionPolicy {
             .build()
             .map_err(|e| all.trim().err(ParseErrorKind::Invalid(e)))
     }
+}
+
+/// The settings given so far (each may be given once).
+#[derive(Default)]
+struct Seen {
+    min: bool,
+    space: bool,
+    idle: bool,
+}
+
+/// A rule written as a call: `grid(...)`, `bursts(...)` or `changes(...)`; `None` for any
+/// other item.
+fn call_rule(item: Tok<'_>) -> Result<Option<Rule>, ParseError> {
+    if let Some(inner) = item.call("grid") {
+        let mut groups = Vec::new();
+        for part in inner.split_top(b'|')? {
+            groups.push(grid_group(part)?);
+        }
+        Ok(Some(Rule::Grid(GridRule { groups })))
+    } else if let Some(inner) = item.call("bursts") {
+        let v = pairs(inner, &["for", "gap", "quiet"])?;
+        let horizon = duration(v[0].ok_or_else(|| item.err(ParseErrorKind::MissingKey("for=")))?)?;
+        let gap = match v[1] {
+            Some(t) => duration(t)?,
+            None => Duration::from_secs(2 * HOUR),
+        };
+        let quiet = match v[2] {
+            Some(t) => size(t)?,
+            None => 64 << 10,
+        };
+        Ok(Some(Rule::Bursts(BurstRule {
+            horizon,
+            gap,
+            quiet,
+        })))
+    } else if let Some(inner) = item.call("changes") {
+        let v = pairs(inner, &["for", "size"])?;
+        let horizon = duration(v[0].ok_or_else(|| item.err(ParseErrorKind::MissingKey("for=")))?)?;
+        let size = size(v[1].ok_or_else(|| item.err(ParseErrorKind::MissingKey("size=")))?)?;
+        Ok(Some(Rule::Changes(ChangeRule { horizon, size })))
+    } else {
+        Ok(None)
+    }
+}
+
+/// A `key=value` item: the `within=` rule, or a setting (`min=`, `space=`, `idle=`, `pin=`)
+/// applied to `builder` (then `None`).
+fn setting(
+    key: Tok<'_>,
+    value: Tok<'_>,
+    seen: &mut Seen,
+    builder: &mut RetentionPolicyBuilder,
+) -> Result<Option<Rule>, ParseError> {
+    let once = |flag: &mut bool| {
+        if std::mem::replace(flag, true) {
+            Err(key.err(ParseErrorKind::Duplicate))
+        } else {
+            Ok(())
+        }
+    };
+    match key.text {
+        "within" => return Ok(Some(Rule::Within(duration(value)?))),
+        "min" => {
+            once(&mut seen.min)?;
+            builder.min_count(count(value)?);
+        }
+        "space" => {
+            once(&mut seen.space)?;
+            builder.space_budget(Some(size(value)?));
+        }
+        "idle" => {
+            once(&mut seen.idle)?;
+            let d = duration(value)?;
+            if d.as_secs() == 0 {
+                return Err(
+                    value.err(ParseErrorKind::Invalid(PolicyError::ZeroDuration {
+                        what: "idle",
+                    })),
+                );
+            }
+            builder.idle_cap(d);
+        }
+        "pin" => {
+            if !valid_user_property(value.text) {
+                return Err(
+                    value.err(ParseErrorKind::Invalid(PolicyError::BadPinProperty(
+                        value.text.to_string(),
+                    ))),
+                );
+            }
+            builder.pin_property(value.text);
+        }
+        _ => return Err(key.err(ParseErrorKind::UnknownKey)),
+    }
+    Ok(None)
 }

@@ -6,8 +6,11 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
+use crate::name::SnapshotName;
+
 use super::policy::{
-    CalendarRule, CalendarUnit, GridKeep, GridRule, RetentionPolicy, Rule, fmt_duration, fmt_size,
+    BurstRule, CalendarRule, CalendarUnit, ChangeRule, GridKeep, GridRule, RetentionPolicy, Rule,
+    fmt_duration, fmt_size,
 };
 use super::space;
 use super::{LocalTime, SnapshotFacts};
@@ -277,11 +280,12 @@ pub enum Reason {
 
 /// The decision for one snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlanEntry {
     /// Index of the snapshot in the input slice.
     pub index: usize,
     /// Its name (copied from the input).
-    pub name: String,
+    pub name: SnapshotName,
     /// Its guid.
     pub guid: u64,
     /// Its createtxg.
@@ -302,6 +306,7 @@ pub struct PlanEntry {
 
 /// The space target's arithmetic (sums of the `used` property of the kept snapshots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpaceReport {
     /// The budget in bytes.
     pub budget: u64,
@@ -317,6 +322,7 @@ pub struct SpaceReport {
 /// shared by destroyed neighbours only count once they are all gone), so a caller that applies
 /// the plan should refresh the facts and plan again until nothing more is destroyed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetentionPlan {
     /// The instant the plan was made for.
     pub now: OffsetDateTime,
@@ -343,111 +349,21 @@ impl RetentionPlan {
 
     /// Names to destroy, oldest first (creation, then createtxg), in batches of at most
     /// `max_batch` (at least 1): what a caller feeds to `lzc_destroy_snaps` one batch at a time.
-    pub fn destroy_batches(&self, max_batch: usize) -> Vec<Vec<&str>> {
+    pub fn destroy_batches(&self, max_batch: usize) -> Vec<Vec<&SnapshotName>> {
         let mut doomed: Vec<&PlanEntry> = self.destroyed().collect();
         doomed.sort_by_key(|e| (e.creation, e.createtxg, e.index));
         doomed
             .chunks(max_batch.max(1))
-            .map(|c| c.iter().map(|e| e.name.as_str()).collect())
+            .map(|c| c.iter().map(|e| &e.name).collect())
             .collect()
     }
 
     /// Describes one reason with the rule's text.
     pub fn describe(&self, reason: &Reason) -> String {
-        let rule = |i: &usize| {
-            self.rules
-                .get(*i)
-                .map_or_else(|| format!("rule #{i}"), |r| r.clone())
-        };
-        let dur = |d: &Duration| DurText(*d).to_string();
-        let until = |u: &Option<OffsetDateTime>| match u {
-            Some(t) => format!(", until {t}"),
-            None => String::new(),
-        };
         match reason {
-            Reason::Protected(p) => match p {
-                Protection::Newest => "protected: newest snapshot".into(),
-                Protection::Held => "protected: held".into(),
-                Protection::HasClones => "protected: has clones".into(),
-                Protection::Pinned => "protected: pinned".into(),
-                Protection::PinProperty(name) => format!("protected: pinned by {name}"),
-                Protection::Stashed => "protected: part of a stash".into(),
-                Protection::FutureDated => "protected: dated in the future".into(),
-            },
-            Reason::Kept(k) => match k {
-                KeepReason::Calendar {
-                    rule: r,
-                    period,
-                    rank,
-                } => {
-                    format!(
-                        "{}: first of {period} (period {rank} with snapshots)",
-                        rule(r)
-                    )
-                }
-                KeepReason::Grid {
-                    rule: r,
-                    group,
-                    bucket,
-                } => format!("{}: oldest of bucket {bucket} of group {group}", rule(r)),
-                KeepReason::Within {
-                    rule: r,
-                    age,
-                    until: u,
-                } => {
-                    format!("{}: age {}{}", rule(r), dur(age), until(u))
-                }
-                KeepReason::Minimum { rank } => format!("min: newest #{rank}"),
-                KeepReason::BurstEnd {
-                    rule: r,
-                    age,
-                    until: u,
-                } => {
-                    format!("{}: end of a burst, age {}{}", rule(r), dur(age), until(u))
-                }
-                KeepReason::LargeChange {
-                    rule: r,
-                    side,
-                    written,
-                    until: u,
-                } => format!(
-                    "{}: {} a change of {} bytes{}",
-                    rule(r),
-                    match side {
-                        ChangeSide::Before => "just before",
-                        ChangeSide::After => "holds",
-                    },
-                    written,
-                    until(u)
-                ),
-            },
-            Reason::Missed(m) => match m {
-                RuleMiss::NotFirstInPeriod { rule: r, period } => {
-                    format!("{}: not the first of {period}", rule(r))
-                }
-                RuleMiss::PeriodTooOld {
-                    rule: r,
-                    period,
-                    rank,
-                } => {
-                    format!("{}: {period} is period {rank} with snapshots", rule(r))
-                }
-                RuleMiss::NotOldestInBucket {
-                    rule: r,
-                    group,
-                    bucket,
-                } => format!(
-                    "{}: older snapshots kept in bucket {bucket} of group {group}",
-                    rule(r)
-                ),
-                RuleMiss::BeyondGrid { rule: r } => format!("{}: older than the grid", rule(r)),
-                RuleMiss::TooOld { rule: r, age } => format!("{}: age {}", rule(r), dur(age)),
-                RuleMiss::NotBurstEnd { rule: r } => format!("{}: not a burst end", rule(r)),
-                RuleMiss::NoLargeChange { rule: r } => {
-                    format!("{}: not next to a large change", rule(r))
-                }
-                RuleMiss::BeyondMinimum { rank } => format!("min: newest #{rank}"),
-            },
+            Reason::Protected(p) => describe_protection(p),
+            Reason::Kept(k) => self.describe_kept(k),
+            Reason::Missed(m) => self.describe_miss(m),
             Reason::OverSpaceBudget { budget } => {
                 format!("space={}: oldest beyond the budget", SizeText(*budget))
             }
@@ -471,6 +387,114 @@ impl RetentionPlan {
                 PpmText(*worst_ppm)
             ),
         }
+    }
+
+    /// The text of rule `i` (`rule #i` if there is no such rule).
+    fn rule_text(&self, i: usize) -> String {
+        self.rules
+            .get(i)
+            .map_or_else(|| format!("rule #{i}"), |r| r.clone())
+    }
+
+    fn describe_kept(&self, k: &KeepReason) -> String {
+        let rule = |i: &usize| self.rule_text(*i);
+        let dur = |d: &Duration| DurText(*d).to_string();
+        let until = |u: &Option<OffsetDateTime>| match u {
+            Some(t) => format!(", until {t}"),
+            None => String::new(),
+        };
+        match k {
+            KeepReason::Calendar {
+                rule: r,
+                period,
+                rank,
+            } => {
+                format!(
+                    "{}: first of {period} (period {rank} with snapshots)",
+                    rule(r)
+                )
+            }
+            KeepReason::Grid {
+                rule: r,
+                group,
+                bucket,
+            } => format!("{}: oldest of bucket {bucket} of group {group}", rule(r)),
+            KeepReason::Within {
+                rule: r,
+                age,
+                until: u,
+            } => {
+                format!("{}: age {}{}", rule(r), dur(age), until(u))
+            }
+            KeepReason::Minimum { rank } => format!("min: newest #{rank}"),
+            KeepReason::BurstEnd {
+                rule: r,
+                age,
+                until: u,
+            } => {
+                format!("{}: end of a burst, age {}{}", rule(r), dur(age), until(u))
+            }
+            KeepReason::LargeChange {
+                rule: r,
+                side,
+                written,
+                until: u,
+            } => format!(
+                "{}: {} a change of {} bytes{}",
+                rule(r),
+                match side {
+                    ChangeSide::Before => "just before",
+                    ChangeSide::After => "holds",
+                },
+                written,
+                until(u)
+            ),
+        }
+    }
+
+    fn describe_miss(&self, m: &RuleMiss) -> String {
+        let rule = |i: &usize| self.rule_text(*i);
+        match m {
+            RuleMiss::NotFirstInPeriod { rule: r, period } => {
+                format!("{}: not the first of {period}", rule(r))
+            }
+            RuleMiss::PeriodTooOld {
+                rule: r,
+                period,
+                rank,
+            } => {
+                format!("{}: {period} is period {rank} with snapshots", rule(r))
+            }
+            RuleMiss::NotOldestInBucket {
+                rule: r,
+                group,
+                bucket,
+            } => format!(
+                "{}: older snapshots kept in bucket {bucket} of group {group}",
+                rule(r)
+            ),
+            RuleMiss::BeyondGrid { rule: r } => format!("{}: older than the grid", rule(r)),
+            RuleMiss::TooOld { rule: r, age } => {
+                format!("{}: age {}", rule(r), DurText(*age))
+            }
+            RuleMiss::NotBurstEnd { rule: r } => format!("{}: not a burst end", rule(r)),
+            RuleMiss::NoLargeChange { rule: r } => {
+                format!("{}: not next to a large change", rule(r))
+            }
+            RuleMiss::BeyondMinimum { rank } => format!("min: newest #{rank}"),
+        }
+    }
+}
+
+fn describe_protection(p: &Protection) -> String {
+    match p {
+        Protection::Newest => "protected: newest snapshot".into(),
+        Protection::Held => "protected: held".into(),
+        Protection::HasClones => "protected: has clones".into(),
+        Protection::Pinned => "protected: pinned".into(),
+        Protection::PinProperty(name) => format!("protected: pinned by {name}"),
+        Protection::Stashed => "protected: part of a stash".into(),
+        Protection::FutureDated => "protected: dated in the future".into(),
     }
 }
 
@@ -567,6 +591,7 @@ impl RetentionPolicy {
     /// periods in `tz`. Never fails and never panics: every input gets an entry.
     ///
     /// ```
+    /// use flocker_core::name::SnapshotName;
     /// use flocker_core::retention::{Decision, RetentionPolicy, SnapshotFacts, TimeZone};
     /// use time::macros::datetime;
     ///
@@ -579,7 +604,10 @@ impl RetentionPolicy {
     /// ]
     /// .iter()
     /// .enumerate()
-    /// .map(|(i, t)| SnapshotFacts::new(format!("pool/fs@s{i}"), i as u64, 100 + i as u64, *t))
+    /// .map(|(i, t)| {
+    ///     let name = SnapshotName::new(format!("pool/fs@s{i}")).unwrap();
+    ///     SnapshotFacts::new(name, i as u64, 100 + i as u64, *t)
+    /// })
     /// .collect();
     /// let plan = policy.plan(&snaps, datetime!(2024-05-02 18:00 UTC), &TimeZone::UTC);
     /// let keep: Vec<bool> = plan.entries.iter().map(|e| e.decision == Decision::Keep).collect();
@@ -640,66 +668,76 @@ impl RetentionPolicy {
         now: OffsetDateTime,
         tz: &TimeZone,
     ) -> RetentionPlan {
+        let mut pass = Pass::new(self, snapshots, now);
+        pass.protect(&self.pins);
+        pass.rules(&self.rules, tz);
+        pass.minimum(self.min_count);
+        let mut keep = pass.kept();
+        let space = self.space.map(|budget| pass.thin(budget, &mut keep));
+        RetentionPlan {
+            now,
+            rules: self.rules.iter().map(|r| r.to_string()).collect(),
+            entries: pass.entries(&keep),
+            space,
+        }
+    }
+}
+
+/// The working state of one planning pass over one dataset's snapshots.
+struct Pass<'a> {
+    snapshots: &'a [SnapshotFacts],
+    now: OffsetDateTime,
+    /// `now` in Unix seconds.
+    now_s: i64,
+    /// Creation times (Unix seconds), by input index.
+    secs: Vec<i64>,
+    /// The reasons gathered so far, by input index.
+    reasons: Vec<Vec<Reason>>,
+    /// Whether a safety rule protects it, by input index.
+    protected: Vec<bool>,
+    /// Reasons a snapshot can get (the capacity reserved at its first).
+    reserve: usize,
+    /// Input indexes of the snapshots not dated in the future, oldest first (positions).
+    order: Vec<usize>,
+    /// Creation times by position.
+    psecs: Vec<i64>,
+    /// Active times by position (gaps count at most the idle cap).
+    act: Vec<i128>,
+    /// The idle cap in seconds.
+    cap: i128,
+    /// Active and true time of the newest position (`now` if none).
+    act_last: i128,
+    secs_last: i128,
+    /// Active time of `now`.
+    act_now: i128,
+}
+
+/// Adds `r` to the reasons of snapshot `i` (reserving `reserve` at its first).
+fn push_reason(reasons: &mut [Vec<Reason>], i: usize, r: Reason, reserve: usize) {
+    let v = &mut reasons[i];
+    if v.capacity() == 0 {
+        v.reserve_exact(reserve);
+    }
+    v.push(r);
+}
+
+impl<'a> Pass<'a> {
+    fn new(policy: &RetentionPolicy, snapshots: &'a [SnapshotFacts], now: OffsetDateTime) -> Self {
         let n = snapshots.len();
         let now_s = now.unix_timestamp();
         let secs: Vec<i64> = snapshots
             .iter()
-            .map(|s| s.creation.unix_timestamp())
+            .map(|s| s.creation().unix_timestamp())
             .collect();
-        let extra = usize::from(self.min_count > 0);
-        let mut reasons: Vec<Vec<Reason>> = (0..n).map(|_| Vec::new()).collect();
-        let mut protected = vec![false; n];
-        let mut push = |reasons: &mut Vec<Vec<Reason>>, i: usize, r: Reason| {
-            let v = &mut reasons[i];
-            if v.capacity() == 0 {
-                v.reserve_exact(self.rules.len() + extra + 1);
-            }
-            v.push(r);
-        };
-
-        // Safety rules.
-        let mut protect = |reasons: &mut Vec<Vec<Reason>>, i: usize, p: Protection| {
-            protected[i] = true;
-            push(reasons, i, Reason::Protected(p));
-        };
-        let newest_txg = (0..n).max_by_key(|&i| (snapshots[i].createtxg, secs[i], i));
-        let present_txg = (0..n)
-            .filter(|&i| secs[i] <= now_s)
-            .max_by_key(|&i| (snapshots[i].createtxg, secs[i], i));
         let mut order: Vec<usize> = (0..n).filter(|&i| secs[i] <= now_s).collect();
-        order.sort_unstable_by_key(|&i| (secs[i], snapshots[i].createtxg, snapshots[i].guid, i));
-        let newest_time = order.last().copied();
-        for i in 0..n {
+        order.sort_unstable_by_key(|&i| {
             let s = &snapshots[i];
-            if Some(i) == newest_txg || Some(i) == present_txg || Some(i) == newest_time {
-                protect(&mut reasons, i, Protection::Newest);
-            }
-            if secs[i] > now_s {
-                protect(&mut reasons, i, Protection::FutureDated);
-            }
-            if s.held {
-                protect(&mut reasons, i, Protection::Held);
-            }
-            if s.has_clones {
-                protect(&mut reasons, i, Protection::HasClones);
-            }
-            if s.pinned {
-                protect(&mut reasons, i, Protection::Pinned);
-            }
-            for prop in &self.pins {
-                if s.user_props.get(prop).is_some_and(|v| truthy(v)) {
-                    protect(&mut reasons, i, Protection::PinProperty(prop.clone()));
-                }
-            }
-            if s.stashed {
-                protect(&mut reasons, i, Protection::Stashed);
-            }
-        }
-
+            (secs[i], s.createtxg(), s.guid(), i)
+        });
         // Rules, over the snapshots not dated in the future, oldest first.
         let m = order.len();
         let psecs: Vec<i64> = order.iter().map(|&i| secs[i]).collect();
-        let cap = secs_u(self.idle_cap);
+        let cap = secs_u(policy.idle_cap);
         let mut act: Vec<i128> = Vec::with_capacity(m);
         for p in 0..m {
             let a = if p == 0 {
@@ -714,218 +752,314 @@ impl RetentionPolicy {
             _ => (act[m - 1], i128::from(psecs[m - 1])),
         };
         let act_now = act_last + (i128::from(now_s) - secs_last).clamp(0, cap);
-        // The instant at which active age `age_at_expiry` is reached from active time `a`,
-        // if no snapshot is taken; None if the idle cap stops the clock first.
-        let until = |a: i128, window: i128| -> Option<OffsetDateTime> {
-            let need = a + window - act_last;
-            if need <= cap {
-                to_odt(secs_last + need, now)
-            } else {
-                None
-            }
-        };
+        Pass {
+            snapshots,
+            now,
+            now_s,
+            secs,
+            reasons: (0..n).map(|_| Vec::new()).collect(),
+            protected: vec![false; n],
+            reserve: policy.rules.len() + usize::from(policy.min_count > 0) + 1,
+            order,
+            psecs,
+            act,
+            cap,
+            act_last,
+            secs_last,
+            act_now,
+        }
+    }
 
-        let civils: Vec<LocalTime> = if self.rules.iter().any(|r| matches!(r, Rule::Calendar(_))) {
-            psecs.iter().map(|&s| LocalTime::at(s, tz)).collect()
+    fn push(&mut self, i: usize, r: Reason) {
+        push_reason(&mut self.reasons, i, r, self.reserve);
+    }
+
+    fn protect_one(&mut self, i: usize, p: Protection) {
+        self.protected[i] = true;
+        self.push(i, Reason::Protected(p));
+    }
+
+    /// The safety rules.
+    fn protect(&mut self, pins: &[String]) {
+        let (snapshots, secs, now_s) = (self.snapshots, &self.secs, self.now_s);
+        let n = snapshots.len();
+        let newest_txg = (0..n).max_by_key(|&i| (snapshots[i].createtxg(), secs[i], i));
+        let present_txg = (0..n)
+            .filter(|&i| secs[i] <= now_s)
+            .max_by_key(|&i| (snapshots[i].createtxg(), secs[i], i));
+        let newest_time = self.order.last().copied();
+        for (i, s) in snapshots.iter().enumerate() {
+            if Some(i) == newest_txg || Some(i) == present_txg || Some(i) == newest_time {
+                self.protect_one(i, Protection::Newest);
+            }
+            if self.secs[i] > now_s {
+                self.protect_one(i, Protection::FutureDated);
+            }
+            if s.held {
+                self.protect_one(i, Protection::Held);
+            }
+            if s.has_clones {
+                self.protect_one(i, Protection::HasClones);
+            }
+            if s.pinned {
+                self.protect_one(i, Protection::Pinned);
+            }
+            for prop in pins {
+                if s.user_props.get(prop).is_some_and(|v| truthy(v)) {
+                    self.protect_one(i, Protection::PinProperty(prop.clone()));
+                }
+            }
+            if s.stashed {
+                self.protect_one(i, Protection::Stashed);
+            }
+        }
+    }
+
+    /// The instant at which active age `window` is reached from active time `a`, if no
+    /// snapshot is taken; None if the idle cap stops the clock first.
+    fn until(&self, a: i128, window: i128) -> Option<OffsetDateTime> {
+        let need = a + window - self.act_last;
+        if need <= self.cap {
+            to_odt(self.secs_last + need, self.now)
+        } else {
+            None
+        }
+    }
+
+    /// The policy's rules, in order.
+    fn rules(&mut self, rules: &[Rule], tz: &TimeZone) {
+        let civils: Vec<LocalTime> = if rules.iter().any(|r| matches!(r, Rule::Calendar(_))) {
+            self.psecs.iter().map(|&s| LocalTime::at(s, tz)).collect()
         } else {
             Vec::new()
         };
-
-        for (ri, rule) in self.rules.iter().enumerate() {
+        let reserve = self.reserve;
+        let mut push = move |reasons: &mut Vec<Vec<Reason>>, i: usize, r: Reason| {
+            push_reason(reasons, i, r, reserve)
+        };
+        for (ri, rule) in rules.iter().enumerate() {
             match rule {
                 Rule::Calendar(c) => {
-                    calendar(ri, c, &civils, &order, &mut reasons, &mut push);
+                    calendar(ri, c, &civils, &self.order, &mut self.reasons, &mut push);
                 }
-                Rule::Grid(g) => grid(ri, g, &psecs, &order, &mut reasons, &mut push),
-                Rule::Within(window) => {
-                    let w = secs_u(*window);
-                    for p in 0..m {
-                        let age = act_now - act[p];
-                        let r = if age < w {
-                            Reason::Kept(KeepReason::Within {
-                                rule: ri,
-                                age: age_dur(age),
-                                until: until(act[p], w),
-                            })
-                        } else {
-                            Reason::Missed(RuleMiss::TooOld {
-                                rule: ri,
-                                age: age_dur(age),
-                            })
-                        };
-                        push(&mut reasons, order[p], r);
-                    }
-                }
-                Rule::Bursts(b) => {
-                    let h = secs_u(b.horizon);
-                    let gap = secs_u(b.gap);
-                    let mut next_change: Option<i128> = None;
-                    for p in (0..m).rev() {
-                        let i = order[p];
-                        let t = i128::from(psecs[p]);
-                        let changed = snapshots[i].written > b.quiet;
-                        let end = changed && next_change.is_none_or(|nc| nc - t >= gap);
-                        if changed {
-                            next_change = Some(t);
-                        }
-                        let age = act_now - act[p];
-                        let r = if !end {
-                            Reason::Missed(RuleMiss::NotBurstEnd { rule: ri })
-                        } else if age < h {
-                            Reason::Kept(KeepReason::BurstEnd {
-                                rule: ri,
-                                age: age_dur(age),
-                                until: until(act[p], h),
-                            })
-                        } else {
-                            Reason::Missed(RuleMiss::TooOld {
-                                rule: ri,
-                                age: age_dur(age),
-                            })
-                        };
-                        push(&mut reasons, i, r);
-                    }
-                }
-                Rule::Changes(c) => {
-                    let h = secs_u(c.horizon);
-                    let large = |p: usize| snapshots[order[p]].written >= c.size;
-                    for p in 0..m {
-                        let i = order[p];
-                        let age = act_now - act[p];
-                        let r = if large(p) && age < h {
-                            Reason::Kept(KeepReason::LargeChange {
-                                rule: ri,
-                                side: ChangeSide::After,
-                                written: snapshots[i].written,
-                                until: until(act[p], h),
-                            })
-                        } else if p + 1 < m && large(p + 1) && act_now - act[p + 1] < h {
-                            Reason::Kept(KeepReason::LargeChange {
-                                rule: ri,
-                                side: ChangeSide::Before,
-                                written: snapshots[order[p + 1]].written,
-                                until: until(act[p + 1], h),
-                            })
-                        } else if large(p) {
-                            Reason::Missed(RuleMiss::TooOld {
-                                rule: ri,
-                                age: age_dur(age),
-                            })
-                        } else {
-                            Reason::Missed(RuleMiss::NoLargeChange { rule: ri })
-                        };
-                        push(&mut reasons, i, r);
-                    }
-                }
+                Rule::Grid(g) => grid(
+                    ri,
+                    g,
+                    &self.psecs,
+                    &self.order,
+                    &mut self.reasons,
+                    &mut push,
+                ),
+                Rule::Within(window) => self.within(ri, *window),
+                Rule::Bursts(b) => self.bursts(ri, b),
+                Rule::Changes(c) => self.changes(ri, c),
             }
         }
-        if self.min_count > 0 {
-            for (p, &i) in order.iter().enumerate() {
-                let rank = u32::try_from(m - p).unwrap_or(u32::MAX);
-                let r = if rank <= self.min_count {
-                    Reason::Kept(KeepReason::Minimum { rank })
-                } else {
-                    Reason::Missed(RuleMiss::BeyondMinimum { rank })
-                };
-                push(&mut reasons, i, r);
-            }
-        }
+    }
 
-        let mut keep: Vec<bool> = (0..n)
-            .map(|i| protected[i] || reasons[i].iter().any(|r| matches!(r, Reason::Kept(_))))
-            .collect();
-
-        // Space target: even thinning of the unprotected kept snapshots (see space.rs).
-        let space = self.space.map(|budget| {
-            let used = |i: usize| u128::from(snapshots[i].used);
-            let before: u128 = (0..n).filter(|&i| keep[i]).map(used).sum();
-            let minimum = |i: usize| {
-                reasons[i]
-                    .iter()
-                    .any(|r| matches!(r, Reason::Kept(KeepReason::Minimum { .. })))
+    /// A `within=` rule.
+    fn within(&mut self, ri: usize, window: Duration) {
+        let w = secs_u(window);
+        for p in 0..self.order.len() {
+            let age = self.act_now - self.act[p];
+            let r = if age < w {
+                Reason::Kept(KeepReason::Within {
+                    rule: ri,
+                    age: age_dur(age),
+                    until: self.until(self.act[p], w),
+                })
+            } else {
+                Reason::Missed(RuleMiss::TooOld {
+                    rule: ri,
+                    age: age_dur(age),
+                })
             };
-            let mut kept_pos: Vec<bool> = order.iter().map(|&i| keep[i]).collect();
-            // A snapshot whose `used` is 0 frees nothing by this count: thinning it would only
-            // lose history.
-            let candidate: Vec<bool> = order
-                .iter()
-                .map(|&i| keep[i] && !protected[i] && !minimum(i) && snapshots[i].used > 0)
-                .collect();
-            let used_pos: Vec<u64> = order.iter().map(|&i| snapshots[i].used).collect();
-            // Creation times, and `now` at most the idle cap past the newest (see space.rs).
-            let times: Vec<i128> = psecs.iter().map(|&t| i128::from(t)).collect();
-            let now_t = (i128::from(now_s)).min(secs_last + cap);
-            let losses = space::thin(&mut kept_pos, &candidate, &times, now_t, &used_pos, |f| {
-                before - f > u128::from(budget)
-            });
-            let mut total = before;
-            for l in losses {
-                let i = order[l.pos];
-                keep[i] = false;
-                total -= used(i);
-                let ppm = |r: f64| (r.clamp(0.0, 1.0) * 1e6).round() as u32;
-                let r = Reason::SpaceThinned {
-                    budget,
-                    oldest: l.oldest,
-                    gap_ppm: ppm(l.ratio),
-                    worst_ppm: ppm(l.worst),
-                };
-                push(&mut reasons, i, r);
-            }
-            SpaceReport {
-                budget,
-                used_before: u64::try_from(before).unwrap_or(u64::MAX),
-                used_after: u64::try_from(total).unwrap_or(u64::MAX),
-            }
-        });
+            self.push(self.order[p], r);
+        }
+    }
 
-        let entries = reasons
+    /// A `bursts(...)` rule.
+    fn bursts(&mut self, ri: usize, b: &BurstRule) {
+        let h = secs_u(b.horizon);
+        let gap = secs_u(b.gap);
+        let mut next_change: Option<i128> = None;
+        for p in (0..self.order.len()).rev() {
+            let i = self.order[p];
+            let t = i128::from(self.psecs[p]);
+            let changed = self.snapshots[i].written > b.quiet;
+            let end = changed && next_change.is_none_or(|nc| nc - t >= gap);
+            if changed {
+                next_change = Some(t);
+            }
+            let age = self.act_now - self.act[p];
+            let r = if !end {
+                Reason::Missed(RuleMiss::NotBurstEnd { rule: ri })
+            } else if age < h {
+                Reason::Kept(KeepReason::BurstEnd {
+                    rule: ri,
+                    age: age_dur(age),
+                    until: self.until(self.act[p], h),
+                })
+            } else {
+                Reason::Missed(RuleMiss::TooOld {
+                    rule: ri,
+                    age: age_dur(age),
+                })
+            };
+            self.push(i, r);
+        }
+    }
+
+    /// A `changes(...)` rule.
+    fn changes(&mut self, ri: usize, c: &ChangeRule) {
+        let h = secs_u(c.horizon);
+        let m = self.order.len();
+        let (snapshots, order) = (self.snapshots, &self.order);
+        let large = |p: usize| snapshots[order[p]].written >= c.size;
+        for p in 0..m {
+            let i = self.order[p];
+            let age = self.act_now - self.act[p];
+            let r = if large(p) && age < h {
+                Reason::Kept(KeepReason::LargeChange {
+                    rule: ri,
+                    side: ChangeSide::After,
+                    written: snapshots[i].written,
+                    until: self.until(self.act[p], h),
+                })
+            } else if p + 1 < m && large(p + 1) && self.act_now - self.act[p + 1] < h {
+                Reason::Kept(KeepReason::LargeChange {
+                    rule: ri,
+                    side: ChangeSide::Before,
+                    written: snapshots[self.order[p + 1]].written,
+                    until: self.until(self.act[p + 1], h),
+                })
+            } else if large(p) {
+                Reason::Missed(RuleMiss::TooOld {
+                    rule: ri,
+                    age: age_dur(age),
+                })
+            } else {
+                Reason::Missed(RuleMiss::NoLargeChange { rule: ri })
+            };
+            push_reason(&mut self.reasons, i, r, self.reserve);
+        }
+    }
+
+    /// The `min=` rule.
+    fn minimum(&mut self, min_count: u32) {
+        if min_count == 0 {
+            return;
+        }
+        let m = self.order.len();
+        for p in 0..m {
+            let i = self.order[p];
+            let rank = u32::try_from(m - p).unwrap_or(u32::MAX);
+            let r = if rank <= min_count {
+                Reason::Kept(KeepReason::Minimum { rank })
+            } else {
+                Reason::Missed(RuleMiss::BeyondMinimum { rank })
+            };
+            self.push(i, r);
+        }
+    }
+
+    /// Whether the protections and rules keep each snapshot, by input index.
+    fn kept(&self) -> Vec<bool> {
+        (0..self.snapshots.len())
+            .map(|i| {
+                self.protected[i] || self.reasons[i].iter().any(|r| matches!(r, Reason::Kept(_)))
+            })
+            .collect()
+    }
+
+    /// The space target: even thinning of the unprotected kept snapshots (see space.rs).
+    fn thin(&mut self, budget: u64, keep: &mut [bool]) -> SpaceReport {
+        let snapshots = self.snapshots;
+        let used = |i: usize| u128::from(snapshots[i].used);
+        let before: u128 = (0..keep.len()).filter(|&i| keep[i]).map(used).sum();
+        let minimum = |i: usize| {
+            self.reasons[i]
+                .iter()
+                .any(|r| matches!(r, Reason::Kept(KeepReason::Minimum { .. })))
+        };
+        let mut kept_pos: Vec<bool> = self.order.iter().map(|&i| keep[i]).collect();
+        // A snapshot whose `used` is 0 frees nothing by this count: thinning it would only
+        // lose history.
+        let candidate: Vec<bool> = self
+            .order
+            .iter()
+            .map(|&i| keep[i] && !self.protected[i] && !minimum(i) && snapshots[i].used > 0)
+            .collect();
+        let used_pos: Vec<u64> = self.order.iter().map(|&i| snapshots[i].used).collect();
+        // Creation times, and `now` at most the idle cap past the newest (see space.rs).
+        let times: Vec<i128> = self.psecs.iter().map(|&t| i128::from(t)).collect();
+        let now_t = (i128::from(self.now_s)).min(self.secs_last + self.cap);
+        let losses = space::thin(&mut kept_pos, &candidate, &times, now_t, &used_pos, |f| {
+            before - f > u128::from(budget)
+        });
+        let mut total = before;
+        for l in losses {
+            let i = self.order[l.pos];
+            keep[i] = false;
+            total -= used(i);
+            let ppm = |r: f64| (r.clamp(0.0, 1.0) * 1e6).round() as u32;
+            let r = Reason::SpaceThinned {
+                budget,
+                oldest: l.oldest,
+                gap_ppm: ppm(l.ratio),
+                worst_ppm: ppm(l.worst),
+            };
+            self.push(i, r);
+        }
+        SpaceReport {
+            budget,
+            used_before: u64::try_from(before).unwrap_or(u64::MAX),
+            used_after: u64::try_from(total).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// One entry per snapshot: its decision, the reasons that bear on it, its expiry.
+    fn entries(self, keep: &[bool]) -> Vec<PlanEntry> {
+        let snapshots = self.snapshots;
+        self.reasons
             .into_iter()
             .enumerate()
-            .map(|(i, mut rs)| {
-                let s = &snapshots[i];
-                let decision = if keep[i] {
-                    Decision::Keep
-                } else {
-                    Decision::Destroy
-                };
-                let over_budget = rs.iter().any(|r| {
-                    matches!(
-                        r,
-                        Reason::OverSpaceBudget { .. } | Reason::SpaceThinned { .. }
-                    )
-                });
-                match decision {
-                    Decision::Keep => {
-                        rs.retain(|r| matches!(r, Reason::Protected(_) | Reason::Kept(_)))
-                    }
-                    Decision::Destroy if over_budget => {
-                        rs.retain(|r| !matches!(r, Reason::Missed(_)))
-                    }
-                    Decision::Destroy => rs.retain(|r| matches!(r, Reason::Missed(_))),
-                }
-                let expires_at = match decision {
-                    Decision::Destroy => None,
-                    Decision::Keep => expiry(&rs),
-                };
-                PlanEntry {
-                    index: i,
-                    name: s.name.clone(),
-                    guid: s.guid,
-                    createtxg: s.createtxg,
-                    creation: s.creation,
-                    decision,
-                    reasons: rs,
-                    expires_at,
-                }
-            })
-            .collect();
-        RetentionPlan {
-            now,
-            rules: self.rules.iter().map(|r| r.to_string()).collect(),
-            entries,
-            space,
-        }
+            .map(|(i, rs)| entry(i, &snapshots[i], keep[i], rs))
+            .collect()
+    }
+}
+
+/// The entry of snapshot `i` (`s`), kept or not, from all its reasons.
+fn entry(i: usize, s: &SnapshotFacts, keep: bool, mut rs: Vec<Reason>) -> PlanEntry {
+    let decision = if keep {
+        Decision::Keep
+    } else {
+        Decision::Destroy
+    };
+    let over_budget = rs.iter().any(|r| {
+        matches!(
+            r,
+            Reason::OverSpaceBudget { .. } | Reason::SpaceThinned { .. }
+        )
+    });
+    match decision {
+        Decision::Keep => rs.retain(|r| matches!(r, Reason::Protected(_) | Reason::Kept(_))),
+        Decision::Destroy if over_budget => rs.retain(|r| !matches!(r, Reason::Missed(_))),
+        Decision::Destroy => rs.retain(|r| matches!(r, Reason::Missed(_))),
+    }
+    let expires_at = match decision {
+        Decision::Destroy => None,
+        Decision::Keep => expiry(&rs),
+    };
+    PlanEntry {
+        index: i,
+        name: s.name().clone(),
+        guid: s.guid(),
+        createtxg: s.createtxg(),
+        creation: s.creation(),
+        decision,
+        reasons: rs,
+        expires_at,
     }
 }
 

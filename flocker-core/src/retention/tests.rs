@@ -15,8 +15,23 @@ fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap()
 }
 
+fn name(text: &str) -> SnapshotName {
+    SnapshotName::new(text).unwrap()
+}
+
+/// `s` with its createtxg set to `txg`.
+fn set_txg(s: &mut SnapshotFacts, txg: u64) {
+    let id = &s.snapshot;
+    s.snapshot = Snapshot::from_parts(id.name().clone(), id.guid(), txg, id.creation());
+}
+
+/// `s` counted as taken at `t`.
+fn set_time(s: &mut SnapshotFacts, t: OffsetDateTime) {
+    *s = s.clone().with_creation(t);
+}
+
 fn snap(i: u64, t: OffsetDateTime) -> SnapshotFacts {
-    SnapshotFacts::new(format!("tank/fs@s{i}"), 1_000_000 + i, 100 + i, t)
+    SnapshotFacts::new(name(&format!("tank/fs@s{i}")), 1_000_000 + i, 100 + i, t)
 }
 
 /// Snapshots at `start + k * step` for k in 0..n.
@@ -29,7 +44,7 @@ fn berlin() -> TimeZone {
 }
 
 fn kept_names(plan: &RetentionPlan) -> Vec<String> {
-    plan.kept().map(|e| e.name.clone()).collect()
+    plan.kept().map(|e| e.name.to_string()).collect()
 }
 
 fn decisions(plan: &RetentionPlan) -> Vec<Decision> {
@@ -348,7 +363,7 @@ fn grid_keeps_oldest_per_bucket_from_newest_snapshot() {
     // 15-minute snapshots for 3 days.
     let start = datetime!(2024-06-01 00:00 UTC);
     let snaps = series(start, Duration::minutes(15), 4 * 72);
-    let newest = snaps.last().unwrap().creation;
+    let newest = snaps.last().unwrap().creation();
     let p: RetentionPolicy = "grid(1x1h(keep=all)|6x1h|2x1d)".parse().unwrap();
     // `now` far later: the grid is anchored at the newest snapshot, not at now.
     let plan = p.plan(&snaps, newest + Duration::days(30), &TimeZone::UTC);
@@ -512,7 +527,7 @@ fn safety_rules_protect_whatever_the_policy() {
     snaps[5]
         .user_props
         .insert("org.example:keep".into(), "off".into());
-    snaps[6].creation = start + Duration::days(10_000); // clock skew
+    set_time(&mut snaps[6], start + Duration::days(10_000)); // clock skew
     let p: RetentionPolicy = "within=1s,pin=org.example:keep".parse().unwrap();
     let plan = p.plan(&snaps, start + Duration::days(1000), &TimeZone::UTC);
     let expect = [
@@ -820,7 +835,9 @@ fn build_snaps(start: i64, steps: &[(i64, u64, u64, u8, bool)]) -> Vec<SnapshotF
             _ => {}
         }
         if swap && k > 0 && flag > 30 {
-            std::mem::swap(&mut out[k - 1].createtxg, &mut s.createtxg);
+            let (a, b) = (out[k - 1].createtxg(), s.createtxg());
+            set_txg(&mut out[k - 1], b);
+            set_txg(&mut s, a);
         }
         out.push(s);
     }
@@ -849,7 +866,7 @@ fn arb_tz() -> impl Strategy<Value = TimeZone> {
 fn now_for(snaps: &[SnapshotFacts], offset: i64) -> OffsetDateTime {
     let newest = snaps
         .iter()
-        .map(|s| s.creation.unix_timestamp())
+        .map(|s| s.creation().unix_timestamp())
         .max()
         .unwrap_or(1_650_000_000);
     at(newest + offset)
@@ -860,7 +877,7 @@ fn is_protected(p: &RetentionPolicy, s: &SnapshotFacts, now: OffsetDateTime) -> 
         || s.has_clones
         || s.pinned
         || s.stashed
-        || s.creation > now
+        || s.creation() > now
         || (p.pin_properties().iter().any(|x| x == PIN)
             && s.user_props.get(PIN).is_some_and(|v| v == "on"))
 }
@@ -899,7 +916,7 @@ proptest! {
         prop_assert_eq!(plan.entries.len(), snaps.len());
         for (i, e) in plan.entries.iter().enumerate() {
             prop_assert_eq!(e.index, i);
-            prop_assert_eq!(&e.name, &snaps[i].name);
+            prop_assert_eq!(&e.name, snaps[i].name());
             prop_assert!(!e.reasons.is_empty());
             match e.decision {
                 Decision::Keep => prop_assert!(e.reasons.iter().all(|r| matches!(r, Reason::Protected(_) | Reason::Kept(_)))),
@@ -920,15 +937,15 @@ proptest! {
     ) {
         let now = now_for(&snaps, off);
         let plan = p.plan(&snaps, now, &tz);
-        let max_txg = snaps.iter().map(|s| s.createtxg).max();
+        let max_txg = snaps.iter().map(|s| s.createtxg()).max();
         for (s, e) in snaps.iter().zip(&plan.entries) {
-            if is_protected(&p, s, now) || Some(s.createtxg) == max_txg {
+            if is_protected(&p, s, now) || Some(s.createtxg()) == max_txg {
                 prop_assert_eq!(e.decision, Decision::Keep, "{:?}", e);
             }
         }
         // The newest snapshot not dated in the future is kept too.
-        if let Some(newest) = snaps.iter().enumerate().filter(|(_, s)| s.creation <= now)
-            .max_by_key(|(i, s)| (s.creation, s.createtxg, s.guid, *i)) {
+        if let Some(newest) = snaps.iter().enumerate().filter(|(_, s)| s.creation() <= now)
+            .max_by_key(|(i, s)| (s.creation(), s.createtxg(), s.guid(), *i)) {
             prop_assert_eq!(plan.entries[newest.0].decision, Decision::Keep);
         }
     }
@@ -957,7 +974,7 @@ proptest! {
         let mut more = snaps.clone();
         for (k, (ahead, txg)) in future.iter().enumerate() {
             let mut s = snap(1000 + k as u64, now + Duration::seconds(*ahead));
-            s.createtxg = *txg;
+            set_txg(&mut s, *txg);
             s.written = 1 << 40;
             more.push(s);
         }
@@ -1013,12 +1030,12 @@ proptest! {
         // new snapshot opens a new period either way; grid buckets that divide 6 weeks; idle
         // cap at most a week).
         prop_assume!(!snaps.is_empty());
-        let newest = snaps.iter().map(|s| s.creation.unix_timestamp()).max().unwrap_or(0);
+        let newest = snaps.iter().map(|s| s.creation().unix_timestamp()).max().unwrap_or(0);
         let wake = |gap: i64| {
             let mut all = snaps.clone();
             let mut s = snap(999, at(newest + gap));
             s.written = last.1;
-            s.createtxg = u64::MAX / 2;
+            set_txg(&mut s, u64::MAX / 2);
             all.push(s);
             let now = at(newest + gap);
             p.plan(&all, now, &tz_utc)

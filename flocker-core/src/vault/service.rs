@@ -606,7 +606,7 @@ impl Engine {
                     clock.now(),
                     &Event::PruneItem {
                         index: i,
-                        name,
+                        name: name.as_str(),
                         fate,
                     },
                 );

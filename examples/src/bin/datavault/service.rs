@@ -481,7 +481,7 @@ impl Output<'_> {
             .doomed()
             .iter()
             .filter(|e| matches!(report.fates.get(&e.name), Some(Fate::Destroyed)))
-            .map(|e| e.name.rsplit('@').next().unwrap_or(&e.name))
+            .map(|e| e.name.short_name())
             .collect();
         let summary = format!(
             "{} snapshot(s), kept {}, destroyed {}{}{}{}",
