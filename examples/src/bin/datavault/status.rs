@@ -144,10 +144,6 @@ pub fn status(args: &[String]) -> Result<(), Failure> {
         Err(m) => unknown(m),
     };
     let (worst, rows) = assess(&cfg, report.as_ref(), now);
-    let bad: Vec<&serde_json::Value> = rows
-        .iter()
-        .filter(|r| r["status"] != Level::Ok.word())
-        .collect();
     if json_out {
         println!(
             "{}",
@@ -161,37 +157,7 @@ pub fn status(args: &[String]) -> Result<(), Failure> {
             .unwrap_or_default()
         );
     } else {
-        let summary = if bad.is_empty() {
-            format!("{} dataset(s) up to date", rows.len())
-        } else {
-            bad.iter()
-                .map(|r| {
-                    format!(
-                        "{} {}: {}",
-                        r["name"].as_str().unwrap_or(""),
-                        r["status"].as_str().unwrap_or(""),
-                        r["reason"].as_str().unwrap_or("")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        println!("DATAVAULT {}: {summary}", worst.word());
-        for r in &rows {
-            println!(
-                "{} {}: {} ({}; last snapshot {}; last prune {}{})",
-                r["status"].as_str().unwrap_or(""),
-                r["name"].as_str().unwrap_or(""),
-                r["reason"].as_str().unwrap_or(""),
-                r["schedule"].as_str().unwrap_or(""),
-                r["last_snapshot"].as_str().unwrap_or("none"),
-                r["last_prune"].as_str().unwrap_or("none"),
-                match r["last_failure"]["message"].as_str() {
-                    Some(m) if r["failures"].as_u64().unwrap_or(0) > 0 => format!("; failing: {m}"),
-                    _ => String::new(),
-                }
-            );
-        }
+        print_text(worst, &rows);
         if report.is_none() {
             println!(
                 "(no service report in {}: the service has not run)",
@@ -202,6 +168,45 @@ pub fn status(args: &[String]) -> Result<(), Failure> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     std::process::exit(worst.exit())
+}
+
+/// The text report: the Nagios summary line, then one line per dataset.
+fn print_text(worst: Level, rows: &[serde_json::Value]) {
+    let bad: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["status"] != Level::Ok.word())
+        .collect();
+    let summary = if bad.is_empty() {
+        format!("{} dataset(s) up to date", rows.len())
+    } else {
+        bad.iter()
+            .map(|r| {
+                format!(
+                    "{} {}: {}",
+                    r["name"].as_str().unwrap_or(""),
+                    r["status"].as_str().unwrap_or(""),
+                    r["reason"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    println!("DATAVAULT {}: {summary}", worst.word());
+    for r in rows {
+        println!(
+            "{} {}: {} ({}; last snapshot {}; last prune {}{})",
+            r["status"].as_str().unwrap_or(""),
+            r["name"].as_str().unwrap_or(""),
+            r["reason"].as_str().unwrap_or(""),
+            r["schedule"].as_str().unwrap_or(""),
+            r["last_snapshot"].as_str().unwrap_or("none"),
+            r["last_prune"].as_str().unwrap_or("none"),
+            match r["last_failure"]["message"].as_str() {
+                Some(m) if r["failures"].as_u64().unwrap_or(0) > 0 => format!("; failing: {m}"),
+                _ => String::new(),
+            }
+        );
+    }
 }
 
 /// The verdict of every dataset and the worst of them.
