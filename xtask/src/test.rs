@@ -119,17 +119,7 @@ fn host_tests(filter: &[String]) -> Counts {
     // does not build for another package: build them first, as the 2.1 lab build does (the same
     // features, so that build then has nothing to do).
     println!("== host tests: building the workspace's binaries");
-    let build = [
-        "build",
-        "--workspace",
-        "--exclude",
-        "xtask",
-        "--bins",
-        "--features",
-        LAB_FEATURES,
-        "--quiet",
-    ];
-    match cargo_streamed(&build, &[], None) {
+    match cargo_streamed(&BUILD_BINS, &[], None) {
         Ok((true, _)) => {}
         Ok((false, _)) => {
             eprintln!("xtask: building the workspace's binaries failed");
@@ -174,6 +164,18 @@ fn host_tests(filter: &[String]) -> Counts {
 /// `FLOCKER_CORE_FAULT`, which only a build with the test hooks honours.
 pub(crate) const LAB_FEATURES: &str = "flocker-core/fault-injection";
 
+/// The build of the workspace's binaries (all but xtask) for the tests, host and lab alike.
+const BUILD_BINS: [&str; 8] = [
+    "build",
+    "--workspace",
+    "--exclude",
+    "xtask",
+    "--bins",
+    "--features",
+    LAB_FEATURES,
+    "--quiet",
+];
+
 /// The target directory used for a flavour.
 pub(crate) fn target_for(flavour: Flavour) -> PathBuf {
     let base = target_base();
@@ -213,22 +215,7 @@ fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>
         flavour.as_str(),
         target.display()
     );
-    let (ok, _) = cargo_streamed(
-        &[
-            "build",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--bins",
-            // The rollback lab tests run `datavault` with FLOCKER_CORE_FAULT: only a build with
-            // the test hooks honours it (the tests' own build enables the feature too).
-            "--features",
-            LAB_FEATURES,
-            "--quiet",
-        ],
-        env,
-        Some(&target),
-    )?;
+    let (ok, _) = cargo_streamed(&BUILD_BINS, env, Some(&target))?;
     if !ok {
         return Err(format!(
             "building the workspace's binaries for zfs {} failed",
