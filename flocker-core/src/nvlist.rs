@@ -194,6 +194,53 @@ impl NvList {
         }
     }
 
+    /// The list packed in libnvpair's native encoding (`nvlist_pack`), as the legacy ioctls
+    /// take their input lists.
+    #[doc(alias = "nvlist_pack")]
+    pub fn pack(&self) -> Result<Vec<u8>, NvListError> {
+        let mut buf: *mut c_char = ptr::null_mut();
+        let mut len: usize = 0;
+        // SAFETY: a valid list; with *buf == NULL nvlist_pack allocates the buffer with malloc
+        // and stores its pointer and length; it is copied and freed below.
+        let rc = unsafe { sys::nvlist_pack(self.as_ptr(), &raw mut buf, &raw mut len, 0, 0) };
+        check("nvlist_pack", rc)?;
+        if buf.is_null() {
+            return Err(NvListError::Errno {
+                op: "nvlist_pack",
+                errno: libc::ENOMEM,
+            });
+        }
+        // SAFETY: nvlist_pack wrote `len` bytes at `buf`.
+        let v = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        // SAFETY: allocated by nvlist_pack with malloc, freed exactly once.
+        unsafe { libc::free(buf.cast()) };
+        Ok(v)
+    }
+
+    /// A list unpacked from `packed` (`nvlist_unpack`), e.g. what an ioctl wrote.
+    ///
+    /// Errors: [`NvListError::Errno`] (`EINVAL` when `packed` is not a packed list).
+    #[doc(alias = "nvlist_unpack")]
+    pub fn unpack(packed: &[u8]) -> Result<NvList, NvListError> {
+        let mut raw: *mut nvlist_t = ptr::null_mut();
+        // SAFETY: nvlist_unpack only reads `packed.len()` bytes (it takes a non-const pointer
+        // for historical reasons) and stores a new list that we own in `raw`.
+        let rc = unsafe {
+            sys::nvlist_unpack(
+                packed.as_ptr().cast_mut().cast(),
+                packed.len(),
+                &raw mut raw,
+                0,
+            )
+        };
+        check("nvlist_unpack", rc)?;
+        // SAFETY: on success `raw` is a new list owned by nobody else.
+        unsafe { NvList::from_raw_opt(raw) }.ok_or(NvListError::Errno {
+            op: "nvlist_unpack",
+            errno: libc::EINVAL,
+        })
+    }
+
     /// A deep copy (`nvlist_dup`).
     #[doc(alias = "nvlist_dup")]
     pub fn try_clone(&self) -> Result<NvList, NvListError> {

@@ -1,6 +1,6 @@
 //! The inventory (flocker_core::inventory) against the `zfs` CLI as an oracle: every field of
 //! datasets, snapshots, holds, bookmarks and user properties, the paging boundaries, changes
-//! between pages, and the typed errors.
+//! during a listing, threads, the incremental listing against full ones, and the typed errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -9,9 +9,9 @@ use flocker_core::error::ErrorKind;
 use flocker_core::inventory::{
     DatasetInfo, DatasetQuery, HoldInfo, Inventory, SnapshotInfo, SnapshotQuery, UserProps,
 };
-use flocker_core::lzc::{self, DatasetType, ProgramLimits};
+use flocker_core::lzc::{self, DatasetType};
 use flocker_core::name::{DatasetName, SnapshotName};
-use flocker_tests::{Failed, TestPool, TestResult, Trial, ensure, fail, run, sh, zfs_test};
+use flocker_tests::{Failed, TestPool, TestResult, ensure, fail, run, sh, zfs_test};
 
 const SNAP_COLS: &str =
     "name,guid,createtxg,creation,used,referenced,written,userrefs,clones,defer_destroy";
@@ -501,11 +501,13 @@ fn paging_boundaries() -> TestResult {
     ensure!(cli.len() == N, "fixture: {} snapshots", cli.len());
     let root = ds(&fs)?;
     for page in [1, 2, 5, N - 1, N, N + 1, 10_000] {
+        let mut pages = 0;
         let mut calls = 0;
         let mut done = false;
         let list = Inventory::new()
             .with_page_size(page)
             .on_progress(|p| {
+                pages = p.pages;
                 calls = p.calls;
                 done = p.done;
             })
@@ -521,8 +523,14 @@ fn paging_boundaries() -> TestResult {
         );
         let want = N.div_ceil(page) as u64;
         ensure!(
-            calls == want && done,
-            "page {page}: {calls} calls, expected {want}"
+            pages == want && done,
+            "page {page}: {pages} pages, expected {want}"
+        );
+        // One stats call for the root (no child listing at depth 0), one list call per
+        // snapshot, and one that ends them.
+        ensure!(
+            calls == N as u64 + 2,
+            "page {page}: {calls} kernel calls for {N} snapshots"
         );
     }
     // A tree: pages that end exactly at a dataset boundary and pages spanning datasets.
@@ -625,26 +633,35 @@ fn paging_boundaries() -> TestResult {
     Ok(())
 }
 
-fn changes_between_pages() -> TestResult {
+fn changes_during_a_listing() -> TestResult {
     let pool = TestPool::new("invc", 256)?;
     let fs = pool.ds("fs");
     sh("zfs", &["create", &fs])?;
+    for c in ["a", "b", "c"] {
+        sh("zfs", &["create", &format!("{fs}/{c}")])?;
+        make_snapshots(&format!("{fs}/{c}"), 2, "t")?;
+    }
     make_snapshots(&fs, 12, "s")?;
     let root = ds(&fs)?;
-    let mut pages: Vec<Vec<String>> = Vec::new();
+    // Between pages of one listing: destroy a snapshot and a whole child that may not have
+    // been read yet, create new ones. What existed all along is listed exactly once; what
+    // changed may or may not be; nothing is listed twice; nothing that never existed is.
+    let mut names: Vec<String> = Vec::new();
     let mut err = None;
+    let mut made = false;
     Inventory::new()
         .with_page_size(3)
-        .snapshot_pages(&SnapshotQuery::new(&root), |p| {
-            pages.push(p.iter().map(|s| s.name.short_name().to_string()).collect());
-            if pages.len() == 1 {
-                // The page ended on s002: destroy it (the resume point), destroy s007 (not yet
-                // listed), create s005x (after the position) and s001x (before it).
+        .with_threads(1)
+        .snapshot_pages(&SnapshotQuery::new(&root).recursive(), |p| {
+            names.extend(p.iter().map(|s| s.name.as_str().to_string()));
+            if !made {
+                made = true;
                 let r = (|| -> TestResult {
-                    sh("zfs", &["destroy", &format!("{fs}@s002")])?;
                     sh("zfs", &["destroy", &format!("{fs}@s007")])?;
-                    lzc::snapshot(&[snap(&format!("{fs}@s005x"))?], None)?;
-                    lzc::snapshot(&[snap(&format!("{fs}@s001x"))?], None)?;
+                    sh("zfs", &["destroy", "-r", &format!("{fs}/b")])?;
+                    lzc::snapshot(&[snap(&format!("{fs}/c@new"))?], None)?;
+                    sh("zfs", &["create", &format!("{fs}/d")])?;
+                    make_snapshots(&format!("{fs}/d"), 1, "t")?;
                     Ok(())
                 })();
                 if let Err(e) = r {
@@ -657,83 +674,43 @@ fn changes_between_pages() -> TestResult {
     if let Some(e) = err {
         return Err(e);
     }
-    ensure!(
-        pages[0] == ["s000", "s001", "s002"],
-        "first page {:?}",
-        pages[0]
-    );
-    let all: Vec<&str> = pages.iter().flatten().map(String::as_str).collect();
-    let set: BTreeSet<&str> = all.iter().copied().collect();
-    ensure!(set.len() == all.len(), "duplicates: {all:?}");
-    let want: BTreeSet<&str> = [
-        "s000", "s001", "s002", "s003", "s004", "s005", "s005x", "s006", "s008", "s009", "s010",
-        "s011",
+    let set: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    ensure!(set.len() == names.len(), "duplicates: {names:?}");
+    let mut all_along: Vec<String> = (0..12)
+        .filter(|i| *i != 7)
+        .map(|i| format!("{fs}@s{i:03}"))
+        .collect();
+    for c in ["a", "c"] {
+        all_along.extend((0..2).map(|i| format!("{fs}/{c}@t{i:03}")));
+    }
+    for n in &all_along {
+        ensure!(
+            set.contains(n.as_str()),
+            "{n} existed all along but was not listed"
+        );
+    }
+    let maybe: BTreeSet<String> = [
+        format!("{fs}@s007"),
+        format!("{fs}/b@t000"),
+        format!("{fs}/b@t001"),
+        format!("{fs}/c@new"),
+        format!("{fs}/d@t000"),
     ]
     .into_iter()
     .collect();
-    ensure!(set == want, "got {set:?}");
-    // A dataset destroyed between pages of a recursive listing disappears with its
-    // snapshots; one created after the position appears.
-    for c in ["a", "b", "c"] {
-        sh("zfs", &["create", &format!("{fs}/{c}")])?;
-        make_snapshots(&format!("{fs}/{c}"), 2, "t")?;
+    for n in &set {
+        ensure!(
+            all_along.iter().any(|a| a == n) || maybe.contains(*n),
+            "{n} was listed but never existed"
+        );
     }
-    let mut n = 0;
-    let mut names = Vec::new();
-    let mut err = None;
-    Inventory::new().with_page_size(13).snapshot_pages(
-        &SnapshotQuery::new(&root).recursive(),
-        |p| {
-            n += 1;
-            names.extend(p.iter().map(|s| s.name.as_str().to_string()));
-            if n == 1 {
-                let r = (|| -> TestResult {
-                    sh("zfs", &["destroy", "-r", &format!("{fs}/b")])?;
-                    sh("zfs", &["create", &format!("{fs}/d")])?;
-                    make_snapshots(&format!("{fs}/d"), 1, "t")?;
-                    Ok(())
-                })();
-                if let Err(e) = r {
-                    err = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        },
-    )?;
-    if let Some(e) = err {
-        return Err(e);
-    }
-    ensure!(n == 2, "{n} pages");
-    let children: Vec<&str> = names
-        .iter()
-        .filter(|s| s.contains('/') && s.split('@').next() != Some(&fs))
-        .map(String::as_str)
-        .collect();
-    let want = [
-        format!("{fs}/a@t000"),
-        format!("{fs}/a@t001"),
-        format!("{fs}/c@t000"),
-        format!("{fs}/c@t001"),
-        format!("{fs}/d@t000"),
-    ];
-    ensure!(children == want, "children: {children:?}");
-    // The root itself destroyed between pages: NotFound.
+    // The root destroyed before a listing: NotFound.
     let victim = pool.ds("victim");
     sh("zfs", &["create", &victim])?;
-    make_snapshots(&victim, 4, "v")?;
-    let mut cleanup = None;
-    let r = Inventory::new().with_page_size(2).snapshot_pages(
-        &SnapshotQuery::new(&ds(&victim)?),
-        |_| {
-            cleanup = Some(sh("zfs", &["destroy", "-r", &victim]));
-            ControlFlow::Continue(())
-        },
-    );
-    if let Some(Err(e)) = cleanup {
-        return Err(e);
-    }
-    let e = r
+    make_snapshots(&victim, 2, "v")?;
+    sh("zfs", &["destroy", "-r", &victim])?;
+    let e = Inventory::new()
+        .snapshots(&SnapshotQuery::new(&ds(&victim)?))
         .err()
         .ok_or_else(|| fail("listing a destroyed root succeeded"))?;
     ensure!(e.kind() == ErrorKind::NotFound, "destroyed root: {e}");
@@ -749,6 +726,7 @@ fn errors_are_typed() -> TestResult {
     let missing = ds(&pool.ds("nope"))?;
     for e in [
         inv.snapshots(&SnapshotQuery::new(&missing)).err(),
+        inv.snapshot_names(&SnapshotQuery::new(&missing)).err(),
         inv.datasets(&DatasetQuery::new(&missing)).err(),
         inv.bookmarks(&missing, None).err(),
         inv.dataset(&missing).err(),
@@ -760,21 +738,8 @@ fn errors_are_typed() -> TestResult {
         let e = e.ok_or_else(|| fail("a missing item was listed"))?;
         ensure!(e.kind() == ErrorKind::NotFound, "missing: {e}");
     }
-    // Limits: a single item that cannot fit is a typed error, not a panic or a loop.
-    let mut tiny = Inventory::new().with_limits(ProgramLimits::new(100, 10 << 20));
-    let e = tiny.snapshots(&SnapshotQuery::new(&ds(&fs)?)).err();
-    let e = e.ok_or_else(|| fail("100 instructions were enough"))?;
-    ensure!(
-        e.kind() == ErrorKind::ChannelProgramLimit,
-        "tiny limits: {e}"
-    );
-    let e = Inventory::new()
-        .with_limits(ProgramLimits::new(u64::MAX, 10 << 20))
-        .snapshots(&SnapshotQuery::new(&ds(&fs)?))
-        .err()
-        .ok_or_else(|| fail("limits above the tunables were accepted"))?;
-    ensure!(e.kind() == ErrorKind::InvalidArgument, "huge limits: {e}");
-    // Exported, then read-only.
+    let before = Inventory::new().snapshots(&SnapshotQuery::new(&ds(&fs)?))?;
+    // Exported: NotFound. Read-only: listed like before (the list ioctls only read).
     let name = pool.name().to_string();
     sh("zpool", &["export", &name])?;
     let e = Inventory::new()
@@ -790,11 +755,13 @@ fn errors_are_typed() -> TestResult {
         let e = e.ok_or_else(|| fail("listed an exported pool"))?;
         ensure!(e.kind() == ErrorKind::NotFound, "exported: {e}");
         reimport(&["-o", "readonly=on"])?;
-        let e = Inventory::new()
-            .snapshots(&SnapshotQuery::new(&ds(&fs)?))
-            .err();
-        let e = e.ok_or_else(|| fail("listed a read-only pool"))?;
-        ensure!(e.kind() == ErrorKind::ReadOnly, "read-only: {e}");
+        let ro = Inventory::new().snapshots(&SnapshotQuery::new(&ds(&fs)?))?;
+        let key = |v: &[SnapshotInfo]| -> Vec<(String, u64)> {
+            v.iter()
+                .map(|s| (s.name.as_str().to_string(), s.guid))
+                .collect()
+        };
+        ensure!(key(&ro) == key(&before), "read-only listing differs");
         Ok(())
     })();
     // Leave the pool imported read-write for TestPool's cleanup.
@@ -803,263 +770,245 @@ fn errors_are_typed() -> TestResult {
     r
 }
 
-fn limits_shrink_the_page() -> TestResult {
-    let pool = TestPool::new("invl", 128)?;
+fn threads_do_not_change_the_result() -> TestResult {
+    let pool = TestPool::new("invt", 128)?;
     let fs = pool.ds("fs");
     sh("zfs", &["create", &fs])?;
-    make_snapshots(&fs, 40, "s")?;
-    let root = ds(&fs)?;
-    let full = Inventory::new().snapshots(&SnapshotQuery::new(&root))?;
-    ensure!(full.len() == 40, "fixture");
-    // Enough instructions for a few items per call, not for 40.
-    let mut retries = 0;
-    let mut calls = 0;
-    let list = Inventory::new()
-        .with_limits(ProgramLimits::new(3_000, 10 << 20))
-        .with_page_size(40)
-        .on_progress(|p| {
-            retries = p.retries;
-            calls = p.calls;
-        })
-        .snapshots(&SnapshotQuery::new(&root))?;
-    ensure!(list == full, "listing under tight limits differs");
-    ensure!(retries > 0, "no retry happened ({calls} calls)");
-    ensure!(calls < 200, "{calls} calls for 40 snapshots");
+    let mut names = Vec::new();
+    for i in 0..6 {
+        let child = format!("{fs}/c{i}");
+        sh("zfs", &["create", &child])?;
+        names.push(child);
+    }
+    // One txg per round, every child in it.
+    for r in 0..4 {
+        let snaps: Vec<SnapshotName> = names
+            .iter()
+            .filter(|c| r < 3 || c.ends_with('0'))
+            .map(|c| snap(&format!("{c}@r{r}")))
+            .collect::<Result<_, _>>()?;
+        lzc::snapshot(&snaps, None)?;
+    }
+    let q = SnapshotQuery::new(&ds(&fs)?).recursive().with_holds(true);
+    let one = Inventory::new().with_threads(1).snapshots(&q)?;
+    ensure!(one.len() == 6 * 3 + 1, "fixture: {}", one.len());
+    for threads in [2, 4, 16] {
+        let many = Inventory::new().with_threads(threads).snapshots(&q)?;
+        ensure!(many == one, "{threads} threads list differently");
+        let mut inv = Inventory::new().with_threads(threads).with_page_size(4);
+        let mut paged = Vec::new();
+        inv.snapshot_pages(&q, |p| {
+            paged.extend(p);
+            ControlFlow::Continue(())
+        })?;
+        let sorted = {
+            let mut v = paged.clone();
+            v.sort_by(|a, b| {
+                (a.name.dataset_str(), a.name.as_str())
+                    .cmp(&(b.name.dataset_str(), b.name.as_str()))
+            });
+            v
+        };
+        ensure!(paged == sorted, "{threads} threads: pages out of order");
+        ensure!(
+            paged.len() == one.len(),
+            "{threads} threads: {} paged",
+            paged.len()
+        );
+    }
     Ok(())
 }
 
-/// The inventory's Lua programs run by stock Lua 5.2 against a mock `zfs` library: 100,000
-/// snapshots in one dataset (10 pages of 10,000), 1,000 datasets, page boundaries, and
-/// changes between pages. The kernel's Lua has integer numbers and stock Lua has floats; the
-/// programs are written to work with both. Needs `lua5.2` on the host (ignored otherwise).
-const LUA_HARNESS: &str = r#"-- Runs flocker-core's inventory programs (stock Lua 5.2) against a mock `zfs` library.
--- usage: lua5.2 harness.lua DIR  (DIR holds prelude.lua, snapshots.lua, datasets.lua)
-local dir = arg[1]
-local function read(f) local h = assert(io.open(dir .. "/" .. f)); local s = h:read("*a"); h:close(); return s end
-local prelude = read("prelude.lua")
-local SNAPSHOTS = assert(load(prelude .. read("snapshots.lua"), "snapshots"))
-local DATASETS = assert(load(prelude .. read("datasets.lua"), "datasets"))
+/// A small deterministic generator (xorshift), seeded from `FLOCKER_INV_SEED` or the clock;
+/// the seed is printed so that a failure can be replayed.
+struct Rng(u64);
 
--- The mock pool: datasets with children and snapshots, iterated in a scrambled but stable
--- order, like the kernel's ZAP hash order.
-local DS, SNAP, TXG = {}, {}, 0
-local KEY = {}
-local function scramble(s)
-  local h = KEY[s]
-  if h == nil then
-    h = 0
-    for i = 1, #s do h = (h * 31 + s:byte(i)) % 1000003 end
-    KEY[s] = h
-  end
-  return h
-end
-local function hash_order(x, y)
-  local a, b = scramble(x), scramble(y)
-  return a < b or (a == b and x < y)
-end
-local function insert_ordered(list, name)
-  list[#list + 1] = name
-  table.sort(list, hash_order)
-end
-local function mkds(name)
-  DS[name] = { children = {}, snaps = {} }
-  local parent = name:match("^(.*)/[^/]*$")
-  if parent then insert_ordered(DS[parent].children, name) end
-end
-local function rmds(name)
-  for _, s in ipairs(DS[name].snaps) do SNAP[s] = nil end
-  DS[name] = nil
-end
-local function mksnap(ds, short)
-  TXG = TXG + 1
-  local n = ds .. "@" .. short
-  SNAP[n] = { txg = TXG }
-  insert_ordered(DS[ds].snaps, n)
-  return n
-end
--- Bulk creation without re-sorting each time.
-local function mksnaps(ds, count, prefix)
-  local l = DS[ds].snaps
-  for i = 1, count do TXG = TXG + 1; local n = string.format("%s@%s%06d", ds, prefix, i); SNAP[n] = { txg = TXG }; l[#l + 1] = n end
-  table.sort(l, hash_order)
-end
-local function iter(list, live)
-  local i = 0
-  return function()
-    while true do
-      i = i + 1
-      local v = list[i]
-      if v == nil then return nil end
-      if live[v] ~= nil then return v end
-    end
-  end
-end
-zfs = {
-  exists = function(n) return DS[n] ~= nil or SNAP[n] ~= nil end,
-  get_prop = function(n, p)
-    local s = SNAP[n]
-    if s and p == "createtxg" then return s.txg, nil end
-    if DS[n] and p == "type" then return "filesystem", nil end
-    return nil
-  end,
-  list = {
-    snapshots = function(d) assert(DS[d], "no dataset " .. d); return iter(DS[d].snaps, SNAP) end,
-    children = function(d) assert(DS[d], "no dataset " .. d); return iter(DS[d].children, DS) end,
-  },
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("FLOCKER_INV_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+            | 1;
+        eprintln!("inventory::incremental_matches_full: FLOCKER_INV_SEED={seed}");
+        Rng(seed)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
 }
 
-local function fail(msg) io.stderr:write("FAIL " .. msg .. "\n"); os.exit(1) end
-
--- Pages a snapshot listing to the end; `between(page)` may change the pool between pages.
-local function list_snaps(root, depth, lim, between)
-  local ads, asn, seen, order, pages = nil, nil, {}, {}, 0
-  while true do
-    local r = SNAPSHOTS({ root = root, depth = depth, lim = lim, props = { "createtxg" }, ads = ads, asn = asn })
-    if r.gone then return nil, pages end
-    pages = pages + 1
-    local n = 0
-    for name, t in pairs(r.i) do
-      if seen[name] then fail("duplicate " .. name) end
-      if t[1] ~= SNAP[name].txg then fail("wrong createtxg for " .. name) end
-      seen[name] = true
-      order[#order + 1] = name
-      n = n + 1
-    end
-    if n ~= r.n or n > lim then fail("page of " .. n .. " items, reported " .. r.n .. ", limit " .. lim) end
-    if between then between(pages) end
-    if not r.m then return seen, pages end
-    local pos = r.d .. "\0" .. (r.s or "")
-    if ads ~= nil and pos <= ads .. "\0" .. (asn or "") then fail("position did not advance") end
-    ads, asn = r.d, r.s
-  end
-end
-
-local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
-local function expect_all(seen, names, what)
-  for n in pairs(names) do if not seen[n] then fail(what .. ": missing " .. n) end end
-  if count(seen) ~= count(names) then fail(what .. ": " .. count(seen) .. " listed, " .. count(names) .. " exist") end
-end
-local function snaps_under(prefix)
-  local t = {}
-  for n in pairs(SNAP) do if n:sub(1, #prefix) == prefix then t[n] = true end end
-  return t
-end
-
--- 1. 100,000 snapshots in one dataset, pages of 10,000: ten calls, all listed once.
-mkds("p"); mkds("p/big")
-mksnaps("p/big", 100000, "s")
-local seen, pages = list_snaps("p/big", 0, 10000)
-expect_all(seen, snaps_under("p/big@"), "100k")
-if pages ~= 10 then fail("100k: " .. pages .. " pages, expected 10") end
-print("ok 100000 snapshots in one dataset in 10 pages")
-
--- 2. Page boundaries.
-mkds("p/small"); mksnaps("p/small", 25, "s")
-for _, lim in ipairs({ 1, 2, 5, 24, 25, 26, 1000 }) do
-  local seen, pages = list_snaps("p/small", 0, lim)
-  expect_all(seen, snaps_under("p/small@"), "boundary " .. lim)
-  local want = math.ceil(25 / lim)
-  if pages ~= want then fail("boundary " .. lim .. ": " .. pages .. " pages, expected " .. want) end
-end
-print("ok page boundaries")
-
--- 3. 1,000 datasets with snapshots (nested), recursive, pages spanning datasets.
-mkds("p/tree")
-for i = 1, 1000 do
-  local d = string.format("p/tree/d%04d", i)
-  mkds(d)
-  mksnaps(d, i % 4, "k")
-  if i % 100 == 0 then mkds(d .. "/sub"); mksnaps(d .. "/sub", 7, "k") end
-end
-local total = count(snaps_under("p/tree"))
-for _, lim in ipairs({ 1, 3, 100, 777, 100000 }) do
-  local seen, pages = list_snaps("p/tree", -1, lim)
-  expect_all(seen, snaps_under("p/tree"), "tree " .. lim)
-  if pages > math.ceil(total / lim) + 1 then fail("tree " .. lim .. ": " .. pages .. " pages") end
-end
--- Depth 1: the children's snapshots, not the grandchildren's.
-local seen = list_snaps("p/tree", 1, 50)
-for n in pairs(seen) do if n:find("/sub@") then fail("depth 1 listed " .. n) end end
-print("ok 1000 datasets, " .. total .. " snapshots")
-
--- 4. Datasets: 1,000+ in pages of 100, in name order.
-local after, names, dpages = nil, {}, 0
-while true do
-  local r = DATASETS({ root = "p/tree", depth = -1, lim = 100, props = { "type" }, after = after })
-  dpages = dpages + 1
-  for n, t in pairs(r.i) do
-    if names[n] then fail("duplicate dataset " .. n) end
-    if t[1] ~= "filesystem" then fail("type of " .. n) end
-    names[n] = true
-  end
-  if not r.m then break end
-  after = r.d
-end
-local want = {}
-for n in pairs(DS) do if n == "p/tree" or n:sub(1, 7) == "p/tree/" then want[n] = true end end
-expect_all(names, want, "datasets")
-if dpages ~= math.ceil(count(want) / 100) then fail("dataset pages " .. dpages) end
-print("ok " .. count(want) .. " datasets in " .. dpages .. " pages")
-
--- 5. Changes between pages.
-mkds("p/chg"); mksnaps("p/chg", 12, "s")  -- p/chg@s000001 .. s000012
-local seen = list_snaps("p/chg", 0, 3, function(page)
-  if page == 1 then
-    SNAP["p/chg@s000003"] = nil  -- the position the first page ended on
-    SNAP["p/chg@s000008"] = nil  -- not listed yet
-    mksnap("p/chg", "s000005x")  -- after the position
-    mksnap("p/chg", "s000001x")  -- before the position
-  end
-end)
-local want = {}
-for _, s in ipairs({ "01", "02", "03", "04", "05", "05x", "06", "07", "09", "10", "11", "12" }) do
-  want["p/chg@s0000" .. s] = true
-end
-expect_all(seen, want, "changes")
--- A dataset destroyed between pages: its snapshots vanish; the root destroyed: gone.
-mkds("p/chg2"); mkds("p/chg2/a"); mkds("p/chg2/b"); mkds("p/chg2/c")
-for _, c in ipairs({ "a", "b", "c" }) do mksnaps("p/chg2/" .. c, 3, "t") end
-local seen = list_snaps("p/chg2", -1, 2, function(page) if page == 1 then rmds("p/chg2/b") end end)
-if count(seen) ~= 6 then fail("destroyed child: " .. count(seen) .. " listed") end
-local seen = list_snaps("p/chg2", -1, 2, function(page) if page == 1 then rmds("p/chg2") end end)
-if seen ~= nil then fail("destroyed root not reported") end
-print("ok changes between pages")
-"#;
-
-fn lua_available() -> bool {
-    std::process::Command::new("lua5.2")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// One random change to the pool under `fs`; returns what it did (for the failure message).
+fn random_change(rng: &mut Rng, pool: &TestPool, fs: &str, step: usize) -> Result<String, Failed> {
+    let datasets: Vec<String> =
+        cli_rows(&["list", "-H", "-o", "name", "-t", "filesystem", "-r", fs])?
+            .into_keys()
+            .filter(|d| !d.contains("clone"))
+            .collect();
+    let snaps: Vec<String> = cli_rows(&["list", "-H", "-o", "name", "-t", "snapshot", "-r", fs])?
+        .into_keys()
+        .collect();
+    let ds = datasets[rng.below(datasets.len())].clone();
+    let any_snap = |rng: &mut Rng| snaps.get(rng.below(snaps.len())).cloned();
+    let what = match rng.below(10) {
+        0..=2 => {
+            let n = format!("{ds}@x{step}");
+            lzc::snapshot(&[snap(&n)?], None)?;
+            format!("snapshot {n}")
+        }
+        3 => match any_snap(rng) {
+            Some(s) => {
+                // Held or cloned snapshots refuse: that is a change too (nothing happens).
+                let _ = sh("zfs", &["destroy", &s]);
+                format!("destroy {s}")
+            }
+            None => "nothing".into(),
+        },
+        4 => match any_snap(rng) {
+            Some(s) => {
+                let _ = sh("zfs", &["hold", &format!("h{step}"), &s]);
+                format!("hold {s}")
+            }
+            None => "nothing".into(),
+        },
+        5 => {
+            let holds = sh("zfs", &["holds", "-H", "-r", fs])?;
+            match holds.lines().next() {
+                Some(l) => {
+                    let cols: Vec<&str> = l.split('\t').collect();
+                    sh("zfs", &["release", cols[1], cols[0]])?;
+                    format!("release {} {}", cols[1], cols[0])
+                }
+                None => "nothing".into(),
+            }
+        }
+        6 => match any_snap(rng) {
+            Some(s) => {
+                let c = pool.ds(&format!("fs/clone{step}"));
+                sh("zfs", &["clone", &s, &c])?;
+                format!("clone {s} {c}")
+            }
+            None => "nothing".into(),
+        },
+        7 => {
+            let c = format!("{ds}/n{step}");
+            sh("zfs", &["create", &c])?;
+            format!("create {c}")
+        }
+        8 => match any_snap(rng) {
+            Some(s) => {
+                sh("zfs", &["set", &format!("com.example:v={step}"), &s])?;
+                format!("set on {s}")
+            }
+            None => "nothing".into(),
+        },
+        _ => {
+            let mnt = sh("zfs", &["get", "-H", "-o", "value", "mountpoint", &ds])?;
+            let f = format!("{}/f{}", mnt.trim(), step % 3);
+            std::fs::write(&f, vec![step as u8; 64 << 10]).map_err(fail)?;
+            format!("write {f}")
+        }
+    };
+    Ok(what)
 }
 
-fn lua_paging_model() -> TestResult {
-    let programs = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../flocker-core/src/inventory/lua"
-    );
-    let dir = std::env::temp_dir().join(format!("flocker-inventory-lua-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(fail)?;
-    let harness = dir.join("harness.lua");
-    std::fs::write(&harness, LUA_HARNESS).map_err(fail)?;
-    let out = std::process::Command::new("lua5.2")
-        .arg(&harness)
-        .arg(programs)
-        .output()
-        .map_err(fail);
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = out?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn incremental_matches_full() -> TestResult {
+    let pool = TestPool::new("invi", 256)?;
+    let fs = pool.ds("fs");
+    let mnt = format!("/var/tmp/flocker-mnt/{}", pool.name());
+    sh("zfs", &["create", "-o", &format!("mountpoint={mnt}"), &fs])?;
+    for c in ["a", "b", "a/deep"] {
+        sh("zfs", &["create", &format!("{fs}/{c}")])?;
+    }
+    sh("zfs", &["snapshot", "-r", &format!("{fs}@start")])?;
+    let mut rng = Rng::new();
+    let root = ds(pool.name())?;
+    let q = SnapshotQuery::new(&root)
+        .recursive()
+        .with_holds(true)
+        .user_properties(UserProps::All);
+    let mut inc = Inventory::new().incremental();
+    let first = inc.snapshots(&q)?;
+    let r = inc
+        .last_refresh()
+        .ok_or_else(|| fail("no refresh recorded"))?;
+    ensure!(r.full, "the first listing was not full: {r:?}");
+    ensure!(first.len() == 4, "fixture: {}", first.len());
+    let mut log = Vec::new();
+    let mut incremental_rounds = 0;
+    for round in 0..12 {
+        for k in 0..3 {
+            log.push(random_change(&mut rng, &pool, &fs, round * 3 + k)?);
+        }
+        sh("zpool", &["sync", pool.name()])?;
+        let got = inc.snapshots(&q)?;
+        let refresh = inc
+            .last_refresh()
+            .cloned()
+            .ok_or_else(|| fail("no refresh"))?;
+        let want = Inventory::new().snapshots(&q)?;
+        if got != want {
+            let g: BTreeMap<&str, &SnapshotInfo> =
+                got.iter().map(|s| (s.name.as_str(), s)).collect();
+            let w: BTreeMap<&str, &SnapshotInfo> =
+                want.iter().map(|s| (s.name.as_str(), s)).collect();
+            let mut diff = Vec::new();
+            for (n, s) in &w {
+                match g.get(n) {
+                    None => diff.push(format!("missing {n}")),
+                    Some(x) if x != s => diff.push(format!("{n}: incremental {x:?}\nfull {s:?}")),
+                    _ => {}
+                }
+            }
+            for n in g.keys().filter(|n| !w.contains_key(*n)) {
+                diff.push(format!("extra {n}"));
+            }
+            return Err(fail(format!(
+                "round {round}: incremental differs from full ({refresh:?}) after {log:?}:\n{}",
+                diff.join("\n")
+            )));
+        }
+        if !refresh.full {
+            incremental_rounds += 1;
+        }
+    }
+    // Renames and promotions are allowed to force full listings; the others must not.
     ensure!(
-        out.status.success(),
-        "lua harness failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
+        incremental_rounds >= 6,
+        "only {incremental_rounds} of 12 listings were incremental"
     );
+    // A rename forces a full listing, and it is still right.
+    sh("zfs", &["rename", &format!("{fs}/b"), &format!("{fs}/b2")])?;
+    let got = inc.snapshots(&q)?;
+    let r = inc.last_refresh().ok_or_else(|| fail("no refresh"))?;
+    ensure!(r.full, "a rename did not force a full listing: {r:?}");
     ensure!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count() == 5,
-        "{stdout}"
+        got == Inventory::new().snapshots(&q)?,
+        "after rename: differs"
     );
+    // Nothing changed: incremental, and re-reads only the newest snapshot of each dataset.
+    let got = inc.snapshots(&q)?;
+    let r = inc
+        .last_refresh()
+        .cloned()
+        .ok_or_else(|| fail("no refresh"))?;
+    let datasets = Inventory::new()
+        .datasets(&DatasetQuery::new(&root).recursive())?
+        .len();
+    ensure!(!r.full && r.datasets_relisted == 0, "idle listing: {r:?}");
+    ensure!(
+        r.snapshots_reread <= datasets,
+        "idle listing re-read {} snapshots for {datasets} datasets",
+        r.snapshots_reread
+    );
+    ensure!(got == Inventory::new().snapshots(&q)?, "idle: differs");
     Ok(())
 }
 
@@ -1076,10 +1025,18 @@ fn main() {
             holds_and_bookmarks_match_cli,
         ),
         zfs_test("inventory::paging_boundaries", paging_boundaries),
-        zfs_test("inventory::changes_between_pages", changes_between_pages),
+        zfs_test(
+            "inventory::changes_during_a_listing",
+            changes_during_a_listing,
+        ),
         zfs_test("inventory::errors_are_typed", errors_are_typed),
-        zfs_test("inventory::limits_shrink_the_page", limits_shrink_the_page),
-        Trial::test("inventory::lua_paging_model", lua_paging_model)
-            .with_ignored_flag(!lua_available()),
+        zfs_test(
+            "inventory::threads_do_not_change_the_result",
+            threads_do_not_change_the_result,
+        ),
+        zfs_test(
+            "inventory::incremental_matches_full",
+            incremental_matches_full,
+        ),
     ])
 }

@@ -1,10 +1,12 @@
 //! Listing datasets, snapshots, bookmarks, holds and properties without the CLI.
 //!
-//! libzfs_core has no list and no property get; this module reads them with **read-only
-//! channel programs** (`lzc_channel_program_nosync`, zfs-program(8)): Lua that the kernel
-//! runs in open context with `zfs.list.children/snapshots/bookmarks/holds/user_properties`
-//! and `zfs.get_prop`. No process is spawned, and the results are the crate's types
-//! ([`DatasetInfo`], [`SnapshotInfo`], [`BookmarkInfo`], [`HoldInfo`]), not nvlists.
+//! libzfs_core has no list and no property get; this module reads them the way `zfs list`
+//! does, through the kernel's list ioctls on the library's own `/dev/zfs` descriptor
+//! (`ZFS_IOC_DATASET_LIST_NEXT`, `ZFS_IOC_SNAPSHOT_LIST_NEXT`, `ZFS_IOC_OBJSET_STATS`): one
+//! call per item returns its identity and, when properties are asked for, all of them in one
+//! list. No process is spawned, and the results are the crate's types ([`DatasetInfo`],
+//! [`SnapshotInfo`], [`BookmarkInfo`], [`HoldInfo`]), not nvlists. Holds come from
+//! `lzc_get_holds`, bookmarks from `lzc_get_bookmarks`.
 //!
 //! ```no_run
 //! use flocker_core::inventory::{Inventory, SnapshotQuery, UserProps};
@@ -12,7 +14,9 @@
 //!
 //! # fn main() -> Result<(), flocker_core::error::Error> {
 //! let root = DatasetName::new("tank/home")?;
-//! let mut inv = Inventory::new().on_progress(|p| eprintln!("{} {} so far", p.items, p.listing));
+//! let mut inv = Inventory::new()
+//!     .with_threads(4)
+//!     .on_progress(|p| eprintln!("{} {} so far", p.items, p.listing));
 //! let query = SnapshotQuery::new(&root)
 //!     .recursive()
 //!     .user_properties(UserProps::named(["com.example:tag"])?);
@@ -23,106 +27,74 @@
 //! # }
 //! ```
 //!
-//! # Paging
+//! # Cost: only what is asked
 //!
-//! A channel program runs under an instruction limit and a memory limit (which also bounds
-//! its reply), and while it runs it holds the pool's configuration lock as a reader, which
-//! delays every administrative change of the pool (snapshots, destroys, property changes) and
-//! so the transaction group sync. A listing is therefore cut into **pages**: each page is one
-//! program call that returns at most [`Inventory::with_page_size`] items (default
-//! [`Inventory::DEFAULT_PAGE_SIZE`]).
+//! - [`Inventory::snapshot_names`] lists in the kernel's *simple* mode: per snapshot, one
+//!   iterator step and one hold by object number, no property list (the cheapest listing).
+//! - [`Inventory::snapshots`] and [`Inventory::snapshot_basics`] get each snapshot's whole
+//!   property list in its list call (the kernel builds it whatever is asked; `creation` is not
+//!   in the simple mode of any version), like `zfs list`.
+//! - Holds ([`SnapshotQuery::with_holds`]) cost one `lzc_get_holds` per snapshot.
 //!
-//! Items are paged in **byte order of their names**: datasets by full name; snapshots (and
-//! bookmarks) by `(dataset, name)`. A page walks the dataset tree under the root, skips the
-//! datasets before the resume position, and in each remaining dataset keeps, in one pass over
-//! `zfs.list.snapshots` with a bounded max-heap, the smallest names above the resume position
-//! until the page is full. Only the kept items have their properties read. The next page
-//! resumes *after the last name returned*: a pure comparison, so the resume point does not
-//! need to exist any more (it may have been destroyed meanwhile).
+//! The work per snapshot is the kernel's: it rebuilds the parent dataset's in-core state
+//! when nothing keeps it open, opens the snapshot's objset and builds and packs its
+//! property list. What this module adds is the parallelism and the incremental listing below.
 //!
-//! Why names and not `createtxg`: the kernel iterates snapshots in the hash order of its ZAP,
-//! and a channel program cannot resume a kernel iterator, so every page scans the dataset's
-//! snapshots again. Comparing names costs one Lua instruction per snapshot, comparing
-//! `createtxg` would cost a `zfs.get_prop` (a dataset hold) per snapshot per page. Names are
-//! unique, so the order is total. The results of [`Inventory::snapshots`] are then sorted by
-//! dataset and `createtxg` (oldest first), like `zfs list -t snapshot`.
+//! # Threads
 //!
-//! Calls: a listing of N snapshots in one dataset takes ⌈N / page size⌉ calls (plus retries,
-//! below) and scans the dataset's snapshot names once per call; properties are read once per
-//! item. 100,000 snapshots with the default page size are 10 calls.
+//! The snapshots of different datasets are listed on up to [`Inventory::with_threads`]
+//! threads (each with its own call buffer; the kernel serves list calls concurrently), and
+//! the results are handed out in the same order as with one thread. One dataset's snapshots
+//! are listed by one thread.
 //!
-//! **Limits.** Each call runs with [`Inventory::with_limits`] (default: the kernel's usual
-//! maxima, 100 million instructions and 100 MiB; if the module's `zfs_lua_max_*` tunables are
-//! lower, the CLI's defaults of 10 million and 10 MiB are used instead). A page that hits a
-//! limit has changed nothing (the programs only read) and is re-run with half the page size;
-//! after a successful page the size doubles back towards the configured one. If a page of a
-//! single item still does not fit, the listing fails with
-//! [`ErrorKind::ChannelProgramLimit`]: that happens when walking the tree or scanning one
-//! dataset's names alone exceeds the limits (many millions of snapshots in one dataset with
-//! the default limits), or when one item's user properties do not fit in memory. If p is the
-//! largest page that fits, a listing makes at most ⌈N / p⌉ successful calls, log2(page size /
-//! p) failed ones to shrink first, and one failed call per successful page after that (the page
-//! regrows, fails, halves).
+//! # Incremental listings
 //!
-//! # Cost
+//! An [`Inventory`] made with [`Inventory::incremental`] keeps what it listed, and a later
+//! listing of the same query re-lists only what may have changed since, found in the pool's
+//! history (the internal events every snapshot, destroy, hold, release, clone, rename,
+//! property change ... writes, read with `ZFS_IOC_POOL_GET_HISTORY`); see
+//! [`Inventory::incremental`] for exactly what is re-read and when it falls back to a full
+//! listing.
 //!
-//! The kernel work per item is one step of `zfs.list.snapshots` (or `children`) plus one
-//! `zfs.get_prop` per property, and each `zfs.get_prop` holds the dataset *by name* again (path
-//! walk, snapshot lookup). `zfs list` instead makes one ioctl per item that returns every
-//! property at once. So the cost grows with the number of properties read:
-//! [`Inventory::snapshot_names`] reads none, [`Inventory::snapshot_basics`] three,
-//! [`Inventory::snapshots`] nine. Measured figures against `zfs list` are in `BENCHMARKS.md`
-//! (in the lab under software emulation: names only faster than the CLI, nine properties
-//! about a quarter of its speed). A page of P items with k properties holds the pool's
-//! configuration lock for about P·(k + 1) dataset holds; lower the page size on busy pools.
+//! # Order and paging
+//!
+//! [`Inventory::snapshots`] returns the snapshots sorted by dataset name, then oldest first
+//! (`createtxg`, then name), like `zfs list -t snapshot`; [`Inventory::snapshot_pages`]
+//! streams them in (dataset, name) byte order in pages of at most
+//! [`Inventory::with_page_size`] items, and the caller may stop after any page.
 //!
 //! # Consistency
 //!
-//! Each page is one moment: the program runs under the pool's configuration lock, so no
-//! snapshot, dataset, hold, clone or user property is created, destroyed or changed while it
-//! runs. Space figures (`used`, `referenced`, `written`, `available`) can still move while
-//! data is being written, as with `zfs list`.
+//! Like `zfs list`, a listing is not one atomic moment: each item is read in its own call,
+//! one dataset's snapshots in one pass of the kernel's iterator (a ZAP cursor).
+//! - An item that exists during the whole listing is returned exactly once (and never twice:
+//!   names are unique within a listing).
+//! - An item created or destroyed during the listing may or may not be returned; a dataset
+//!   destroyed during a recursive listing is left out with its snapshots.
+//! - A renamed snapshot or dataset may appear under either name, or neither.
+//! - If the *root* does not exist when the listing starts, it fails with
+//!   [`ErrorKind::NotFound`].
 //!
-//! Between pages the pool may change. A multi-page listing guarantees:
-//! - an item that exists during the whole listing is returned exactly once;
-//! - no item is returned twice (positions only grow);
-//! - an item created during the listing is returned if its name sorts after the position the
-//!   listing had reached when it was created, otherwise not;
-//! - an item destroyed during the listing is returned (with the properties of its page) if its
-//!   page was read before the destroy, otherwise not; destroying the item a page ended on is
-//!   harmless, because the next page compares names, it does not look the item up;
-//! - a renamed snapshot or dataset may appear under both names or under neither;
-//! - a dataset destroyed or created during a recursive listing behaves like its snapshots
-//!   (the tree is walked again by every page); if the *root* disappears, the listing fails
-//!   with [`ErrorKind::NotFound`].
+//! Space figures (`used`, `referenced`, `written`, `available`) can move while data is being
+//! written, as with `zfs list`.
 //!
-//! A listing that fits in one page (the common case) is a consistent view of one moment.
+//! # Errors
 //!
-//! # Side effects and errors
+//! A missing root, an exported or unknown pool: [`ErrorKind::NotFound`]. Not permitted:
+//! [`ErrorKind::PermissionDenied`]. No ZFS: [`ErrorKind::Unavailable`]. A reply that does not
+//! have the expected shape: [`ErrorKind::InvalidData`]. Listing reads nothing but the pool's
+//! metadata: it works on a pool imported read-only, and writes nothing to its history.
 //!
-//! Read-only programs change no dataset, but OpenZFS records every channel program call in
-//! the pool's internal history (`zpool history -i`), with the program text, its arguments and
-//! (if smaller than the `zfs_history_output_max` tunable, 1 MiB) its reply. The history is a
-//! bounded ring (0.1 % of the pool, 128 KiB to 1 GiB), so frequent listings push older history
-//! out sooner. The programs here are about 3 KiB and take only names and numbers as
-//! arguments.
-//!
-//! The kernel refuses channel programs on a pool imported read-only: listing one fails with
-//! [`ErrorKind::ReadOnly`] (libzfs_core offers no other way to list). A missing dataset, an
-//! exported or unknown pool: [`ErrorKind::NotFound`]. Not root: [`ErrorKind::PermissionDenied`].
-//! No ZFS: [`ErrorKind::Unavailable`]. Bookmark properties come from `lzc_get_bookmarks`.
-//!
-//! [`ErrorKind::ChannelProgramLimit`]: crate::error::ErrorKind::ChannelProgramLimit
 //! [`ErrorKind::NotFound`]: crate::error::ErrorKind::NotFound
-//! [`ErrorKind::ReadOnly`]: crate::error::ErrorKind::ReadOnly
 //! [`ErrorKind::PermissionDenied`]: crate::error::ErrorKind::PermissionDenied
 //! [`ErrorKind::Unavailable`]: crate::error::ErrorKind::Unavailable
+//! [`ErrorKind::InvalidData`]: crate::error::ErrorKind::InvalidData
 
-mod page;
+mod cache;
+mod ioctl;
 pub(crate) mod program;
 mod types;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
 
@@ -131,12 +103,14 @@ pub use types::{
 };
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::kernel::list::{self as klist, Buffer, Entry};
 use crate::lzc::{self, DatasetType, ProgramLimits};
-use crate::name::{BookmarkName, DatasetName, SnapshotName};
-use crate::nvlist::NvList;
+use crate::name::{DatasetName, SnapshotName};
 use crate::snapshot::{Snapshot, check_user_prop_name};
 
-use page::{Cursor, PageOutcome, SnapCursor};
+use cache::Cache;
+pub use cache::Refresh;
+use ioctl::{Counters, Depth};
 
 /// The operation named in the inventory's own errors.
 const OP: &str = "inventory";
@@ -179,20 +153,6 @@ impl UserProps {
         }
         Ok(())
     }
-
-    fn add_args(&self, args: &mut NvList) -> Result<()> {
-        match self {
-            UserProps::None => {}
-            UserProps::All => args.add_boolean_value("uall", true)?,
-            UserProps::Named(names) => args.add_string_array("uprops", names)?,
-        }
-        Ok(())
-    }
-}
-
-/// How deep below the root a listing goes, as `zfs list -d`; `None` for the whole tree.
-fn depth_arg(max_depth: Option<u32>) -> i64 {
-    max_depth.map_or(-1, i64::from)
 }
 
 /// Which datasets [`Inventory::datasets`] lists.
@@ -298,41 +258,8 @@ impl SnapshotQuery {
     }
 }
 
-/// The system properties read for each snapshot, in the order of the program's reply.
-const SNAP_PROPS: [&str; 9] = [
-    "guid",
-    "createtxg",
-    "creation",
-    "used",
-    "referenced",
-    "written",
-    "userrefs",
-    "defer_destroy",
-    "clones",
-];
-
-/// The system properties read for each filesystem or volume.
-const DS_PROPS: [&str; 11] = [
-    "type",
-    "guid",
-    "createtxg",
-    "creation",
-    "used",
-    "referenced",
-    "available",
-    "written",
-    "origin",
-    "volsize",
-    "mountpoint",
-];
-
-/// Limits used when none are configured: the kernel's default maxima.
-fn max_limits() -> ProgramLimits {
-    ProgramLimits::new(100_000_000, 100 << 20)
-}
-
-/// The lister. Holds the page size, the limits and the progress callback; every query runs
-/// its own paged listing. See the [module documentation](self) for paging and consistency.
+/// The lister: page size, threads, the progress callback and, for an incremental one, what
+/// it listed before. See the [module documentation](self).
 ///
 /// # Example
 ///
@@ -350,9 +277,12 @@ fn max_limits() -> ProgramLimits {
 /// # Ok::<(), flocker_core::Error>(())
 /// ```
 pub struct Inventory<'a> {
-    limits: Option<ProgramLimits>,
     page_size: usize,
+    threads: usize,
     progress: Option<ProgressFn<'a>>,
+    cache: Option<Cache>,
+    /// Kernel calls of the last snapshot listing.
+    last_calls: u64,
 }
 
 /// The progress callback.
@@ -361,9 +291,10 @@ type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
 impl fmt::Debug for Inventory<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inventory")
-            .field("limits", &self.limits)
             .field("page_size", &self.page_size)
+            .field("threads", &self.threads)
             .field("progress", &self.progress.is_some())
+            .field("incremental", &self.cache.is_some())
             .finish()
     }
 }
@@ -378,12 +309,19 @@ impl<'a> Inventory<'a> {
     /// Items per page unless [`Inventory::with_page_size`] says otherwise.
     pub const DEFAULT_PAGE_SIZE: usize = 10_000;
 
-    /// A lister with the default page size and limits and no progress callback.
+    /// Threads at most, whatever [`Inventory::with_threads`] asks.
+    pub const MAX_THREADS: usize = 64;
+
+    /// A lister with the default page size, as many threads as the machine has processors
+    /// (at most 8), no progress callback, not incremental.
     pub fn new() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         Inventory {
-            limits: None,
             page_size: Self::DEFAULT_PAGE_SIZE,
+            threads: cpus.clamp(1, 8),
             progress: None,
+            cache: None,
+            last_calls: 0,
         }
     }
 
@@ -393,12 +331,48 @@ impl<'a> Inventory<'a> {
         self
     }
 
-    /// Runs every program with these limits instead of the defaults (see the module
-    /// documentation). Limits above the kernel's tunables fail with
-    /// [`ErrorKind::InvalidArgument`].
-    pub fn with_limits(mut self, limits: ProgramLimits) -> Self {
-        self.limits = Some(limits);
+    /// Lists the snapshots of up to `threads` datasets at once (1: one after the other;
+    /// values are clamped to 1..=[`Inventory::MAX_THREADS`]). The results do not depend on it.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.clamp(1, Self::MAX_THREADS);
         self
+    }
+
+    /// Formerly the limits of the listing channel programs. Listings no longer run channel
+    /// programs, so this has no effect.
+    #[deprecated(note = "listings use the kernel's list ioctls; there are no limits to set")]
+    pub fn with_limits(self, _limits: ProgramLimits) -> Self {
+        self
+    }
+
+    /// Makes this lister incremental: it keeps the result of [`Inventory::snapshots`], and a
+    /// later call with the same query re-reads only what may have changed since, as the
+    /// pool's history records it (see the [module documentation](self) and
+    /// [`Inventory::last_refresh`]). For a program that lists the same snapshots again and
+    /// again, such as a service; other listings are not affected. Memory: the kept
+    /// [`SnapshotInfo`]s.
+    ///
+    /// ```no_run
+    /// use flocker_core::inventory::{Inventory, SnapshotQuery};
+    /// use flocker_core::DatasetName;
+    ///
+    /// let q = SnapshotQuery::new(&DatasetName::new("tank")?).recursive();
+    /// let mut inv = Inventory::new().incremental();
+    /// let first = inv.snapshots(&q)?; // a full listing
+    /// let again = inv.snapshots(&q)?; // only what changed
+    /// let r = inv.last_refresh().expect("incremental");
+    /// println!("{} then {}: full={} reread={}", first.len(), again.len(), r.full, r.snapshots_reread);
+    /// # Ok::<(), flocker_core::Error>(())
+    /// ```
+    pub fn incremental(mut self) -> Self {
+        self.cache.get_or_insert_with(Cache::default);
+        self
+    }
+
+    /// What the last [`Inventory::snapshots`] of an incremental lister did (`None` for one
+    /// that is not incremental, or before its first listing).
+    pub fn last_refresh(&self) -> Option<&Refresh> {
+        self.cache.as_ref().map(|c| &c.last).filter(|r| r.calls > 0)
     }
 
     /// Calls `f` after every page of a listing (and once more when it is done).
@@ -412,47 +386,37 @@ impl<'a> Inventory<'a> {
         self.page_size
     }
 
+    /// The configured number of threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     /// The filesystems and volumes of `query`, sorted by name.
     ///
-    /// Errors: [`ErrorKind::NotFound`] (no such root or pool), [`ErrorKind::ReadOnly`] (pool
-    /// imported read-only), [`ErrorKind::ChannelProgramLimit`] (see the module
-    /// documentation), [`ErrorKind::PropertyInvalid`] (a bad user property name), and those
-    /// of [`lzc::channel_program_nosync`].
+    /// Errors: [`ErrorKind::NotFound`] (no such root or pool), [`ErrorKind::PropertyInvalid`]
+    /// (a bad user property name), [`ErrorKind::InvalidData`] (a reply of the wrong shape),
+    /// and those of the list ioctls (see the module documentation).
     pub fn datasets(&mut self, query: &DatasetQuery) -> Result<Vec<DatasetInfo>> {
         query.user_props.check()?;
-        let mut all = Vec::new();
-        let root = query.root.clone();
-        self.run_pages(
-            "datasets",
-            &root,
-            program::DATASETS,
-            |cursor: Option<&String>, lim| {
-                let mut args = base_args(&root, query.max_depth, lim, &DS_PROPS)?;
-                query.user_props.add_args(&mut args)?;
-                if let Some(after) = cursor {
-                    args.add_string("after", after)?;
-                }
-                Ok(args)
-            },
-            |table| {
-                let items = page::parse_datasets(table)?;
-                let n = items.len() as u64;
-                let last = items.iter().map(|d| d.name.as_str().to_string()).max();
-                all.extend(
-                    items
-                        .into_iter()
-                        .filter(|d| query.kind.is_none_or(|k| d.kind == k)),
-                );
-                let resume = page::resume_dataset(table)?;
-                Ok(PageOutcome {
-                    items: n,
-                    position: last,
-                    resume,
-                    stop: false,
-                })
-            },
-        )?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let counters = Counters::default();
+        let mut buf = Buffer::new();
+        let altroot = klist::pool_altroot(query.root.pool().as_str(), &mut buf)
+            .map_err(|e| e.with_name(query.root.as_str()))?;
+        let entries = ioctl::walk(&query.root, query.max_depth, false, &mut buf, &counters)?;
+        let mut all = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let d = ioctl::dataset_info(e, &query.user_props, &altroot)?;
+            if query.kind.is_none_or(|k| d.kind == k) {
+                all.push(d);
+            }
+        }
+        let mut progress = Progress::start("datasets", self.page_size);
+        progress.calls = counters.calls();
+        progress.items = all.len() as u64;
+        progress.pages = 1;
+        progress.position = all.last().map(|d| d.name.as_str().to_string());
+        progress.done = true;
+        self.report(&progress);
         Ok(all)
     }
 
@@ -460,15 +424,13 @@ impl<'a> Inventory<'a> {
     ///
     /// Errors: as [`Inventory::datasets`].
     pub fn dataset(&mut self, name: &DatasetName) -> Result<DatasetInfo> {
-        let mut args = NvList::new()?;
-        args.add_string_array("names", &[name.as_str()])?;
-        args.add_string_array("props", &DS_PROPS)?;
-        UserProps::All.add_args(&mut args)?;
-        let out = self.call_once(name, program::ITEMS, &args)?;
-        let table = page::return_table(&out, name.as_str())?;
-        page::parse_datasets(table)?
-            .pop()
-            .ok_or_else(|| not_found(name.as_str()))
+        let mut buf = Buffer::new();
+        let e = stats_or_not_found(name.as_str(), &mut buf)?;
+        if e.createtxg != 0 && e.name.contains('@') {
+            return Err(not_found(name.as_str()));
+        }
+        let altroot = klist::pool_altroot(name.pool().as_str(), &mut buf)?;
+        ioctl::dataset_info(&e, &UserProps::All, &altroot)
     }
 
     /// The snapshots of `query`, sorted by dataset name, then oldest first (`createtxg`, then
@@ -476,24 +438,32 @@ impl<'a> Inventory<'a> {
     ///
     /// Errors: as [`Inventory::datasets`].
     pub fn snapshots(&mut self, query: &SnapshotQuery) -> Result<Vec<SnapshotInfo>> {
+        query.user_props.check()?;
+        let mut all = match self.cache.take() {
+            Some(mut cache) => {
+                let r = cache.snapshots(self, query);
+                self.cache = Some(cache);
+                r?
+            }
+            None => self.list_snapshot_infos(query)?,
+        };
+        sort_by_txg(&mut all, |s| (&s.name, s.createtxg));
+        Ok(all)
+    }
+
+    /// Every snapshot of `query` with its properties, in (dataset, name) order.
+    fn list_snapshot_infos(&mut self, query: &SnapshotQuery) -> Result<Vec<SnapshotInfo>> {
         let mut all = Vec::new();
         self.snapshot_pages(query, |page| {
             all.extend(page);
             ControlFlow::Continue(())
         })?;
-        all.sort_by(|a, b| {
-            (a.name.dataset_str(), a.createtxg, a.name.as_str()).cmp(&(
-                b.name.dataset_str(),
-                b.createtxg,
-                b.name.as_str(),
-            ))
-        });
         Ok(all)
     }
 
     /// Streams the snapshots of `query` page by page, in (dataset, name) byte order, without
     /// keeping them: `f` receives each page and may stop the listing with
-    /// [`ControlFlow::Break`].
+    /// [`ControlFlow::Break`]. Not incremental.
     ///
     /// Errors: as [`Inventory::datasets`]. Pages already passed to `f` stay passed.
     pub fn snapshot_pages(
@@ -502,28 +472,33 @@ impl<'a> Inventory<'a> {
         f: impl FnMut(Vec<SnapshotInfo>) -> ControlFlow<()>,
     ) -> Result<()> {
         query.user_props.check()?;
+        let (want, holds) = (&query.user_props, query.holds);
         self.snapshot_pages_with(
             query,
-            &SNAP_PROPS,
-            true,
-            page::parse_snapshots,
+            Depth::Full,
+            |e| {
+                let mut s = ioctl::snapshot_info(e, want)?;
+                if holds {
+                    s.holds = Some(ioctl::holds(&s.name)?);
+                }
+                Ok(s)
+            },
             |s| &s.name,
             f,
         )
     }
 
     /// The names of the snapshots of `query`, in (dataset, name) byte order, reading no
-    /// property at all: the cheapest listing (one iterator step per snapshot). The query's
-    /// user properties and holds are ignored.
+    /// property at all: the cheapest listing. The query's user properties and holds are
+    /// ignored.
     ///
     /// Errors: as [`Inventory::datasets`].
     pub fn snapshot_names(&mut self, query: &SnapshotQuery) -> Result<Vec<SnapshotName>> {
         let mut all = Vec::new();
         self.snapshot_pages_with(
             query,
-            &[],
-            false,
-            page::parse_names,
+            Depth::Names,
+            ioctl::snapshot_name,
             |n| n,
             |p| {
                 all.extend(p);
@@ -534,117 +509,143 @@ impl<'a> Inventory<'a> {
     }
 
     /// The snapshots of `query` as the crate's plain [`Snapshot`] (name, GUID, creation txg
-    /// and time): three properties per snapshot instead of nine, so about a third of the
-    /// kernel work of [`Inventory::snapshots`]. Sorted like it. The query's user properties
-    /// and holds are ignored.
+    /// and time), sorted like [`Inventory::snapshots`]. The query's user properties and holds
+    /// are ignored.
     ///
     /// Errors: as [`Inventory::datasets`].
     pub fn snapshot_basics(&mut self, query: &SnapshotQuery) -> Result<Vec<Snapshot>> {
         let mut all = Vec::new();
         self.snapshot_pages_with(
             query,
-            &SNAP_PROPS[..3],
-            false,
-            page::parse_basics,
+            Depth::Full,
+            ioctl::snapshot_basic,
             Snapshot::name,
             |p| {
                 all.extend(p);
                 ControlFlow::Continue(())
             },
         )?;
-        all.sort_by(|a, b| {
-            (a.name().dataset_str(), a.createtxg(), a.name().as_str()).cmp(&(
-                b.name().dataset_str(),
-                b.createtxg(),
-                b.name().as_str(),
-            ))
-        });
+        sort_by_txg(&mut all, |s| (s.name(), s.createtxg()));
         Ok(all)
     }
 
-    /// The snapshot pager: `props` are read for each snapshot (with the query's user
-    /// properties and holds when `full`), `parse` reads a page, `name` gives an item's name.
-    fn snapshot_pages_with<T>(
+    /// The snapshot lister: walks the tree under the root, lists each dataset's snapshots
+    /// (on the configured threads) at `depth`, reads each with `parse`, and hands them to `f`
+    /// in pages, in (dataset, name) order.
+    fn snapshot_pages_with<T: Send>(
         &mut self,
         query: &SnapshotQuery,
-        props: &[&str],
-        full: bool,
-        parse: fn(crate::nvlist::NvListRef<'_>) -> Result<Vec<T>>,
+        depth: Depth,
+        parse: impl Fn(&Entry) -> Result<T> + Sync,
         name: fn(&T) -> &SnapshotName,
         mut f: impl FnMut(Vec<T>) -> ControlFlow<()>,
     ) -> Result<()> {
-        let root = query.root.clone();
-        self.run_pages(
-            "snapshots",
-            &root,
-            program::SNAPSHOTS,
-            |cursor: Option<&SnapCursor>, lim| {
-                let mut args = base_args(&root, query.max_depth, lim, props)?;
-                if full {
-                    query.user_props.add_args(&mut args)?;
-                    if query.holds {
-                        args.add_boolean_value("holds", true)?;
+        let counters = Counters::default();
+        let datasets: Vec<String> = ioctl::walk(
+            &query.root,
+            query.max_depth,
+            true,
+            &mut Buffer::new(),
+            &counters,
+        )?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+        let mut pager = Pager::new(self.page_size);
+        let threads = self.threads;
+        let list_one = |ds: &String, buf: &mut Buffer| -> Result<Vec<T>> {
+            let entries = ioctl::snapshots_of(ds, depth, 0, buf, &counters)?;
+            let mut items = entries.iter().map(&parse).collect::<Result<Vec<T>>>()?;
+            items.sort_by(|a, b| name(a).as_str().cmp(name(b).as_str()));
+            Ok(items)
+        };
+        let mut stopped = false;
+        ioctl::map_ordered(&datasets, threads, list_one, |items| {
+            for item in items {
+                pager.page.push(item);
+                if pager.page.len() >= pager.size {
+                    let page = std::mem::take(&mut pager.page);
+                    if self.emit(&mut pager, page, name, &counters, &mut f) {
+                        stopped = true;
+                        return ControlFlow::Break(());
                     }
                 }
-                page::add_snap_cursor(&mut args, cursor)?;
-                Ok(args)
-            },
-            |table| {
-                let mut items = parse(table)?;
-                items.sort_by(|a, b| {
-                    let (a, b) = (name(a), name(b));
-                    (a.dataset_str(), a.as_str()).cmp(&(b.dataset_str(), b.as_str()))
-                });
-                let n = items.len() as u64;
-                let last = items.last().map(|s| name(s).as_str().to_string());
-                let resume = page::resume_snap(table)?;
-                let stop = f(items).is_break();
-                Ok(PageOutcome {
-                    items: n,
-                    position: last,
-                    resume,
-                    stop,
-                })
-            },
-        )
+            }
+            ControlFlow::Continue(())
+        })?;
+        if !stopped {
+            let page = std::mem::take(&mut pager.page);
+            pager.progress.done = true;
+            self.emit(&mut pager, page, name, &counters, &mut f);
+        }
+        self.last_calls = counters.calls();
+        Ok(())
+    }
+
+    /// Hands one page to `f` (unless it is empty and not the last) and reports progress;
+    /// true when `f` asks to stop.
+    fn emit<T>(
+        &mut self,
+        pager: &mut Pager<T>,
+        page: Vec<T>,
+        name: fn(&T) -> &SnapshotName,
+        counters: &Counters,
+        f: &mut impl FnMut(Vec<T>) -> ControlFlow<()>,
+    ) -> bool {
+        let p = &mut pager.progress;
+        p.calls = counters.calls();
+        p.items += page.len() as u64;
+        if let Some(last) = page.last() {
+            p.position = Some(name(last).as_str().to_string());
+        }
+        let stop = if page.is_empty() {
+            false
+        } else {
+            p.pages += 1;
+            f(page).is_break()
+        };
+        if stop {
+            p.done = true;
+        }
+        let p = p.clone();
+        self.report(&p);
+        stop
+    }
+
+    fn report(&mut self, p: &Progress) {
+        if let Some(f) = self.progress.as_mut() {
+            f(p);
+        }
     }
 
     /// One snapshot, with all its user properties and its holds.
     ///
     /// Errors: as [`Inventory::datasets`].
     pub fn snapshot(&mut self, name: &SnapshotName) -> Result<SnapshotInfo> {
-        let mut args = NvList::new()?;
-        args.add_string_array("names", &[name.as_str()])?;
-        args.add_string_array("props", &SNAP_PROPS)?;
-        args.add_boolean_value("holds", true)?;
-        UserProps::All.add_args(&mut args)?;
-        let out = self.call_once(&name.dataset(), program::ITEMS, &args)?;
-        let table = page::return_table(&out, name.as_str())?;
-        page::parse_snapshots(table)?
-            .pop()
-            .ok_or_else(|| not_found(name.as_str()))
+        let e = stats_or_not_found(name.as_str(), &mut Buffer::new())?;
+        let mut s = ioctl::snapshot_info(&e, &UserProps::All)?;
+        s.holds = Some(ioctl::holds(&s.name)?);
+        Ok(s)
     }
 
     /// The user holds on one snapshot (`zfs holds`), sorted by tag.
     ///
-    /// Errors: [`ErrorKind::NotFound`] (no such snapshot), and as [`Inventory::datasets`].
+    /// Errors: [`ErrorKind::NotFound`] (no such snapshot), and those of `lzc_get_holds`.
     pub fn holds(&mut self, snapshot: &SnapshotName) -> Result<Vec<HoldInfo>> {
-        let mut args = NvList::new()?;
-        args.add_string_array("names", &[snapshot.as_str()])?;
-        args.add_boolean_value("holds", true)?;
-        let out = self.call_once(&snapshot.dataset(), program::ITEMS, &args)?;
-        let table = page::return_table(&out, snapshot.as_str())?;
-        let items = page::items(table)?;
-        let Some((_, item)) = items.iter().next() else {
-            return Err(not_found(snapshot.as_str()));
-        };
-        page::parse_holds(snapshot, item)
+        let tags = lzc::get_holds(snapshot)?;
+        Ok(tags
+            .into_iter()
+            .map(|(tag, created)| HoldInfo {
+                snapshot: snapshot.clone(),
+                tag,
+                created,
+            })
+            .collect())
     }
 
     /// The bookmarks of `root` and, with `max_depth` (`None`: the whole tree), of its
-    /// descendants, sorted by name. Names are paged like snapshots; the properties then come
-    /// from one `lzc_get_bookmarks` per dataset that has bookmarks (a bookmark destroyed in
-    /// between is left out).
+    /// descendants, sorted by name: one `lzc_get_bookmarks` per dataset (a dataset destroyed
+    /// meanwhile is left out).
     ///
     /// Errors: as [`Inventory::datasets`].
     pub fn bookmarks(
@@ -652,53 +653,18 @@ impl<'a> Inventory<'a> {
         root: &DatasetName,
         max_depth: Option<u32>,
     ) -> Result<Vec<BookmarkInfo>> {
-        let mut names: BTreeMap<DatasetName, Vec<BookmarkName>> = BTreeMap::new();
-        self.run_pages(
-            "bookmarks",
-            root,
-            program::SNAPSHOTS,
-            |cursor: Option<&SnapCursor>, lim| {
-                let mut args = base_args(root, max_depth, lim, &[])?;
-                args.add_boolean_value("bm", true)?;
-                page::add_snap_cursor(&mut args, cursor)?;
-                Ok(args)
-            },
-            |table| {
-                let mut n = 0;
-                let mut last = None;
-                for (name, _) in page::items(table)?.iter() {
-                    let name = name
-                        .to_str()
-                        .map_err(|_| bad_data(root.as_str(), "name not UTF-8"))?;
-                    let b = BookmarkName::new(name)
-                        .map_err(|e| bad_data(name, &format!("bookmark name: {e}")))?;
-                    if last.as_deref().is_none_or(|l: &str| l < name) {
-                        last = Some(name.to_string());
-                    }
-                    names.entry(b.dataset()).or_default().push(b);
-                    n += 1;
-                }
-                let resume = page::resume_snap(table)?;
-                Ok(PageOutcome {
-                    items: n,
-                    position: last,
-                    resume,
-                    stop: false,
-                })
-            },
-        )?;
+        let counters = Counters::default();
+        let datasets = ioctl::walk(root, max_depth, true, &mut Buffer::new(), &counters)?;
         let mut out = Vec::new();
-        for (ds, marks) in names {
+        for e in datasets {
+            let ds = DatasetName::new(&e.name)
+                .map_err(|err| bad_data(&e.name, &format!("dataset name: {err}")))?;
             let props = match lzc::get_bookmarks(&ds, &["guid", "createtxg", "creation"]) {
                 Ok(p) => p,
-                // The dataset went away since its bookmarks were listed.
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                Err(err) => return Err(err),
             };
-            let by_name: BTreeMap<&BookmarkName, &lzc::BookmarkProps> =
-                props.iter().map(|(n, p)| (n, p)).collect();
-            for b in marks {
-                let Some(p) = by_name.get(&b) else { continue };
+            for (b, p) in props {
                 let (Some(guid), Some(createtxg), Some(creation)) =
                     (p.guid(), p.createtxg(), p.creation())
                 else {
@@ -707,7 +673,7 @@ impl<'a> Inventory<'a> {
                         "lzc_get_bookmarks left out a property",
                     ));
                 };
-                let creation = page::time(b.as_str(), creation)?;
+                let creation = ioctl::time(b.as_str(), creation)?;
                 out.push(BookmarkInfo {
                     name: b,
                     guid,
@@ -719,139 +685,61 @@ impl<'a> Inventory<'a> {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
+}
 
-    /// Runs one program call with the configured limits (falling back to the CLI's defaults
-    /// once if the kernel refuses the default maxima).
-    fn call(
-        &mut self,
-        root: &DatasetName,
-        program: &str,
-        args: &NvList,
-    ) -> Result<lzc::ProgramOutput> {
-        let pool = root.pool();
-        let limits = self.limits.unwrap_or_else(max_limits);
-        let r = lzc::channel_program_nosync(&pool, program, limits, Some(args));
-        match r {
-            Err(e) if self.limits.is_none() && e.kind() == ErrorKind::InvalidArgument => {
-                // The module's zfs_lua_max_instrlimit/memlimit are set below the usual maxima.
-                self.limits = Some(ProgramLimits::default());
-                lzc::channel_program_nosync(&pool, program, ProgramLimits::default(), Some(args))
-            }
-            r => r,
+/// A listing's pages in the making.
+struct Pager<T> {
+    size: usize,
+    page: Vec<T>,
+    progress: Progress,
+}
+
+impl<T> Pager<T> {
+    fn new(size: usize) -> Pager<T> {
+        Pager {
+            size,
+            page: Vec::new(),
+            progress: Progress::start("snapshots", size),
         }
-        .map_err(|e| e.with_name(root.as_str()))
     }
+}
 
-    /// One call that is not paged (a single item).
-    fn call_once(
-        &mut self,
-        root: &DatasetName,
-        program: &str,
-        args: &NvList,
-    ) -> Result<lzc::ProgramOutput> {
-        self.call(root, program, args)
-    }
-
-    /// The paging loop shared by every listing: builds a page's arguments from the resume
-    /// position and the page size, runs it, halves the page size on a limit, hands the reply
-    /// to `handle`, reports progress, and resumes until the reply says it is complete.
-    fn run_pages<C: Cursor>(
-        &mut self,
-        listing: &'static str,
-        root: &DatasetName,
-        program: &str,
-        mut make_args: impl FnMut(Option<&C>, usize) -> Result<NvList>,
-        mut handle: impl FnMut(crate::nvlist::NvListRef<'_>) -> Result<PageOutcome<C>>,
-    ) -> Result<()> {
-        let mut cursor: Option<C> = None;
-        let mut page = self.page_size;
-        let mut progress = Progress {
+impl Progress {
+    fn start(listing: &'static str, page_size: usize) -> Progress {
+        Progress {
             listing,
             calls: 0,
             pages: 0,
             items: 0,
             retries: 0,
-            page_size: page,
+            page_size,
             position: None,
             done: false,
-        };
-        loop {
-            let args = make_args(cursor.as_ref(), page)?;
-            progress.calls += 1;
-            let out = match self.call(root, program, &args) {
-                Ok(out) => out,
-                Err(e) if e.kind() == ErrorKind::ChannelProgramLimit => {
-                    if page == 1 {
-                        let limits = self.limits.unwrap_or_else(max_limits);
-                        let detail = format!(
-                            "not even one item fits in one channel program under the limits \
-                             ({} instructions, {} bytes){}{}",
-                            limits.instructions(),
-                            limits.memory(),
-                            if e.detail().is_some() { ": " } else { "" },
-                            e.detail().unwrap_or("")
-                        );
-                        return Err(e.with_detail(detail));
-                    }
-                    page = (page / 2).max(1);
-                    progress.retries += 1;
-                    progress.page_size = page;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let table = page::return_table(&out, root.as_str())?;
-            if table.contains("gone") {
-                return Err(not_found(root.as_str()));
-            }
-            let outcome = handle(table)?;
-            progress.pages += 1;
-            progress.items += outcome.items;
-            if outcome.position.is_some() {
-                progress.position = outcome.position;
-            }
-            let next = match outcome.resume {
-                Some(c) => {
-                    if cursor.as_ref().is_some_and(|old| c <= *old) {
-                        return Err(bad_data(
-                            root.as_str(),
-                            "a page did not advance the listing",
-                        ));
-                    }
-                    Some(c)
-                }
-                None => None,
-            };
-            let done = next.is_none() || outcome.stop;
-            page = (page.saturating_mul(2)).min(self.page_size);
-            progress.page_size = page;
-            progress.done = done;
-            if let Some(f) = self.progress.as_mut() {
-                f(&progress);
-            }
-            if done {
-                return Ok(());
-            }
-            cursor = next;
         }
     }
 }
 
-/// The arguments every paged program takes.
-fn base_args(
-    root: &DatasetName,
-    max_depth: Option<u32>,
-    lim: usize,
-    props: &[&str],
-) -> Result<NvList> {
-    let mut args = NvList::new()?;
-    args.add_string("root", root.as_str())?;
-    args.add_i64("depth", depth_arg(max_depth))?;
-    args.add_i64("lim", i64::try_from(lim).unwrap_or(i64::MAX))?;
-    if !props.is_empty() {
-        args.add_string_array("props", props)?;
+impl Counters {
+    fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
-    Ok(args)
+}
+
+/// Sorts snapshots by dataset, then `createtxg`, then name.
+fn sort_by_txg<T>(v: &mut [T], key: impl Fn(&T) -> (&SnapshotName, u64)) {
+    v.sort_by(|a, b| {
+        let ((na, ta), (nb, tb)) = (key(a), key(b));
+        (na.dataset_str(), ta, na.as_str()).cmp(&(nb.dataset_str(), tb, nb.as_str()))
+    });
+}
+
+/// The stats of one dataset or snapshot; [`ErrorKind::NotFound`] naming it when missing.
+fn stats_or_not_found(name: &str, buf: &mut Buffer) -> Result<Entry> {
+    match klist::stats(name, buf) {
+        Ok(e) => Ok(e),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(not_found(name)),
+        Err(e) => Err(e),
+    }
 }
 
 fn not_found(name: &str) -> Error {
@@ -902,8 +790,6 @@ mod tests {
             .only(DatasetType::Volume);
         assert_eq!(d.max_depth, None);
         assert_eq!(d.kind, Some(DatasetType::Volume));
-        assert_eq!(depth_arg(None), -1);
-        assert_eq!(depth_arg(Some(3)), 3);
     }
 
     #[test]
@@ -915,18 +801,12 @@ mod tests {
             1_000_000
         );
         assert_eq!(Inventory::new().page_size(), Inventory::DEFAULT_PAGE_SIZE);
-    }
-
-    #[test]
-    fn base_args_carry_the_page() {
-        let root = DatasetName::new("tank/a").unwrap();
-        let args = base_args(&root, None, 7, &SNAP_PROPS).unwrap();
-        let v = args.as_ref();
-        assert_eq!(v.get_str("root").unwrap(), "tank/a");
-        assert_eq!(v.get_i64("depth").unwrap(), -1);
-        assert_eq!(v.get_i64("lim").unwrap(), 7);
-        assert!(v.contains("props"));
-        let args = base_args(&root, Some(0), 1, &[]).unwrap();
-        assert!(!args.as_ref().contains("props"));
+        assert_eq!(Inventory::new().with_threads(0).threads(), 1);
+        assert_eq!(Inventory::new().with_threads(3).threads(), 3);
+        assert_eq!(
+            Inventory::new().with_threads(1000).threads(),
+            Inventory::MAX_THREADS
+        );
+        assert!((1..=8).contains(&Inventory::new().threads()));
     }
 }

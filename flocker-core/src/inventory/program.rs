@@ -1,7 +1,8 @@
-//! The read-only channel programs (Lua, zfs-program(8)) behind the inventory.
+//! The read-only channel program (Lua, zfs-program(8)) that reads several named items in one
+//! atomic step, for the rollback executor's checks (listings use the kernel's list ioctls).
 //!
-//! The texts (in `lua/`) are fixed: everything that varies (names, the resume position, the page size,
-//! the property names) is passed in the argument table, never spliced into the code.
+//! The texts (in `lua/`) are fixed: everything that varies (names, property names) is passed
+//! in the argument table, never spliced into the code.
 //!
 //! Arguments (all optional unless said):
 //!
@@ -24,28 +25,13 @@
 //! setpoint } }, h = { tag = seconds } }` (`true` for bookmarks). A property `zfs.get_prop`
 //! does not report (not valid for the type, not set) is a hole in the array.
 
-/// The prelude shared by every program: `pick` (the `k` smallest names above a bound, with a
-/// max-heap, in one pass over an iterator), `walk` (the dataset tree, depth-limited) and
-/// `fetch` (the requested properties of one item). See `lua/prelude.lua`.
+/// The prelude: the arguments and `fetch` (the requested properties of one item). See
+/// `lua/prelude.lua`.
 macro_rules! prelude {
     () => {
         include_str!("lua/prelude.lua")
     };
 }
-
-/// One page of snapshots (or bookmark names, with `bm`) of the datasets under `root`, in
-/// (dataset, name) byte order, resuming after (`ads`, `asn`).
-///
-/// Returns `{ i = items, n = count, m = more, d = resume dataset, s = resume item, w =
-/// datasets walked }`, or `{ gone = true }` when `root` does not exist.
-pub(crate) const SNAPSHOTS: &str = concat!(prelude!(), include_str!("lua/snapshots.lua"));
-
-/// One page of the datasets under `root` (itself included), in name byte order, resuming
-/// after `after`.
-///
-/// Returns `{ i = items, n = count, m = more, d = resume name, w = datasets walked }`, or
-/// `{ gone = true }` when `root` does not exist.
-pub(crate) const DATASETS: &str = concat!(prelude!(), include_str!("lua/datasets.lua"));
 
 /// The named items (`names`: datasets or snapshots) that exist, with their properties (and,
 /// with `snaps`, each dataset's snapshots and their GUIDs: what the rollback executor checks
@@ -60,11 +46,10 @@ mod tests {
 
     #[test]
     fn programs_are_small_and_nul_free() {
-        for p in [SNAPSHOTS, DATASETS, ITEMS] {
-            assert!(!p.contains('\0'));
-            // Every call is recorded with its program in the pool's history: keep it short.
-            assert!(p.len() < 4096, "{} bytes", p.len());
-            assert!(p.trim_start().starts_with("local a = ..."));
-        }
+        let p = ITEMS;
+        assert!(!p.contains('\0'));
+        // Every call is recorded with its program in the pool's history: keep it short.
+        assert!(p.len() < 4096, "{} bytes", p.len());
+        assert!(p.trim_start().starts_with("local a = ..."));
     }
 }

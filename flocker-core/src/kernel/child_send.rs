@@ -26,7 +26,8 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::thread::JoinHandle;
 
-use super::{Cmd, OFF_SRC, OFF_SRC_SIZE, dev_zfs, io_error};
+use super::zfs_cmd::ZfsCmd;
+use super::{dev_zfs, io_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::nvlist::NvList;
 
@@ -105,9 +106,9 @@ pub(crate) fn start(
 ) -> Result<ChildSend> {
     let zfs = dev_zfs(OP)?;
     let (packed, len) = pack_args(snap, from, options, &out)?;
-    let mut cmd = Cmd::new(snap)?;
-    cmd.put_u64(OFF_SRC, packed.0 as u64);
-    cmd.put_u64(OFF_SRC_SIZE, len as u64);
+    let mut cmd = ZfsCmd::new(snap)?;
+    cmd.nvlist_src = packed.0 as u64;
+    cmd.nvlist_src_size = len as u64;
     let shared = Shared::new()?;
     let (tx, rx) = std::sync::mpsc::channel::<Result<()>>();
     let handle = std::thread::Builder::new()
@@ -179,7 +180,7 @@ fn pack_args(
 fn fork_and_wait(
     zfs: libc::c_int,
     out: OwnedFd,
-    mut cmd: Cmd,
+    mut cmd: Box<ZfsCmd>,
     shared: &Shared,
     tx: &std::sync::mpsc::Sender<Result<()>>,
 ) -> Result<i32> {
@@ -189,7 +190,7 @@ fn fork_and_wait(
         .map_err(|_| Error::new(ErrorKind::Other, OP))?;
     let fd = out.as_raw_fd();
     let request = libzfs_core_sys::ZFS_IOC_SEND_NEW as libc::c_ulong;
-    let cmd_ptr = cmd.0.as_mut_ptr();
+    let cmd_ptr: *mut ZfsCmd = &raw mut *cmd;
     let result = shared.0;
     // SAFETY: see the module documentation: the child runs `child` only, which makes
     // system calls on memory prepared here and never returns.
@@ -211,7 +212,7 @@ fn fork_and_wait(
 
 /// Waits for the send process `child` and returns the errno it stored in `shared` (`EPIPE`
 /// when SIGPIPE killed it); another signal, or an end before the ioctl, is an error.
-fn wait_child(child: libc::pid_t, cmd: &Cmd, shared: &Shared) -> Result<i32> {
+fn wait_child(child: libc::pid_t, cmd: &ZfsCmd, shared: &Shared) -> Result<i32> {
     let mut status = 0;
     loop {
         // SAFETY: waiting for our own child.
@@ -243,11 +244,8 @@ fn wait_child(child: libc::pid_t, cmd: &Cmd, shared: &Shared) -> Result<i32> {
     }
 }
 
-fn snap_name_of(cmd: &Cmd) -> String {
-    // SAFETY: a Vec<u64> viewed as bytes, read only.
-    let b = unsafe { std::slice::from_raw_parts(cmd.0.as_ptr().cast::<u8>(), super::MAXPATHLEN) };
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
+fn snap_name_of(cmd: &ZfsCmd) -> String {
+    cmd.name_str()
 }
 
 /// The packed argument list (malloc'd by nvlist_pack), freed when the send is over.
@@ -310,7 +308,7 @@ unsafe fn child_main(
     zfs: libc::c_int,
     out: libc::c_int,
     request: libc::c_ulong,
-    cmd: *mut u64,
+    cmd: *mut ZfsCmd,
     result: *mut i32,
 ) -> ! {
     // SAFETY: system calls on valid memory; the caller guarantees we are the forked child.

@@ -11,19 +11,17 @@
 //! given: a plain `mount(2)` there gets the kernel's default `relatime`, and `zfs get atime` then
 //! says `on` (source `temporary`) on a dataset whose `atime` is `off`.
 //!
-//! # The property ioctls
+//! # The legacy ioctls
 //!
-//! libzfs_core has no property setter and channel programs set only user properties. The two
-//! legacy ioctls take a `zfs_cmd_t`, whose definition OpenZFS does not install. They only read
-//! the struct's *leading* fields, whose layout has not changed since the ioctl interface was
-//! introduced: `zc_name[MAXPATHLEN]` (offset 0), `zc_nvlist_src` (4096), `zc_nvlist_src_size`
-//! (4104), `zc_nvlist_dst` (4112), `zc_nvlist_dst_size` (4120), `zc_nvlist_dst_filled` (4128),
-//! `zc_pad2` (4132), `zc_history` (4136), `zc_value[2 * MAXPATHLEN]` (4144); everything after
-//! (`zc_cookie`: "received", must be 0) stays zero. The kernel copies `sizeof (zfs_cmd_t)` in
-//! and out (about 13.5 KiB in 2.1–2.3), so the buffer here is 64 KiB of zeros, large enough for
-//! any version. The request numbers come from the installed `sys/fs/zfs.h` enum (`0x5a16` and
-//! `0x5a2b` on Linux, identical in 2.1 and 2.3). The lab tests set and inherit `mountpoint` on
-//! both flavours and check the result with the CLI.
+//! libzfs_core has no property setter, no listing and no pool history; channel programs set
+//! only user properties. The legacy ioctls used here (`ZFS_IOC_SET_PROP`,
+//! `ZFS_IOC_INHERIT_PROP`, `ZFS_IOC_OBJSET_STATS`, the list ioctls of [`list`], the send of
+//! [`child_send`]) take a `zfs_cmd_t`, whose definition OpenZFS does not install: it is
+//! declared once, in [`zfs_cmd`], with compile-time checks of its size and offsets. Every
+//! field the crate does not set stays zero (`zc_cookie` of the property ioctls: "received",
+//! must be 0). The request numbers come from the installed `sys/fs/zfs.h` enum through the
+//! bindings. The lab tests set and inherit `mountpoint` on every flavour and check the result
+//! with the CLI.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -34,23 +32,18 @@ use std::sync::OnceLock;
 use libzfs_core_sys as sys;
 
 pub(crate) mod child_send;
+pub(crate) mod list;
+pub(crate) mod zfs_cmd;
+
+use zfs_cmd::ZfsCmd;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::lzc::{self, Family};
 use crate::name::DatasetName;
 use crate::nvlist::NvList;
 
-const ZFS_IOC_SET_PROP: libc::c_ulong = 0x5a16;
-const ZFS_IOC_INHERIT_PROP: libc::c_ulong = 0x5a2b;
-const ZFS_IOC_OBJSET_STATS: libc::c_ulong = 0x5a12;
-const OFF_DST: usize = 4112;
-const OFF_DST_SIZE: usize = 4120;
-const ZC_SIZE: usize = 64 * 1024;
-const OFF_NAME: usize = 0;
-const OFF_SRC: usize = 4096;
-const OFF_SRC_SIZE: usize = 4104;
-const OFF_VALUE: usize = 4144;
-const MAXPATHLEN: usize = 4096;
+const ZFS_IOC_SET_PROP: libc::c_ulong = sys::ZFS_IOC_SET_PROP as libc::c_ulong;
+const ZFS_IOC_INHERIT_PROP: libc::c_ulong = sys::ZFS_IOC_INHERIT_PROP as libc::c_ulong;
 
 static DEV_ZFS: OnceLock<OwnedFd> = OnceLock::new();
 
@@ -82,69 +75,43 @@ pub(crate) fn io_error(kind: ErrorKind, op: &'static str, name: &str, e: &std::i
     err
 }
 
-/// A zeroed command buffer, 8-byte aligned.
-struct Cmd(Vec<u64>);
-
-impl Cmd {
-    fn new(name: &str) -> Result<Cmd> {
-        let mut c = Cmd(vec![0u64; ZC_SIZE / 8]);
-        c.put_str(OFF_NAME, MAXPATHLEN, name)?;
-        Ok(c)
-    }
-    fn bytes(&mut self) -> &mut [u8] {
-        // SAFETY: a Vec<u64> is a valid, initialised, exclusively borrowed byte buffer of
-        // len * 8 bytes; u8 has no alignment or validity requirements.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<u8>(), self.0.len() * 8)
-        }
-    }
-    fn put_str(&mut self, off: usize, cap: usize, s: &str) -> Result<()> {
-        if s.len() >= cap || s.as_bytes().contains(&0) {
-            return Err(Error::new(ErrorKind::InvalidArgument, "zfs_cmd")
-                .with_detail(format!("{s:?} does not fit")));
-        }
-        self.bytes()[off..off + s.len()].copy_from_slice(s.as_bytes());
-        Ok(())
-    }
-    fn put_u64(&mut self, off: usize, v: u64) {
-        self.bytes()[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-    }
+/// Runs one legacy ioctl on the library's `/dev/zfs` descriptor; an error carries the errno
+/// and its [`ErrorKind`] from the crate's one mapping (family `SetProps`).
+fn ioctl(op: &'static str, name: &str, request: libc::c_ulong, cmd: &mut ZfsCmd) -> Result<()> {
+    let e = match raw_ioctl(op, request, cmd)? {
+        0 => return Ok(()),
+        e => e,
+    };
+    let e = std::io::Error::from_raw_os_error(e);
+    Err(lzc::io_error(Family::SetProps, op, name, &e))
 }
 
-fn ioctl(op: &'static str, name: &str, request: libc::c_ulong, cmd: &mut Cmd) -> Result<()> {
+/// Runs one legacy ioctl and returns its errno (0: success); only opening `/dev/zfs` is an
+/// error here.
+pub(crate) fn raw_ioctl(op: &'static str, request: libc::c_ulong, cmd: &mut ZfsCmd) -> Result<i32> {
     let fd = dev_zfs(op)?;
-    // SAFETY: `cmd` is a writable buffer larger than any version's zfs_cmd_t, alive for the
-    // call; the kernel reads and writes at most sizeof(zfs_cmd_t) bytes of it, and reads
-    // `zc_nvlist_src_size` bytes at `zc_nvlist_src`, which the caller keeps alive.
-    let rc = unsafe { libc::ioctl(fd, request as _, cmd.0.as_mut_ptr()) };
+    // SAFETY: `cmd` is a whole zfs_cmd_t (see zfs_cmd.rs), exclusively borrowed for the call;
+    // the kernel reads and writes sizeof(zfs_cmd_t) bytes of it, reads `zc_nvlist_src_size`
+    // bytes at `zc_nvlist_src` and writes at most `zc_nvlist_dst_size` bytes at
+    // `zc_nvlist_dst` (and `zc_history_len` at `zc_history`), buffers the caller keeps alive.
+    let rc = unsafe { libc::ioctl(fd, request as _, std::ptr::from_mut(cmd)) };
     if rc == 0 {
-        return Ok(());
+        return Ok(0);
     }
-    let e = std::io::Error::last_os_error();
-    Err(lzc::io_error(Family::SetProps, op, name, &e))
+    Ok(std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO))
 }
 
 /// Sets properties of a filesystem or volume (`props`: name → string or `uint64`), like
 /// `zfs set`, without remounting anything. Corresponds to `ZFS_IOC_SET_PROP`.
 pub(crate) fn set_props(dataset: &DatasetName, props: &NvList) -> Result<()> {
     const OP: &str = "ZFS_IOC_SET_PROP";
-    let mut buf: *mut libc::c_char = std::ptr::null_mut();
-    let mut len: usize = 0;
-    // SAFETY: `props` is a valid nvlist; with *buf == NULL nvlist_pack allocates the buffer
-    // with malloc and stores its pointer and length, which we free below.
-    let rc = unsafe { sys::nvlist_pack(props.as_ptr(), &raw mut buf, &raw mut len, 0, 0) };
-    if rc != 0 || buf.is_null() {
-        return Err(Error::new(ErrorKind::OutOfMemory, OP)
-            .with_errno(rc)
-            .with_name(dataset.as_str()));
-    }
-    let mut cmd = Cmd::new(dataset.as_str())?;
-    cmd.put_u64(OFF_SRC, buf as u64);
-    cmd.put_u64(OFF_SRC_SIZE, len as u64);
-    let r = ioctl(OP, dataset.as_str(), ZFS_IOC_SET_PROP, &mut cmd);
-    // SAFETY: `buf` was allocated by nvlist_pack with malloc and is freed exactly once.
-    unsafe { libc::free(buf.cast()) };
-    r
+    let packed = props.pack()?;
+    let mut cmd = ZfsCmd::new(dataset.as_str())?;
+    cmd.nvlist_src = packed.as_ptr() as u64;
+    cmd.nvlist_src_size = packed.len() as u64;
+    ioctl(OP, dataset.as_str(), ZFS_IOC_SET_PROP, &mut cmd)
 }
 
 /// Sets one property. See [`set_props`].
@@ -167,65 +134,35 @@ pub(crate) fn set_prop(
 pub(crate) fn stored_local_props(
     dataset: &DatasetName,
 ) -> Result<Vec<(String, crate::rollback::PropValue)>> {
-    const OP: &str = "ZFS_IOC_OBJSET_STATS";
-    let mut size: usize = 256 * 1024;
-    loop {
-        let mut buf = vec![0u8; size];
-        let mut cmd = Cmd::new(dataset.as_str())?;
-        cmd.put_u64(OFF_DST, buf.as_mut_ptr() as u64);
-        cmd.put_u64(OFF_DST_SIZE, size as u64);
-        match ioctl(OP, dataset.as_str(), ZFS_IOC_OBJSET_STATS, &mut cmd) {
-            Err(e) if e.errno() == Some(libc::ENOMEM) && size < (64 << 20) => {
-                size *= 4;
-                continue;
-            }
-            Err(e) => return Err(e),
-            Ok(()) => {}
-        }
-        let filled = {
-            let b = cmd.bytes();
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[OFF_DST_SIZE..OFF_DST_SIZE + 8]);
-            (u64::from_ne_bytes(w) as usize).min(size)
+    let entry = list::stats(dataset.as_str(), &mut list::Buffer::new())?;
+    let Some(list) = entry.props else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (name, v) in list.as_ref().iter() {
+        let crate::nvlist::Value::NvList(p) = v else {
+            continue;
         };
-        let mut raw: *mut sys::nvlist_t = std::ptr::null_mut();
-        // SAFETY: `buf[..filled]` is the packed nvlist the kernel wrote; nvlist_unpack copies
-        // it into a new list that we own.
-        let rc = unsafe { sys::nvlist_unpack(buf.as_mut_ptr().cast(), filled, &raw mut raw, 0) };
-        if rc != 0 || raw.is_null() {
-            return Err(Error::new(ErrorKind::Other, OP)
-                .with_errno(rc)
-                .with_name(dataset.as_str())
-                .with_detail("cannot unpack the property list"));
+        if p.get_str("source").ok() != Some(dataset.as_str()) {
+            continue;
         }
-        // SAFETY: `raw` was just allocated by nvlist_unpack and is owned by nobody else.
-        let list = unsafe { NvList::from_raw(raw) };
-        let mut out = Vec::new();
-        for (name, v) in list.as_ref().iter() {
-            let crate::nvlist::Value::NvList(p) = v else {
-                continue;
-            };
-            if p.get_str("source").ok() != Some(dataset.as_str()) {
-                continue;
+        let value = match p.get("value") {
+            Some(crate::nvlist::Value::U64(n)) => crate::rollback::PropValue::Number(n),
+            Some(crate::nvlist::Value::String(s)) => {
+                crate::rollback::PropValue::Text(s.to_string_lossy().into_owned())
             }
-            let value = match p.get("value") {
-                Some(crate::nvlist::Value::U64(n)) => crate::rollback::PropValue::Number(n),
-                Some(crate::nvlist::Value::String(s)) => {
-                    crate::rollback::PropValue::Text(s.to_string_lossy().into_owned())
-                }
-                _ => continue,
-            };
-            out.push((name.to_string_lossy().into_owned(), value));
-        }
-        return Ok(out);
+            _ => continue,
+        };
+        out.push((name.to_string_lossy().into_owned(), value));
     }
+    Ok(out)
 }
 
 /// Removes the local value of `prop` so that it is inherited, like `zfs inherit`.
 /// Corresponds to `ZFS_IOC_INHERIT_PROP`.
 pub(crate) fn inherit_prop(dataset: &DatasetName, prop: &str) -> Result<()> {
-    let mut cmd = Cmd::new(dataset.as_str())?;
-    cmd.put_str(OFF_VALUE, 2 * MAXPATHLEN, prop)?;
+    let mut cmd = ZfsCmd::new(dataset.as_str())?;
+    cmd.set_value(prop)?;
     ioctl(
         "ZFS_IOC_INHERIT_PROP",
         dataset.as_str(),
@@ -506,8 +443,8 @@ mod tests {
 
     #[test]
     fn cmd_rejects_too_long_names() {
-        let long = "a".repeat(MAXPATHLEN);
-        let e = Cmd::new(&long).err().map(|e| e.kind());
+        let long = "a".repeat(zfs_cmd::MAXPATHLEN);
+        let e = ZfsCmd::new(&long).err().map(|e| e.kind());
         assert_eq!(e, Some(ErrorKind::InvalidArgument));
     }
 }
