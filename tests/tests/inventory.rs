@@ -879,7 +879,13 @@ fn random_change(rng: &mut Rng, pool: &TestPool, fs: &str, step: usize) -> Resul
             None => "nothing".into(),
         },
         5 => {
-            let holds = sh("zfs", &["holds", "-H", "-r", fs])?;
+            let mut args = vec!["holds", "-H"];
+            args.extend(snaps.iter().map(String::as_str));
+            let holds = if snaps.is_empty() {
+                String::new()
+            } else {
+                sh("zfs", &args)?
+            };
             match holds.lines().next() {
                 Some(l) => {
                     let cols: Vec<&str> = l.split('\t').collect();

@@ -22,6 +22,8 @@ pub struct Options {
     pub json: bool,
     /// A smoke run: small counts, one repetition.
     pub quick: bool,
+    /// Only the inventory bench's 100,000-snapshot row ([`INVENTORY_100K`]).
+    pub inventory_100k: bool,
     /// Only redraw the chart from the last full runs' results.
     pub chart_only: bool,
     /// With `chart_only`: the result files to chart instead of `<target>/bench/<flavour>.json`.
@@ -77,6 +79,24 @@ const BENCHES: [(&str, &str, &[&str], &[&str]); 3] = [
         &[],
         &["--small-mib", "1", "--large-mib", "64"],
     ),
+];
+
+/// `inventory-bench`'s arguments for the 100,000-snapshot row: 1,000 datasets × 100
+/// snapshots (100 rounds of one `lzc_snapshot` of all 1,000), all properties, again after 10
+/// new snapshots (incremental), names only. About 2-3 hours under TCG.
+const INVENTORY_100K: &[&str] = &[
+    "--one",
+    "0",
+    "--datasets",
+    "1000",
+    "--per-dataset",
+    "100",
+    "--modes",
+    "full,repeat,names",
+    "--runs",
+    "1",
+    "--size-gib",
+    "8",
 ];
 
 /// Where results go: `<target>/bench`.
@@ -165,17 +185,23 @@ pub fn markdown_tables(text: &str) -> Vec<Vec<Vec<String>>> {
 
 /// The shell script that runs each benchmark once in the boot, between `### bench NAME` and
 /// `### exit N` markers; `snapshot-bench` also writes its JSON results to `snap_json`.
-fn runner_script(bin_dir: &Path, quick: bool, snap_json: &Path) -> String {
+fn runner_script(bin_dir: &Path, opts: &Options, snap_json: &Path) -> String {
     let mut script = String::from(
         "#!/bin/sh\n# Written by cargo xtask bench: runs each benchmark once, in this boot.\n",
     );
     for (name, bin, full, quick_args) in BENCHES {
+        let args = if opts.inventory_100k {
+            if name != "inventory" {
+                continue;
+            }
+            INVENTORY_100K
+        } else if opts.quick {
+            quick_args
+        } else {
+            full
+        };
         let mut words = vec![sh_quote(&bin_dir.join(bin).to_string_lossy())];
-        words.extend(
-            (if quick { quick_args } else { full })
-                .iter()
-                .map(|a| sh_quote(a)),
-        );
+        words.extend(args.iter().map(|a| sh_quote(a)));
         if name == "snapshot" {
             words.push("--json".into());
             words.push(sh_quote(&snap_json.to_string_lossy()));
@@ -229,16 +255,26 @@ fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)
     let out_dir = bench_dir();
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let prefix = if opts.quick { "quick-" } else { "" };
+    let prefix = if opts.quick {
+        "quick-"
+    } else if opts.inventory_100k {
+        "100k-"
+    } else {
+        ""
+    };
     let snap_json = out_dir.join(format!("{prefix}{}-snapshot.json", flavour.as_str()));
     let _ = std::fs::remove_file(&snap_json);
-    let script = runner_script(&bin_dir, opts.quick, &snap_json);
+    let script = runner_script(&bin_dir, opts, &snap_json);
     let runner = out_dir.join(format!("{prefix}run-{}.sh", flavour.as_str()));
     std::fs::write(&runner, script)
         .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
     let mut vm_args = opts.vm.clone();
     // Bounded, generously: a full run takes 30-60 min per flavour under TCG on a loaded host.
     vm_args.timeout = vm_args.timeout.max(if opts.quick { 1200 } else { 6000 });
+    if opts.inventory_100k {
+        vm_args.timeout = vm_args.timeout.max(6 * 3600);
+        vm_args.mem = vm_args.mem.max(8192);
+    }
     vm_args.shares.push(target_base());
     println!("== benchmarks in the lab, zfs {}", flavour.as_str());
     let started = Instant::now();
@@ -682,7 +718,25 @@ mod tests {
 
     #[test]
     fn runner_script_runs_each_bench_between_markers() {
-        let script = runner_script(Path::new("/b"), true, Path::new("/o/s.json"));
+        let mut opts = Options {
+            flavours: vec![],
+            json: false,
+            quick: true,
+            inventory_100k: false,
+            chart_only: false,
+            results: vec![],
+            vm: crate::VmArgs {
+                timeout: 60,
+                mem: 512,
+                cpus: 1,
+                shares: Vec::new(),
+                env: Vec::new(),
+                accel: crate::Accel::Tcg,
+                disks: Vec::new(),
+                power_cut: false,
+            },
+        };
+        let script = runner_script(Path::new("/b"), &opts, Path::new("/o/s.json"));
         assert_eq!(
             script,
             "#!/bin/sh\n# Written by cargo xtask bench: runs each benchmark once, in this boot.\n\
@@ -694,6 +748,13 @@ mod tests {
              echo '### bench rollback'\n/b/rollback-bench --small-mib 1 --large-mib 64\n\
              echo \"### exit $?\"\n"
         );
+        opts.quick = false;
+        opts.inventory_100k = true;
+        let script = runner_script(Path::new("/b"), &opts, Path::new("/o/s.json"));
+        assert!(!script.contains("snapshot-bench") && !script.contains("rollback-bench"));
+        assert!(script.contains(
+            "/b/inventory-bench --one 0 --datasets 1000 --per-dataset 100 --modes full,repeat,names"
+        ));
     }
 
     #[test]

@@ -76,6 +76,11 @@ struct BenchArgs {
     /// A smoke run: small counts, one repetition (results go to quick-* files).
     #[arg(long)]
     quick: bool,
+    /// Only the inventory's 100,000-snapshot row: 1,000 datasets × 100 snapshots, listed with
+    /// all properties, again incrementally after 10 new snapshots, and names only, against
+    /// `zfs list` (hours under TCG; 8 GiB of guest memory; results go to 100k-* files).
+    #[arg(long, conflicts_with = "quick")]
+    inventory_100k: bool,
     /// Only redraw the chart from the last full runs' JSON files; run nothing.
     #[arg(long)]
     chart_only: bool,
@@ -233,6 +238,7 @@ fn main() -> ExitCode {
                 flavours,
                 json: a.json,
                 quick: a.quick,
+                inventory_100k: a.inventory_100k,
                 chart_only: a.chart_only,
                 results: a.results,
                 vm: a.vm,

@@ -10,13 +10,17 @@
 //! (`Inventory::snapshots`) against `zfs list -Hp -t snapshot -o
 //! name,guid,createtxg,creation,used,referenced,written,userrefs`, alternating, `--runs`
 //! times, checking that both see the same snapshots. Prints a Markdown table. `--modes
-//! full,basic,names` (the default: all three) picks the property sets compared.
+//! full,basic,names,repeat` (the default: all four) picks the listings compared; `repeat` is
+//! what a service cycle does: an incremental `Inventory` that has listed everything once
+//! lists again after 10 new snapshots (one `lzc_snapshot` in 10 datasets), against `zfs list`
+//! listing everything again. `--threads T` sets the inventory's threads (default: its own).
 //!
 //! ```text
 //! cargo build --release -p flocker-benches --bin inventory-bench
 //! cargo xtask lab run --zfs 2.1 -- target/release/inventory-bench --one 5000 --datasets 1000 --per-dataset 10
 //! ```
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -37,6 +41,7 @@ struct Args {
     dir: String,
     size_gib: u64,
     page_size: Option<usize>,
+    threads: Option<usize>,
     modes: Vec<Mode>,
 }
 
@@ -49,7 +54,8 @@ fn parse() -> Result<Args, String> {
         dir: "/var/tmp".into(),
         size_gib: 8,
         page_size: None,
-        modes: vec![Mode::Full, Mode::Basic, Mode::Names],
+        threads: None,
+        modes: vec![Mode::Full, Mode::Repeat, Mode::Basic, Mode::Names],
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -63,6 +69,7 @@ fn parse() -> Result<Args, String> {
             "--dir" => a.dir = v()?,
             "--size-gib" => a.size_gib = num(v()?)? as u64,
             "--page-size" => a.page_size = Some(num(v()?)?),
+            "--threads" => a.threads = Some(num(v()?)?),
             "--modes" => {
                 a.modes = v()?
                     .split(',')
@@ -70,7 +77,10 @@ fn parse() -> Result<Args, String> {
                         "full" => Ok(Mode::Full),
                         "basic" => Ok(Mode::Basic),
                         "names" => Ok(Mode::Names),
-                        other => Err(format!("unknown mode {other:?} (full, basic, names)")),
+                        "repeat" => Ok(Mode::Repeat),
+                        other => Err(format!(
+                            "unknown mode {other:?} (full, basic, names, repeat)"
+                        )),
                     })
                     .collect::<Result<_, _>>()?
             }
@@ -90,17 +100,19 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// What is listed: all the inventory's properties, the basic ones, or names only.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     Full,
     Basic,
     Names,
+    /// All properties again, incrementally, after 10 new snapshots.
+    Repeat,
 }
 
 impl Mode {
     fn cli_cols(self) -> &'static str {
         match self {
-            Mode::Full => CLI_SNAP_COLS,
+            Mode::Full | Mode::Repeat => CLI_SNAP_COLS,
             Mode::Basic => "name,guid,createtxg,creation",
             Mode::Names => "name",
         }
@@ -111,26 +123,23 @@ impl Mode {
             Mode::Full => "all properties (ours: 9, cli: 7 + name)",
             Mode::Basic => "guid, createtxg, creation",
             Mode::Names => "names only",
+            Mode::Repeat => "all properties again after 10 new snapshots (ours: incremental)",
         }
     }
 }
 
-/// Lists `root`'s snapshots with the inventory in `mode`; returns the names, the seconds it
-/// took and the number of calls.
-fn our_snapshots(
-    root: &DatasetName,
-    recursive: bool,
-    mode: Mode,
-    page_size: Option<usize>,
-) -> Result<(Vec<String>, f64, u64), String> {
+/// An inventory with the bench's page size and threads, printing a line per 10,000 items.
+fn inventory<'a>(a: &Args, calls: &'a Cell<u64>) -> Inventory<'a> {
     let mut inv = Inventory::new();
-    if let Some(p) = page_size {
+    if let Some(p) = a.page_size {
         inv = inv.with_page_size(p);
     }
-    let mut c = 0;
+    if let Some(t) = a.threads {
+        inv = inv.with_threads(t);
+    }
     let t0 = Instant::now();
-    let mut inv = inv.on_progress(|p| {
-        c = p.calls;
+    inv.on_progress(move |p| {
+        calls.set(p.calls);
         // A line per page of a long listing (a page of 10,000 takes minutes under TCG).
         if p.items >= 10_000 {
             eprintln!(
@@ -141,14 +150,24 @@ fn our_snapshots(
                 secs(t0.elapsed())
             );
         }
-    });
+    })
+}
+
+/// Lists `root`'s snapshots with `inv` in `mode` (`Full` and `Repeat` through
+/// `Inventory::snapshots`); returns the names and the seconds it took.
+fn our_snapshots(
+    inv: &mut Inventory<'_>,
+    root: &DatasetName,
+    recursive: bool,
+    mode: Mode,
+) -> Result<(Vec<String>, f64), String> {
     let mut q = SnapshotQuery::new(root);
     if recursive {
         q = q.recursive();
     }
     let t = Instant::now();
     let mine: Vec<String> = match mode {
-        Mode::Full => inv
+        Mode::Full | Mode::Repeat => inv
             .snapshots(&q)
             .map_err(|e| e.to_string())?
             .into_iter()
@@ -167,9 +186,7 @@ fn our_snapshots(
             .map(|s| s.into_string())
             .collect(),
     };
-    let took = secs(t.elapsed());
-    drop(inv);
-    Ok((mine, took, c))
+    Ok((mine, secs(t.elapsed())))
 }
 
 /// Lists `root`'s snapshots with `zfs list` in `mode`; returns its output and the seconds it
@@ -201,44 +218,75 @@ fn same_names<'a>(
     Ok(mine.len())
 }
 
-/// Lists `root`'s snapshots both ways `runs` times, alternating; returns (count, ours, cli
-/// median seconds, our calls).
+/// What one listing compared: the count, the medians and how ours did it.
+struct Compared {
+    count: usize,
+    ours: f64,
+    cli: f64,
+    how: String,
+}
+
+/// Lists `root`'s snapshots both ways `a.runs` times, alternating. `inc` is the kept
+/// incremental inventory: `Full` is its first (full) listing, `Repeat` its later ones, each
+/// after `more_snapshots` made 10 new snapshots.
 fn compare_snapshots(
     root: &DatasetName,
     recursive: bool,
     mode: Mode,
-    runs: usize,
-    page_size: Option<usize>,
-) -> Result<(usize, f64, f64, u64), String> {
-    let mut ours = Vec::new();
-    let mut cli = Vec::new();
+    a: &Args,
+    inc: &mut Inventory<'_>,
+    more_snapshots: &dyn Fn(usize) -> Result<(), String>,
+) -> Result<Compared, String> {
+    let (mut ours, mut cli) = (Vec::new(), Vec::new());
     let mut count = 0;
-    let mut calls = 0;
-    for run in 0..runs {
-        let (mine, took, c) = our_snapshots(root, recursive, mode, page_size)?;
+    let mut how = String::new();
+    let calls = Cell::new(0);
+    for run in 0..a.runs {
+        if mode == Mode::Repeat {
+            more_snapshots(run)?;
+        }
+        let (mine, took) = match mode {
+            Mode::Full | Mode::Repeat => our_snapshots(inc, root, recursive, mode)?,
+            Mode::Basic | Mode::Names => {
+                our_snapshots(&mut inventory(a, &calls), root, recursive, mode)?
+            }
+        };
         ours.push(took);
-        calls = c;
-
+        how = match inc
+            .last_refresh()
+            .filter(|_| matches!(mode, Mode::Full | Mode::Repeat))
+        {
+            Some(r) if r.full => format!("{} calls, full", r.calls),
+            Some(r) => format!(
+                "{} calls: {} events, {} snapshots re-read, {} datasets re-listed",
+                r.calls, r.events, r.snapshots_reread, r.datasets_relisted
+            ),
+            None => format!("{} calls", calls.get()),
+        };
         let (out, took) = cli_snapshots(root, recursive, mode)?;
         cli.push(took);
-
         if run == 0 {
             count = same_names(&out, mine.iter().map(String::as_str))
                 .map_err(|(m, t)| format!("listings differ: ours {m} snapshots, cli {t}"))?;
         }
         eprintln!(
-            "  {}: run {}: ours {:.2} s ({} calls), cli {:.2} s",
+            "  {}: run {}: ours {:.2} s ({how}), cli {:.2} s",
             mode.label(),
             run + 1,
             ours[run],
-            calls,
             cli[run]
         );
     }
-    Ok((count, median(&mut ours), median(&mut cli), calls))
+    Ok(Compared {
+        count,
+        ours: median(&mut ours),
+        cli: median(&mut cli),
+        how,
+    })
 }
 
-/// Runs every mode and adds a table row for each.
+/// Runs every mode (`Full` first: it primes the incremental inventory that `Repeat` uses)
+/// and adds a table row for each.
 fn snapshot_rows(
     rows: &mut Vec<String>,
     what: &str,
@@ -246,13 +294,26 @@ fn snapshot_rows(
     recursive: bool,
     made: f64,
     a: &Args,
+    more_snapshots: &dyn Fn(usize) -> Result<(), String>,
 ) -> Result<(), String> {
-    for &mode in &a.modes {
-        let (n, ours, cli, calls) = compare_snapshots(root, recursive, mode, a.runs, a.page_size)?;
+    let calls = Cell::new(0);
+    let mut inc = inventory(a, &calls).incremental();
+    let mut modes = a.modes.clone();
+    if modes.contains(&Mode::Repeat) && !modes.contains(&Mode::Full) {
+        modes.insert(0, Mode::Full);
+    }
+    modes.sort_by_key(|m| *m != Mode::Full);
+    for mode in modes {
+        let c = compare_snapshots(root, recursive, mode, a, &mut inc, more_snapshots)?;
+        let per = c.ours * 1000.0 / c.count.max(1) as f64;
         let row = format!(
-            "| {what}, {} | {n} | {made:.0} s | {ours:.1} s ({calls} calls) | {cli:.1} s | {:.2}x |",
+            "| {what}, {} | {} | {made:.0} s | {:.1} s ({}; {per:.2} ms a snapshot) | {:.1} s | {:.2}x |",
             mode.label(),
-            cli / ours
+            c.count,
+            c.ours,
+            c.how,
+            c.cli,
+            c.cli / c.ours
         );
         add_row(rows, row);
     }
@@ -320,7 +381,24 @@ fn one_dataset(pool: &str, a: &Args, rows: &mut Vec<String>) -> Result<(), Strin
         a.one,
         a.one as f64 / made
     );
-    snapshot_rows(rows, "snapshots of one dataset", &one, false, made, a)
+    let more = |run: usize| -> Result<(), String> {
+        for i in 0..10 {
+            let s = one
+                .snapshot(&format!("more{run}-{i}"))
+                .map_err(|e| e.to_string())?;
+            lzc::snapshot(&[s], None).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    snapshot_rows(
+        rows,
+        "snapshots of one dataset",
+        &one,
+        false,
+        made,
+        a,
+        &more,
+    )
 }
 
 /// A tree: creates `pool/tree` with `a.datasets` datasets of `a.per_dataset` snapshots each and
@@ -359,7 +437,16 @@ fn tree(pool: &str, a: &Args, rows: &mut Vec<String>) -> Result<(), String> {
     );
     add_row(rows, row);
     let what = format!("snapshots of {} datasets × {}", a.datasets, a.per_dataset);
-    snapshot_rows(rows, &what, &tree, true, made, a)
+    // What a service cycle does: one atomic snapshot of 10 datasets.
+    let more = |run: usize| -> Result<(), String> {
+        let snaps = children
+            .iter()
+            .take(10)
+            .map(|c| c.snapshot(&format!("more{run}")).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        lzc::snapshot(&snaps, None).map_err(|e| e.to_string())
+    };
+    snapshot_rows(rows, &what, &tree, true, made, a, &more)
 }
 
 fn main_inner() -> Result<(), String> {
