@@ -496,6 +496,145 @@ mod tests {
     }
 
     #[test]
+    fn combined_short_flags_of_stash_list() {
+        // -Hp is -H -p (once split by hand in rollback.rs).
+        let both = Some(Parsed::Stash(StashArgs::List {
+            json: false,
+            scripted: true,
+            parsable: true,
+        }));
+        assert_eq!(parse(&["stash", "list", "-Hp"]), both);
+        assert_eq!(parse(&["stash", "list", "-pH"]), both);
+        assert_eq!(parse(&["stash", "list", "-H", "-p"]), both);
+    }
+
+    #[test]
+    fn status_config_browse_restore_arguments() {
+        assert_eq!(
+            parse(&[
+                "status",
+                "--now=2026-01-01T00:00:00Z",
+                "--json",
+                "--config",
+                "/c"
+            ]),
+            Some(Parsed::Status(StatusArgs {
+                config: Some("/c".into()),
+                json: true,
+                now: Some("2026-01-01T00:00:00Z".into()),
+            }))
+        );
+        assert_eq!(
+            parse(&["config", "check", "--json", "/c.toml"]),
+            Some(Parsed::ConfigCheck(ConfigCheckArgs {
+                file: "/c.toml".into(),
+                json: true
+            }))
+        );
+        assert_eq!(
+            parse(&["browse", "p/a@s", "--", "-odd"]),
+            Some(Parsed::Browse(BrowseArgs {
+                snapshot: "p/a@s".into(),
+                path: Some("-odd".into()),
+                json: false
+            }))
+        );
+        // A repeated --to means its last one, as restore-file's own parser had it.
+        assert_eq!(
+            parse(&[
+                "restore-file",
+                "--to=/x",
+                "p/a@s",
+                "a",
+                "--to",
+                "/y",
+                "--json"
+            ]),
+            Some(Parsed::RestoreFile(RestoreFileArgs {
+                snapshot: "p/a@s".into(),
+                path: "a".into(),
+                to: Some("/y".into()),
+                rename_existing: false,
+                json: true
+            }))
+        );
+    }
+
+    #[test]
+    fn rollback_stash_recover_arguments() {
+        // A repeated --strategy means its last one, as parse_flags had it.
+        assert_eq!(
+            parse(&[
+                "rollback",
+                "p/a@b",
+                "--strategy",
+                "swap",
+                "--strategy=copy",
+                "--yes"
+            ]),
+            Some(Parsed::Rollback(RollbackArgs {
+                target: "p/a@b".into(),
+                strategy: Strategy::Copy,
+                dry_run: false,
+                json: false,
+                yes: true
+            }))
+        );
+        assert!(matches!(
+            parse(&["rollback", "p/a@b", "--dry-run", "--json"]),
+            Some(Parsed::Rollback(RollbackArgs {
+                strategy: Strategy::Auto,
+                dry_run: true,
+                json: true,
+                yes: false,
+                ..
+            }))
+        ));
+        for (args, want) in [
+            (
+                &["stash", "show", "abc", "--json"][..],
+                StashArgs::Show {
+                    id: "abc".into(),
+                    json: true,
+                },
+            ),
+            (
+                &["stash", "restore", "abc"],
+                StashArgs::Restore {
+                    id: "abc".into(),
+                    yes: false,
+                },
+            ),
+            (
+                &["stash", "drop", "--yes", "abc"],
+                StashArgs::Drop {
+                    id: "abc".into(),
+                    yes: true,
+                },
+            ),
+            (
+                &["stash", "export", "abc", "/tmp/x"],
+                StashArgs::Export {
+                    id: "abc".into(),
+                    file: "/tmp/x".into(),
+                },
+            ),
+        ] {
+            assert_eq!(parse(args), Some(Parsed::Stash(want)), "{args:?}");
+        }
+        assert_eq!(
+            parse(&["recover"]),
+            Some(Parsed::Recover(RecoverArgs::default()))
+        );
+        assert_eq!(
+            parse(&["recover", "--abandon", "20261125T155714-6affcf"]),
+            Some(Parsed::Recover(RecoverArgs {
+                abandon: Some("20261125T155714-6affcf".into())
+            }))
+        );
+    }
+
+    #[test]
     fn an_option_given_twice_is_refused() {
         for (args, name) in [
             (
@@ -513,6 +652,25 @@ mod tests {
                 Err(Refused::Line(format!("{name} given twice"))),
                 "{args:?}"
             );
+        }
+        // status had its own parser, which printed the usage under the line.
+        for (args, want) in [
+            (
+                &["status", "--now", "a", "--now", "b"][..],
+                Refused::Usage("--now given twice".into()),
+            ),
+            (
+                &["status", "--config=a", "--config=b"],
+                Refused::Usage("--config given twice".into()),
+            ),
+            (
+                &["recover", "--abandon", "a", "--abandon", "b"],
+                Refused::Usage("recover takes only --abandon ID".into()),
+            ),
+        ] {
+            let argv = std::iter::once("datavault").chain(args.iter().copied());
+            let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+            assert_eq!(Parsed::of(&m), Err(want), "{args:?}");
         }
         // A repeated flag is one flag.
         assert!(matches!(
