@@ -126,8 +126,7 @@ fn main() -> ExitCode {
         cli::Checked::Usage(m) => return report(Failure::Usage(m), &args, false, p),
         cli::Checked::GenerateMan(dir) => return generate_man(&dir, p),
     };
-    let done = run(&parsed);
-    match done {
+    match run(&parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => report(f, &args, verbose, p),
     }
