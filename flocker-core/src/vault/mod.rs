@@ -41,7 +41,7 @@ pub const OP_CHECK_POLICY: &str = "check the retention policy";
 ///
 /// let p = vault::parse_policy("24x1h,7x1d,min=3")?;
 /// assert_eq!(p.space_budget(), None);
-/// let e = vault::parse_policy("space=0").unwrap_err();
+/// let e = vault::parse_policy("min=2,space=0").unwrap_err();
 /// assert_eq!(e.operation(), vault::OP_CHECK_POLICY);
 /// # Ok::<(), flocker_core::error::Error>(())
 /// ```
@@ -81,6 +81,6 @@ mod tests {
         assert_eq!(e.operation(), OP_PARSE_POLICY);
         let pe = "7x1q".parse::<RetentionPolicy>().unwrap_err();
         assert_eq!(e.detail(), Some(pe.to_string().as_str()));
-        assert!(parse_policy("space=1G").is_ok());
+        assert!(parse_policy("min=1,space=10G").is_ok());
     }
 }
