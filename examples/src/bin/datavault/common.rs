@@ -82,18 +82,16 @@ pub fn parse_tz(v: Option<&str>) -> Result<(TimeZone, String), String> {
     }
 }
 
-/// Parses a retention policy and refuses one that would keep nothing beyond the safety rules
-/// (`space=0`).
+/// Parses a retention policy as DataVault accepts it ([`flocker_core::vault::parse_policy`]:
+/// refuses one that would keep nothing beyond the safety rules, `space=0`).
 pub fn parse_policy(text: &str) -> Result<RetentionPolicy, String> {
-    let p: RetentionPolicy = text
-        .parse()
-        .map_err(|e| format!("bad retention policy {text:?}: {e}"))?;
-    if p.space_budget() == Some(0) {
-        return Err(format!(
-            "retention policy {text:?} would keep nothing (space=0 destroys every snapshot that is not protected, not among the min= newest and not free)"
-        ));
-    }
-    Ok(p)
+    flocker_core::vault::parse_policy(text).map_err(|e| {
+        let why = e.detail().unwrap_or_default();
+        match e.operation() {
+            flocker_core::vault::OP_CHECK_POLICY => format!("retention policy {text:?} {why}"),
+            _ => format!("bad retention policy {text:?}: {why}"),
+        }
+    })
 }
 
 /// Asks `question` on a terminal unless `yes`; refuses when stdin is not a terminal.
