@@ -97,7 +97,7 @@ impl Settings {
                 Ok(self)
             }
             _ => Err(Error::new(ErrorKind::InvalidArgument, OP_BATCH)
-                .with_detail(format!("{batch} is not between 1 and 100000"))),
+                .with_detail(format!("{batch} is not between 1 and {}", Self::MAX_BATCH))),
         }
     }
 
