@@ -375,10 +375,13 @@ fn top_hooks(raw: &RawConfig, at: &At<'_>) -> Result<HookConfig, Failure> {
             parse_interval(t.get_ref()).map_err(|m| at(t.span().start, "hook_timeout", m))?;
     }
     if let Some(f) = &raw.hook_failure {
-        h.on_failure = f
-            .get_ref()
-            .parse()
-            .map_err(|m| at(f.span().start, "hook_failure", m))?;
+        h.on_failure = f.get_ref().parse().map_err(|e: flocker_core::Error| {
+            at(
+                f.span().start,
+                "hook_failure",
+                e.detail().unwrap_or_default().to_string(),
+            )
+        })?;
     }
     Ok(h)
 }

@@ -34,31 +34,10 @@ use flocker_core::error::Error;
 use flocker_core::vault::hooks as lib;
 use flocker_core::vault::service::Taken;
 
-pub use flocker_core::vault::hooks::{DEFAULT_TIMEOUT, Hooks};
+pub use flocker_core::vault::hooks::{DEFAULT_TIMEOUT, Hooks, OnFailure};
 
 use crate::common::Failure;
 use crate::config::Config;
-
-/// `hook_failure` as the config holds it: the library's [`lib::OnFailure`], parsed with the
-/// message alone (`config.rs` adds the file, line and key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OnFailure(pub lib::OnFailure);
-
-#[allow(non_upper_case_globals)]
-impl OnFailure {
-    /// The snapshot is not taken (`"skip"`, the default).
-    pub const Skip: OnFailure = OnFailure(lib::OnFailure::Skip);
-    /// The snapshot is taken anyway (`"continue"`; only the tests name it).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub const Continue: OnFailure = OnFailure(lib::OnFailure::Continue);
-}
-
-impl std::str::FromStr for OnFailure {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        s.parse().map(OnFailure).map_err(|e: Error| detail(&e))
-    }
-}
 
 /// The top-level hook settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +91,7 @@ impl Around {
         let inner = lib::Around::new(hooks, datasets)
             .config_path(cfg.path.clone())
             .timeout(cfg.hooks.timeout)
-            .on_failure(cfg.hooks.on_failure.0);
+            .on_failure(cfg.hooks.on_failure);
         Around { inner }
     }
 
@@ -147,11 +126,16 @@ mod tests {
 
     #[test]
     fn on_failure_values() {
-        assert_eq!("skip".parse(), Ok(OnFailure::Skip));
-        assert_eq!("continue".parse(), Ok(OnFailure::Continue));
+        assert_eq!("skip".parse::<OnFailure>().ok(), Some(OnFailure::Skip));
         assert_eq!(
-            "abort".parse::<OnFailure>(),
-            Err("\"abort\" is not \"skip\" or \"continue\"".to_string())
+            "continue".parse::<OnFailure>().ok(),
+            Some(OnFailure::Continue)
+        );
+        let e = "abort".parse::<OnFailure>().unwrap_err();
+        assert_eq!(e.kind(), flocker_core::ErrorKind::InvalidArgument);
+        assert_eq!(
+            e.detail(),
+            Some("\"abort\" is not \"skip\" or \"continue\"")
         );
         assert_eq!(check_command("  "), Err("the command is empty".into()));
         assert!(check_command("logger hi").is_ok());
