@@ -35,6 +35,11 @@ fn help_on_every_subcommand() -> TestResult {
         ("datavault", &["rollback"]),
         ("datavault", &["stash", "list"]),
         ("datavault", &["stash", "show"]),
+        ("datavault", &["stash", "restore"]),
+        ("datavault", &["stash", "drop"]),
+        ("datavault", &["stash", "export"]),
+        ("datavault", &["stash"]),
+        ("datavault", &["config"]),
         ("datavault", &["recover"]),
     ];
     for (bin, sub) in cases {
@@ -81,6 +86,9 @@ fn malformed_names_are_exit_2() -> TestResult {
         ("datavault", &["browse", "bad*name@x"]),
         ("datavault", &["list", "tank/a@@b"]),
         ("datavault", &["stash", "show", "../x"]),
+        ("datavault", &["stash", "drop", "a/b", "--yes"]),
+        ("datavault", &["recover", "--abandon", "../x"]),
+        ("datavault", &["restore-file", "bad*name@x", "a"]),
         ("flocker-ls", &["tank@@x"]),
     ] {
         let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
@@ -128,6 +136,14 @@ fn datavault_usage_errors() -> TestResult {
         &["diff", "tank/a@x"],
         &["run", "--config"],
         &["list", "--match"],
+        &["status", "--config"],
+        &["config", "check"],
+        &["browse"],
+        &["restore-file", "tank/a@x"],
+        &["rollback"],
+        &["stash", "show"],
+        &["stash", "export", "abc"],
+        &["recover", "--abandon"],
     ] {
         let mut args: Vec<&OsStr> = pre.iter().map(|a| s(a)).collect();
         args.push(bad);
@@ -138,6 +154,113 @@ fn datavault_usage_errors() -> TestResult {
             o.stderr
         );
     }
+    Ok(())
+}
+
+/// The subcommands once read by hand parsers (status, config check, browse, restore-file,
+/// rollback, stash, recover), parsed by clap alone since: a missing or extra argument keeps
+/// their words, with the subcommand's usage under it (exit 2, nothing run).
+fn datavault_module_words() -> TestResult {
+    for (args, words) in [
+        (
+            &["status", "extra"][..],
+            "status takes no positional arguments",
+        ),
+        (
+            &["status", "--config", "a", "--config=b"],
+            "--config given twice",
+        ),
+        (&["config", "check"], "config check takes one FILE"),
+        (&["browse"], "browse needs DATASET@SNAP [PATH]"),
+        (
+            &["browse", "tank/a@x", "d", "e"],
+            "browse needs DATASET@SNAP [PATH]",
+        ),
+        (
+            &["restore-file", "tank/a@x"],
+            "restore-file needs DATASET@SNAP PATH [--to DEST]",
+        ),
+        (&["rollback"], "expected exactly one DATASET@SNAP"),
+        (&["-v", "stash", "show"], "expected exactly one ID"),
+        (
+            &["stash", "restore", "a", "b", "--yes"],
+            "expected exactly one ID",
+        ),
+        (&["stash", "export", "abc"], "stash export ID FILE"),
+        (&["stash", "list", "x"], "stash list takes no arguments"),
+        (&["recover", "x"], "recover takes only --abandon ID"),
+        (
+            &["recover", "--abandon", "a", "--abandon", "b"],
+            "recover takes only --abandon ID",
+        ),
+    ] {
+        let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
+        let o = out("datavault", &a)?.expect(2, args)?;
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        let sub = args.iter().find(|a| **a != "-v").copied().unwrap_or("");
+        ensure!(
+            lines.first() == Some(&format!("datavault: {words}").as_str())
+                && lines
+                    .get(1)
+                    .is_some_and(|l| l.starts_with(&format!("Usage: datavault {sub}")))
+                && o.stdout.is_empty(),
+            "{args:?}: {}",
+            o.stderr
+        );
+    }
+    // Refused by the tree: one line.
+    for (args, needle) in [
+        (&["status", "--bogus"][..], "unknown option --bogus"),
+        (&["rollback", "tank/a@x", "--strategy", "fast"], "fast"),
+        (&["stash", "list", "-x"], "unknown option -x"),
+        (
+            &["restore-file", "tank/a@x", "p", "--yes"],
+            "unknown option --yes",
+        ),
+    ] {
+        let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
+        let o = out("datavault", &a)?.expect(2, args)?;
+        ensure!(
+            o.stderr.lines().count() == 1 && o.stderr.contains(needle) && o.stdout.is_empty(),
+            "{args:?}: {}",
+            o.stderr
+        );
+    }
+    Ok(())
+}
+
+/// `config check` and `status` run on the host (no ZFS): the typed arguments reach them.
+fn datavault_config_check_and_status() -> TestResult {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/datavault.toml");
+    let o = out("datavault", &[s("config"), s("check"), s(sample)])?.expect(0, "config check")?;
+    ensure!(
+        o.stdout
+            .starts_with(&format!("config {sample}: ok, 3 dataset(s)")),
+        "{}",
+        o.stdout
+    );
+    let o = out(
+        "datavault",
+        &[s("config"), s("check"), s("--json"), s(sample)],
+    )?
+    .expect(0, "config check --json")?;
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).map_err(flocker_tests::fail)?;
+    ensure!(v["ok"] == true && v["config"] == sample, "{}", o.stdout);
+    let o = out(
+        "datavault",
+        &[s("config"), s("check"), s("/nonexistent.toml")],
+    )?
+    .expect(2, "config check of a missing file")?;
+    ensure!(o.stderr.starts_with("datavault: error: "), "{}", o.stderr);
+    // A configuration that cannot be read is UNKNOWN (exit 3), on stdout.
+    let o = out(
+        "datavault",
+        &[s("status"), s("--config=/nonexistent.toml"), s("--json")],
+    )?
+    .expect(3, "status")?;
+    ensure!(o.stdout.contains("\"UNKNOWN\""), "{}", o.stdout);
+    let o = out("datavault", &[s("status"), s("--now"), s("yesterday")])?.expect(2, "--now")?;
+    ensure!(o.stderr.contains("bad --now \"yesterday\""), "{}", o.stderr);
     Ok(())
 }
 
@@ -169,6 +292,11 @@ fn main() {
         host_test("non_utf8_is_exit_2", non_utf8_is_exit_2),
         host_test("malformed_names_are_exit_2", malformed_names_are_exit_2),
         host_test("datavault_usage_errors", datavault_usage_errors),
+        host_test("datavault_module_words", datavault_module_words),
+        host_test(
+            "datavault_config_check_and_status",
+            datavault_config_check_and_status,
+        ),
         host_test("zfs_missing_is_named", zfs_missing_is_named),
     ];
     run(trials)

@@ -69,6 +69,7 @@ use crate::name::SnapshotName;
 use crate::snapshot::Snapshot;
 
 mod civil;
+mod expiry;
 mod parse;
 mod plan;
 mod policy;
@@ -77,6 +78,7 @@ mod space;
 mod tests;
 
 pub use civil::LocalTime;
+pub use expiry::Expiry;
 pub use jiff::tz::TimeZone;
 pub use parse::{ParseError, ParseErrorKind};
 pub use plan::{

@@ -10,6 +10,12 @@
 //! and the configuration file are the caller's, so that another daemon can run DataVault's
 //! cycle.
 //!
+//! The clocks `datavault run` chooses from are here too: [`SystemClock`], and for demos and
+//! tests [`ScaledClock`] (faster than real time) and [`SteppedClock`] (moves only when told
+//! to). So are the configuration's rules, apart from any file format: [`Defaults`] (what a
+//! dataset gets when its entry does not say), the bounds of [`Settings`], and [`spec_for`]
+//! (the entry that governs a dataset).
+//!
 //! The schedule keeps no state of its own that matters across restarts: the last snapshot
 //! of a dataset is the newest one named by the [`scheme`], so a restart neither
 //! repeats a snapshot nor misses one, and the first cycle prunes every dataset.
@@ -53,6 +59,12 @@ use crate::name::{DatasetName, SnapshotName};
 use crate::prune::{self, Fate, Ownership, Planned, Report};
 use crate::retention::{RetentionPolicy, TimeZone};
 use crate::rollback::{self, Store};
+
+mod clocks;
+mod defaults;
+
+pub use clocks::{OP_CLOCK_SPEED, ScaledClock, SteppedClock, SystemClock};
+pub use defaults::{Defaults, OP_BATCH, spec_for};
 
 /// The service's time: anything that tells the current instant (a closure
 /// `Fn() -> OffsetDateTime` is one).
@@ -116,7 +128,7 @@ impl Settings {
     pub fn new(tz: TimeZone) -> Self {
         Settings {
             tz,
-            batch: 100,
+            batch: Self::DEFAULT_BATCH,
             store: PathBuf::from(rollback::DEFAULT_DIR),
         }
     }

@@ -1,22 +1,44 @@
-//! The arguments of the subcommands clap parses completely (`snapshot`, `list`, `prune`, `run`,
-//! `diff`), read out of the [`ArgMatches`] of the tree in `cli.rs` into one typed struct each.
-//! What a value means (a policy, an instant, a whole number) is checked by the module that uses
+//! The arguments of every subcommand, read out of the [`ArgMatches`] of the tree in `cli.rs`
+//! into one typed struct each: clap is the only parser of the command line. What a value means
+//! (a policy, an instant, a whole number, a snapshot name) is checked by the module that uses
 //! it, with its own message; clap has already refused an unknown option, a missing value, a
-//! missing or extra positional argument (exit 2).
-//!
-//! `stash ...`, `rollback`, `recover`, `status`, `config check`, `browse` and `restore-file` are
-//! still read by their modules' own parsers after the tree has validated the command line.
+//! malformed stash ID, a missing or extra positional argument (exit 2).
 
 use clap::ArgMatches;
+use flocker_core::rollback::Strategy;
+
+/// Why a command line clap accepted is refused all the same (exit 2).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// One line (`--keep given twice`).
+    Line(String),
+    /// One line and the subcommand's usage under it (`status`: `--config given twice`).
+    Usage(String),
+}
 
 /// A string option's value (`None` when absent or, never in a built tree, not a string); an
-/// option given twice is refused, as the hand parsers did (`--keep given twice`).
-fn value(m: &ArgMatches, id: &str) -> Result<Option<String>, String> {
+/// option given twice is refused (`--keep given twice`).
+fn value(m: &ArgMatches, id: &str) -> Result<Option<String>, Refused> {
+    once(m, id).map_err(Refused::Line)
+}
+
+/// [`value`], refused with the usage under the line (as `status` always did).
+fn value_with_usage(m: &ArgMatches, id: &str) -> Result<Option<String>, Refused> {
+    once(m, id).map_err(Refused::Usage)
+}
+
+fn once(m: &ArgMatches, id: &str) -> Result<Option<String>, String> {
     let mut all = values(m, id);
     if all.len() > 1 {
         return Err(format!("--{id} given twice"));
     }
     Ok(all.pop())
+}
+
+/// An option's last value: where a repeated option means its last occurrence (`rollback
+/// --strategy`, `restore-file --to`).
+fn last(m: &ArgMatches, id: &str) -> Option<String> {
+    values(m, id).pop()
 }
 
 /// A positional argument's value.
@@ -58,7 +80,7 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
-    fn of(m: &ArgMatches) -> Result<PolicyArgs, String> {
+    fn of(m: &ArgMatches) -> Result<PolicyArgs, Refused> {
         Ok(PolicyArgs {
             config: value(m, "config")?,
             keep: value(m, "keep")?,
@@ -128,7 +150,84 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
-/// A command line of a subcommand clap parses completely.
+/// `datavault status`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StatusArgs {
+    /// `--config FILE`; `None`: `/etc/datavault.toml`.
+    pub config: Option<String>,
+    pub json: bool,
+    /// `--now RFC3339`, checked by `status`.
+    pub now: Option<String>,
+}
+
+/// `datavault config check`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigCheckArgs {
+    pub file: String,
+    pub json: bool,
+}
+
+/// `datavault browse`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BrowseArgs {
+    /// `DATASET@SNAP`, checked by `browse`.
+    pub snapshot: String,
+    /// A directory relative to the dataset's root; `None`: the root.
+    pub path: Option<String>,
+    pub json: bool,
+}
+
+/// `datavault restore-file`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RestoreFileArgs {
+    /// `DATASET@SNAP`, checked by `restore-file`.
+    pub snapshot: String,
+    pub path: String,
+    /// `--to DEST` (the last one when given twice).
+    pub to: Option<String>,
+    pub rename_existing: bool,
+    pub json: bool,
+}
+
+/// `datavault rollback`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RollbackArgs {
+    /// `DATASET@SNAP`, checked by `rollback`.
+    pub target: String,
+    /// `--strategy` (the last one when given twice; default `auto`).
+    pub strategy: Strategy,
+    pub dry_run: bool,
+    pub json: bool,
+    pub yes: bool,
+}
+
+/// `datavault stash ...`; every ID is a well-formed stash ID (the tree checked it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum StashArgs {
+    /// `stash list [--json] [-H] [-p]`.
+    List {
+        json: bool,
+        scripted: bool,
+        parsable: bool,
+    },
+    /// `stash show ID [--json]`.
+    Show { id: String, json: bool },
+    /// `stash restore ID [--yes]`.
+    Restore { id: String, yes: bool },
+    /// `stash drop ID [--yes]`.
+    Drop { id: String, yes: bool },
+    /// `stash export ID FILE`.
+    Export { id: String, file: String },
+}
+
+/// `datavault recover`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RecoverArgs {
+    /// `--abandon ID`, a well-formed stash ID.
+    pub abandon: Option<String>,
+}
+
+/// The typed command line of a subcommand.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
     Snapshot(SnapshotArgs),
@@ -136,16 +235,57 @@ pub enum Parsed {
     Prune(PruneArgs),
     Run(RunArgs),
     Diff(DiffArgs),
+    Status(StatusArgs),
+    ConfigCheck(ConfigCheckArgs),
+    Browse(BrowseArgs),
+    RestoreFile(RestoreFileArgs),
+    Rollback(RollbackArgs),
+    Stash(StashArgs),
+    Recover(RecoverArgs),
 }
 
 impl Parsed {
     /// The typed arguments of the subcommand `root` (the matches of the whole tree) names, or
-    /// `None` for a subcommand still read by its module's own parser. Err: the line saying
-    /// which option was given twice.
-    pub fn of(root: &ArgMatches) -> Result<Option<Parsed>, String> {
+    /// `None` without one (or for `generate-man`, which `cli.rs` runs). Err: why the command
+    /// line is refused all the same (an option given twice).
+    pub fn of(root: &ArgMatches) -> Result<Option<Parsed>, Refused> {
         let Some((name, m)) = root.subcommand() else {
             return Ok(None);
         };
+        match name {
+            "snapshot" | "list" | "prune" | "run" | "diff" => Self::planning(name, m),
+            "status" => Ok(Some(Parsed::Status(StatusArgs {
+                config: value_with_usage(m, "config")?,
+                json: flag(m, "json"),
+                now: value_with_usage(m, "now")?,
+            }))),
+            "config" => Ok(m.subcommand().map(|(_, m)| {
+                Parsed::ConfigCheck(ConfigCheckArgs {
+                    file: positional(m, "FILE").unwrap_or_default(),
+                    json: flag(m, "json"),
+                })
+            })),
+            "browse" => Ok(Some(Parsed::Browse(BrowseArgs {
+                snapshot: positional(m, "DATASET@SNAP").unwrap_or_default(),
+                path: positional(m, "PATH"),
+                json: flag(m, "json"),
+            }))),
+            "restore-file" => Ok(Some(Parsed::RestoreFile(RestoreFileArgs {
+                snapshot: positional(m, "DATASET@SNAP").unwrap_or_default(),
+                path: positional(m, "PATH").unwrap_or_default(),
+                to: last(m, "to"),
+                rename_existing: flag(m, "rename-existing"),
+                json: flag(m, "json"),
+            }))),
+            "rollback" => Ok(Some(Parsed::Rollback(rollback(m)?))),
+            "stash" => Ok(m.subcommand().map(|(sub, m)| Parsed::Stash(stash(sub, m)))),
+            "recover" => Ok(Some(Parsed::Recover(recover(m)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// `snapshot`, `list`, `prune`, `run` and `diff`.
+    fn planning(name: &str, m: &ArgMatches) -> Result<Option<Parsed>, Refused> {
         Ok(Some(match name {
             "snapshot" => Parsed::Snapshot(SnapshotArgs {
                 datasets: values(m, "DATASET"),
@@ -191,8 +331,65 @@ impl Parsed {
     }
 }
 
-/// The subcommands [`Parsed`] covers: clap is the only parser of their command lines.
-pub const PARSED: &[&str] = &["snapshot", "list", "prune", "run", "diff"];
+/// `rollback`: the strategy the tree already checked (`auto`, `swap` or `copy`).
+fn rollback(m: &ArgMatches) -> Result<RollbackArgs, Refused> {
+    let strategy = match last(m, "strategy") {
+        None => Strategy::Auto,
+        Some(s) => s.parse().map_err(|e: flocker_core::error::Error| {
+            Refused::Usage(e.detail().unwrap_or_default().to_string())
+        })?,
+    };
+    Ok(RollbackArgs {
+        target: positional(m, "DATASET@SNAP").unwrap_or_default(),
+        strategy,
+        dry_run: flag(m, "dry-run"),
+        json: flag(m, "json"),
+        yes: flag(m, "yes"),
+    })
+}
+
+/// `stash SUB`.
+fn stash(sub: &str, m: &ArgMatches) -> StashArgs {
+    let id = positional(m, "ID").unwrap_or_default();
+    match sub {
+        "show" => StashArgs::Show {
+            id,
+            json: flag(m, "json"),
+        },
+        "restore" => StashArgs::Restore {
+            id,
+            yes: flag(m, "yes"),
+        },
+        "drop" => StashArgs::Drop {
+            id,
+            yes: flag(m, "yes"),
+        },
+        "export" => StashArgs::Export {
+            id,
+            file: positional(m, "FILE").unwrap_or_default(),
+        },
+        _ => StashArgs::List {
+            json: flag(m, "json"),
+            scripted: flag(m, "scripted"),
+            parsable: flag(m, "parsable"),
+        },
+    }
+}
+
+/// `recover`: `--abandon` at most once, in the words `recover` always had.
+fn recover(m: &ArgMatches) -> Result<RecoverArgs, Refused> {
+    let mut ids = values(m, "abandon");
+    if ids.len() > 1 {
+        return Err(Refused::Usage("recover takes only --abandon ID".into()));
+    }
+    Ok(RecoverArgs { abandon: ids.pop() })
+}
+
+/// Whether `-v`/`--verbose` was given anywhere (before or after the subcommand) in the
+/// command line `root` holds.
+pub fn verbose(root: &ArgMatches) -> bool {
+    flag(root, "verbose") || root.subcommand().is_some_and(|(_, m)| verbose(m))
+}
 
 #[cfg(test)]
 mod tests {
@@ -203,7 +400,7 @@ mod tests {
         let m = crate::cli::command()
             .try_get_matches_from(argv)
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        Parsed::of(&m).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        Parsed::of(&m).unwrap_or_else(|e| panic!("{args:?}: {e:?}"))
     }
 
     #[test]
@@ -287,8 +484,154 @@ mod tests {
                 json: true
             }))
         );
-        assert_eq!(parse(&["stash", "list"]), None);
-        assert_eq!(parse(&["status"]), None);
+        // Every subcommand has typed arguments now.
+        assert!(matches!(
+            parse(&["stash", "list"]),
+            Some(Parsed::Stash(StashArgs::List { .. }))
+        ));
+        assert_eq!(
+            parse(&["status"]),
+            Some(Parsed::Status(StatusArgs::default()))
+        );
+    }
+
+    #[test]
+    fn combined_short_flags_of_stash_list() {
+        // -Hp is -H -p (once split by hand in rollback.rs).
+        let both = Some(Parsed::Stash(StashArgs::List {
+            json: false,
+            scripted: true,
+            parsable: true,
+        }));
+        assert_eq!(parse(&["stash", "list", "-Hp"]), both);
+        assert_eq!(parse(&["stash", "list", "-pH"]), both);
+        assert_eq!(parse(&["stash", "list", "-H", "-p"]), both);
+    }
+
+    #[test]
+    fn status_config_browse_restore_arguments() {
+        assert_eq!(
+            parse(&[
+                "status",
+                "--now=2026-01-01T00:00:00Z",
+                "--json",
+                "--config",
+                "/c"
+            ]),
+            Some(Parsed::Status(StatusArgs {
+                config: Some("/c".into()),
+                json: true,
+                now: Some("2026-01-01T00:00:00Z".into()),
+            }))
+        );
+        assert_eq!(
+            parse(&["config", "check", "--json", "/c.toml"]),
+            Some(Parsed::ConfigCheck(ConfigCheckArgs {
+                file: "/c.toml".into(),
+                json: true
+            }))
+        );
+        assert_eq!(
+            parse(&["browse", "p/a@s", "--", "-odd"]),
+            Some(Parsed::Browse(BrowseArgs {
+                snapshot: "p/a@s".into(),
+                path: Some("-odd".into()),
+                json: false
+            }))
+        );
+        // A repeated --to means its last one, as restore-file's own parser had it.
+        assert_eq!(
+            parse(&[
+                "restore-file",
+                "--to=/x",
+                "p/a@s",
+                "a",
+                "--to",
+                "/y",
+                "--json"
+            ]),
+            Some(Parsed::RestoreFile(RestoreFileArgs {
+                snapshot: "p/a@s".into(),
+                path: "a".into(),
+                to: Some("/y".into()),
+                rename_existing: false,
+                json: true
+            }))
+        );
+    }
+
+    #[test]
+    fn rollback_stash_recover_arguments() {
+        // A repeated --strategy means its last one, as parse_flags had it.
+        assert_eq!(
+            parse(&[
+                "rollback",
+                "p/a@b",
+                "--strategy",
+                "swap",
+                "--strategy=copy",
+                "--yes"
+            ]),
+            Some(Parsed::Rollback(RollbackArgs {
+                target: "p/a@b".into(),
+                strategy: Strategy::Copy,
+                dry_run: false,
+                json: false,
+                yes: true
+            }))
+        );
+        assert!(matches!(
+            parse(&["rollback", "p/a@b", "--dry-run", "--json"]),
+            Some(Parsed::Rollback(RollbackArgs {
+                strategy: Strategy::Auto,
+                dry_run: true,
+                json: true,
+                yes: false,
+                ..
+            }))
+        ));
+        for (args, want) in [
+            (
+                &["stash", "show", "abc", "--json"][..],
+                StashArgs::Show {
+                    id: "abc".into(),
+                    json: true,
+                },
+            ),
+            (
+                &["stash", "restore", "abc"],
+                StashArgs::Restore {
+                    id: "abc".into(),
+                    yes: false,
+                },
+            ),
+            (
+                &["stash", "drop", "--yes", "abc"],
+                StashArgs::Drop {
+                    id: "abc".into(),
+                    yes: true,
+                },
+            ),
+            (
+                &["stash", "export", "abc", "/tmp/x"],
+                StashArgs::Export {
+                    id: "abc".into(),
+                    file: "/tmp/x".into(),
+                },
+            ),
+        ] {
+            assert_eq!(parse(args), Some(Parsed::Stash(want)), "{args:?}");
+        }
+        assert_eq!(
+            parse(&["recover"]),
+            Some(Parsed::Recover(RecoverArgs::default()))
+        );
+        assert_eq!(
+            parse(&["recover", "--abandon", "20261125T155714-6affcf"]),
+            Some(Parsed::Recover(RecoverArgs {
+                abandon: Some("20261125T155714-6affcf".into())
+            }))
+        );
     }
 
     #[test]
@@ -306,9 +649,28 @@ mod tests {
             let m = crate::cli::command().try_get_matches_from(argv).unwrap();
             assert_eq!(
                 Parsed::of(&m),
-                Err(format!("{name} given twice")),
+                Err(Refused::Line(format!("{name} given twice"))),
                 "{args:?}"
             );
+        }
+        // status had its own parser, which printed the usage under the line.
+        for (args, want) in [
+            (
+                &["status", "--now", "a", "--now", "b"][..],
+                Refused::Usage("--now given twice".into()),
+            ),
+            (
+                &["status", "--config=a", "--config=b"],
+                Refused::Usage("--config given twice".into()),
+            ),
+            (
+                &["recover", "--abandon", "a", "--abandon", "b"],
+                Refused::Usage("recover takes only --abandon ID".into()),
+            ),
+        ] {
+            let argv = std::iter::once("datavault").chain(args.iter().copied());
+            let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+            assert_eq!(Parsed::of(&m), Err(want), "{args:?}");
         }
         // A repeated flag is one flag.
         assert!(matches!(

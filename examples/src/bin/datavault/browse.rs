@@ -35,44 +35,8 @@ macro_rules! out {
     }};
 }
 
+use crate::args::{BrowseArgs, RestoreFileArgs};
 use crate::common::{Failure, json};
-
-struct Args {
-    json: bool,
-    to: Option<String>,
-    rename_existing: bool,
-    positional: Vec<String>,
-}
-
-fn parse(args: &[String], allow_restore: bool) -> Result<Args, Failure> {
-    let mut a = Args {
-        json: false,
-        to: None,
-        rename_existing: false,
-        positional: Vec::new(),
-    };
-    let mut it = args.iter();
-    while let Some(s) = it.next() {
-        match s.as_str() {
-            "--json" => a.json = true,
-            "--rename-existing" if allow_restore => a.rename_existing = true,
-            "--to" if allow_restore => {
-                a.to = Some(
-                    it.next()
-                        .cloned()
-                        .ok_or_else(|| Failure::Usage("--to needs a value".into()))?,
-                );
-            }
-            x if allow_restore && x.starts_with("--to=") => {
-                a.to = Some(x["--to=".len()..].to_string());
-            }
-            "--" => a.positional.extend(it.by_ref().cloned()),
-            x if x.starts_with("--") => return Err(Failure::Usage(format!("unknown option {x}"))),
-            _ => a.positional.push(s.clone()),
-        }
-    }
-    Ok(a)
-}
 
 /// A malformed name is bad input: exit 2, nothing read.
 fn snapshot(s: &str) -> Result<SnapshotName, Failure> {
@@ -138,13 +102,9 @@ fn entry_line(e: &Entry, name: &str) -> String {
 }
 
 /// `datavault browse DATASET@SNAP [PATH]`
-pub fn browse(args: &[String]) -> Result<(), Failure> {
-    let a = parse(args, false)?;
-    let (snap, path) = match a.positional.as_slice() {
-        [s] => (snapshot(s)?, ""),
-        [s, p] => (snapshot(s)?, p.as_str()),
-        _ => return Err(Failure::Usage("browse needs DATASET@SNAP [PATH]".into())),
-    };
+pub fn browse(a: &BrowseArgs) -> Result<(), Failure> {
+    let snap = snapshot(&a.snapshot)?;
+    let path = a.path.as_deref().unwrap_or("");
     let listing = diff::browse(&snap, path)?;
     match (&listing, a.json) {
         (Listing::Dir { dir, entries }, true) => out!(
@@ -179,14 +139,8 @@ pub fn browse(args: &[String]) -> Result<(), Failure> {
 }
 
 /// `datavault restore-file DATASET@SNAP PATH [--to DEST]`
-pub fn restore_file(args: &[String]) -> Result<(), Failure> {
-    let a = parse(args, true)?;
-    let [snap, path] = a.positional.as_slice() else {
-        return Err(Failure::Usage(
-            "restore-file needs DATASET@SNAP PATH [--to DEST]".into(),
-        ));
-    };
-    let snap = snapshot(snap)?;
+pub fn restore_file(a: &RestoreFileArgs) -> Result<(), Failure> {
+    let (snap, path) = (snapshot(&a.snapshot)?, &a.path);
     let opts = RestoreOptions {
         dest: a.to.as_ref().map(Into::into),
         existing: if a.rename_existing {

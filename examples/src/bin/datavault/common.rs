@@ -1,13 +1,12 @@
-//! What every `datavault` command shares: the failure kinds, flag parsing, confirmation, JSON
-//! output and the trusted store.
+//! What every `datavault` command shares: the failure kinds, confirmation, JSON output, the
+//! trusted store and the parsing of instants, time zones and policies.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use flocker_core::error::Error;
 use flocker_core::retention::{RetentionPolicy, TimeZone};
-use flocker_core::rollback::{self, Store, Strategy};
+use flocker_core::rollback::{self, Store};
 use time::OffsetDateTime;
 
 /// Why a command failed; `main` maps each kind to an exit code.
@@ -36,53 +35,6 @@ impl From<Error> for Failure {
     }
 }
 
-/// The common flags of a command and its positional arguments.
-pub struct Flags {
-    pub json: bool,
-    pub yes: bool,
-    pub dry_run: bool,
-    pub strategy: Strategy,
-    pub positional: Vec<String>,
-}
-
-/// Parses `args` of `rollback` and `stash` (`rollback.rs`; validated by the clap tree first),
-/// accepting only the `--options` in `allowed`.
-pub fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, Failure> {
-    let mut f = Flags {
-        json: false,
-        yes: false,
-        dry_run: false,
-        strategy: Strategy::Auto,
-        positional: Vec::new(),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let name = a.split('=').next().unwrap_or(a);
-        if a.starts_with("--") && !allowed.contains(&name) {
-            return Err(Failure::Usage(format!("unknown option {a}")));
-        }
-        match name {
-            "--json" => f.json = true,
-            "--yes" => f.yes = true,
-            "--dry-run" => f.dry_run = true,
-            "--strategy" => {
-                let v = match a.split_once('=') {
-                    Some((_, v)) => v.to_string(),
-                    None => it
-                        .next()
-                        .cloned()
-                        .ok_or_else(|| Failure::Usage("--strategy needs a value".into()))?,
-                };
-                f.strategy = v.parse().map_err(|e: flocker_core::error::Error| {
-                    Failure::Usage(e.detail().unwrap_or_default().to_string())
-                })?;
-            }
-            _ => f.positional.push(a.clone()),
-        }
-    }
-    Ok(f)
-}
-
 /// The trusted record store (`FLOCKER_STORE` overrides the default directory).
 pub fn store() -> Result<Store, Failure> {
     Ok(Store::open(store_dir(None))?)
@@ -94,66 +46,6 @@ pub fn store_dir(configured: Option<&str>) -> PathBuf {
     match std::env::var_os("FLOCKER_STORE") {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(configured.unwrap_or(rollback::DEFAULT_DIR)),
-    }
-}
-
-/// Options and positional arguments of `status` and `config check` (`status.rs`), which the
-/// clap tree (`cli.rs`) validates and this reads: `--flag`, `--opt VALUE` or `--opt=VALUE`.
-/// (`snapshot`, `list`, `prune`, `run` and `diff` are parsed by clap alone: `args.rs`.)
-pub struct Opts {
-    flags: Vec<String>,
-    values: BTreeMap<String, String>,
-    /// The positional arguments, in order.
-    pub positional: Vec<String>,
-}
-
-impl Opts {
-    /// Parses `args`: `flags` take no value, `valued` take one; anything else starting with
-    /// `-` is an error.
-    pub fn parse(args: &[String], flags: &[&str], valued: &[&str]) -> Result<Opts, Failure> {
-        let mut o = Opts {
-            flags: Vec::new(),
-            values: BTreeMap::new(),
-            positional: Vec::new(),
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if !a.starts_with('-') || a == "-" {
-                o.positional.push(a.clone());
-                continue;
-            }
-            let (name, inline) = match a.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (a.as_str(), None),
-            };
-            if flags.contains(&name) && inline.is_none() {
-                o.flags.push(name.to_string());
-            } else if valued.contains(&name) {
-                let v = match inline {
-                    Some(v) => v,
-                    None => it
-                        .next()
-                        .cloned()
-                        .ok_or_else(|| Failure::Usage(format!("{name} needs a value")))?,
-                };
-                if o.values.insert(name.to_string(), v).is_some() {
-                    return Err(Failure::Usage(format!("{name} given twice")));
-                }
-            } else {
-                return Err(Failure::Usage(format!("unknown option {a}")));
-            }
-        }
-        Ok(o)
-    }
-
-    /// Whether `--flag` was given.
-    pub fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|f| f == name)
-    }
-
-    /// The value of `--opt`.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
     }
 }
 
@@ -190,18 +82,16 @@ pub fn parse_tz(v: Option<&str>) -> Result<(TimeZone, String), String> {
     }
 }
 
-/// Parses a retention policy and refuses one that would keep nothing beyond the safety rules
-/// (`space=0`).
+/// Parses a retention policy as DataVault accepts it ([`flocker_core::vault::parse_policy`]:
+/// refuses one that would keep nothing beyond the safety rules, `space=0`).
 pub fn parse_policy(text: &str) -> Result<RetentionPolicy, String> {
-    let p: RetentionPolicy = text
-        .parse()
-        .map_err(|e| format!("bad retention policy {text:?}: {e}"))?;
-    if p.space_budget() == Some(0) {
-        return Err(format!(
-            "retention policy {text:?} would keep nothing (space=0 destroys every snapshot that is not protected, not among the min= newest and not free)"
-        ));
-    }
-    Ok(p)
+    flocker_core::vault::parse_policy(text).map_err(|e| {
+        let why = e.detail().unwrap_or_default();
+        match e.operation() {
+            flocker_core::vault::OP_CHECK_POLICY => format!("retention policy {text:?} {why}"),
+            _ => format!("bad retention policy {text:?}: {why}"),
+        }
+    })
 }
 
 /// Asks `question` on a terminal unless `yes`; refuses when stdin is not a terminal.
@@ -228,12 +118,4 @@ pub fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
 /// Pretty JSON of `v`.
 pub fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-}
-
-/// The single positional argument, named `what` in the error.
-pub fn one(args: &[String], what: &str) -> Result<String, Failure> {
-    match args {
-        [x] => Ok(x.clone()),
-        _ => Err(Failure::Usage(format!("expected exactly one {what}"))),
-    }
 }

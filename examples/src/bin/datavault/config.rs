@@ -29,18 +29,23 @@
 //! matches in full (anchored at both ends); every other snapshot is foreign and kept
 //! ([`flocker_examples::prune::Ownership`]).
 //!
-//! Every error names the file, the line and the field.
+//! The rules (what a dataset inherits from the top of the file, the bounds of `batch`, which
+//! entry governs a dataset) are the library's ([`flocker_core::vault::service::Defaults`],
+//! [`Settings`], [`spec_for`]); this file parses the TOML and names the file, the line and the
+//! field in every error.
 
+use std::ops::Deref;
 use std::path::Path;
 use std::time::Duration;
 
 use flocker_core::name::DatasetName;
-use flocker_core::retention::{RetentionPolicy, TimeZone};
+use flocker_core::retention::TimeZone;
+use flocker_core::vault::service::{self as engine, Settings, Spec, spec_for};
 use flocker_examples::prune::{Ownership, error_line};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::common::{Failure, parse_policy, parse_tz};
+use crate::common::{Failure, parse_policy, parse_tz, store_dir};
 use crate::hooks::{self, HookConfig, Hooks};
 use crate::schedule::{Schedule, parse_at};
 
@@ -81,26 +86,25 @@ struct RawDataset {
     post_snapshot: Option<Spanned<String>>,
 }
 
-/// One dataset the service keeps.
+/// One dataset the service keeps: the library's [`Spec`] (its name, policy, schedule,
+/// `skip_empty`, `recursive` and ownership, read through `Deref`), where it is in the file,
+/// and its hooks.
 #[derive(Clone)]
 pub struct DatasetConfig {
-    /// The dataset.
-    pub name: DatasetName,
-    /// Its retention policy.
-    pub policy: RetentionPolicy,
-    /// When it falls due (`every` or `at`).
-    pub schedule: Schedule,
-    /// Whether a slot in which nothing was written to it (every dataset of it, when
-    /// recursive) takes no snapshot (`skip_empty`).
-    pub skip_empty: bool,
-    /// Whether its descendants are snapshotted and pruned with it.
-    pub recursive: bool,
-    /// Which snapshots its policy owns (`match`, else the file's default `match`).
-    pub ownership: Ownership,
+    /// What the engine runs for it (the top-level defaults where the entry says nothing).
+    pub spec: Spec,
     /// The line of its `name` (for messages).
     pub line: usize,
     /// Its hook commands (its own, else the top-level ones).
     pub hooks: Hooks,
+}
+
+impl Deref for DatasetConfig {
+    type Target = Spec;
+
+    fn deref(&self) -> &Spec {
+        &self.spec
+    }
 }
 
 /// A validated configuration.
@@ -124,17 +128,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// The entry for `ds`: its own, else that of a recursive ancestor.
+    /// The entry for `ds`: its own, else that of a recursive ancestor ([`spec_for`]).
     pub fn for_dataset(&self, ds: &str) -> Option<&DatasetConfig> {
-        self.datasets
-            .iter()
-            .find(|d| d.name.as_str() == ds)
-            .or_else(|| {
-                self.datasets
-                    .iter()
-                    .filter(|d| d.recursive && ds.starts_with(&format!("{}/", d.name.as_str())))
-                    .max_by_key(|d| d.name.as_str().len())
-            })
+        spec_for(self.datasets.iter().map(|d| &d.spec), ds).and_then(|i| self.datasets.get(i))
+    }
+
+    /// The engine's specs, one per entry, in the file's order.
+    pub fn specs(&self) -> Vec<Spec> {
+        self.datasets.iter().map(|d| d.spec.clone()).collect()
+    }
+
+    /// What the engine's datasets share: the time zone, the batch and the store
+    /// (`FLOCKER_STORE` overrides the file's).
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::new(self.tz.clone()).with_store(store_dir(self.store.as_deref()));
+        s.batch = self.batch;
+        s
     }
 }
 
@@ -197,17 +206,19 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         None => parse_tz(None).map_err(|m| Failure::Invalid(format!("config {path}: {m}")))?,
     };
     // In the order of before: the first error in it is the one reported.
-    let schedule = schedule_of(&raw.every, &raw.at, "", &tz, &at)?
-        .unwrap_or(Schedule::every(Duration::from_secs(3600)));
-    let batch = batch_of(&raw.batch, &at)?;
-    let ownership = match &raw.matching {
-        Some(m) => parse_match(m).map_err(|msg| at(m.span().start, "match", msg))?,
-        None => Ownership::default(),
-    };
+    let mut defaults = engine::Defaults::new();
+    if let Some(s) = schedule_of(&raw.every, &raw.at, "", &tz, &at)? {
+        defaults.schedule = s;
+    }
+    let batch = batch_of(&raw.batch, &tz, &at)?;
+    if let Some(m) = &raw.matching {
+        defaults.ownership = parse_match(m).map_err(|msg| at(m.span().start, "match", msg))?;
+    }
+    if let Some(b) = raw.skip_empty {
+        defaults.skip_empty = b;
+    }
     let defaults = Defaults {
-        schedule,
-        skip_empty: raw.skip_empty.unwrap_or(false),
-        ownership,
+        spec: defaults,
         hooks: top_hooks(&raw, &at)?,
     };
     if raw.dataset.is_empty() {
@@ -226,17 +237,16 @@ pub fn parse(path: &str, text: &str) -> Result<Config, Failure> {
         tz_name,
         store: raw.store,
         batch,
-        ownership: defaults.ownership,
+        ownership: defaults.spec.ownership,
         datasets,
         hooks: defaults.hooks,
     })
 }
 
-/// What a `[[dataset]]` entry takes from the top of the file unless it says otherwise.
+/// What a `[[dataset]]` entry takes from the top of the file unless it says otherwise: the
+/// library's defaults, and the hooks.
 struct Defaults {
-    schedule: Schedule,
-    skip_empty: bool,
-    ownership: Ownership,
+    spec: engine::Defaults,
     hooks: HookConfig,
 }
 
@@ -264,16 +274,15 @@ fn schedule_of(
     }
 }
 
-/// `batch`: 1 to 100000 snapshots per destroy call (default 100).
-fn batch_of(batch: &Option<Spanned<i64>>, at: &At<'_>) -> Result<usize, Failure> {
-    let Some(b) = batch else { return Ok(100) };
-    match usize::try_from(*b.get_ref()) {
-        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
-        _ => Err(at(
-            b.span().start,
-            "batch",
-            format!("{} is not between 1 and 100000", b.get_ref()),
-        )),
+/// `batch`: snapshots per destroy call, within the library's bounds ([`Settings::with_batch`]).
+fn batch_of(batch: &Option<Spanned<i64>>, tz: &TimeZone, at: &At<'_>) -> Result<usize, Failure> {
+    let s = Settings::new(tz.clone());
+    match batch {
+        None => Ok(s.batch),
+        Some(b) => s
+            .with_batch(*b.get_ref())
+            .map(|s| s.batch)
+            .map_err(|e| at(b.span().start, "batch", error_line(&e))),
     }
 }
 
@@ -304,19 +313,20 @@ fn dataset_of(
     }
     let policy =
         parse_policy(d.keep.get_ref()).map_err(|m| at(d.keep.span().start, &field("keep"), m))?;
-    let schedule = schedule_of(&d.every, &d.at, &format!("dataset[{i}]."), tz, at)?
-        .unwrap_or_else(|| defaults.schedule.clone());
-    let ownership = match &d.matching {
-        Some(m) => parse_match(m).map_err(|msg| at(m.span().start, &field("match"), msg))?,
-        None => defaults.ownership.clone(),
-    };
+    // The library's defaults, then what the entry says (its own value replaces the default).
+    let mut spec = defaults.spec.spec(name, policy);
+    if let Some(s) = schedule_of(&d.every, &d.at, &format!("dataset[{i}]."), tz, at)? {
+        spec.schedule = s;
+    }
+    if let Some(m) = &d.matching {
+        spec.ownership = parse_match(m).map_err(|msg| at(m.span().start, &field("match"), msg))?;
+    }
+    if let Some(b) = d.skip_empty {
+        spec.skip_empty = b;
+    }
+    spec.recursive = d.recursive;
     Ok(DatasetConfig {
-        name,
-        policy,
-        schedule,
-        skip_empty: d.skip_empty.unwrap_or(defaults.skip_empty),
-        recursive: d.recursive,
-        ownership,
+        spec,
         line: line_of(text, d.name.span().start),
         hooks: dataset_hooks(d, &defaults.hooks.hooks, &field, at)?,
     })
@@ -365,10 +375,13 @@ fn top_hooks(raw: &RawConfig, at: &At<'_>) -> Result<HookConfig, Failure> {
             parse_interval(t.get_ref()).map_err(|m| at(t.span().start, "hook_timeout", m))?;
     }
     if let Some(f) = &raw.hook_failure {
-        h.on_failure = f
-            .get_ref()
-            .parse()
-            .map_err(|m| at(f.span().start, "hook_failure", m))?;
+        h.on_failure = f.get_ref().parse().map_err(|e: flocker_core::Error| {
+            at(
+                f.span().start,
+                "hook_failure",
+                e.detail().unwrap_or_default().to_string(),
+            )
+        })?;
     }
     Ok(h)
 }

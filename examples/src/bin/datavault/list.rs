@@ -17,9 +17,7 @@ use std::path::PathBuf;
 
 use flocker_core::inventory::{Inventory, SnapshotInfo, SnapshotQuery};
 use flocker_core::name::{DatasetName, SnapshotName};
-use flocker_core::retention::{
-    Decision, PlanEntry, Protection, Reason, RetentionPlan, RetentionPolicy,
-};
+use flocker_core::retention::{PlanEntry, RetentionPlan, RetentionPolicy};
 use flocker_core::rollback::{self, StashView, Store};
 use flocker_examples::json::{self as shape, rfc3339};
 use flocker_examples::prune::{self as core, FOREIGN, Options, Ownership};
@@ -278,46 +276,14 @@ fn snap_json(
         v["reasons"] = json!([FOREIGN]);
         v["expiry"] = json!("foreign");
     } else if let (Some(p), Some(e)) = (plan, entry) {
-        v["decision"] = json!(match e.decision {
-            Decision::Keep => "keep",
-            Decision::Destroy => "destroy",
-        });
-        let kept_by: Vec<String> = match e.decision {
-            Decision::Keep => e.reasons.iter().filter_map(|r| keeper(p, r)).collect(),
-            Decision::Destroy => Vec::new(),
-        };
-        v["kept_by"] = json!(kept_by);
+        v["decision"] = json!(e.decision.as_str());
+        v["kept_by"] = json!(p.kept_by(e));
         v["reasons"] = json!(e.reasons.iter().map(|r| p.describe(r)).collect::<Vec<_>>());
         v["expires"] = json!(e.expires_at.map(rfc3339));
-        // Why there is no expiry: a protection other than "newest" keeps it for good;
-        // otherwise a count-based rule keeps it until newer snapshots displace it.
-        let protected = e
-            .reasons
-            .iter()
-            .any(|r| matches!(r, Reason::Protected(p) if *p != Protection::Newest));
-        v["expiry"] = json!(match (e.decision, e.expires_at, protected) {
-            (Decision::Destroy, _, _) => "destroy",
-            (_, Some(_), _) => "at",
-            (_, None, true) => "protected",
-            (_, None, false) => "by_count",
-        });
+        // Why there is no expiry: the library's classes (RetentionPlan's entries).
+        v["expiry"] = json!(e.expiry().as_str());
     }
     v
-}
-
-/// The short name of what keeps a snapshot: a rule's text, `min=`, or a protection.
-fn keeper(p: &RetentionPlan, r: &Reason) -> Option<String> {
-    match r {
-        Reason::Protected(_) => {
-            let d = p.describe(r);
-            Some(d.strip_prefix("protected: ").unwrap_or(&d).to_string())
-        }
-        Reason::Kept(_) => {
-            let d = p.describe(r);
-            Some(d.split(':').next().unwrap_or(&d).to_string())
-        }
-        _ => None,
-    }
 }
 
 fn stash_json(v: &StashView) -> Value {

@@ -30,8 +30,8 @@
 //!
 //! Every command takes `--help`, and `-v`/`--verbose` (an error line then keeps the library's
 //! operation and errno after the administrator's words, `flocker_examples::cli`). The command
-//! line is clap's (`cli.rs`: the tree, `--help`, `--version`, the man pages; `args.rs`: the
-//! typed arguments of `snapshot`, `list`, `prune`, `run` and `diff`).
+//! line is clap's alone (`cli.rs`: the tree, `--help`, `--version`, the man pages; `args.rs`:
+//! the typed arguments of every subcommand).
 //!
 //! `snapshot --pre DESC` / `--post ID` take a pre/post pair (snapper's apt plugin's model;
 //! `packaging/apt/80datavault` brackets every dpkg run): properties `flocker:kind`,
@@ -83,30 +83,21 @@ use args::Parsed;
 use common::Failure;
 use flocker_examples::cli::{EXIT_FAILED, EXIT_USAGE, error_line};
 
-/// Runs a subcommand clap parsed alone.
-fn run_parsed(p: &Parsed) -> Result<(), Failure> {
+/// Runs a subcommand with its typed arguments.
+fn run(p: &Parsed) -> Result<(), Failure> {
     match p {
         Parsed::Snapshot(a) => snapshot::snapshot(a),
         Parsed::List(a) => list::list(a),
         Parsed::Prune(a) => prune::prune(a),
         Parsed::Run(a) => service::run(a),
         Parsed::Diff(a) => diff::diff(a),
-    }
-}
-
-/// Runs a subcommand its module parses (`args`: validated by the tree, without `-v`).
-fn run_hand_parsed(args: &[String]) -> Result<(), Failure> {
-    let rest = args.get(1..).unwrap_or(&[]);
-    match args.first().map(String::as_str) {
-        Some("status") => status::status(rest),
-        Some("config") => status::config(rest),
-        Some("rollback") => rollback::rollback(rest),
-        Some("stash") => rollback::stash(rest),
-        Some("recover") => rollback::recover(rest),
-        Some("browse") => browse::browse(rest),
-        Some("restore-file") => browse::restore_file(rest),
-        Some(other) => Err(Failure::Usage(format!("unknown command {other:?}"))),
-        None => Err(Failure::Usage("no command".into())),
+        Parsed::Status(a) => status::status(a),
+        Parsed::ConfigCheck(a) => status::config_check(a),
+        Parsed::Browse(a) => browse::browse(a),
+        Parsed::RestoreFile(a) => browse::restore_file(a),
+        Parsed::Rollback(a) => rollback::rollback(a),
+        Parsed::Stash(a) => rollback::stash(a),
+        Parsed::Recover(a) => rollback::recover(a),
     }
 }
 
@@ -121,10 +112,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    // The clap tree (cli.rs) parses the whole command line; the modules that still have their
-    // own parsers then read it, without the global -v/--verbose.
-    let parsed = match cli::check(&args) {
-        cli::Checked::Dispatch(parsed) => parsed,
+    // The clap tree (cli.rs) parses the whole command line into typed arguments (args.rs).
+    let (parsed, verbose) = match cli::check(&args) {
+        cli::Checked::Dispatch { parsed, verbose } => (parsed, verbose),
         cli::Checked::Print(text) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -133,14 +123,10 @@ fn main() -> ExitCode {
             eprintln!("{p}datavault: {m}");
             return ExitCode::from(EXIT_USAGE);
         }
+        cli::Checked::Usage(m) => return report(Failure::Usage(m), &args, false, p),
         cli::Checked::GenerateMan(dir) => return generate_man(&dir, p),
     };
-    let (verbose, module_args) = cli::take_verbose(&args);
-    let done = match &parsed {
-        Some(a) => run_parsed(a),
-        None => run_hand_parsed(&module_args),
-    };
-    match done {
+    match run(&parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => report(f, &args, verbose, p),
     }

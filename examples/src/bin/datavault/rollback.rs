@@ -4,13 +4,12 @@
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, StashView, Store, Strategy};
 
-use crate::common::{Failure, Opts, confirm, json, one, parse_flags, store};
+use crate::args::{RecoverArgs, RollbackArgs, StashArgs};
+use crate::common::{Failure, confirm, json, store};
 
 /// `datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]`
-pub fn rollback(args: &[String]) -> Result<(), Failure> {
-    let f = parse_flags(args, &["--strategy", "--dry-run", "--json", "--yes"])?;
-    let target = one(&f.positional, "DATASET@SNAP")?;
-    let target = SnapshotName::new(&target).map_err(|e| Failure::Zfs(e.into()))?;
+pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
+    let target = SnapshotName::new(&f.target).map_err(|e| Failure::Zfs(e.into()))?;
     let st = store()?;
     let plan = rollback::plan_rollback(&target, f.strategy)?;
     if f.dry_run || !plan.is_runnable() {
@@ -51,20 +50,11 @@ pub fn rollback(args: &[String]) -> Result<(), Failure> {
 }
 
 /// `datavault recover [--abandon ID]`
-pub fn recover(args: &[String]) -> Result<(), Failure> {
-    match args {
-        [] => {}
-        [flag, id] if flag == "--abandon" => {
-            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err(Failure::Invalid(format!("bad id {id:?}: not a stash id")));
-            }
-            println!("{}", rollback::recover_abandon(&store()?, id)?);
-            return Ok(());
-        }
-        [flag] if flag == "--abandon" => {
-            return Err(Failure::Usage("--abandon needs an ID".into()));
-        }
-        _ => return Err(Failure::Usage("recover takes only --abandon ID".into())),
+pub fn recover(a: &RecoverArgs) -> Result<(), Failure> {
+    if let Some(id) = &a.abandon {
+        // A well-formed stash ID: the tree checked it (cli.rs, `stash_id`).
+        println!("{}", rollback::recover_abandon(&store()?, id)?);
+        return Ok(());
     }
     match rollback::recover(&store()?)? {
         Some(what) => println!("{what}"),
@@ -74,58 +64,54 @@ pub fn recover(args: &[String]) -> Result<(), Failure> {
 }
 
 /// `datavault stash list|show|restore|drop|export ...`
-pub fn stash(args: &[String]) -> Result<(), Failure> {
-    let sub = args.first().map(String::as_str);
-    let rest = if args.is_empty() { &[][..] } else { &args[1..] };
-    match sub {
-        Some("list") => stash_list(rest),
-        Some("show") => stash_show(rest),
-        Some("restore") => {
-            let (st, id, s) = confirmed(rest, |id, s| {
+pub fn stash(a: &StashArgs) -> Result<(), Failure> {
+    match a {
+        StashArgs::List {
+            json,
+            scripted,
+            parsable,
+        } => stash_list(*json, *scripted, *parsable),
+        StashArgs::Show { id, json } => stash_show(id, *json),
+        StashArgs::Restore { id, yes } => {
+            let (st, s) = confirmed(id, *yes, |id, s| {
                 format!(
                     "restore {} to its state before stash {id}?",
                     s.record.dataset
                 )
             })?;
-            let newer = rollback::stash_restore(&st, &id, Strategy::Auto)?;
+            let newer = rollback::stash_restore(&st, id, Strategy::Auto)?;
             println!(
                 "restored {}; its replaced state is in stash {}",
                 s.record.dataset, newer.id
             );
             Ok(())
         }
-        Some("drop") => {
-            let (st, id, _) = confirmed(rest, |id, s| {
+        StashArgs::Drop { id, yes } => {
+            let (st, _) = confirmed(id, *yes, |id, s| {
                 format!(
                     "destroy stash {id} ({} snapshot(s))?",
                     s.record.snapshots.len()
                 )
             })?;
-            rollback::stash_drop(&st, &id)?;
+            rollback::stash_drop(&st, id)?;
             println!("dropped stash {id}");
             Ok(())
         }
-        Some("export") => stash_export(rest),
-        _ => Err(Failure::Usage("stash list|show|restore|drop|export".into())),
+        StashArgs::Export { id, file } => stash_export(id, file),
     }
 }
 
 /// `stash list [--json] [-H] [-p]`: `-H` prints one tab-separated row per stash without a
 /// header (ID, DATASET, TARGET, CREATED, SNAPSHOTS, USED, VERIFIED, as `zfs list -H` does);
 /// `-p` prints exact numbers there (CREATED in seconds since the epoch, USED in bytes).
-fn stash_list(rest: &[String]) -> Result<(), Failure> {
-    let rest = split_short_flags(rest);
-    let o = Opts::parse(&rest, &["--json", "-H", "-p"], &[])?;
-    if !o.positional.is_empty() {
-        return Err(Failure::Usage("stash list takes no arguments".into()));
-    }
+fn stash_list(json_out: bool, scripted: bool, parsable: bool) -> Result<(), Failure> {
     let v = rollback::stash_list(&store()?)?;
-    if o.flag("--json") {
+    if json_out {
         let arr: Vec<_> = v.iter().collect();
         println!("{}", json(&arr));
-    } else if o.flag("-H") {
+    } else if scripted {
         for s in &v {
-            println!("{}", stash_row(s, o.flag("-p")).join("\t"));
+            println!("{}", stash_row(s, parsable).join("\t"));
         }
     } else if v.is_empty() {
         println!("no stashes");
@@ -143,20 +129,6 @@ fn stash_list(rest: &[String]) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// `-Hp` as `-H -p` (clap accepts both; the hand parser takes one flag per argument).
-fn split_short_flags(args: &[String]) -> Vec<String> {
-    let mut v = Vec::new();
-    for a in args {
-        match a.strip_prefix('-') {
-            Some(f) if f.len() > 1 && f.chars().all(|c| "Hp".contains(c)) => {
-                v.extend(f.chars().map(|c| format!("-{c}")));
-            }
-            _ => v.push(a.clone()),
-        }
-    }
-    v
 }
 
 /// The `-H` columns of one stash: ID, DATASET, TARGET, CREATED (RFC 3339; `-p`: seconds since
@@ -186,11 +158,9 @@ fn stash_row(s: &StashView, parsable: bool) -> Vec<String> {
 }
 
 /// `stash show ID [--json]`
-fn stash_show(rest: &[String]) -> Result<(), Failure> {
-    let f = parse_flags(rest, &["--json"])?;
-    let id = one(&f.positional, "ID")?;
-    let s = rollback::stash_show(&store()?, &id)?;
-    if f.json {
+fn stash_show(id: &str, json_out: bool) -> Result<(), Failure> {
+    let s = rollback::stash_show(&store()?, id)?;
+    if json_out {
         println!("{}", json(&s));
         return Ok(());
     }
@@ -218,11 +188,7 @@ fn stash_show(rest: &[String]) -> Result<(), Failure> {
 }
 
 /// `stash export ID FILE`
-fn stash_export(rest: &[String]) -> Result<(), Failure> {
-    let f = parse_flags(rest, &[])?;
-    let [id, file] = f.positional.as_slice() else {
-        return Err(Failure::Usage("stash export ID FILE".into()));
-    };
+fn stash_export(id: &str, file: &str) -> Result<(), Failure> {
     let st = store()?;
     let path = std::path::Path::new(file);
     let watch = flocker_examples::show_progress(false).then(|| SizeWatch::start(path));
@@ -233,18 +199,17 @@ fn stash_export(rest: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `stash restore|drop ID [--yes]`: the store, the ID and its stash, once the user agreed to
-/// `question(id, stash)` (or `--yes`).
+/// `stash restore|drop ID [--yes]`: the store and the stash `id`, once the user agreed to
+/// `question(id, stash)` (or `yes`).
 fn confirmed(
-    rest: &[String],
+    id: &str,
+    yes: bool,
     question: impl FnOnce(&str, &StashView) -> String,
-) -> Result<(Store, String, StashView), Failure> {
-    let f = parse_flags(rest, &["--yes"])?;
-    let id = one(&f.positional, "ID")?;
+) -> Result<(Store, StashView), Failure> {
     let st = store()?;
-    let s = rollback::stash_show(&st, &id)?;
-    confirm(f.yes, &question(&id, &s))?;
-    Ok((st, id, s))
+    let s = rollback::stash_show(&st, id)?;
+    confirm(yes, &question(id, &s))?;
+    Ok((st, s))
 }
 
 /// A progress line for `stash export` on a terminal: the size of the stream file so far,
@@ -284,24 +249,5 @@ impl Drop for SizeWatch {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn combined_short_flags_are_split() {
-        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(split_short_flags(&v(&["-Hp"])), v(&["-H", "-p"]));
-        assert_eq!(
-            split_short_flags(&v(&["-pH", "--json"])),
-            v(&["-p", "-H", "--json"])
-        );
-        assert_eq!(
-            split_short_flags(&v(&["-H", "-x", "-Hx"])),
-            v(&["-H", "-x", "-Hx"])
-        );
     }
 }

@@ -54,14 +54,15 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flocker_core::error::ErrorKind;
 use flocker_core::name::DatasetName;
 use flocker_core::rollback::Store;
 use flocker_core::vault;
 use flocker_core::vault::service::{
-    self as engine, Cause, Engine, Event, Settings, Spec, Step, Taken,
+    self as engine, Cause, Clock as _, Engine, Event, ScaledClock, Step, SteppedClock, SystemClock,
+    Taken,
 };
 use flocker_examples::prune::{self as core, Fate, Planned, Report, rfc3339, short_error};
 use time::OffsetDateTime;
@@ -180,46 +181,38 @@ fn sleep_on(signals: &Signals, timer: Option<&OwnedFd>, timeout: Option<Duration
     }
 }
 
-/// The service's clock.
+/// The service's clock: one of the library's, chosen by `--clock-*`; how to sleep until an
+/// instant depends on which.
 enum Clock {
     /// The system's wall clock.
-    Real,
-    /// Starts at `start` and runs `speed` times as fast as real time.
-    Speed {
-        start: OffsetDateTime,
-        began: Instant,
-        speed: f64,
-    },
-    /// Starts at `t` and advances by `step` after each cycle.
-    Step { t: OffsetDateTime, step: Duration },
+    Real(SystemClock),
+    /// Runs faster than real time (`--clock-speed`).
+    Speed(ScaledClock),
+    /// Advances by its step after each cycle (`--clock-step`).
+    Step(SteppedClock),
 }
 
 impl Clock {
     fn now(&self) -> OffsetDateTime {
         match self {
-            Clock::Real => OffsetDateTime::now_utc(),
-            Clock::Speed {
-                start,
-                began,
-                speed,
-            } => {
-                let secs = began.elapsed().as_secs_f64() * speed;
-                *start + time::Duration::seconds_f64(secs.min(1e12))
-            }
-            Clock::Step { t, .. } => *t,
+            Clock::Real(c) => c.now(),
+            Clock::Speed(c) => c.now(),
+            Clock::Step(c) => c.now(),
         }
     }
 
     fn describe(&self) -> String {
         match self {
-            Clock::Real => "the system clock".into(),
-            Clock::Speed { start, speed, .. } => {
-                format!("an accelerated clock from {} at {speed}x", rfc3339(*start))
-            }
-            Clock::Step { t, step } => format!(
+            Clock::Real(_) => "the system clock".into(),
+            Clock::Speed(c) => format!(
+                "an accelerated clock from {} at {}x",
+                rfc3339(c.start()),
+                c.speed()
+            ),
+            Clock::Step(c) => format!(
                 "a stepped clock from {}, {}s per cycle",
-                rfc3339(*t),
-                step.as_secs()
+                rfc3339(c.now()),
+                c.step().as_secs()
             ),
         }
     }
@@ -243,7 +236,7 @@ impl Log {
         Log {
             journal,
             // The journal stamps real time; an accelerated clock's time is still printed.
-            stamped: !journal || !matches!(clock, Clock::Real),
+            stamped: !journal || !matches!(clock, Clock::Real(_)),
         }
     }
 
@@ -359,8 +352,8 @@ impl Service {
     /// Waits until the next due instant (or `until`), a stop signal, or (system clock) a
     /// change of the clock; with a watchdog, wakes to ping it in between.
     fn wait(&mut self, until: Option<OffsetDateTime>) {
-        if let Clock::Step { t, step } = &mut self.clock {
-            *t += *step;
+        if let Clock::Step(c) = &mut self.clock {
+            c.advance();
             return;
         }
         let target = {
@@ -374,7 +367,7 @@ impl Service {
                 return;
             }
             match &self.clock {
-                Clock::Real => {
+                Clock::Real(_) => {
                     let timer = realtime_timer(target);
                     // Without a timer (cannot happen on Linux >= 3.0), wake every minute.
                     let limit =
@@ -399,17 +392,17 @@ impl Service {
                         }
                     }
                 }
-                Clock::Speed { speed, .. } => {
-                    let real = Duration::from_secs_f64(
-                        ((target - now).as_seconds_f64() / speed).clamp(0.001, 86_400.0),
-                    );
+                Clock::Speed(c) => {
+                    let real = c
+                        .real_time(now, target)
+                        .clamp(Duration::from_millis(1), Duration::from_secs(86_400));
                     sleep_on(
                         &self.signals,
                         None,
                         Some(watchdog.map_or(real, |w| w.min(real))),
                     );
                 }
-                Clock::Step { .. } => return,
+                Clock::Step(_) => return,
             }
             systemd::notify("WATCHDOG=1");
         }
@@ -652,7 +645,7 @@ pub fn run(a: &RunArgs) -> Result<(), Failure> {
     let log = Log::new(&clock);
     let reports = vec![DatasetState::default(); cfg.datasets.len()];
     let mut svc = Service {
-        engine: engine_of(&cfg),
+        engine: Engine::new(cfg.specs(), cfg.settings()),
         cfg,
         clock,
         log,
@@ -715,7 +708,7 @@ fn run_args(o: &RunArgs) -> Result<(Config, Option<u64>, Option<OffsetDateTime>,
         .map(|u| parse_instant(u).map_err(|m| Failure::Invalid(format!("bad --until {u:?}: {m}"))))
         .transpose()?;
     let clock = clock_of(o)?;
-    if matches!(clock, Clock::Step { .. }) && cycles.is_none() && until.is_none() {
+    if matches!(clock, Clock::Step(_)) && cycles.is_none() && until.is_none() {
         return Err(Failure::Usage(
             "--clock-step needs --once, --cycles or --until (it never sleeps)".into(),
         ));
@@ -731,37 +724,25 @@ fn clock_of(o: &RunArgs) -> Result<Clock, Failure> {
             o.clock_speed.as_deref(),
             o.clock_step.as_deref(),
         ) {
-            (None, None, None) => Clock::Real,
+            (None, None, None) => Clock::Real(SystemClock),
             (Some(s), speed, step) => {
                 let start = parse_instant(s)
                     .map_err(|m| Failure::Invalid(format!("bad --clock-start {s:?}: {m}")))?;
                 match (speed, step) {
                     (Some(v), None) => {
-                        let speed: f64 = v
-                            .parse()
-                            .ok()
-                            .filter(|x: &f64| x.is_finite() && *x > 0.0 && *x <= 1e7)
-                            .ok_or_else(|| {
-                                Failure::Invalid(format!(
-                                    "bad --clock-speed {v:?}: a number in (0, 1e7]"
-                                ))
-                            })?;
-                        Clock::Speed {
-                            start,
-                            began: Instant::now(),
-                            speed,
-                        }
+                        let speed = v.parse().unwrap_or(f64::NAN);
+                        Clock::Speed(ScaledClock::new(start, speed).map_err(|_| {
+                            Failure::Invalid(format!(
+                                "bad --clock-speed {v:?}: a number in (0, 1e7]"
+                            ))
+                        })?)
                     }
-                    (None, Some(v)) => Clock::Step {
-                        t: start,
-                        step: parse_interval(v)
-                            .map_err(|m| Failure::Invalid(format!("bad --clock-step: {m}")))?,
-                    },
-                    (None, None) => Clock::Speed {
+                    (None, Some(v)) => Clock::Step(SteppedClock::new(
                         start,
-                        began: Instant::now(),
-                        speed: 1.0,
-                    },
+                        parse_interval(v)
+                            .map_err(|m| Failure::Invalid(format!("bad --clock-step: {m}")))?,
+                    )),
+                    (None, None) => Clock::Speed(ScaledClock::new(start, 1.0)?),
                     (Some(_), Some(_)) => {
                         return Err(Failure::Usage(
                             "--clock-speed and --clock-step exclude each other".into(),
@@ -802,23 +783,4 @@ impl Service {
             ));
         }
     }
-}
-
-/// The library's engine for the configured datasets.
-fn engine_of(cfg: &Config) -> Engine {
-    let specs = cfg
-        .datasets
-        .iter()
-        .map(|d| {
-            let mut s = Spec::new(d.name.clone(), d.schedule.clone(), d.policy.clone());
-            s.recursive = d.recursive;
-            s.ownership = d.ownership.clone();
-            s.skip_empty = d.skip_empty;
-            s
-        })
-        .collect();
-    let mut settings = Settings::new(cfg.tz.clone());
-    settings.batch = cfg.batch;
-    settings.store = store_dir(cfg.store.as_deref());
-    Engine::new(specs, settings)
 }

@@ -14,12 +14,9 @@
 //! (or `-r`); datasets of several pools get one snapshot per pool, all with the same name.
 //! These snapshots are DataVault's (`dv-`), so retention owns and thins them like the others.
 
-use flocker_core::error::ErrorKind;
-use flocker_core::inventory::Inventory;
+use flocker_core::error::{Error, ErrorKind};
 use flocker_core::name::{DatasetName, SnapshotName};
-use flocker_core::rollback::Store;
-use flocker_core::snapshot;
-use flocker_core::vault::{self, snapshot::LOCK_WAIT};
+use flocker_core::vault::snapshot as vsnap;
 use flocker_examples::scheme;
 use time::OffsetDateTime;
 
@@ -27,36 +24,21 @@ use crate::args::SnapshotArgs;
 use crate::common::{Failure, json, store};
 use crate::config;
 
-/// User property naming the kind of a pre/post snapshot: `pre` or `post`.
-pub const PROP_KIND: &str = "flocker:kind";
-/// User property holding the description of a pre/post pair.
-pub const PROP_DESCRIPTION: &str = "flocker:description";
-/// User property of a post snapshot: the ID (short name) of its pre.
-pub const PROP_PRE: &str = "flocker:pre";
-
-/// The datasets a snapshot of `roots` covers ([`vault::snapshot::covered`]: no stash
+/// The datasets a snapshot of `roots` covers ([`vsnap::covered`]: no stash
 /// dataset). Fails (one line, naming it) when a root does not exist.
 pub fn expand(roots: &[DatasetName], recursive: bool) -> Result<Vec<DatasetName>, Failure> {
-    vault::snapshot::covered(roots, recursive).map_err(|e| match e.kind() {
+    vsnap::covered(roots, recursive).map_err(cover_failure)
+}
+
+/// A root that does not exist is bad input (exit 2), naming it.
+fn cover_failure(e: Error) -> Failure {
+    match e.kind() {
         ErrorKind::NotFound => Failure::Invalid(format!(
             "dataset {} does not exist",
             e.name().unwrap_or_default()
         )),
         _ => Failure::Zfs(e),
-    })
-}
-
-/// [`vault::snapshot::take`]: a bad user property is bad input (exit 2).
-pub fn take_with(
-    store: &Store,
-    datasets: &[DatasetName],
-    at: impl FnMut() -> OffsetDateTime,
-    props: &[(&str, &str)],
-) -> Result<(String, Vec<SnapshotName>), Failure> {
-    vault::snapshot::take(store, datasets, at, props).map_err(|e| match e.kind() {
-        ErrorKind::PropertyInvalid => Failure::Invalid(e.to_string()),
-        _ => Failure::Zfs(e),
-    })
+    }
 }
 
 /// What `datavault snapshot` was asked for.
@@ -119,76 +101,59 @@ fn targets(a: &SnapshotArgs) -> Result<(Vec<DatasetName>, Vec<Vec<DatasetName>>)
                 .collect()
         }
     };
-    let mut groups: Vec<Vec<DatasetName>> = Vec::new();
-    for (root, rec) in &entries {
-        for d in expand(std::slice::from_ref(root), *rec)? {
-            let pos = groups.iter().position(|g| g[0].pool() == d.pool());
-            match pos {
-                Some(i) if groups[i].contains(&d) => {}
-                Some(i) => groups[i].push(d),
-                None => groups.push(vec![d]),
-            }
-        }
-    }
+    let groups = vsnap::by_pool(&entries).map_err(cover_failure)?;
     Ok((entries.into_iter().map(|(d, _)| d).collect(), groups))
 }
 
-/// The description of the pre snapshot `id` of every root; refuses (exit 2) when one root
-/// lacks it or it is not a pre snapshot.
+/// The description of the pre snapshot `id` of every root ([`vsnap::pre_description`]);
+/// refuses (exit 2) when one root lacks it or it is not a pre snapshot.
 fn pre_description(roots: &[DatasetName], id: &str) -> Result<String, Failure> {
-    if scheme::name_time(id).is_none() {
-        return Err(Failure::Invalid(format!(
-            "bad ID {id:?}: expected the dv-YYYYMMDDTHHMMSSZ name that `snapshot --pre` printed"
-        )));
-    }
-    let mut inv = Inventory::new();
-    let mut description = None;
-    for root in roots {
-        let name = root
-            .snapshot(id)
-            .map_err(|e| Failure::Invalid(format!("bad ID {id:?}: {e}")))?;
-        let info = inv.snapshot(&name).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Failure::Invalid(format!(
-                "no pre snapshot {id} on {root}: {name} does not exist"
+    vsnap::pre_description(roots, id).map_err(|e| {
+        let name = e.name().unwrap_or_default();
+        let why = e.detail().unwrap_or_default();
+        match (e.operation(), e.kind()) {
+            (vsnap::OP_PRE_ID, ErrorKind::InvalidArgument) => Failure::Invalid(format!(
+                "bad ID {id:?}: expected the dv-YYYYMMDDTHHMMSSZ name that `snapshot --pre` printed"
             )),
+            (vsnap::OP_PRE_ID, _) => Failure::Invalid(format!("bad ID {id:?}: {why}")),
+            (vsnap::OP_FIND_PRE, _) => {
+                let root = name.split_once('@').map_or(name, |(d, _)| d);
+                Failure::Invalid(format!(
+                    "no pre snapshot {id} on {root}: {name} does not exist"
+                ))
+            }
+            (vsnap::OP_CHECK_PRE, _) => {
+                Failure::Invalid(format!("{name} is not a pre snapshot ({why})"))
+            }
             _ => Failure::Zfs(e),
-        })?;
-        let prop = |k: &str| info.user_properties.get(k).map(|p| p.value.clone());
-        if prop(PROP_KIND).as_deref() != Some("pre") {
-            return Err(Failure::Invalid(format!(
-                "{name} is not a pre snapshot ({PROP_KIND} is {})",
-                prop(PROP_KIND).map_or("not set".into(), |k| format!("{k:?}"))
-            )));
         }
-        description.get_or_insert(prop(PROP_DESCRIPTION).unwrap_or_default());
-    }
-    Ok(description.unwrap_or_default())
+    })
 }
 
-/// Takes one snapshot per group (pool), all with the name the first one got.
+/// Takes one snapshot per group (pool), all with the name the first one got
+/// ([`vsnap::take_pools`]); a bad user property is bad input (exit 2).
 fn take_groups(
     groups: &[Vec<DatasetName>],
     props: &[(&str, &str)],
 ) -> Result<(String, Vec<SnapshotName>), Failure> {
     let store = store()?;
-    let Some((first, rest)) = groups.split_first() else {
-        return Err(Failure::Invalid("no dataset to snapshot".into()));
-    };
-    let (short, mut names) = take_with(&store, first, OffsetDateTime::now_utc, props)?;
-    for g in rest {
-        match snapshot::snapshot_locked(&store, LOCK_WAIT, g, || short.clone(), props) {
-            Ok(more) => names.extend(more),
-            Err(e) => {
-                let made: Vec<&str> = names.iter().map(SnapshotName::as_str).collect();
-                return Err(Failure::Failed(format!(
-                    "snapshot of pool {} failed: {e}; already created: {}",
-                    g[0].pool(),
-                    made.join(" ")
-                )));
+    let taken = vsnap::take_pools(&store, groups, OffsetDateTime::now_utc, props).map_err(|e| {
+        match (e.kind(), e.operation()) {
+            (ErrorKind::PropertyInvalid, _) => Failure::Invalid(e.to_string()),
+            (_, vsnap::OP_TAKE_POOLS) => {
+                Failure::Invalid(e.detail().unwrap_or_default().to_string())
             }
+            _ => Failure::Zfs(e),
         }
+    })?;
+    if let Some((pool, e)) = &taken.failed {
+        let made: Vec<&str> = taken.snapshots.iter().map(SnapshotName::as_str).collect();
+        return Err(Failure::Failed(format!(
+            "snapshot of pool {pool} failed: {e}; already created: {}",
+            made.join(" ")
+        )));
     }
-    Ok((short, names))
+    Ok((taken.short, taken.snapshots))
 }
 
 /// `datavault snapshot (DATASET... | --config FILE) [-r] [--json] [--pre DESC | --post ID]`
@@ -208,17 +173,13 @@ pub fn snapshot(a: &SnapshotArgs) -> Result<(), Failure> {
             (short, names, None, None)
         }
         Mode::Pre(desc) => {
-            let props = [(PROP_KIND, "pre"), (PROP_DESCRIPTION, desc.as_str())];
+            let props = vsnap::pre_properties(desc);
             let (short, names) = take_groups(&groups, &props)?;
             (short, names, Some("pre"), Some(desc.clone()))
         }
         Mode::Post(id) => {
             let desc = pre_description(&roots, id)?;
-            let props = [
-                (PROP_KIND, "post"),
-                (PROP_DESCRIPTION, desc.as_str()),
-                (PROP_PRE, id.as_str()),
-            ];
+            let props = vsnap::post_properties(&desc, id);
             let (short, names) = take_groups(&groups, &props)?;
             (short, names, Some("post"), Some(desc))
         }

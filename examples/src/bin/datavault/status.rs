@@ -24,7 +24,8 @@ use flocker_examples::prune::rfc3339;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::common::{Failure, Opts, parse_instant, store_dir};
+use crate::args::{ConfigCheckArgs, StatusArgs};
+use crate::common::{Failure, parse_instant, store_dir};
 use crate::config::{self, Config, DatasetConfig};
 use crate::service::last_snapshot;
 use crate::state::{self, DatasetState};
@@ -108,14 +109,8 @@ fn parse_time(s: &Option<String>) -> Option<OffsetDateTime> {
 }
 
 /// `datavault status ...`: prints the report and exits with the Nagios code.
-pub fn status(args: &[String]) -> Result<(), Failure> {
-    let o = Opts::parse(args, &["--json"], &["--config", "--now"])?;
-    if !o.positional.is_empty() {
-        return Err(Failure::Usage(
-            "status takes no positional arguments".into(),
-        ));
-    }
-    let json_out = o.flag("--json");
+pub fn status(a: &StatusArgs) -> Result<(), Failure> {
+    let json_out = a.json;
     let unknown = |m: String| -> ! {
         if json_out {
             println!("{}", json!({"status": "UNKNOWN", "exit": 3, "message": m}));
@@ -124,13 +119,13 @@ pub fn status(args: &[String]) -> Result<(), Failure> {
         }
         std::process::exit(3)
     };
-    let now = match o.value("--now") {
+    let now = match a.now.as_deref() {
         Some(t) => {
             parse_instant(t).map_err(|m| Failure::Invalid(format!("bad --now {t:?}: {m}")))?
         }
         None => OffsetDateTime::now_utc(),
     };
-    let path = o.value("--config").unwrap_or(DEFAULT_CONFIG);
+    let path = a.config.as_deref().unwrap_or(DEFAULT_CONFIG);
     let cfg = match config::load(path) {
         Ok(c) => c,
         Err(Failure::Invalid(m) | Failure::Failed(m) | Failure::Usage(m) | Failure::Refused(m)) => {
@@ -263,16 +258,8 @@ fn assess(
 }
 
 /// `datavault config check FILE [--json]`.
-pub fn config(args: &[String]) -> Result<(), Failure> {
-    match args.first().map(String::as_str) {
-        Some("check") => {}
-        Some(other) => return Err(Failure::Usage(format!("unknown config command {other:?}"))),
-        None => return Err(Failure::Usage("config needs a command: check FILE".into())),
-    }
-    let o = Opts::parse(&args[1..], &["--json"], &[])?;
-    let [path] = o.positional.as_slice() else {
-        return Err(Failure::Usage("config check takes one FILE".into()));
-    };
+pub fn config_check(a: &ConfigCheckArgs) -> Result<(), Failure> {
+    let path = &a.file;
     let cfg = config::load(path)?;
     let datasets: Vec<serde_json::Value> = cfg
         .datasets
@@ -289,7 +276,7 @@ pub fn config(args: &[String]) -> Result<(), Failure> {
             })
         })
         .collect();
-    if o.flag("--json") {
+    if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
