@@ -131,31 +131,13 @@ impl Snapshot {
             .collect()
     }
 
-    /// All snapshots of `dataset` (not of its children), oldest first (by creation txg).
+    /// All snapshots of `dataset` (not of its children), oldest first (by creation txg),
+    /// through [`Inventory::snapshot_basics`](crate::inventory::Inventory::snapshot_basics).
     ///
-    /// Errors: [`ErrorKind::NotFound`] (no such dataset), and those of
-    /// [`lzc::channel_program_nosync`] (a dataset with very many snapshots may hit
-    /// [`ErrorKind::ChannelProgramLimit`]).
+    /// Errors: [`ErrorKind::NotFound`] (no such dataset), and those of the inventory.
     pub fn list(dataset: &DatasetName) -> Result<Vec<Snapshot>> {
-        let mut args = NvList::new()?;
-        args.add_string("fs", dataset.as_str())?;
-        let limits = ProgramLimits::new(100_000_000, 100 << 20);
-        let out = lzc::channel_program_nosync(&dataset.pool(), LIST_PROGRAM, limits, Some(&args))?;
-        let table = out.return_table().ok_or_else(|| {
-            Error::new(ErrorKind::InvalidData, "snapshot list").with_name(dataset.as_str())
-        })?;
-        if table.contains("missing") {
-            return Err(
-                Error::new(ErrorKind::NotFound, "snapshot list").with_name(dataset.as_str())
-            );
-        }
-        let mut found = BTreeMap::new();
-        if let Ok(snaps) = table.get_nvlist("snaps") {
-            parse_table(snaps, &mut found)?;
-        }
-        let mut v: Vec<Snapshot> = found.into_values().collect();
-        v.sort_by(|a, b| (a.createtxg, &a.name).cmp(&(b.createtxg, &b.name)));
-        Ok(v)
+        crate::inventory::Inventory::new()
+            .snapshot_basics(&crate::inventory::SnapshotQuery::new(dataset))
     }
 }
 
@@ -173,24 +155,6 @@ for _, name in ipairs(args["snaps"]) do
     end
 end
 return out
-"#;
-
-/// Lists the snapshots of `args.fs` with guid, createtxg and creation.
-const LIST_PROGRAM: &str = r#"
-local args = ...
-local fs = args["fs"]
-if not zfs.exists(fs) then
-    return { missing = true }
-end
-local snaps = {}
-for snap in zfs.list.snapshots(fs) do
-    snaps[snap] = {
-        guid = zfs.get_prop(snap, "guid"),
-        createtxg = zfs.get_prop(snap, "createtxg"),
-        creation = zfs.get_prop(snap, "creation"),
-    }
-end
-return { snaps = snaps }
 "#;
 
 /// `{ name → { guid, createtxg, creation } }` (Lua numbers arrive as `int64`; a GUID above

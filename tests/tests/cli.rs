@@ -90,6 +90,9 @@ fn malformed_names_are_exit_2() -> TestResult {
         ("datavault", &["recover", "--abandon", "../x"]),
         ("datavault", &["restore-file", "bad*name@x", "a"]),
         ("flocker-ls", &["tank@@x"]),
+        ("flocker-ls", &["--threads", "0", "tank"]),
+        ("flocker-ls", &["--threads", "many", "tank"]),
+        ("flocker-ls", &["--page-size", "0", "tank"]),
     ] {
         let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
         let o = out(bin, &a)?.expect(2, (bin, args))?;
@@ -270,6 +273,7 @@ fn zfs_missing_is_named() -> TestResult {
     }
     for (bin, args) in [
         ("flocker-ls", &["tank"][..]),
+        ("flocker-ls", &["--threads", "4", "-r", "-t", "snapshot", "tank"]),
         ("datavault", &["list", "tank/a"]),
     ] {
         let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();

@@ -219,11 +219,6 @@ pub const PACKAGES: &[Package] = &[
         backports: false,
         why: "bindgen (libzfs-core-sys's build script) loads libclang.so",
     },
-    Package {
-        name: "lua5.2",
-        backports: false,
-        why: "host test of the inventory's paging programs at 100,000 snapshots",
-    },
 ];
 
 /// True when dpkg's database says `name` is installed: the `ii` state (wanted: install, status:

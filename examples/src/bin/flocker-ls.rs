@@ -1,5 +1,5 @@
 //! `flocker-ls`: list datasets, snapshots, bookmarks and holds without the `zfs` CLI, through
-//! flocker-core's inventory (read-only channel programs). A table by default, `-H` for scripts
+//! flocker-core's inventory (the kernel's list ioctls, as `zfs list` uses them). A table by default, `-H` for scripts
 //! (tab-separated, no header, like `zfs list -H`), `-p` for exact numbers, `--json` for
 //! machines: a snapshot has the shape `datavault list --json` prints too
 //! (`flocker_examples::json`: the guid a decimal string, times RFC 3339 UTC, sizes in bytes),
@@ -17,7 +17,9 @@
 //!   -H, --scripted           no header, columns separated by one tab
 //!   -p, --parsable           exact numbers instead of human-readable sizes
 //!       --json               JSON output
-//!       --page-size N        items per channel program call
+//!       --page-size N        items per page of progress
+//!       --threads N          list the snapshots of up to N datasets at once
+//!                            (default: the processors, at most 8)
 //!       --progress           report progress on stderr
 //!   -v, --verbose            error lines carry the operation and errno
 //! ```
@@ -40,7 +42,7 @@ use flocker_examples::json as shape;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-/// List datasets, snapshots, bookmarks and holds (read-only channel programs, no `zfs` CLI).
+/// List datasets, snapshots, bookmarks and holds (the kernel's list ioctls, no `zfs` CLI).
 #[derive(Parser, Debug)]
 #[command(name = "flocker-ls", version)]
 struct Args {
@@ -77,9 +79,12 @@ struct Args {
     /// JSON output.
     #[arg(long)]
     json: bool,
-    /// Items per channel program call.
-    #[arg(long, value_name = "N")]
-    page_size: Option<usize>,
+    /// Items per page of progress.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    page_size: Option<u64>,
+    /// List the snapshots of up to N datasets at once (default: the processors, at most 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    threads: Option<u64>,
     /// Report progress on stderr.
     #[arg(long)]
     progress: bool,
@@ -296,21 +301,23 @@ fn user_props(a: &Args) -> Result<UserProps, Failure> {
     })
 }
 
-/// The inventory with `--page-size` and `--progress`.
+/// The inventory with `--page-size`, `--threads` and `--progress`.
 fn inventory<'a>(a: &Args) -> Inventory<'a> {
     let mut inv = Inventory::new();
     if let Some(n) = a.page_size {
-        inv = inv.with_page_size(n);
+        inv = inv.with_page_size(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(n) = a.threads {
+        inv = inv.with_threads(usize::try_from(n).unwrap_or(1));
     }
     if a.progress {
         inv = inv.on_progress(|p| {
             eprintln!(
-                "flocker-ls: {} page {} ({} items, {} calls, {} retries){}",
+                "flocker-ls: {} page {} ({} items, {} calls){}",
                 p.listing,
                 p.pages,
                 p.items,
                 p.calls,
-                p.retries,
                 if p.done { ", done" } else { "" }
             )
         });

@@ -12,7 +12,7 @@
 //! `foreign (kept)`. `--all` plans every snapshot, as the tool did before, and says so on
 //! stderr and in the JSON `warnings`; it excludes `--match`.
 //!
-//! Lists the snapshots through `flocker_core::inventory` (read-only channel programs, no
+//! Lists the snapshots through `flocker_core::inventory` (the kernel's list ioctls, no
 //! CLI), plans with `flocker_core::retention` (every snapshot: keep or destroy, and why), and
 //! destroys the `Destroy` entries oldest first in batches of at most `--batch` names, one
 //! `lzc_destroy_snaps` call per batch (no defer). A snapshot that became held or cloned

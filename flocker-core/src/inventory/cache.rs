@@ -66,19 +66,55 @@ pub struct Refresh {
     pub calls: u64,
 }
 
-/// The kept listing.
+/// The kept listings, one per query (the most recently used last).
 #[derive(Default)]
 pub(super) struct Cache {
-    /// The query the kept listing answers.
-    query: Option<SnapshotQuery>,
+    kept: Vec<Kept>,
+    /// What the last listing did.
+    pub(super) last: Refresh,
+}
+
+/// Queries kept at most; the least recently used is forgotten first.
+const MAX_KEPT: usize = 32;
+
+/// One kept listing.
+struct Kept {
+    /// The query it answers.
+    query: SnapshotQuery,
     /// GUID of the pool's root dataset when it was made.
     pool_guid: u64,
     /// The history offset up to which events are reflected.
     offset: u64,
     /// Each dataset's snapshots, by short name.
     datasets: BTreeMap<String, BTreeMap<String, SnapshotInfo>>,
-    /// What the last listing did.
-    pub(super) last: Refresh,
+}
+
+impl Cache {
+    /// The snapshots of `query`, listed incrementally when a kept listing allows it.
+    pub(super) fn snapshots(
+        &mut self,
+        inv: &mut Inventory<'_>,
+        query: &SnapshotQuery,
+    ) -> Result<Vec<SnapshotInfo>> {
+        let mut kept = match self.kept.iter().position(|k| &k.query == query) {
+            Some(i) => self.kept.remove(i),
+            None => Kept {
+                query: query.clone(),
+                pool_guid: 0,
+                offset: 0,
+                datasets: BTreeMap::new(),
+            },
+        };
+        let (r, refresh) = kept.snapshots(inv);
+        self.last = refresh;
+        if r.is_ok() {
+            if self.kept.len() >= MAX_KEPT {
+                self.kept.remove(0);
+            }
+            self.kept.push(kept);
+        }
+        r
+    }
 }
 
 /// What the events since the last listing ask to re-read.
@@ -103,13 +139,25 @@ struct Event {
     detail: String,
 }
 
-impl Cache {
-    /// The snapshots of `query`, listed incrementally when the kept listing allows it.
-    pub(super) fn snapshots(
+impl Kept {
+    /// Its snapshots, listed incrementally when possible, and what the listing did.
+    fn snapshots(&mut self, inv: &mut Inventory<'_>) -> (Result<Vec<SnapshotInfo>>, Refresh) {
+        let mut refresh = Refresh::default();
+        let r = self.list(inv, &mut refresh);
+        if r.is_err() {
+            // Whatever was applied is incomplete: the next listing starts again.
+            self.pool_guid = 0;
+            self.datasets.clear();
+        }
+        (r, refresh)
+    }
+
+    fn list(
         &mut self,
         inv: &mut Inventory<'_>,
-        query: &SnapshotQuery,
+        refresh: &mut Refresh,
     ) -> Result<Vec<SnapshotInfo>> {
+        let query = &self.query.clone();
         let counters = Counters::default();
         let mut buf = Buffer::new();
         let pool = query.root.pool();
@@ -118,10 +166,7 @@ impl Cache {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pool_guid = klist::stats(pool.as_str(), &mut buf)?.guid;
         let (changes, end) = self.changes(query, pool.as_str(), pool_guid, &counters)?;
-        let mut refresh = Refresh {
-            events: changes.events,
-            ..Refresh::default()
-        };
+        refresh.events = changes.events;
         if let Some(reason) = changes.full {
             let list = inv.list_snapshot_infos(query)?;
             self.fill(query, pool_guid, end, &list);
@@ -129,13 +174,11 @@ impl Cache {
             refresh.reason = Some(reason);
             refresh.datasets_relisted = self.datasets.len();
             refresh.calls = counters.calls() + inv.last_calls;
-            self.last = refresh;
             return Ok(list);
         }
+        self.apply(query, &changes, refresh, &counters, &mut buf)?;
         self.offset = end;
-        self.apply(query, &changes, &mut refresh, &counters, &mut buf)?;
         refresh.calls = counters.calls();
-        self.last = refresh;
         Ok(self.flatten())
     }
 
@@ -148,11 +191,7 @@ impl Cache {
         pool_guid: u64,
         counters: &Counters,
     ) -> Result<(Changes, u64)> {
-        let start = if self.query.as_ref() == Some(query) && self.pool_guid == pool_guid {
-            Some(self.offset)
-        } else {
-            None
-        };
+        let start = (self.pool_guid != 0 && self.pool_guid == pool_guid).then_some(self.offset);
         let mut changes = Changes::default();
         let (events, end) = match read_history(pool, start.unwrap_or(0), start.is_some(), counters)
         {
@@ -163,10 +202,10 @@ impl Cache {
             }
         };
         if start.is_none() {
-            changes.full = Some(if self.query.is_none() {
+            changes.full = Some(if self.pool_guid == 0 {
                 "first listing".into()
             } else {
-                "another query or pool".into()
+                "another pool".into()
             });
             return Ok((changes, end));
         }
@@ -183,7 +222,6 @@ impl Cache {
 
     /// Keeps a full listing.
     fn fill(&mut self, query: &SnapshotQuery, pool_guid: u64, end: u64, list: &[SnapshotInfo]) {
-        self.query = Some(query.clone());
         self.pool_guid = pool_guid;
         self.offset = end;
         self.datasets.clear();

@@ -369,6 +369,19 @@ impl<'a> Inventory<'a> {
         self
     }
 
+    /// An incremental lister that continues from what an earlier one kept (a fresh one for
+    /// `None`), for owners that must stay `Send` (the service's engine keeps the cache, not
+    /// the lister and its callback).
+    pub(crate) fn with_cache(mut self, cache: Option<ListingCache>) -> Self {
+        self.cache = Some(cache.map_or_else(Cache::default, |c| c.0));
+        self
+    }
+
+    /// What an incremental lister keeps, taken out of it.
+    pub(crate) fn take_cache(&mut self) -> Option<ListingCache> {
+        self.cache.take().map(ListingCache)
+    }
+
     /// What the last [`Inventory::snapshots`] of an incremental lister did (`None` for one
     /// that is not incremental, or before its first listing).
     pub fn last_refresh(&self) -> Option<&Refresh> {
@@ -684,6 +697,16 @@ impl<'a> Inventory<'a> {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+}
+
+/// What an incremental [`Inventory`] keeps between listings, held apart from it.
+#[derive(Default)]
+pub(crate) struct ListingCache(Cache);
+
+impl fmt::Debug for ListingCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ListingCache")
     }
 }
 

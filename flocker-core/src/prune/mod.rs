@@ -305,6 +305,24 @@ pub enum Row<'a> {
 /// # Ok::<(), flocker_core::error::Error>(())
 /// ```
 pub fn plan(o: &Options, mut progress: impl FnMut(&Progress)) -> Result<Planned> {
+    let mut inv = Inventory::new().on_progress(|p| {
+        if !p.done {
+            progress(&Progress::Listing(p));
+        }
+    });
+    let planned = plan_with(o, &mut inv);
+    drop(inv);
+    progress(&Progress::Listed);
+    planned
+}
+
+/// [`plan`] with the caller's lister: a program that prunes the same datasets again and
+/// again (the service's [`Engine`](crate::vault::service::Engine)) passes an
+/// [incremental](Inventory::incremental) one that it keeps, so that each plan re-reads only
+/// what changed. Progress is the lister's own callback.
+///
+/// Errors: as [`plan`].
+pub fn plan_with(o: &Options, inv: &mut Inventory<'_>) -> Result<Planned> {
     let mut warnings: Vec<String> = o
         .ownership
         .warning(&o.dataset, o.recursive)
@@ -322,17 +340,9 @@ pub fn plan(o: &Options, mut progress: impl FnMut(&Progress)) -> Result<Planned>
     if o.recursive {
         query = query.recursive();
     }
-    let listing = {
-        let mut inv = Inventory::new().on_progress(|p| {
-            if !p.done {
-                progress(&Progress::Listing(p));
-            }
-        });
-        let r = inv.snapshots(&query);
-        drop(inv);
-        progress(&Progress::Listed);
-        r.map_err(|e| context(e, OP_LIST, Some(o.dataset.to_string())))?
-    };
+    let listing = inv
+        .snapshots(&query)
+        .map_err(|e| context(e, OP_LIST, Some(o.dataset.to_string())))?;
 
     let facts = listing.iter().map(|info| {
         let time = o.snapshot_time.and_then(|f| f(info));

@@ -55,6 +55,7 @@ use time::OffsetDateTime;
 use super::schedule::Schedule;
 use super::{scheme, snapshot};
 use crate::error::{Error, Result};
+use crate::inventory::{Inventory, ListingCache};
 use crate::name::{DatasetName, SnapshotName};
 use crate::prune::{self, Fate, Ownership, Planned, Report};
 use crate::retention::{RetentionPolicy, TimeZone};
@@ -338,6 +339,9 @@ pub struct Engine {
     settings: Settings,
     tracked: Vec<Tracked>,
     cycles: u64,
+    /// What the incremental lister every prune plans with keeps: a cycle re-reads only what
+    /// changed.
+    listings: Option<ListingCache>,
 }
 
 impl Engine {
@@ -349,6 +353,7 @@ impl Engine {
             settings,
             tracked,
             cycles: 0,
+            listings: None,
         }
     }
 
@@ -599,7 +604,10 @@ impl Engine {
         o.store = self.settings.store.clone();
         o.snapshot_time = Some(scheme::info_time);
         o.ownership = d.ownership.clone();
-        let planned = match prune::plan(&o, |_| {}) {
+        let mut inv = Inventory::new().with_cache(self.listings.take());
+        let planned = prune::plan_with(&o, &mut inv);
+        self.listings = inv.take_cache();
+        let planned = match planned {
             Ok(p) => p,
             Err(error) => {
                 host.event(
@@ -665,3 +673,9 @@ pub fn retry_at(schedule: &Schedule, failures: u32, now: OffsetDateTime) -> Offs
 
 #[cfg(test)]
 mod tests;
+
+// An embedding daemon may move the engine to a thread of its own.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<Engine>();
+};
