@@ -273,7 +273,10 @@ fn zfs_missing_is_named() -> TestResult {
     }
     for (bin, args) in [
         ("flocker-ls", &["tank"][..]),
-        ("flocker-ls", &["--threads", "4", "-r", "-t", "snapshot", "tank"]),
+        (
+            "flocker-ls",
+            &["--threads", "4", "-r", "-t", "snapshot", "tank"],
+        ),
         ("datavault", &["list", "tank/a"]),
     ] {
         let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();

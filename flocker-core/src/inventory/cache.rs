@@ -462,8 +462,9 @@ fn origin_of(detail: &str) -> Option<String> {
 }
 
 /// The internal events of the history from `offset` to its end, and the end offset. With
-/// `parse` false the records are skipped, not decoded (a full listing only needs the end).
-/// An `Err` is the reason the history cannot be used.
+/// `parse` false the records are skipped, not decoded, and records the ring has overwritten
+/// do not matter (a full listing only needs the end). An `Err` is the reason the history
+/// cannot be used.
 fn read_history(
     pool: &str,
     mut offset: u64,
@@ -481,8 +482,14 @@ fn read_history(
         if read == 0 {
             return Ok((events, offset));
         }
-        if next - read as u64 != offset {
-            return Err("pool history: records were overwritten since the last listing".into());
+        let start = next - read as u64;
+        if start != offset {
+            // The ring overwrote the records from `offset` on: the kernel read from the oldest
+            // one it keeps. Fine when only the end is wanted; events would be missing.
+            if parse {
+                return Err("pool history: records were overwritten since the last listing".into());
+            }
+            offset = start;
         }
         let used = records(&buf[..read], parse.then_some(&mut events))?;
         if used == 0 {
