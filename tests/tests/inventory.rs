@@ -1018,6 +1018,72 @@ fn incremental_matches_full() -> TestResult {
     Ok(())
 }
 
+/// The pool history is a ring (128 KiB on a small pool): when the records since the last
+/// listing have been overwritten, the listing is full (and right), and the next one is
+/// incremental again.
+fn incremental_survives_a_wrapped_history() -> TestResult {
+    let pool = TestPool::new("invw", 128)?;
+    let fs = pool.ds("fs");
+    sh("zfs", &["create", &fs])?;
+    let snaps: Vec<SnapshotName> = (0..60)
+        .map(|i| snap(&format!("{fs}@w{i:03}")))
+        .collect::<Result<_, _>>()?;
+    for s in &snaps {
+        lzc::snapshot(std::slice::from_ref(s), None)?;
+    }
+    let q = SnapshotQuery::new(&ds(&fs)?).with_holds(true);
+    let mut inc = Inventory::new().incremental();
+    inc.snapshots(&q)?;
+    // Each round logs 120 internal events (a hold and a release per snapshot), about 200
+    // bytes each: 12 rounds are well past 128 KiB.
+    for round in 0..12 {
+        let tag = format!("wrap{round}");
+        let holds: Vec<(SnapshotName, &str)> =
+            snaps.iter().map(|s| (s.clone(), tag.as_str())).collect();
+        let failed = lzc::hold(&holds, None)?;
+        ensure!(failed.is_empty(), "hold: {failed:?}");
+        let tags = [tag.as_str()];
+        let rel: Vec<(SnapshotName, &[&str])> =
+            snaps.iter().map(|s| (s.clone(), &tags[..])).collect();
+        let failed = lzc::release(&rel)?;
+        ensure!(failed.is_empty(), "release: {failed:?}");
+    }
+    lzc::hold(&[(snaps[3].clone(), "kept")], None)?;
+    let got = inc.snapshots(&q)?;
+    let r = inc
+        .last_refresh()
+        .cloned()
+        .ok_or_else(|| fail("no refresh"))?;
+    ensure!(
+        r.full
+            && r.reason
+                .as_deref()
+                .is_some_and(|w| w.contains("overwritten")),
+        "after the ring wrapped: {r:?}"
+    );
+    ensure!(
+        got == Inventory::new().snapshots(&q)?,
+        "after the wrap: differs"
+    );
+    ensure!(got[3].userrefs == 1, "the new hold: {:?}", got[3]);
+    lzc::release(&[(snaps[3].clone(), &["kept"][..])])?;
+    let got = inc.snapshots(&q)?;
+    let r = inc
+        .last_refresh()
+        .cloned()
+        .ok_or_else(|| fail("no refresh"))?;
+    ensure!(
+        !r.full,
+        "the listing after a wrap was not incremental: {r:?}"
+    );
+    ensure!(
+        got == Inventory::new().snapshots(&q)?,
+        "after the release: differs"
+    );
+    ensure!(got[3].userrefs == 0, "the release: {:?}", got[3]);
+    Ok(())
+}
+
 fn main() {
     run(vec![
         zfs_test("inventory::snapshots_match_cli", snapshots_match_cli),
@@ -1043,6 +1109,10 @@ fn main() {
         zfs_test(
             "inventory::incremental_matches_full",
             incremental_matches_full,
+        ),
+        zfs_test(
+            "inventory::incremental_survives_a_wrapped_history",
+            incremental_survives_a_wrapped_history,
         ),
     ])
 }
