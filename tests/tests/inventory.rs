@@ -100,6 +100,28 @@ fn ds_cols(d: &DatasetInfo) -> Vec<String> {
     ]
 }
 
+/// What differs between two listings by name: missing and extra names, and the values of
+/// the names in both (`ours_label` and `want_label` name the two sides).
+fn differences<K: Ord + std::fmt::Display, V: PartialEq + std::fmt::Debug>(
+    ours: &BTreeMap<K, V>,
+    want: &BTreeMap<K, V>,
+    ours_label: &str,
+    want_label: &str,
+) -> Vec<String> {
+    let mut diff = Vec::new();
+    for (k, v) in want {
+        match ours.get(k) {
+            None => diff.push(format!("missing {k}")),
+            Some(m) if m != v => diff.push(format!("{k}: {ours_label} {m:?} {want_label} {v:?}")),
+            _ => {}
+        }
+    }
+    for k in ours.keys().filter(|k| !want.contains_key(*k)) {
+        diff.push(format!("extra {k}"));
+    }
+    diff
+}
+
 /// Compares our listing with the CLI's, retrying when the CLI itself saw the pool change
 /// (space figures settle after a txg sync).
 fn compare_with_cli<T>(
@@ -124,18 +146,7 @@ fn compare_with_cli<T>(
         if mine == before {
             return Ok(mine.len());
         }
-        let mut diff = Vec::new();
-        for (k, v) in &before {
-            match mine.get(k) {
-                None => diff.push(format!("missing {k}")),
-                Some(m) if m != v => diff.push(format!("{k}: ours {m:?} cli {v:?}")),
-                _ => {}
-            }
-        }
-        for k in mine.keys().filter(|k| !before.contains_key(*k)) {
-            diff.push(format!("extra {k}"));
-        }
-        last_err = diff.join("\n");
+        last_err = differences(&mine, &before, "ours", "cli").join("\n");
     }
     Err(fail(format!("listing differs from the CLI:\n{last_err}")))
 }
@@ -965,17 +976,7 @@ fn incremental_matches_full() -> TestResult {
                 got.iter().map(|s| (s.name.as_str(), s)).collect();
             let w: BTreeMap<&str, &SnapshotInfo> =
                 want.iter().map(|s| (s.name.as_str(), s)).collect();
-            let mut diff = Vec::new();
-            for (n, s) in &w {
-                match g.get(n) {
-                    None => diff.push(format!("missing {n}")),
-                    Some(x) if x != s => diff.push(format!("{n}: incremental {x:?}\nfull {s:?}")),
-                    _ => {}
-                }
-            }
-            for n in g.keys().filter(|n| !w.contains_key(*n)) {
-                diff.push(format!("extra {n}"));
-            }
+            let diff = differences(&g, &w, "incremental", "\nfull");
             return Err(fail(format!(
                 "round {round}: incremental differs from full ({refresh:?}) after {log:?}:\n{}",
                 diff.join("\n")

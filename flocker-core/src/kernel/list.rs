@@ -179,15 +179,40 @@ fn grow(op: &'static str, name: &str, buf: &mut Buffer, wanted: u64) -> Result<(
     Ok(())
 }
 
+/// Runs `request` on `name` with `buf` as the output list, growing it while the kernel asks
+/// for more; returns the command the kernel filled in.
+fn call_for_list(
+    op: &'static str,
+    request: libc::c_ulong,
+    name: &str,
+    buf: &mut Buffer,
+) -> Result<Box<ZfsCmd>> {
+    let mut cmd = ZfsCmd::new(name)?;
+    loop {
+        cmd.nvlist_dst = buf.0.as_mut_ptr() as u64;
+        cmd.nvlist_dst_size = buf.0.len() as u64;
+        match raw_ioctl(op, request, &mut cmd)? {
+            0 => return Ok(cmd),
+            libc::ENOMEM => grow(op, name, buf, cmd.nvlist_dst_size)?,
+            e => return Err(errno_error(op, name, e)),
+        }
+    }
+}
+
+/// The packed list the kernel wrote into `buf`.
+fn filled<'a>(cmd: &ZfsCmd, buf: &'a Buffer) -> &'a [u8] {
+    let n = usize::try_from(cmd.nvlist_dst_size)
+        .unwrap_or(usize::MAX)
+        .min(buf.0.len());
+    &buf.0[..n]
+}
+
 /// The item the kernel put in `cmd` (and `buf`).
 fn entry(op: &'static str, cmd: &ZfsCmd, simple: bool, buf: &Buffer) -> Result<Entry> {
     let props = if simple {
         None
     } else {
-        let filled = usize::try_from(cmd.nvlist_dst_size)
-            .unwrap_or(usize::MAX)
-            .min(buf.0.len());
-        Some(unpack(op, &cmd.name_str(), &buf.0[..filled])?)
+        Some(unpack(op, &cmd.name_str(), filled(cmd, buf))?)
     };
     let s = &cmd.objset_stats;
     Ok(Entry {
@@ -205,16 +230,7 @@ fn entry(op: &'static str, cmd: &ZfsCmd, simple: bool, buf: &Buffer) -> Result<E
 /// Errors: [`ErrorKind::NotFound`] when it does not exist, and the ioctl's others.
 pub(crate) fn stats(name: &str, buf: &mut Buffer) -> Result<Entry> {
     const OP: &str = "ZFS_IOC_OBJSET_STATS";
-    let mut cmd = ZfsCmd::new(name)?;
-    loop {
-        cmd.nvlist_dst = buf.0.as_mut_ptr() as u64;
-        cmd.nvlist_dst_size = buf.0.len() as u64;
-        match raw_ioctl(OP, OBJSET_STATS, &mut cmd)? {
-            0 => break,
-            libc::ENOMEM => grow(OP, name, buf, cmd.nvlist_dst_size)?,
-            e => return Err(errno_error(OP, name, e)),
-        }
-    }
+    let cmd = call_for_list(OP, OBJSET_STATS, name, buf)?;
     entry(OP, &cmd, false, buf)
 }
 
@@ -263,20 +279,8 @@ pub(crate) fn unpack(op: &'static str, name: &str, packed: &[u8]) -> Result<NvLi
 /// Errors: [`ErrorKind::NotFound`] (no such pool), and the ioctl's others.
 pub(crate) fn pool_altroot(pool: &str, buf: &mut Buffer) -> Result<String> {
     const OP: &str = "ZFS_IOC_POOL_GET_PROPS";
-    let mut cmd = ZfsCmd::new(pool)?;
-    loop {
-        cmd.nvlist_dst = buf.0.as_mut_ptr() as u64;
-        cmd.nvlist_dst_size = buf.0.len() as u64;
-        match raw_ioctl(OP, POOL_GET_PROPS, &mut cmd)? {
-            0 => break,
-            libc::ENOMEM => grow(OP, pool, buf, cmd.nvlist_dst_size)?,
-            e => return Err(errno_error(OP, pool, e)),
-        }
-    }
-    let filled = usize::try_from(cmd.nvlist_dst_size)
-        .unwrap_or(usize::MAX)
-        .min(buf.0.len());
-    let props = unpack(OP, pool, &buf.0[..filled])?;
+    let cmd = call_for_list(OP, POOL_GET_PROPS, pool, buf)?;
+    let props = unpack(OP, pool, filled(&cmd, buf))?;
     let props = props.as_ref();
     let altroot = props
         .get_nvlist("altroot")
