@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use flocker_core::error::ErrorKind;
 use flocker_core::inventory::{
-    DatasetInfo, DatasetQuery, HoldInfo, Inventory, SnapshotInfo, SnapshotQuery, UserProps,
+    DatasetInfo, DatasetQuery, HoldInfo, Inventory, Refresh, SnapshotInfo, SnapshotQuery, UserProps,
 };
 use flocker_core::lzc::{self, DatasetType};
 use flocker_core::name::{DatasetName, SnapshotName};
@@ -993,19 +993,10 @@ fn incremental_matches_full() -> TestResult {
     );
     // A rename forces a full listing, and it is still right.
     sh("zfs", &["rename", &format!("{fs}/b"), &format!("{fs}/b2")])?;
-    let got = inc.snapshots(&q)?;
-    let r = inc.last_refresh().ok_or_else(|| fail("no refresh"))?;
+    let (_, r) = list_again(&mut inc, &q, "after a rename")?;
     ensure!(r.full, "a rename did not force a full listing: {r:?}");
-    ensure!(
-        got == Inventory::new().snapshots(&q)?,
-        "after rename: differs"
-    );
     // Nothing changed: incremental, and re-reads only the newest snapshot of each dataset.
-    let got = inc.snapshots(&q)?;
-    let r = inc
-        .last_refresh()
-        .cloned()
-        .ok_or_else(|| fail("no refresh"))?;
+    let (_, r) = list_again(&mut inc, &q, "idle")?;
     let datasets = Inventory::new()
         .datasets(&DatasetQuery::new(&root).recursive())?
         .len();
@@ -1015,8 +1006,26 @@ fn incremental_matches_full() -> TestResult {
         "idle listing re-read {} snapshots for {datasets} datasets",
         r.snapshots_reread
     );
-    ensure!(got == Inventory::new().snapshots(&q)?, "idle: differs");
     Ok(())
+}
+
+/// Lists `q` with the incremental `inc`, checks the result against a fresh full listing, and
+/// returns it with what the incremental listing did.
+fn list_again(
+    inc: &mut Inventory<'_>,
+    q: &SnapshotQuery,
+    what: &str,
+) -> Result<(Vec<SnapshotInfo>, Refresh), Failed> {
+    let got = inc.snapshots(q)?;
+    let r = inc
+        .last_refresh()
+        .cloned()
+        .ok_or_else(|| fail(format!("{what}: no refresh recorded")))?;
+    ensure!(
+        got == Inventory::new().snapshots(q)?,
+        "{what}: the incremental listing differs from a full one ({r:?})"
+    );
+    Ok((got, r))
 }
 
 /// The pool history is a ring (128 KiB on a small pool): when the records since the last
@@ -1050,11 +1059,7 @@ fn incremental_survives_a_wrapped_history() -> TestResult {
         ensure!(failed.is_empty(), "release: {failed:?}");
     }
     lzc::hold(&[(snaps[3].clone(), "kept")], None)?;
-    let got = inc.snapshots(&q)?;
-    let r = inc
-        .last_refresh()
-        .cloned()
-        .ok_or_else(|| fail("no refresh"))?;
+    let (got, r) = list_again(&mut inc, &q, "after the ring wrapped")?;
     ensure!(
         r.full
             && r.reason
@@ -1062,24 +1067,12 @@ fn incremental_survives_a_wrapped_history() -> TestResult {
                 .is_some_and(|w| w.contains("overwritten")),
         "after the ring wrapped: {r:?}"
     );
-    ensure!(
-        got == Inventory::new().snapshots(&q)?,
-        "after the wrap: differs"
-    );
     ensure!(got[3].userrefs == 1, "the new hold: {:?}", got[3]);
     lzc::release(&[(snaps[3].clone(), &["kept"][..])])?;
-    let got = inc.snapshots(&q)?;
-    let r = inc
-        .last_refresh()
-        .cloned()
-        .ok_or_else(|| fail("no refresh"))?;
+    let (got, r) = list_again(&mut inc, &q, "after the release")?;
     ensure!(
         !r.full,
         "the listing after a wrap was not incremental: {r:?}"
-    );
-    ensure!(
-        got == Inventory::new().snapshots(&q)?,
-        "after the release: differs"
     );
     ensure!(got[3].userrefs == 0, "the release: {:?}", got[3]);
     Ok(())
