@@ -87,6 +87,28 @@ pub struct Hooks {
     pub post: Option<String>,
 }
 
+impl Hooks {
+    /// A dataset's hooks given its own (`self`) and the top-level ones: each of `pre` and
+    /// `post` that the dataset does not set is inherited, separately.
+    ///
+    /// ```
+    /// use flocker_core::vault::hooks::Hooks;
+    ///
+    /// let top = Hooks { pre: Some("sync".into()), post: Some("logger done".into()) };
+    /// let own = Hooks { pre: Some("freeze-db".into()), post: None };
+    /// let h = own.or(&top);
+    /// assert_eq!(h.pre.as_deref(), Some("freeze-db"));
+    /// assert_eq!(h.post.as_deref(), Some("logger done"));
+    /// ```
+    #[must_use]
+    pub fn or(self, top: &Hooks) -> Hooks {
+        Hooks {
+            pre: self.pre.or_else(|| top.pre.clone()),
+            post: self.post.or_else(|| top.post.clone()),
+        }
+    }
+}
+
 /// Checks a hook command (from a config file): not blank, no NUL byte. Returns it.
 ///
 /// Err: [`ErrorKind::InvalidArgument`] from [`OP_CHECK`]; the detail is `the command is

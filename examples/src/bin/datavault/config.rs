@@ -392,10 +392,11 @@ fn dataset_hooks(
     field: &dyn Fn(&str) -> String,
     at: &At<'_>,
 ) -> Result<Hooks, Failure> {
-    Ok(Hooks {
-        pre: hook_command(&d.pre_snapshot, &field("pre_snapshot"), at)?.or(top.pre.clone()),
-        post: hook_command(&d.post_snapshot, &field("post_snapshot"), at)?.or(top.post.clone()),
-    })
+    let own = Hooks {
+        pre: hook_command(&d.pre_snapshot, &field("pre_snapshot"), at)?,
+        post: hook_command(&d.post_snapshot, &field("post_snapshot"), at)?,
+    };
+    Ok(own.or(top))
 }
 
 #[cfg(test)]
