@@ -27,9 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::lzc::{self, ProgramLimits};
+use crate::lzc;
 use crate::name::{DatasetName, PoolName, SnapshotName};
-use crate::nvlist::{NvList, NvListRef, Value};
+use crate::nvlist::NvList;
 
 /// Longest user property name the kernel accepts (`ZAP_MAXNAMELEN` − 1).
 const MAX_PROP_NAME_LEN: usize = 255;
@@ -95,7 +95,7 @@ impl Snapshot {
     }
 
     /// Reads many snapshots (any pools; one read-only channel program per pool and per 1000
-    /// names), in the order given.
+    /// names, so that each group is read at one moment), in the order given.
     ///
     /// Errors: [`ErrorKind::NotFound`] naming the first missing snapshot, and those of
     /// [`lzc::channel_program_nosync`].
@@ -107,17 +107,12 @@ impl Snapshot {
         let mut found: BTreeMap<String, Snapshot> = BTreeMap::new();
         for (pool, list) in by_pool {
             for chunk in list.chunks(CHUNK) {
-                let mut args = NvList::new()?;
                 let strs: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
-                args.add_string_array("snaps", &strs)?;
-                let out = lzc::channel_program_nosync(
-                    &pool,
-                    GET_PROGRAM,
-                    ProgramLimits::default(),
-                    Some(&args),
-                )?;
-                if let Some(table) = out.return_table() {
-                    parse_table(table, &mut found)?;
+                // The rollback executor's atomic read of named items (one channel program).
+                for (name, info) in crate::rollback::read::info(&pool, &strs)? {
+                    if let Some(s) = info.snapshot {
+                        found.insert(name, s);
+                    }
                 }
             }
         }
@@ -139,56 +134,6 @@ impl Snapshot {
         crate::inventory::Inventory::new()
             .snapshot_basics(&crate::inventory::SnapshotQuery::new(dataset))
     }
-}
-
-/// Reads guid, createtxg and creation of each snapshot in `args.snaps` that exists.
-const GET_PROGRAM: &str = r#"
-local args = ...
-local out = {}
-for _, name in ipairs(args["snaps"]) do
-    if zfs.exists(name) then
-        out[name] = {
-            guid = zfs.get_prop(name, "guid"),
-            createtxg = zfs.get_prop(name, "createtxg"),
-            creation = zfs.get_prop(name, "creation"),
-        }
-    end
-end
-return out
-"#;
-
-/// `{ name → { guid, createtxg, creation } }` (Lua numbers arrive as `int64`; a GUID above
-/// 2^63 arrives negative and is reinterpreted).
-fn parse_table(table: NvListRef<'_>, found: &mut BTreeMap<String, Snapshot>) -> Result<()> {
-    for (name, v) in table.iter() {
-        let name = name.to_string_lossy().into_owned();
-        let bad = |why: &str| {
-            Error::new(ErrorKind::InvalidData, "snapshot info")
-                .with_name(name.as_str())
-                .with_detail(why.to_string())
-        };
-        let Value::NvList(props) = v else {
-            return Err(bad("not a table"));
-        };
-        let snap = SnapshotName::new(&name).map_err(|e| bad(&e.to_string()))?;
-        let guid = props.get_i64("guid").map_err(|e| bad(&e.to_string()))? as u64;
-        let createtxg = props
-            .get_i64("createtxg")
-            .map_err(|e| bad(&e.to_string()))? as u64;
-        let creation = props.get_i64("creation").map_err(|e| bad(&e.to_string()))?;
-        let creation =
-            OffsetDateTime::from_unix_timestamp(creation).map_err(|e| bad(&e.to_string()))?;
-        found.insert(
-            name.clone(),
-            Snapshot {
-                name: snap,
-                guid,
-                createtxg,
-                creation,
-            },
-        );
-    }
-    Ok(())
 }
 
 /// Checks a user property name the way the kernel will (`zfs_prop_user`): a `:` in the name,

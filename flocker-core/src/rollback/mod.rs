@@ -34,7 +34,7 @@
 
 mod exec;
 mod plan;
-mod read;
+pub(crate) mod read;
 mod state;
 mod store;
 
