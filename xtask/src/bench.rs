@@ -24,6 +24,8 @@ pub struct Options {
     pub quick: bool,
     /// Only the inventory bench's 100,000-snapshot row ([`INVENTORY_100K`]).
     pub inventory_100k: bool,
+    /// Only this benchmark (by its name in [`BENCHES`]), with its usual arguments.
+    pub only: Option<String>,
     /// Only redraw the chart from the last full runs' results.
     pub chart_only: bool,
     /// With `chart_only`: the result files to chart instead of `<target>/bench/<flavour>.json`.
@@ -98,6 +100,30 @@ const INVENTORY_100K: &[&str] = &[
     "--size-gib",
     "8",
 ];
+
+impl Options {
+    /// Whether the benchmark `name` runs.
+    fn runs(&self, name: &str) -> bool {
+        if self.inventory_100k {
+            return name == "inventory";
+        }
+        self.only.as_deref().is_none_or(|o| o == name)
+    }
+
+    /// The prefix of the result files: a quick, 100k or single-bench run does not replace the
+    /// full run's files.
+    fn prefix(&self) -> String {
+        if self.quick {
+            "quick-".into()
+        } else if self.inventory_100k {
+            "100k-".into()
+        } else if let Some(o) = &self.only {
+            format!("{o}-")
+        } else {
+            String::new()
+        }
+    }
+}
 
 /// Where results go: `<target>/bench`.
 fn bench_dir() -> PathBuf {
@@ -190,10 +216,10 @@ fn runner_script(bin_dir: &Path, opts: &Options, snap_json: &Path) -> String {
         "#!/bin/sh\n# Written by cargo xtask bench: runs each benchmark once, in this boot.\n",
     );
     for (name, bin, full, quick_args) in BENCHES {
+        if !opts.runs(name) {
+            continue;
+        }
         let args = if opts.inventory_100k {
-            if name != "inventory" {
-                continue;
-            }
             INVENTORY_100K
         } else if opts.quick {
             quick_args
@@ -255,13 +281,7 @@ fn run_flavour(flavour: Flavour, opts: &Options) -> Result<(Value, Vec<Section>)
     let out_dir = bench_dir();
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let prefix = if opts.quick {
-        "quick-"
-    } else if opts.inventory_100k {
-        "100k-"
-    } else {
-        ""
-    };
+    let prefix = opts.prefix();
     let snap_json = out_dir.join(format!("{prefix}{}-snapshot.json", flavour.as_str()));
     let _ = std::fs::remove_file(&snap_json);
     let script = runner_script(&bin_dir, opts, &snap_json);
@@ -603,7 +623,7 @@ fn chart_only(opts: &Options) -> Result<i32> {
 fn report_failed_benches(flavour: Flavour, sections: &[Section], opts: &Options) -> bool {
     let mut failed = false;
     for name in BENCHES.map(|b| b.0) {
-        if opts.inventory_100k && name != "inventory" {
+        if !opts.runs(name) {
             continue;
         }
         match sections.iter().find(|s| s.name == name) {
@@ -678,7 +698,7 @@ pub fn run(opts: &Options) -> Result<i32> {
         repo_root().join("benches/snapshot-throughput.svg")
     };
     if !docs.is_empty()
-        && !opts.inventory_100k
+        && opts.runs("snapshot")
         && let Err(e) = write_chart(&chart_docs, &chart)
     {
         eprintln!("xtask: {e}");
@@ -727,6 +747,7 @@ mod tests {
             json: false,
             quick: true,
             inventory_100k: false,
+            only: None,
             chart_only: false,
             results: vec![],
             vm: crate::VmArgs {
@@ -759,6 +780,12 @@ mod tests {
         assert!(script.contains(
             "/b/inventory-bench --one 0 --datasets 1000 --per-dataset 100 --modes full,repeat,names"
         ));
+        assert_eq!(opts.prefix(), "100k-");
+        opts.inventory_100k = false;
+        opts.only = Some("rollback".into());
+        let script = runner_script(Path::new("/b"), &opts, Path::new("/o/s.json"));
+        assert!(script.contains("rollback-bench") && !script.contains("inventory-bench"));
+        assert_eq!(opts.prefix(), "rollback-");
     }
 
     #[test]
