@@ -197,8 +197,13 @@ impl Kept {
         {
             Ok(r) => r,
             Err(why) => {
+                // Listed in full; what counts next time is the history's present end.
+                let end = match start {
+                    Some(_) => read_history(pool, 0, false, counters).map_or(0, |(_, e)| e),
+                    None => 0,
+                };
                 changes.full = Some(why);
-                return Ok((changes, 0));
+                return Ok((changes, end));
             }
         };
         if start.is_none() {
