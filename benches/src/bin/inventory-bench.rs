@@ -37,6 +37,7 @@ const CLI_DS_COLS: &str =
 /// `inventory-bench`'s options (see the module doc).
 #[derive(Parser, Debug)]
 #[command(
+    name = "inventory-bench",
     version,
     about = "flocker-core's inventory against `zfs list`, inside the lab"
 )]

@@ -20,6 +20,7 @@ use flocker_core::rollback::{self, Store, Strategy};
 /// `rollback-bench`'s options (see the module doc).
 #[derive(Parser, Debug)]
 #[command(
+    name = "rollback-bench",
     version,
     about = "Rollback-with-stash benchmark, inside the lab (as root)"
 )]

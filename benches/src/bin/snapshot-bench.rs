@@ -42,6 +42,7 @@ const PY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/pyzfs_bench.py"
 /// `snapshot-bench`'s options (see the module doc).
 #[derive(Parser, Debug)]
 #[command(
+    name = "snapshot-bench",
     version,
     about = "Snapshot throughput and batch destroy, flocker-core against the zfs CLI and pyzfs"
 )]
