@@ -24,6 +24,7 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use flocker_benches::BenchPool;
 use flocker_core::inventory::{DatasetQuery, Inventory, SnapshotQuery};
 use flocker_core::lzc::{self, DatasetType};
@@ -33,61 +34,54 @@ const CLI_SNAP_COLS: &str = "name,guid,createtxg,creation,used,referenced,writte
 const CLI_DS_COLS: &str =
     "name,type,guid,createtxg,creation,used,referenced,available,written,origin,volsize,mountpoint";
 
+/// `inventory-bench`'s options (see the module doc).
+#[derive(Parser, Debug)]
+#[command(
+    name = "inventory-bench",
+    version,
+    about = "flocker-core's inventory against `zfs list`, inside the lab"
+)]
 struct Args {
+    /// Snapshots of the one-dataset scenario (0: skip it).
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     one: usize,
+    /// Filesystems of the tree scenario (0: skip it).
+    #[arg(long, value_name = "D", default_value_t = 1000)]
     datasets: usize,
+    /// Snapshots of each filesystem of the tree.
+    #[arg(long, value_name = "K", default_value_t = 5)]
     per_dataset: usize,
+    /// Runs of each listing (medians are printed); 0 counts as 1.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
     runs: usize,
+    /// Directory of the pool's file.
+    #[arg(long, value_name = "DIR", default_value = "/var/tmp")]
     dir: String,
+    /// Size of the pool's file, GiB.
+    #[arg(long, value_name = "GIB", default_value_t = 8)]
     size_gib: u64,
+    /// The inventory's page size (default: its own).
+    #[arg(long, value_name = "N")]
     page_size: Option<usize>,
+    /// The inventory's threads (default: its own).
+    #[arg(long, value_name = "T")]
     threads: Option<usize>,
+    /// The listings compared, a comma list.
+    #[arg(
+        long,
+        value_name = "MODES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "full,repeat,basic,names"
+    )]
     modes: Vec<Mode>,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        one: 2000,
-        datasets: 1000,
-        per_dataset: 5,
-        runs: 1,
-        dir: "/var/tmp".into(),
-        size_gib: 8,
-        page_size: None,
-        threads: None,
-        modes: vec![Mode::Full, Mode::Repeat, Mode::Basic, Mode::Names],
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or_else(|| format!("{k} needs a value"));
-        let num = |s: String| s.parse::<usize>().map_err(|_| format!("bad number {s:?}"));
-        match k.as_str() {
-            "--one" => a.one = num(v()?)?,
-            "--datasets" => a.datasets = num(v()?)?,
-            "--per-dataset" => a.per_dataset = num(v()?)?,
-            "--runs" => a.runs = num(v()?)?.max(1),
-            "--dir" => a.dir = v()?,
-            "--size-gib" => a.size_gib = num(v()?)? as u64,
-            "--page-size" => a.page_size = Some(num(v()?)?),
-            "--threads" => a.threads = Some(num(v()?)?),
-            "--modes" => {
-                a.modes = v()?
-                    .split(',')
-                    .map(|m| match m {
-                        "full" => Ok(Mode::Full),
-                        "basic" => Ok(Mode::Basic),
-                        "names" => Ok(Mode::Names),
-                        "repeat" => Ok(Mode::Repeat),
-                        other => Err(format!(
-                            "unknown mode {other:?} (full, basic, names, repeat)"
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(a)
+/// A count of at least 1: 0 counts as 1, as before clap.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .map(|n| n.max(1))
+        .map_err(|e| format!("{e}"))
 }
 
 fn secs(d: Duration) -> f64 {
@@ -100,7 +94,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// What is listed: all the inventory's properties, the basic ones, or names only.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
 enum Mode {
     Full,
     Basic,
@@ -449,8 +443,7 @@ fn tree(pool: &str, a: &Args, rows: &mut Vec<String>) -> Result<(), String> {
     snapshot_rows(rows, &what, &tree, true, made, a, &more)
 }
 
-fn main_inner() -> Result<(), String> {
-    let a = parse()?;
+fn main_inner(a: Args) -> Result<(), String> {
     let version = std::fs::read_to_string("/sys/module/zfs/version")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
@@ -486,7 +479,8 @@ fn main_inner() -> Result<(), String> {
 }
 
 fn main() -> std::process::ExitCode {
-    match main_inner() {
+    let a = Args::parse();
+    match main_inner(a) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("inventory-bench: {e}");
@@ -504,5 +498,91 @@ mod tests {
         let cli = "p/a@1\t1\t2\np/a@2\t3\t4\n";
         assert_eq!(same_names(cli, ["p/a@2", "p/a@1"]), Ok(2));
         assert_eq!(same_names(cli, ["p/a@1"]), Err((1, 2)));
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("inventory-bench").chain(argv.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_the_hand_parser_s() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(
+            (a.one, a.datasets, a.per_dataset, a.runs, a.size_gib),
+            (2000, 1000, 5, 1, 8)
+        );
+        assert_eq!(a.dir, "/var/tmp");
+        assert_eq!((a.page_size, a.threads), (None, None));
+        assert_eq!(
+            a.modes,
+            [Mode::Full, Mode::Repeat, Mode::Basic, Mode::Names]
+        );
+    }
+
+    #[test]
+    fn xtask_command_lines_parse() {
+        let a = parse(&[
+            "--one",
+            "300",
+            "--datasets",
+            "100",
+            "--per-dataset",
+            "5",
+            "--runs",
+            "1",
+            "--size-gib",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.one, a.datasets, a.per_dataset, a.runs, a.size_gib),
+            (300, 100, 5, 1, 2)
+        );
+        let a = parse(&[
+            "--one",
+            "0",
+            "--datasets",
+            "1000",
+            "--per-dataset",
+            "100",
+            "--modes",
+            "full,repeat,names",
+            "--runs",
+            "1",
+            "--size-gib",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!((a.one, a.datasets, a.per_dataset), (0, 1000, 100));
+        assert_eq!(a.modes, [Mode::Full, Mode::Repeat, Mode::Names]);
+        let a = parse(&[
+            "--runs",
+            "0",
+            "--threads",
+            "4",
+            "--page-size",
+            "64",
+            "--dir",
+            "/d",
+        ])
+        .unwrap();
+        assert_eq!((a.runs, a.threads, a.page_size), (1, Some(4), Some(64)));
+        assert_eq!(a.dir, "/d");
+        assert_eq!(parse(&["--modes", "basic"]).unwrap().modes, [Mode::Basic]);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for argv in [
+            &["--modes", "full,bogus"][..],
+            &["--runs", "x"],
+            &["--one", "-1"],
+            &["--one"],
+            &["--nope"],
+            &["--size-gib", "1.5"],
+        ] {
+            let e = parse(argv).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{argv:?}");
+        }
     }
 }

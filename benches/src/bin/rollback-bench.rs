@@ -12,9 +12,26 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use flocker_benches::{BenchPool, run};
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Store, Strategy};
+
+/// `rollback-bench`'s options (see the module doc).
+#[derive(Parser, Debug)]
+#[command(
+    name = "rollback-bench",
+    version,
+    about = "Rollback-with-stash benchmark, inside the lab (as root)"
+)]
+struct Args {
+    /// The small amount of change after the target, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1)]
+    small_mib: u64,
+    /// The large amount of change after the target, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    large_mib: u64,
+}
 
 fn sh(args: &[&str]) -> Result<String, String> {
     run(args[0], &args[1..])
@@ -71,16 +88,8 @@ fn one(pool: &str, store: &Store, strategy: Strategy, mib: u64, round: u32) -> R
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str, default: u64| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let small = get("--small-mib", 1);
-    let large = get("--large-mib", 1024);
+    let args = Args::parse();
+    let (small, large) = (args.small_mib, args.large_mib);
     let bench = || -> Result<Vec<(Strategy, u64, f64)>, String> {
         let bench_pool = BenchPool::create("rbbench", "/var/tmp", (large * 3 + 512) << 20)?;
         let pool = bench_pool.name.as_str();
@@ -141,5 +150,29 @@ fn main() -> ExitCode {
     } else {
         println!("\nswap ratio <= 1.5: FAIL");
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("rollback-bench").chain(argv.iter().copied()))
+    }
+
+    #[test]
+    fn xtask_command_lines_parse() {
+        let a = parse(&[]).unwrap();
+        assert_eq!((a.small_mib, a.large_mib), (1, 1024));
+        let a = parse(&["--small-mib", "1", "--large-mib", "64"]).unwrap();
+        assert_eq!((a.small_mib, a.large_mib), (1, 64));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for argv in [&["--small-mib", "x"][..], &["--large-mib"], &["--nope"]] {
+            assert_eq!(parse(argv).unwrap_err().exit_code(), 2, "{argv:?}");
+        }
     }
 }

@@ -30,6 +30,8 @@ use std::io::Write;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use flocker_benches::{BenchPool, Json, Stats, fmt_ratio, fmt_secs, run};
 use flocker_core::lzc::{self, DatasetType};
 use flocker_core::name::{DatasetName, SnapshotName};
@@ -37,66 +39,94 @@ use flocker_core::snapshot::Snapshot;
 
 const PY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/py/pyzfs_bench.py");
 
+/// `snapshot-bench`'s options (see the module doc).
+#[derive(Parser, Debug)]
+#[command(
+    name = "snapshot-bench",
+    version,
+    about = "Snapshot throughput and batch destroy, flocker-core against the zfs CLI and pyzfs"
+)]
 struct Args {
+    /// The dataset counts N of the throughput cases, a comma list (counts of 0 are dropped).
+    #[arg(
+        long,
+        value_name = "N,...",
+        value_delimiter = ',',
+        default_value = "1,10,100,1000"
+    )]
     ns: Vec<usize>,
+    /// Repetitions of each case; 0 counts as 1.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = at_least_one)]
     reps: usize,
+    /// Repetitions of the slow CLI loops at N >= 1000; 0 counts as 1.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
     slow_reps: usize,
+    /// Sequential single snapshots of one dataset (0: skip).
+    #[arg(long, value_name = "N", default_value_t = 100)]
     seq: usize,
+    /// Snapshots destroyed (0: skip).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     destroy: usize,
+    /// Most snapshots per batch destroy; 0 counts as 1.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one)]
     destroy_batch: usize,
+    /// Repetitions of the destroy cases; 0 counts as 1.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = at_least_one)]
     destroy_reps: usize,
+    /// Directory of the pool's file.
+    #[arg(long, value_name = "DIR", default_value = "/var/tmp")]
     dir: String,
+    /// Writes the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
     json: Option<String>,
+    /// The pyzfs script.
+    #[arg(long, value_name = "SCRIPT", default_value = PY_SCRIPT)]
     py: String,
+    /// A short run: the defaults become --ns 1,10,50 --reps 1 --seq 20 --destroy 100
+    /// --destroy-batch 50 --destroy-reps 1 (options given override them).
+    #[arg(long)]
+    quick: bool,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        ns: vec![1, 10, 100, 1000],
-        reps: 3,
-        slow_reps: 1,
-        seq: 100,
-        destroy: 1000,
-        destroy_batch: 100,
-        destroy_reps: 3,
-        dir: "/var/tmp".into(),
-        json: None,
-        py: PY_SCRIPT.into(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or_else(|| format!("{k} needs a value"));
-        let num = |s: String| s.parse::<usize>().map_err(|_| format!("bad number {s:?}"));
-        match k.as_str() {
-            "--ns" => {
-                a.ns = v()?
-                    .split(',')
-                    .map(|s| num(s.to_string()))
-                    .collect::<Result<_, _>>()?;
-                a.ns.retain(|&n| n > 0);
+/// A count of at least 1: 0 counts as 1, as before clap.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .map(|n| n.max(1))
+        .map_err(|e| format!("{e}"))
+}
+
+/// Parses `argv` (program name first): `--quick` defaults, counts of 0 dropped from `--ns`.
+fn parse_from<I, T>(argv: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let m = Args::command().try_get_matches_from(argv)?;
+    let mut a = Args::from_arg_matches(&m)?;
+    let given = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    if a.quick {
+        if !given("ns") {
+            a.ns = vec![1, 10, 50];
+        }
+        let quick: [(&str, &mut usize, usize); 5] = [
+            ("reps", &mut a.reps, 1),
+            ("seq", &mut a.seq, 20),
+            ("destroy", &mut a.destroy, 100),
+            ("destroy_batch", &mut a.destroy_batch, 50),
+            ("destroy_reps", &mut a.destroy_reps, 1),
+        ];
+        for (id, field, v) in quick {
+            if !given(id) {
+                *field = v;
             }
-            "--reps" => a.reps = num(v()?)?.max(1),
-            "--slow-reps" => a.slow_reps = num(v()?)?.max(1),
-            "--seq" => a.seq = num(v()?)?,
-            "--destroy" => a.destroy = num(v()?)?,
-            "--destroy-batch" => a.destroy_batch = num(v()?)?.max(1),
-            "--destroy-reps" => a.destroy_reps = num(v()?)?.max(1),
-            "--dir" => a.dir = v()?,
-            "--json" => a.json = Some(v()?),
-            "--py" => a.py = v()?,
-            "--quick" => {
-                a.ns = vec![1, 10, 50];
-                a.reps = 1;
-                a.seq = 20;
-                a.destroy = 100;
-                a.destroy_batch = 50;
-                a.destroy_reps = 1;
-            }
-            other => return Err(format!("unknown argument {other}")),
         }
     }
+    a.ns.retain(|&n| n > 0);
     if a.ns.is_empty() {
-        return Err("--ns needs at least one positive count".into());
+        return Err(Args::command().error(
+            clap::error::ErrorKind::ValueValidation,
+            "--ns needs at least one positive count",
+        ));
     }
     Ok(a)
 }
@@ -734,8 +764,7 @@ fn goals_table(goals: &[Goal], t: &mut Text) -> usize {
     failed
 }
 
-fn main_inner() -> Result<Report, String> {
-    let a = parse()?;
+fn main_inner(a: Args) -> Result<Report, String> {
     let version = std::fs::read_to_string("/sys/module/zfs/version")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
@@ -792,7 +821,8 @@ fn main_inner() -> Result<Report, String> {
 }
 
 fn main() -> ExitCode {
-    match main_inner() {
+    let a = parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    match main_inner(a) {
         Ok(r) => {
             println!();
             print!("{}", r.text);
@@ -805,6 +835,76 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("snapshot-bench: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv<'a>(args: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
+        std::iter::once("snapshot-bench").chain(args.iter().copied())
+    }
+
+    fn counts(a: &Args) -> [usize; 6] {
+        [
+            a.reps,
+            a.slow_reps,
+            a.seq,
+            a.destroy,
+            a.destroy_batch,
+            a.destroy_reps,
+        ]
+    }
+
+    #[test]
+    fn defaults_are_the_hand_parser_s() {
+        let a = parse_from(argv(&[])).unwrap();
+        assert_eq!(a.ns, [1, 10, 100, 1000]);
+        assert_eq!(counts(&a), [3, 1, 100, 1000, 100, 3]);
+        assert_eq!((a.dir.as_str(), a.json.as_deref()), ("/var/tmp", None));
+        assert_eq!(a.py, PY_SCRIPT);
+        assert!(Args::try_parse_from(argv(&[])).is_ok());
+    }
+
+    #[test]
+    fn xtask_command_lines_parse() {
+        let a = parse_from(argv(&["--reps", "2", "--seq", "50", "--destroy-reps", "1"])).unwrap();
+        assert_eq!(a.ns, [1, 10, 100, 1000]);
+        assert_eq!(counts(&a), [2, 1, 50, 1000, 100, 1]);
+        let a = parse_from(argv(&["--quick", "--json", "/o/s.json"])).unwrap();
+        assert_eq!(a.ns, [1, 10, 50]);
+        assert_eq!(counts(&a), [1, 1, 20, 100, 50, 1]);
+        assert_eq!(a.json.as_deref(), Some("/o/s.json"));
+        let a = parse_from(argv(&["--quick", "--reps", "2", "--ns", "0,7"])).unwrap();
+        assert_eq!(a.ns, [7]);
+        assert_eq!(counts(&a), [2, 1, 20, 100, 50, 1]);
+        let a = parse_from(argv(&[
+            "--reps",
+            "0",
+            "--destroy-batch",
+            "0",
+            "--py",
+            "/p.py",
+        ]))
+        .unwrap();
+        assert_eq!((a.reps, a.destroy_batch, a.py.as_str()), (1, 1, "/p.py"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for args in [
+            &["--ns", "1,x"][..],
+            &["--ns", "0"],
+            &["--ns", "0,0"],
+            &["--reps", "-1"],
+            &["--json"],
+            &["--quick=yes"],
+            &["--nope"],
+        ] {
+            let e = parse_from(argv(args)).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
         }
     }
 }
