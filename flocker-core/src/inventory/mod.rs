@@ -439,6 +439,9 @@ impl<'a> Inventory<'a> {
     pub fn dataset(&mut self, name: &DatasetName) -> Result<DatasetInfo> {
         let mut buf = Buffer::new();
         let e = stats_or_not_found(name.as_str(), &mut buf)?;
+        if e.createtxg != 0 && e.name.contains('@') {
+            return Err(not_found(name.as_str()));
+        }
         let altroot = klist::pool_altroot(name.pool().as_str(), &mut buf)?;
         ioctl::dataset_info(&e, &UserProps::All, &altroot)
     }
