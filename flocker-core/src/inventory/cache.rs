@@ -161,15 +161,13 @@ impl Kept {
         let counters = Counters::default();
         let mut buf = Buffer::new();
         let pool = query.root.pool();
-        counters
-            .calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters.add(1);
         let pool_guid = klist::stats(pool.as_str(), &mut buf)?.guid;
         let (changes, end) = self.changes(query, pool.as_str(), pool_guid, &counters)?;
         refresh.events = changes.events;
         if let Some(reason) = changes.full {
-            let list = inv.list_snapshot_infos(query)?;
-            self.fill(query, pool_guid, end, &list);
+            let (list, datasets) = inv.list_snapshot_infos(query)?;
+            self.fill(pool_guid, end, &list, datasets);
             refresh.full = true;
             refresh.reason = Some(reason);
             refresh.datasets_relisted = self.datasets.len();
@@ -225,23 +223,14 @@ impl Kept {
         Ok((changes, end))
     }
 
-    /// Keeps a full listing.
-    fn fill(&mut self, query: &SnapshotQuery, pool_guid: u64, end: u64, list: &[SnapshotInfo]) {
+    /// Keeps a full listing of `datasets` (the walked ones: those without snapshots are kept
+    /// too, so that later events and refreshes know them).
+    fn fill(&mut self, pool_guid: u64, end: u64, list: &[SnapshotInfo], datasets: Vec<String>) {
         self.pool_guid = pool_guid;
         self.offset = end;
         self.datasets.clear();
-        // Datasets without snapshots are kept too, so that the newest-snapshot refresh and
-        // the events know them; the walk lists them.
-        if let Ok(entries) = ioctl::walk(
-            &query.root,
-            query.max_depth,
-            true,
-            &mut Buffer::new(),
-            &Counters::default(),
-        ) {
-            for e in entries {
-                self.datasets.entry(e.name).or_default();
-            }
+        for ds in datasets {
+            self.datasets.entry(ds).or_default();
         }
         for s in list {
             self.datasets
@@ -304,9 +293,7 @@ impl Kept {
             if changes.relist.contains(ds) || !in_scope(query, ds) {
                 continue;
             }
-            counters
-                .calls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counters.add(1);
             refresh.snapshots_reread += 1;
             match klist::stats(name, buf) {
                 Ok(e) => {
@@ -435,12 +422,9 @@ fn classify(ev: &Event, query: &SnapshotQuery, c: &mut Changes) {
         ("set" | "inherit", None) => {
             let prop = ev.detail.split('=').next().unwrap_or("");
             if prop.contains(':') && query.user_props != UserProps::None {
-                // Inherited by every snapshot below.
-                c.relist.insert(ds.to_string());
-                let below = format!("{ds}/");
+                // Inherited by every snapshot below it: list everything again.
                 c.full
                     .get_or_insert_with(|| format!("user property set on {ds}"));
-                let _ = below;
             }
         }
         ("clone", None) => {
@@ -479,9 +463,7 @@ fn read_history(
     let mut buf = vec![0u8; HISTORY_CHUNK];
     let mut events = Vec::new();
     loop {
-        counters
-            .calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters.add(1);
         let (read, next) =
             klist::history(pool, offset, &mut buf).map_err(|e| format!("pool history: {e}"))?;
         if read == 0 {

@@ -25,12 +25,16 @@ use crate::snapshot::Snapshot;
 /// Kernel calls made by a listing, shared by its threads.
 #[derive(Default)]
 pub(super) struct Counters {
-    pub calls: AtomicU64,
+    calls: AtomicU64,
 }
 
 impl Counters {
-    fn add(&self, n: u64) {
+    pub(super) fn add(&self, n: u64) {
         self.calls.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(super) fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 }
 
@@ -326,12 +330,17 @@ pub(super) fn snapshot_name(e: &Entry) -> Result<SnapshotName> {
 
 /// The holds of `snap`, sorted by tag; none if it has gone.
 pub(super) fn holds(snap: &SnapshotName) -> Result<Vec<HoldInfo>> {
-    let tags = match lzc::get_holds(snap) {
-        Ok(t) => t,
-        Err(e) if e.kind() == ErrorKind::NotFound => BTreeMap::new(),
-        Err(e) => return Err(e),
-    };
-    Ok(tags
+    match holds_of(snap) {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        r => r,
+    }
+}
+
+/// The holds of `snap` (`lzc_get_holds`), sorted by tag.
+///
+/// Errors: [`ErrorKind::NotFound`] when it does not exist, and those of `lzc_get_holds`.
+pub(super) fn holds_of(snap: &SnapshotName) -> Result<Vec<HoldInfo>> {
+    Ok(lzc::get_holds(snap)?
         .into_iter()
         .map(|(tag, created)| HoldInfo {
             snapshot: snap.clone(),
@@ -435,7 +444,6 @@ mod tests {
         Entry {
             name: name.into(),
             guid: 0,
-            createtxg: 0,
             kind: 2,
             props: Some(props),
         }

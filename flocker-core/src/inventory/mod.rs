@@ -439,9 +439,6 @@ impl<'a> Inventory<'a> {
     pub fn dataset(&mut self, name: &DatasetName) -> Result<DatasetInfo> {
         let mut buf = Buffer::new();
         let e = stats_or_not_found(name.as_str(), &mut buf)?;
-        if e.createtxg != 0 && e.name.contains('@') {
-            return Err(not_found(name.as_str()));
-        }
         let altroot = klist::pool_altroot(name.pool().as_str(), &mut buf)?;
         ioctl::dataset_info(&e, &UserProps::All, &altroot)
     }
@@ -458,20 +455,24 @@ impl<'a> Inventory<'a> {
                 self.cache = Some(cache);
                 r?
             }
-            None => self.list_snapshot_infos(query)?,
+            None => self.list_snapshot_infos(query)?.0,
         };
         sort_by_txg(&mut all, |s| (&s.name, s.createtxg));
         Ok(all)
     }
 
     /// Every snapshot of `query` with its properties, in (dataset, name) order.
-    fn list_snapshot_infos(&mut self, query: &SnapshotQuery) -> Result<Vec<SnapshotInfo>> {
+    /// Also returns the datasets walked (those without snapshots included).
+    fn list_snapshot_infos(
+        &mut self,
+        query: &SnapshotQuery,
+    ) -> Result<(Vec<SnapshotInfo>, Vec<String>)> {
         let mut all = Vec::new();
-        self.snapshot_pages(query, |page| {
+        let datasets = self.snapshot_info_pages(query, |page| {
             all.extend(page);
             ControlFlow::Continue(())
         })?;
-        Ok(all)
+        Ok((all, datasets))
     }
 
     /// Streams the snapshots of `query` page by page, in (dataset, name) byte order, without
@@ -485,6 +486,15 @@ impl<'a> Inventory<'a> {
         f: impl FnMut(Vec<SnapshotInfo>) -> ControlFlow<()>,
     ) -> Result<()> {
         query.user_props.check()?;
+        self.snapshot_info_pages(query, f).map(drop)
+    }
+
+    /// [`Inventory::snapshot_pages`], returning the datasets walked.
+    fn snapshot_info_pages(
+        &mut self,
+        query: &SnapshotQuery,
+        f: impl FnMut(Vec<SnapshotInfo>) -> ControlFlow<()>,
+    ) -> Result<Vec<String>> {
         let (want, holds) = (&query.user_props, query.holds);
         self.snapshot_pages_with(
             query,
@@ -552,7 +562,7 @@ impl<'a> Inventory<'a> {
         parse: impl Fn(&Entry) -> Result<T> + Sync,
         name: fn(&T) -> &SnapshotName,
         mut f: impl FnMut(Vec<T>) -> ControlFlow<()>,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let counters = Counters::default();
         let datasets: Vec<String> = ioctl::walk(
             &query.root,
@@ -592,7 +602,7 @@ impl<'a> Inventory<'a> {
             self.emit(&mut pager, page, name, &counters, &mut f);
         }
         self.last_calls = counters.calls();
-        Ok(())
+        Ok(datasets)
     }
 
     /// Hands one page to `f` (unless it is empty and not the last) and reports progress;
@@ -645,15 +655,7 @@ impl<'a> Inventory<'a> {
     ///
     /// Errors: [`ErrorKind::NotFound`] (no such snapshot), and those of `lzc_get_holds`.
     pub fn holds(&mut self, snapshot: &SnapshotName) -> Result<Vec<HoldInfo>> {
-        let tags = lzc::get_holds(snapshot)?;
-        Ok(tags
-            .into_iter()
-            .map(|(tag, created)| HoldInfo {
-                snapshot: snapshot.clone(),
-                tag,
-                created,
-            })
-            .collect())
+        ioctl::holds_of(snapshot)
     }
 
     /// The bookmarks of `root` and, with `max_depth` (`None`: the whole tree), of its
@@ -739,12 +741,6 @@ impl Progress {
             position: None,
             done: false,
         }
-    }
-}
-
-impl Counters {
-    fn calls(&self) -> u64 {
-        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

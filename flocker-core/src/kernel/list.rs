@@ -37,8 +37,6 @@ pub(crate) struct Entry {
     pub(crate) name: String,
     /// `dds_guid` (0 in 2.1's simple snapshot listing).
     pub(crate) guid: u64,
-    /// `dds_creation_txg` (0 in 2.1's simple snapshot listing).
-    pub(crate) createtxg: u64,
     /// `dds_type`.
     pub(crate) kind: u32,
     /// Every property (`{name: {value, source}}`), unless the listing was simple.
@@ -137,8 +135,7 @@ fn next(
     if c.done {
         return Ok(None);
     }
-    let mut cmd = ZfsCmd::new(&c.parent)?;
-    loop {
+    let prepare = |cmd: &mut ZfsCmd| {
         cmd.set_name(&c.parent)?;
         cmd.cookie = c.cookie;
         cmd.simple = u8::from(mode.simple);
@@ -146,22 +143,19 @@ fn next(
             cmd.nvlist_src = src.as_ptr() as u64;
             cmd.nvlist_src_size = src.len() as u64;
         }
-        if !mode.simple {
-            cmd.nvlist_dst = buf.0.as_mut_ptr() as u64;
-            cmd.nvlist_dst_size = buf.0.len() as u64;
+        Ok(())
+    };
+    match call(op, request, &c.parent, buf, !mode.simple, prepare) {
+        Ok(cmd) => {
+            c.cookie = cmd.cookie;
+            entry(op, &cmd, mode.simple, buf).map(Some)
         }
-        match raw_ioctl(op, request, &mut cmd)? {
-            0 => break,
-            libc::ESRCH => {
-                c.done = true;
-                return Ok(None);
-            }
-            libc::ENOMEM if !mode.simple => grow(op, &c.parent, buf, cmd.nvlist_dst_size)?,
-            e => return Err(errno_error(op, &c.parent, e)),
+        Err(e) if e.errno() == Some(libc::ESRCH) => {
+            c.done = true;
+            Ok(None)
         }
+        Err(e) => Err(e),
     }
-    c.cookie = cmd.cookie;
-    entry(op, &cmd, mode.simple, buf).map(Some)
 }
 
 /// Grows `buf` to what the kernel asked for (at least double), within [`MAX_BUFFER`].
@@ -179,21 +173,27 @@ fn grow(op: &'static str, name: &str, buf: &mut Buffer, wanted: u64) -> Result<(
     Ok(())
 }
 
-/// Runs `request` on `name` with `buf` as the output list, growing it while the kernel asks
-/// for more; returns the command the kernel filled in.
-fn call_for_list(
+/// Runs `request` on `name`; `prepare` sets the command's input before each try (the kernel
+/// writes into it). With `list`, `buf` is the output list, grown while the kernel asks for
+/// more. Returns the command the kernel filled in; an error keeps the ioctl's errno.
+fn call(
     op: &'static str,
     request: libc::c_ulong,
     name: &str,
     buf: &mut Buffer,
+    list: bool,
+    prepare: impl Fn(&mut ZfsCmd) -> Result<()>,
 ) -> Result<Box<ZfsCmd>> {
     let mut cmd = ZfsCmd::new(name)?;
     loop {
-        cmd.nvlist_dst = buf.0.as_mut_ptr() as u64;
-        cmd.nvlist_dst_size = buf.0.len() as u64;
+        prepare(&mut cmd)?;
+        if list {
+            cmd.nvlist_dst = buf.0.as_mut_ptr() as u64;
+            cmd.nvlist_dst_size = buf.0.len() as u64;
+        }
         match raw_ioctl(op, request, &mut cmd)? {
             0 => return Ok(cmd),
-            libc::ENOMEM => grow(op, name, buf, cmd.nvlist_dst_size)?,
+            libc::ENOMEM if list => grow(op, name, buf, cmd.nvlist_dst_size)?,
             e => return Err(errno_error(op, name, e)),
         }
     }
@@ -218,7 +218,6 @@ fn entry(op: &'static str, cmd: &ZfsCmd, simple: bool, buf: &Buffer) -> Result<E
     Ok(Entry {
         name: cmd.name_str(),
         guid: s.guid,
-        createtxg: s.creation_txg,
         kind: s.kind,
         props,
     })
@@ -230,7 +229,7 @@ fn entry(op: &'static str, cmd: &ZfsCmd, simple: bool, buf: &Buffer) -> Result<E
 /// Errors: [`ErrorKind::NotFound`] when it does not exist, and the ioctl's others.
 pub(crate) fn stats(name: &str, buf: &mut Buffer) -> Result<Entry> {
     const OP: &str = "ZFS_IOC_OBJSET_STATS";
-    let cmd = call_for_list(OP, OBJSET_STATS, name, buf)?;
+    let cmd = call(OP, OBJSET_STATS, name, buf, true, |_| Ok(()))?;
     entry(OP, &cmd, false, buf)
 }
 
@@ -279,7 +278,7 @@ pub(crate) fn unpack(op: &'static str, name: &str, packed: &[u8]) -> Result<NvLi
 /// Errors: [`ErrorKind::NotFound`] (no such pool), and the ioctl's others.
 pub(crate) fn pool_altroot(pool: &str, buf: &mut Buffer) -> Result<String> {
     const OP: &str = "ZFS_IOC_POOL_GET_PROPS";
-    let cmd = call_for_list(OP, POOL_GET_PROPS, pool, buf)?;
+    let cmd = call(OP, POOL_GET_PROPS, pool, buf, true, |_| Ok(()))?;
     let props = unpack(OP, pool, filled(&cmd, buf))?;
     let props = props.as_ref();
     let altroot = props
