@@ -227,6 +227,15 @@ pub struct RecoverArgs {
     pub abandon: Option<String>,
 }
 
+/// `datavault ui`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UiArgs {
+    /// `--config FILE`: its datasets and their policies.
+    pub config: Option<String>,
+    /// `DATASET`: it and its descendants.
+    pub dataset: Option<String>,
+}
+
 /// The typed command line of a subcommand.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -242,6 +251,7 @@ pub enum Parsed {
     Rollback(RollbackArgs),
     Stash(StashArgs),
     Recover(RecoverArgs),
+    Ui(UiArgs),
 }
 
 impl Parsed {
@@ -280,6 +290,10 @@ impl Parsed {
             "rollback" => Ok(Some(Parsed::Rollback(rollback(m)?))),
             "stash" => Ok(m.subcommand().map(|(sub, m)| Parsed::Stash(stash(sub, m)))),
             "recover" => Ok(Some(Parsed::Recover(recover(m)?))),
+            "ui" => Ok(Some(Parsed::Ui(UiArgs {
+                config: value(m, "config")?,
+                dataset: positional(m, "DATASET"),
+            }))),
             _ => Ok(None),
         }
     }
@@ -632,6 +646,18 @@ mod tests {
                 abandon: Some("20261125T155714-6affcf".into())
             }))
         );
+    }
+
+    #[test]
+    fn ui_arguments() {
+        assert_eq!(
+            parse(&["ui", "--config", "/c.toml", "p/a"]),
+            Some(Parsed::Ui(UiArgs {
+                config: Some("/c.toml".into()),
+                dataset: Some("p/a".into()),
+            }))
+        );
+        assert_eq!(parse(&["ui"]), Some(Parsed::Ui(UiArgs::default())));
     }
 
     #[test]

@@ -367,6 +367,22 @@ fn stash_id(s: &str) -> Result<String, String> {
     }
 }
 
+fn ui() -> Command {
+    Command::new("ui")
+        .about("Browse the history interactively: timelines, changes, versions; restore, roll back")
+        .long_about(
+            "An interactive terminal program: the datasets, a dataset's snapshots and stashes on \
+             a timeline (what keeps each and when it expires, a density strip over time), a \
+             snapshot's changes and files, a file's versions with their differences; restore a \
+             file (after a guard snapshot) or roll back (the plan first, then y/n). Needs a \
+             terminal; colours are off under NO_COLOR; q quits.",
+        )
+        .arg(config(
+            "Show this configuration's datasets, with their retention policies",
+        ))
+        .arg(pos("DATASET", "Show this dataset and its descendants"))
+}
+
 fn generate_man() -> Command {
     Command::new("generate-man")
         .about("Write the man pages (datavault.8 and one per subcommand) into DIR")
@@ -408,6 +424,7 @@ pub fn command() -> Command {
             rollback(),
             stash(),
             recover(),
+            ui(),
             generate_man(),
         ])
 }
@@ -475,6 +492,7 @@ fn usage_words(path: &[String]) -> Option<&'static str> {
         ["stash", "show" | "restore" | "drop"] => "expected exactly one ID",
         ["stash", "export"] => "stash export ID FILE",
         ["recover"] => "recover takes only --abandon ID",
+        ["ui"] => "ui takes at most one DATASET",
         _ => return None,
     })
 }

@@ -196,7 +196,8 @@ type Planned = (
     Vec<String>,
 );
 
-fn one_dataset(
+/// One dataset's listing as `datavault list --json` prints it (also the `ui` timeline's).
+pub(crate) fn one_dataset(
     a: &ListArgs,
     cfg: Option<&Config>,
     keep: Option<&RetentionPolicy>,
@@ -340,7 +341,7 @@ fn epoch(v: &Value) -> String {
 
 /// The columns of one snapshot: SNAPSHOT, TIME, AGE, USED, REFER, EXPIRES, KEPT BY. With
 /// `parsable` (`-p`): times as seconds since the epoch, the age in seconds, sizes in bytes.
-fn snapshot_row(x: &Value, parsable: bool) -> Vec<String> {
+pub(crate) fn snapshot_row(x: &Value, parsable: bool) -> Vec<String> {
     let kept_by = match x["decision"].as_str() {
         Some("destroy") => "-- destroyed by the next prune".to_string(),
         Some(_) => x["kept_by"]

@@ -26,6 +26,7 @@
 //! datavault stash drop ID [--yes]
 //! datavault stash export ID FILE
 //! datavault recover [--abandon ID]
+//! datavault ui [--config FILE] [DATASET]
 //! ```
 //!
 //! Every command takes `--help`, and `-v`/`--verbose` (an error line then keeps the library's
@@ -78,6 +79,7 @@ mod snapshot;
 mod state;
 mod status;
 mod systemd;
+mod ui;
 
 use args::Parsed;
 use common::Failure;
@@ -98,6 +100,7 @@ fn run(p: &Parsed) -> Result<(), Failure> {
         Parsed::Rollback(a) => rollback::rollback(a),
         Parsed::Stash(a) => rollback::stash(a),
         Parsed::Recover(a) => rollback::recover(a),
+        Parsed::Ui(a) => ui::ui(a),
     }
 }
 

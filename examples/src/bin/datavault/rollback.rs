@@ -2,7 +2,7 @@
 //! of `flocker_core::rollback`.
 
 use flocker_core::name::SnapshotName;
-use flocker_core::rollback::{self, StashView, Store, Strategy};
+use flocker_core::rollback::{self, RollbackPlan, StashRecord, StashView, Store, Strategy};
 
 use crate::args::{RecoverArgs, RollbackArgs, StashArgs};
 use crate::common::{Failure, confirm, json, store};
@@ -18,12 +18,8 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
         } else {
             print!("{plan}");
         }
-        if !plan.is_runnable() {
-            let why: Vec<String> = plan.blockers.iter().map(ToString::to_string).collect();
-            return Err(Failure::Refused(format!(
-                "rollback refused, nothing changed: {}",
-                why.join("; ")
-            )));
+        if let Some(why) = refusal(&plan) {
+            return Err(Failure::Refused(why));
         }
         return Ok(());
     }
@@ -38,15 +34,32 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     if f.json {
         println!("{}", json(&rec));
     } else {
-        println!(
-            "rolled back {} to {}; stash {} holds {} snapshot(s)",
-            rec.dataset,
-            rec.target,
-            rec.id,
-            rec.snapshots.len()
-        );
+        println!("{}", done_line(&rec));
     }
     Ok(())
+}
+
+/// Why `plan` cannot run (`None`: it can), as `rollback` and the `ui` say it.
+pub(crate) fn refusal(plan: &RollbackPlan) -> Option<String> {
+    if plan.is_runnable() {
+        return None;
+    }
+    let why: Vec<String> = plan.blockers.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "rollback refused, nothing changed: {}",
+        why.join("; ")
+    ))
+}
+
+/// What a rollback did, as `rollback` and the `ui` say it.
+pub(crate) fn done_line(rec: &StashRecord) -> String {
+    format!(
+        "rolled back {} to {}; stash {} holds {} snapshot(s)",
+        rec.dataset,
+        rec.target,
+        rec.id,
+        rec.snapshots.len()
+    )
 }
 
 /// `datavault recover [--abandon ID]`
