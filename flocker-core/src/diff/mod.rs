@@ -55,7 +55,7 @@ use crate::name::{DatasetName, SnapshotName};
 
 mod classify;
 mod restore;
-mod snapdir;
+pub(crate) mod snapdir;
 mod walk;
 
 pub use restore::{Existing, RestoreOptions, RestoreReport, restore};
