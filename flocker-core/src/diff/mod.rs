@@ -57,6 +57,7 @@ mod classify;
 mod restore;
 pub(crate) mod snapdir;
 mod walk;
+mod xattr;
 
 pub use restore::{Existing, RestoreOptions, RestoreReport, restore};
 pub use snapdir::{TreeRoot, live_root, snapshot_root};
