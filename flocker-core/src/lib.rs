@@ -58,6 +58,7 @@ pub mod retention;
 pub mod rollback;
 pub mod snapshot;
 pub mod vault;
+pub mod versions;
 
 pub use error::{Error, ErrorKind, Result};
 pub use name::{BookmarkName, DatasetName, PoolName, SnapshotName};

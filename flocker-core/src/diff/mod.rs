@@ -55,8 +55,9 @@ use crate::name::{DatasetName, SnapshotName};
 
 mod classify;
 mod restore;
-mod snapdir;
+pub(crate) mod snapdir;
 mod walk;
+mod xattr;
 
 pub use restore::{Existing, RestoreOptions, RestoreReport, restore};
 pub use snapdir::{TreeRoot, live_root, snapshot_root};

@@ -5,13 +5,21 @@
 //! any failure the temporary copy is removed and nothing else has changed. Regular files,
 //! directories (recursively), symbolic links (not followed), named pipes, sockets and device
 //! nodes are restored with their permission bits, owner, group, access and modification
-//! times; hard links between restored files are kept. Extended attributes, ACLs and holes in
-//! sparse files are not (yet) carried over.
+//! times, and their extended attributes — every namespace the process can read: `user.*`,
+//! `trusted.*`, `security.*`, and the POSIX ACLs (`system.posix_acl_access`,
+//! `system.posix_acl_default`); attributes the destination's filesystem does not support are
+//! skipped, and on symbolic links only those Linux allows there. Hard links between restored
+//! files are kept. Holes in sparse files are not (yet) carried over.
 //!
-//! An existing destination is never overwritten: by default the restore is refused
+//! An existing destination is by default never overwritten: the restore is refused
 //! ([`ErrorKind::Exists`]); with [`Existing::RenameAside`] the existing file is first renamed
 //! to `NAME.before-restore-SNAP` (or `NAME.before-restore-SNAP.N` when that is taken) in the
-//! same directory, and the report says so.
+//! same directory, and the report says so. With [`Existing::Overwrite`] a *guard snapshot* of
+//! the filesystem is taken first (`<dataset>@guard-YYYYMMDDTHHMMSSZ`, `-N` appended when
+//! taken; DataVault's retention never prunes it), so the replaced version stays recoverable;
+//! then the destination is replaced: a file by one `rename(2)` over it (atomic), a directory
+//! by renaming the old one aside, the new one in, and removing the old one. Nothing else is
+//! touched.
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -34,6 +42,10 @@ pub enum Existing {
     Refuse,
     /// Rename the existing file aside (`NAME.before-restore-SNAP`) and restore.
     RenameAside,
+    /// Take a guard snapshot of the filesystem, then replace the existing file or directory
+    /// ([`RestoreReport::guard`] names the snapshot). Only for a destination inside the
+    /// snapshot's filesystem as it is mounted now.
+    Overwrite,
 }
 
 /// How to restore.
@@ -68,6 +80,29 @@ pub struct RestoreReport {
     pub hard_links: u64,
     /// Bytes of file content copied.
     pub bytes: u64,
+    /// Extended attributes set (ACLs included).
+    pub xattrs: u64,
+    /// The guard snapshot taken before overwriting ([`Existing::Overwrite`] with an existing
+    /// destination).
+    pub guard: Option<SnapshotName>,
+}
+
+impl RestoreReport {
+    fn new(source: PathBuf, dest: PathBuf) -> RestoreReport {
+        RestoreReport {
+            source,
+            dest,
+            set_aside: None,
+            files: 0,
+            dirs: 0,
+            symlinks: 0,
+            special: 0,
+            hard_links: 0,
+            bytes: 0,
+            xattrs: 0,
+            guard: None,
+        }
+    }
 }
 
 /// Restores `path` (relative to the dataset's root, or absolute under its mountpoint) from
@@ -76,18 +111,20 @@ pub struct RestoreReport {
 /// The copy is made under a temporary name next to the destination and renamed into place at
 /// the end; on any failure the temporary copy is removed and nothing else has changed.
 /// Regular files, directories (recursively), symbolic links (not followed), pipes, sockets
-/// and device nodes keep their permission bits, owner, group, access and modification times;
-/// hard links between restored files are kept. Extended attributes, ACLs and holes in sparse
-/// files are not carried over.
+/// and device nodes keep their permission bits, owner, group, access and modification times
+/// and extended attributes (POSIX ACLs included, see the [module documentation](self));
+/// hard links between restored files are kept. Holes in sparse files are not carried over.
 ///
-/// An existing destination is never overwritten: with [`Existing::Refuse`] the call fails
-/// with [`ErrorKind::Exists`] and changes nothing; with [`Existing::RenameAside`] the
-/// existing file is first renamed to `NAME.before-restore-SNAP` (or `….N` when taken) in the
-/// same directory, and [`RestoreReport::set_aside`] says where.
+/// With [`Existing::Refuse`] an existing destination makes the call fail with
+/// [`ErrorKind::Exists`] and change nothing; with [`Existing::RenameAside`] the existing file
+/// is first renamed to `NAME.before-restore-SNAP` (or `….N` when taken) in the same
+/// directory, and [`RestoreReport::set_aside`] says where; with [`Existing::Overwrite`] a
+/// guard snapshot is taken ([`RestoreReport::guard`]) and the destination replaced.
 ///
 /// Errors: [`ErrorKind::NotFound`] (no such filesystem, snapshot, path in the snapshot, or
 /// destination directory), [`ErrorKind::InvalidArgument`] (a bad path, the dataset's root
-/// without a destination, no destination for an unmounted filesystem),
+/// without a destination, no destination for an unmounted filesystem, an overwrite outside
+/// the filesystem's live mount),
 /// [`ErrorKind::Exists`] (the destination exists and `existing` is [`Existing::Refuse`]),
 /// [`ErrorKind::PermissionDenied`] (e.g. setting the owner without privileges),
 /// [`ErrorKind::NoSpace`], [`ErrorKind::Io`].
@@ -120,29 +157,123 @@ pub fn restore(snap: &SnapshotName, path: &str, opts: &RestoreOptions) -> Result
             .with_name(dest.to_string_lossy())
             .with_detail("the destination exists; nothing was changed"));
     }
+    let overwrite = exists && opts.existing == Existing::Overwrite;
+    if opts.existing == Existing::Overwrite {
+        inside_live_mount(snap, &root, parent)?;
+    }
     let src = root.path().join(&rel);
-    let tmp = temporary_name(parent, name)?;
-    let mut report = RestoreReport {
-        source: rel.clone(),
-        dest: dest.clone(),
-        set_aside: None,
-        files: 0,
-        dirs: 0,
-        symlinks: 0,
-        special: 0,
-        hard_links: 0,
-        bytes: 0,
-    };
+    let tmp = temporary_name(parent, name, "restore")?;
+    let mut report = RestoreReport::new(rel.clone(), dest.clone());
+    if overwrite {
+        report.guard = Some(take_guard(&snap.dataset())?);
+    }
     let mut links = HashMap::new();
     if let Err(e) = copy_tree(&src, &tmp, &mut links, &mut report) {
         let _ = remove_tree(&tmp);
         return Err(e);
     }
-    put_in_place(&tmp, &dest, exists.then(|| snap.short_name()), &mut report)?;
+    if overwrite {
+        replace(&tmp, &dest, parent, name, &mut report)?;
+    } else {
+        let aside = exists.then(|| snap.short_name());
+        put_in_place(&tmp, &dest, aside, &mut report)?;
+    }
     // The restore is done: a private mount that cannot be removed now is removed on drop at
     // the latest, and is no reason to report a failure.
     let _ = root.close();
     Ok(report)
+}
+
+/// Checks that directory `parent` is on `snap`'s filesystem as it is mounted now (the same
+/// device as its mount point; a nested filesystem is another one).
+fn inside_live_mount(snap: &SnapshotName, root: &TreeRoot, parent: &Path) -> Result<()> {
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let ok = match root.live_mountpoint() {
+        Some(m) => dev(&m.join(".")).is_some() && dev(&m.join(".")) == dev(parent),
+        None => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::InvalidArgument, OP)
+        .with_name(parent.to_string_lossy())
+        .with_detail(format!(
+            "overwriting works only inside {} as it is mounted now (the guard snapshot \
+             must hold what is replaced); restore elsewhere with a destination instead",
+            snap.dataset_str()
+        )))
+}
+
+/// The guard snapshot's short name for time `t`: `guard-YYYYMMDDTHHMMSSZ`, with `-N` for
+/// `n > 1`.
+pub(crate) fn guard_name(t: time::OffsetDateTime, n: u32) -> String {
+    let stamp = crate::vault::scheme::snap_name(t);
+    let stamp = stamp
+        .strip_prefix(crate::vault::scheme::PREFIX)
+        .unwrap_or(&stamp);
+    if n > 1 {
+        format!("guard-{stamp}-{n}")
+    } else {
+        format!("guard-{stamp}")
+    }
+}
+
+/// Takes the guard snapshot of `ds` (one `lzc_snapshot`), under the first free name.
+fn take_guard(ds: &crate::name::DatasetName) -> Result<SnapshotName> {
+    let now = time::OffsetDateTime::now_utc();
+    for n in 1..=100 {
+        let short = guard_name(now, n);
+        match crate::snapshot::snapshot(std::slice::from_ref(ds), &short, &[]) {
+            Ok(mut taken) => {
+                if let Some(s) = taken.pop() {
+                    return Ok(s);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Exists => continue,
+            Err(e) => {
+                return Err(e.with_detail("taking the guard snapshot; nothing was changed"));
+            }
+        }
+    }
+    Err(Error::new(ErrorKind::Exists, OP)
+        .with_name(ds.as_str())
+        .with_detail("no free guard snapshot name; nothing was changed"))
+}
+
+/// Replaces the existing `dest` with the restored copy `tmp`: one rename over it when
+/// neither is a directory, else the old one renamed aside, the new one in, the old one
+/// removed (if that fails, `report.set_aside` says where it is). On failure `tmp` is removed
+/// and `dest` is as it was.
+fn replace(
+    tmp: &Path,
+    dest: &Path,
+    parent: &Path,
+    name: &OsStr,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    if !is_dir(dest) && !is_dir(tmp) {
+        return std::fs::rename(tmp, dest).map_err(|e| {
+            let _ = remove_tree(tmp);
+            io_err(OP, dest, &e)
+        });
+    }
+    let old = temporary_name(parent, name, "old").inspect_err(|_| {
+        let _ = remove_tree(tmp);
+    })?;
+    if let Err(e) = rename_noreplace(dest, &old) {
+        let _ = remove_tree(tmp);
+        return Err(e);
+    }
+    if let Err(e) = rename_noreplace(tmp, dest) {
+        let _ = rename_noreplace(&old, dest);
+        let _ = remove_tree(tmp);
+        return Err(e);
+    }
+    if remove_tree(&old).is_err() {
+        report.set_aside = Some(old);
+    }
+    Ok(())
 }
 
 /// Where `rel` (of `root`, the tree of `snap`) is restored: `opts.dest`, or the same path in
@@ -195,12 +326,12 @@ fn destination_dir(dest: &Path) -> Result<(&Path, &OsStr)> {
     Ok((parent, name))
 }
 
-/// A free temporary name next to the destination: `.NAME.flocker-restore-PID-N` in `parent`.
-fn temporary_name(parent: &Path, name: &OsStr) -> Result<PathBuf> {
+/// A free temporary name next to the destination: `.NAME.flocker-WHAT-PID-N` in `parent`.
+fn temporary_name(parent: &Path, name: &OsStr, what: &str) -> Result<PathBuf> {
     for n in 0..1000u32 {
         let mut t = OsString::from(".");
         t.push(name);
-        t.push(format!(".flocker-restore-{}-{n}", std::process::id()));
+        t.push(format!(".flocker-{what}-{}-{n}", std::process::id()));
         let cand = parent.join(t);
         if std::fs::symlink_metadata(&cand).is_err() {
             return Ok(cand);
@@ -372,11 +503,14 @@ fn copy_tree(
             report.special += 1;
         }
     }
-    set_meta(dst, &md, ft)
+    set_owner_mode(dst, &md, ft)?;
+    // After the owner (chown drops `security.capability`), before the times.
+    report.xattrs += super::xattr::copy(src, dst, ft == FileType::Symlink)?;
+    set_times(dst, &md)
 }
 
-/// Owner, then mode (chown clears set-id bits), then times, of the restored `dst`.
-fn set_meta(dst: &Path, md: &std::fs::Metadata, ft: FileType) -> Result<()> {
+/// Owner, then mode (chown clears set-id bits), of the restored `dst`.
+fn set_owner_mode(dst: &Path, md: &std::fs::Metadata, ft: FileType) -> Result<()> {
     let c = cpath(dst)?;
     // SAFETY: a NUL-terminated path alive for the call; lchown does not follow symlinks.
     if unsafe { libc::lchown(c.as_ptr(), md.uid(), md.gid()) } != 0 {
@@ -386,6 +520,12 @@ fn set_meta(dst: &Path, md: &std::fs::Metadata, ft: FileType) -> Result<()> {
         std::fs::set_permissions(dst, std::fs::Permissions::from_mode(md.mode() & 0o7777))
             .map_err(|e| io_err(OP, dst, &e))?;
     }
+    Ok(())
+}
+
+/// The access and modification times of the restored `dst` (not followed).
+fn set_times(dst: &Path, md: &std::fs::Metadata) -> Result<()> {
+    let c = cpath(dst)?;
     let times = [
         libc::timespec {
             tv_sec: md.atime() as libc::time_t,
@@ -409,4 +549,57 @@ fn set_meta(dst: &Path, md: &std::fs::Metadata, ft: FileType) -> Result<()> {
         return Err(last_err(dst));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_names() {
+        let t = time::macros::datetime!(2026-12-06 09:15:07 +01:00);
+        assert_eq!(guard_name(t, 1), "guard-20261206T081507Z");
+        assert_eq!(guard_name(t, 2), "guard-20261206T081507Z-2");
+        // Foreign to DataVault's retention.
+        assert!(!crate::vault::scheme::is_scheme_name(&guard_name(t, 1)));
+    }
+
+    #[test]
+    fn replace_a_file_and_a_directory() {
+        let dir = std::env::temp_dir().join(format!("flocker-replace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("d/old")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("new/inner")).expect("mkdir");
+        std::fs::write(dir.join("f"), b"old").expect("write");
+        std::fs::write(dir.join("g"), b"new").expect("write");
+        std::fs::write(dir.join("other"), b"keep").expect("write");
+        let mut r = RestoreReport::new(PathBuf::new(), PathBuf::new());
+        replace(
+            &dir.join("g"),
+            &dir.join("f"),
+            &dir,
+            OsStr::new("f"),
+            &mut r,
+        )
+        .expect("file");
+        assert_eq!(std::fs::read(dir.join("f")).expect("read"), b"new");
+        assert!(!dir.join("g").exists());
+        replace(
+            &dir.join("new"),
+            &dir.join("d"),
+            &dir,
+            OsStr::new("d"),
+            &mut r,
+        )
+        .expect("dir");
+        assert!(dir.join("d/inner").is_dir() && !dir.join("d/old").exists());
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["d", "f", "other"]);
+        assert_eq!(r.set_aside, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

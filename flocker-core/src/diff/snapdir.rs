@@ -148,7 +148,7 @@ pub(crate) fn normalize(user: &str, mountpoint: Option<&Path>) -> Result<PathBuf
 }
 
 /// Checks that `ds` is an existing filesystem; returns where it is mounted now.
-fn mounted_filesystem(op: &'static str, ds: &DatasetName) -> Result<Option<PathBuf>> {
+pub(crate) fn mounted_filesystem(op: &'static str, ds: &DatasetName) -> Result<Option<PathBuf>> {
     let info = Inventory::new().dataset(ds).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             Error::new(ErrorKind::NotFound, op)
@@ -198,6 +198,16 @@ pub fn snapshot_root(snap: &SnapshotName) -> Result<TreeRoot> {
             .with_name(snap.as_str())
             .with_detail("no such snapshot"));
     }
+    snapshot_root_at(snap, mountpoint)
+}
+
+/// [`snapshot_root`] for a snapshot known to exist, of a filesystem mounted at `mountpoint`
+/// (`None`: not mounted), without checking either again: for callers that visit many
+/// snapshots of one filesystem.
+pub(crate) fn snapshot_root_at(
+    snap: &SnapshotName,
+    mountpoint: Option<PathBuf>,
+) -> Result<TreeRoot> {
     if let Some(m) = &mountpoint {
         let dir = m.join(".zfs").join("snapshot").join(snap.short_name());
         // Reading the directory triggers the automount; `<dir>/.` is then the snapshot's root,
