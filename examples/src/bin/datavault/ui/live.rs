@@ -10,7 +10,7 @@ use flocker_core::inventory::{DatasetQuery, Inventory};
 use flocker_core::lzc::DatasetType;
 use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::rollback::{self, RollbackPlan, Strategy};
-type History = ();
+use flocker_core::versions::{self, History, Search};
 use flocker_examples::cli::error_line;
 use serde_json::Value;
 
@@ -25,7 +25,6 @@ use crate::common::{Failure, parse_instant, store};
 use crate::config::{self, Config};
 
 /// At most this many bytes of a version are read for the preview.
-#[allow(dead_code)]
 const PREVIEW_BYTES: u64 = 1 << 20;
 
 /// The pool, read and changed through flocker-core.
@@ -177,6 +176,15 @@ fn entry(e: diff::Entry) -> BrowserEntry {
     }
 }
 
+fn version_row(v: &versions::Version) -> VersionRow {
+    VersionRow {
+        snapshots: v.snapshots.iter().map(ToString::to_string).collect(),
+        live: v.live,
+        size: v.size,
+        mtime: v.mtime.sec,
+    }
+}
+
 impl Live {
     /// Where `snapshot`'s dataset has `path` live.
     fn live_path(&self, snapshot: &SnapshotName, path: &str) -> Outcome<PathBuf> {
@@ -256,26 +264,33 @@ impl Source for Live {
     }
 
     fn versions(&mut self, snap: &str, path: &str) -> Outcome<Vec<VersionRow>> {
-        let _ = (self.live_path(&snapshot(snap)?, path)?, &self.history);
-        Err("PRE-MERGE".into())
+        let live = self.live_path(&snapshot(snap)?, path)?;
+        let history = Search::new().versions(&live).map_err(said)?;
+        let rows = history.versions.iter().map(version_row).collect();
+        self.history = Some(history);
+        Ok(rows)
     }
 
-    fn preview(&mut self, _older: usize, _newer: usize) -> Outcome<Vec<DiffLine>> {
-        let _ = textdiff::lines;
-        Err("PRE-MERGE".into())
+    fn preview(&mut self, older: usize, newer: usize) -> Outcome<Vec<DiffLine>> {
+        let h = self.history.as_ref().ok_or("no versions listed")?;
+        let read = |i: usize| -> Outcome<Vec<u8>> {
+            let v = h.versions.get(i).ok_or("no such version")?;
+            versions::contents(h, v, PREVIEW_BYTES).map_err(said)
+        };
+        Ok(textdiff::lines(&read(older)?, &read(newer)?))
     }
 
     fn restore(&mut self, r: &RestoreRequest) -> Outcome<String> {
         let snap = snapshot(&r.snapshot)?;
         let opts = RestoreOptions {
             dest: None,
-            existing: Existing::RenameAside,
+            existing: Existing::Overwrite,
         };
         let rep = diff::restore(&snap, &r.path, &opts).map_err(said)?;
-        let guard = {
-            let _ = rep;
-            "PRE-MERGE".to_string()
-        };
+        let guard = rep
+            .guard
+            .as_ref()
+            .map_or("none".to_string(), ToString::to_string);
         Ok(format!(
             "restored /{} from {}; guard snapshot {guard}",
             r.path,
