@@ -292,6 +292,76 @@ fn zfs_missing_is_named() -> TestResult {
     Ok(())
 }
 
+/// `versions` and `restore-file --overwrite`: bad input is exit 2 with one line naming it,
+/// before any ZFS call; a path no ZFS filesystem holds too (the host has none mounted).
+fn datavault_versions_bad_input() -> TestResult {
+    for (args, needle) in [
+        (&["versions"][..], "versions needs PATH... or --deleted DIR"),
+        (
+            &["versions", "--deleted", "/tmp", "x"],
+            "cannot be used with",
+        ),
+        (
+            &["versions", "--deleted", "/tmp", "--verify"],
+            "cannot be used with",
+        ),
+        (
+            &["versions", "--threads", "0", "/tmp"],
+            "bad --threads \"0\"",
+        ),
+        (
+            &["versions", "--threads", "x", "/tmp"],
+            "a whole number from 1 to 64",
+        ),
+        (&["versions", ""], "empty path"),
+        (
+            &[
+                "restore-file",
+                "tank/a@x",
+                "f",
+                "--overwrite",
+                "--to",
+                "/tmp/y",
+            ],
+            "'--overwrite' cannot be used with '--to <DEST>'",
+        ),
+        (
+            &[
+                "restore-file",
+                "tank/a@x",
+                "f",
+                "--overwrite",
+                "--rename-existing",
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
+        let o = out("datavault", &a)?.expect(2, args)?;
+        let first = o.stderr.lines().next().unwrap_or("");
+        ensure!(
+            first.contains(needle) && !o.stderr.contains("panicked") && o.stdout.is_empty(),
+            "{args:?}: {}",
+            o.stderr
+        );
+    }
+    if !std::path::Path::new("/dev/zfs").exists() {
+        let o = out("datavault", &[s("versions"), s("/tmp")])?.expect(2, "versions /tmp")?;
+        ensure!(
+            o.stderr.contains("no ZFS filesystem holds this path"),
+            "{}",
+            o.stderr
+        );
+        let o = out(
+            "datavault",
+            &[s("versions"), s("--deleted"), s("/"), s("--json")],
+        )?
+        .expect(2, "versions --deleted /")?;
+        ensure!(o.stdout.is_empty(), "{}", o.stdout);
+    }
+    Ok(())
+}
+
 fn main() {
     let trials: Vec<Trial> = vec![
         host_test("help_on_every_subcommand", help_on_every_subcommand),
@@ -305,6 +375,7 @@ fn main() {
             datavault_config_check_and_status,
         ),
         host_test("zfs_missing_is_named", zfs_missing_is_named),
+        host_test("datavault_versions_bad_input", datavault_versions_bad_input),
     ];
     run(trials)
 }

@@ -186,6 +186,21 @@ pub struct RestoreFileArgs {
     /// `--to DEST` (the last one when given twice).
     pub to: Option<String>,
     pub rename_existing: bool,
+    /// `--overwrite`: a guard snapshot, then replace in place.
+    pub overwrite: bool,
+    pub json: bool,
+}
+
+/// `datavault versions`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VersionsArgs {
+    /// The paths (none with `--deleted`).
+    pub paths: Vec<String>,
+    /// `--deleted DIR`.
+    pub deleted: Option<String>,
+    pub verify: bool,
+    /// `--threads N`, checked by `versions`.
+    pub threads: Option<String>,
     pub json: bool,
 }
 
@@ -252,6 +267,7 @@ pub enum Parsed {
     Stash(StashArgs),
     Recover(RecoverArgs),
     Ui(UiArgs),
+    Versions(VersionsArgs),
 }
 
 impl Parsed {
@@ -285,6 +301,14 @@ impl Parsed {
                 path: positional(m, "PATH").unwrap_or_default(),
                 to: last(m, "to"),
                 rename_existing: flag(m, "rename-existing"),
+                overwrite: flag(m, "overwrite"),
+                json: flag(m, "json"),
+            }))),
+            "versions" => Ok(Some(Parsed::Versions(VersionsArgs {
+                paths: values(m, "PATH"),
+                deleted: value(m, "deleted")?,
+                verify: flag(m, "verify"),
+                threads: value(m, "threads")?,
                 json: flag(m, "json"),
             }))),
             "rollback" => Ok(Some(Parsed::Rollback(rollback(m)?))),
@@ -569,7 +593,42 @@ mod tests {
                 path: "a".into(),
                 to: Some("/y".into()),
                 rename_existing: false,
+                overwrite: false,
                 json: true
+            }))
+        );
+        assert_eq!(
+            parse(&["restore-file", "p/a@s", "a", "--overwrite"]),
+            Some(Parsed::RestoreFile(RestoreFileArgs {
+                snapshot: "p/a@s".into(),
+                path: "a".into(),
+                overwrite: true,
+                ..RestoreFileArgs::default()
+            }))
+        );
+        assert_eq!(
+            parse(&[
+                "versions",
+                "a",
+                "b/c",
+                "--verify",
+                "--threads",
+                "3",
+                "--json"
+            ]),
+            Some(Parsed::Versions(VersionsArgs {
+                paths: vec!["a".into(), "b/c".into()],
+                verify: true,
+                threads: Some("3".into()),
+                json: true,
+                ..VersionsArgs::default()
+            }))
+        );
+        assert_eq!(
+            parse(&["versions", "--deleted", "d"]),
+            Some(Parsed::Versions(VersionsArgs {
+                deleted: Some("d".into()),
+                ..VersionsArgs::default()
             }))
         );
     }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! datavault browse DATASET@SNAP [PATH] [--json]
-//! datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
+//! datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing | --overwrite] [--json]
 //! ```
 //!
 //! PATH is relative to the dataset's root (`/` or nothing for the root), or an absolute path
@@ -15,10 +15,14 @@
 //! `path`, `entry` (the path itself) and, for a directory, `entries`.
 //!
 //! `restore-file` copies PATH from the snapshot to the same place in the live filesystem, or
-//! to DEST (the exact new path), with mode, owner, group, timestamps and symlinks preserved.
-//! An existing destination is never overwritten: the command refuses (exit 3, nothing
-//! changed) unless `--rename-existing`, which first renames the existing file to
-//! `NAME.before-restore-SNAP` (and says so), or `--to` names another place.
+//! to DEST (the exact new path), with mode, owner, group, timestamps, extended attributes and
+//! POSIX ACLs, symlinks and hard links preserved. An existing destination is not overwritten:
+//! the command refuses (exit 3, nothing changed) unless `--rename-existing`, which first
+//! renames the existing file to `NAME.before-restore-SNAP` (and says so), `--overwrite`, which
+//! first takes a guard snapshot of the dataset (`DATASET@guard-YYYYMMDDTHHMMSSZ`, printed; the
+//! text says `guard snapshot NAME holds what was replaced`, JSON has `guard`) and then
+//! replaces the live file or directory in place (nothing else is touched), or `--to` names
+//! another place.
 
 use flocker_core::diff::{
     self, Entry, Existing, FileMeta, Listing, RestoreOptions, Timestamp, slash,
@@ -44,7 +48,8 @@ fn snapshot(s: &str) -> Result<SnapshotName, Failure> {
         .map_err(|e| Failure::Invalid(flocker_core::error::Error::from(e).to_string()))
 }
 
-fn ts_string(t: Timestamp) -> String {
+/// An instant as RFC 3339 UTC, whole seconds (`browse` and `versions` print times so).
+pub fn ts_string(t: Timestamp) -> String {
     time::OffsetDateTime::from_unix_timestamp(t.sec)
         .ok()
         .and_then(|d| {
@@ -143,7 +148,9 @@ pub fn restore_file(a: &RestoreFileArgs) -> Result<(), Failure> {
     let (snap, path) = (snapshot(&a.snapshot)?, &a.path);
     let opts = RestoreOptions {
         dest: a.to.as_ref().map(Into::into),
-        existing: if a.rename_existing {
+        existing: if a.overwrite {
+            Existing::Overwrite
+        } else if a.rename_existing {
             Existing::RenameAside
         } else {
             Existing::Refuse
@@ -151,10 +158,11 @@ pub fn restore_file(a: &RestoreFileArgs) -> Result<(), Failure> {
     };
     let r = match diff::restore(&snap, path, &opts) {
         Ok(r) => r,
-        Err(e) if e.kind() == ErrorKind::Exists && !a.rename_existing => {
+        Err(e) if e.kind() == ErrorKind::Exists && !a.rename_existing && !a.overwrite => {
             return Err(Failure::Refused(format!(
                 "{} exists; nothing changed (pass --rename-existing to keep it as \
-                 NAME.before-restore-{} and restore, or --to DEST)",
+                 NAME.before-restore-{} and restore, --overwrite to replace it after a guard \
+                 snapshot, or --to DEST)",
                 e.name().unwrap_or("the destination"),
                 snap.short_name()
             )));
@@ -169,6 +177,8 @@ pub fn restore_file(a: &RestoreFileArgs) -> Result<(), Failure> {
                 "source": slash(&r.source),
                 "dest": r.dest.to_string_lossy(),
                 "set_aside": r.set_aside.as_ref().map(|p| p.to_string_lossy()),
+                "guard": r.guard.as_ref().map(|g| g.as_str()),
+                "xattrs": r.xattrs,
                 "files": r.files,
                 "dirs": r.dirs,
                 "symlinks": r.symlinks,
@@ -178,6 +188,9 @@ pub fn restore_file(a: &RestoreFileArgs) -> Result<(), Failure> {
             }))
         );
     } else {
+        if let Some(g) = &r.guard {
+            out!("guard snapshot {g} holds what was replaced");
+        }
         if let Some(p) = &r.set_aside {
             out!(
                 "the existing {} was kept as {}",

@@ -283,6 +283,41 @@ fn restore_file() -> Command {
             "rename-existing",
             "Move an existing file at the destination aside instead of refusing",
         ))
+        .arg(
+            flag(
+                "overwrite",
+                "Replace the live file or directory in place, after a guard snapshot of the \
+                 dataset (its name is printed)",
+            )
+            .conflicts_with_all(["to", "rename-existing"]),
+        )
+        .arg(json())
+}
+
+fn versions() -> Command {
+    Command::new("versions")
+        .about("Every distinct version of a file across the snapshots, or what a directory lost")
+        .arg(
+            pos(
+                "PATH",
+                "A file or directory, live or deleted (absolute or relative)",
+            )
+            .num_args(1..)
+            .required_unless_present("deleted"),
+        )
+        .arg(
+            opt(
+                "deleted",
+                "DIR",
+                "List the entries of DIR that snapshots hold and DIR lacks",
+            )
+            .conflicts_with_all(["PATH", "verify"]),
+        )
+        .arg(flag(
+            "verify",
+            "Also compare contents (slower: every copy is read)",
+        ))
+        .arg(opt("threads", "N", "Visit N snapshots at once (1-64)"))
         .arg(json())
 }
 
@@ -421,6 +456,7 @@ pub fn command() -> Command {
             diff(),
             browse(),
             restore_file(),
+            versions(),
             rollback(),
             stash(),
             recover(),
@@ -487,6 +523,7 @@ fn usage_words(path: &[String]) -> Option<&'static str> {
         ["config", "check"] => "config check takes one FILE",
         ["browse"] => "browse needs DATASET@SNAP [PATH]",
         ["restore-file"] => "restore-file needs DATASET@SNAP PATH [--to DEST]",
+        ["versions"] => "versions needs PATH... or --deleted DIR",
         ["rollback"] => "expected exactly one DATASET@SNAP",
         ["stash", "list"] => "stash list takes no arguments",
         ["stash", "show" | "restore" | "drop"] => "expected exactly one ID",

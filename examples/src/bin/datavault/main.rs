@@ -18,7 +18,9 @@
 //! datavault config check FILE [--json]
 //! datavault diff DATASET@A DATASET@B|DATASET [--json]
 //! datavault browse DATASET@SNAP [PATH] [--json]
-//! datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing] [--json]
+//! datavault restore-file DATASET@SNAP PATH [--to DEST] [--rename-existing | --overwrite] [--json]
+//! datavault versions PATH... [--json] [--verify] [--threads N]
+//! datavault versions --deleted DIR [--json] [--threads N]
 //! datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]
 //! datavault stash list [--json]
 //! datavault stash show ID [--json]
@@ -80,6 +82,7 @@ mod state;
 mod status;
 mod systemd;
 mod ui;
+mod versions;
 
 use args::Parsed;
 use common::Failure;
@@ -101,6 +104,7 @@ fn run(p: &Parsed) -> Result<(), Failure> {
         Parsed::Stash(a) => rollback::stash(a),
         Parsed::Recover(a) => rollback::recover(a),
         Parsed::Ui(a) => ui::ui(a),
+        Parsed::Versions(a) => versions::versions(a),
     }
 }
 
