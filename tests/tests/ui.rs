@@ -189,7 +189,7 @@ impl Screen {
                 '\x1b' if chars.peek() == Some(&'[') => {
                     chars.next();
                     let mut params = String::new();
-                    while let Some(p) = chars.next() {
+                    for p in chars.by_ref() {
                         if ('@'..='~').contains(&p) {
                             self.csi(&params, p);
                             break;
@@ -366,8 +366,14 @@ fn quits_cleanly_in_a_terminal() -> TestResult {
     ensure!(code == 0, "datavault ui exited {code}: {}", t.screen());
     ensure!(t.sane()?, "the terminal was left in raw mode");
     let out = t.text();
-    ensure!(out.contains("\x1b[?1049h") && out.contains("\x1b[?1049l"), "{out:?}");
-    ensure!(out.ends_with("\x1b[?25h") || out.contains("\x1b[?25h"), "cursor left hidden");
+    ensure!(
+        out.contains("\x1b[?1049h") && out.contains("\x1b[?1049l"),
+        "{out:?}"
+    );
+    ensure!(
+        out.ends_with("\x1b[?25h") || out.contains("\x1b[?25h"),
+        "cursor left hidden"
+    );
     Ok(())
 }
 
@@ -385,7 +391,10 @@ fn refuses_without_a_terminal() -> TestResult {
 fn main() {
     run(vec![
         host_test("ui::refuses_without_a_terminal", refuses_without_a_terminal),
-        host_test("ui::quits_cleanly_in_a_terminal", quits_cleanly_in_a_terminal),
+        host_test(
+            "ui::quits_cleanly_in_a_terminal",
+            quits_cleanly_in_a_terminal,
+        ),
         zfs_test(
             "ui::restore_a_version_through_a_terminal",
             restore_a_version_through_a_terminal,

@@ -183,10 +183,12 @@ impl App {
     fn do_restore(&mut self, r: &RestoreRequest, source: &mut dyn Source) {
         match source.restore(r) {
             Ok(line) => {
-                self.status = line;
+                // The guard snapshot is new: the timeline and the versions are read again.
+                self.reload_timeline(source);
                 if self.view == View::Versions {
                     self.load_versions(&r.snapshot, &r.path, source);
                 }
+                self.status = line;
             }
             Err(e) => self.fail(e),
         }

@@ -287,10 +287,11 @@ impl Source for Live {
             existing: Existing::Overwrite,
         };
         let rep = diff::restore(&snap, &r.path, &opts).map_err(said)?;
+        // The dataset is on the title line: the guard's short name keeps this within 80.
         let guard = rep
             .guard
             .as_ref()
-            .map_or("none".to_string(), ToString::to_string);
+            .map_or("none".to_string(), |g| format!("@{}", g.short_name()));
         Ok(format!(
             "restored /{} from {}; guard snapshot {guard}",
             r.path,

@@ -488,8 +488,11 @@ fn restore_asks_and_only_yes_restores() {
         app.status,
         "restored /notes.txt; guard snapshot tank/home@guard"
     );
-    // The versions are listed again (the guard snapshot holds one more).
-    assert!(fake.log.last().unwrap().starts_with("preview"));
+    // The timeline and the versions are read again (the guard snapshot holds one more).
+    let n = fake.log.len();
+    assert!(fake.log[n - 3].starts_with("timeline"), "{:?}", fake.log);
+    assert!(fake.log[n - 2].starts_with("versions"), "{:?}", fake.log);
+    assert!(fake.log[n - 1].starts_with("preview"), "{:?}", fake.log);
     assert_eq!(app.view, View::Versions);
 }
 
