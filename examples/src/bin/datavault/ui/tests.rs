@@ -337,6 +337,29 @@ fn the_versions_list_and_its_preview_render() {
 }
 
 #[test]
+fn the_snapshot_screen_shows_its_changes_and_files() {
+    let mut fake = Fake::new();
+    let mut app = on_timeline(&mut fake);
+    app.key(Key::Char('d'), &mut fake);
+    let s = lines(&draw(&app, COLOR));
+    assert!(s[1].contains("Changes since dv-20261206T055000Z"), "{s:#?}");
+    assert!(s[1].contains("Files /"), "{s:#?}");
+    assert!(s[2].starts_with("›M F /notes.txt"), "{s:#?}");
+    assert!(
+        s[23].contains("Tab changes/files") && s[23].contains("Esc"),
+        "{s:#?}"
+    );
+    app.key(Key::Tab, &mut fake);
+    let s = lines(&draw(&app, COLOR));
+    assert!(s[2].contains("MODE") && s[2].contains("NAME"), "{s:#?}");
+    assert!(
+        s[3].starts_with("›drwxr-xr-x") && s[3].ends_with("docs/"),
+        "{s:#?}"
+    );
+    assert!(s[4].ends_with(" notes.txt"), "{s:#?}");
+}
+
+#[test]
 fn the_plan_is_shown_before_the_confirmation() {
     let mut fake = Fake::new();
     let mut app = on_timeline(&mut fake);
