@@ -43,7 +43,8 @@
 //! thinning policy, pure), [`nvlist`] (safe nvlists over libnvpair), [`lzc`] (a 1:1 safe layer
 //! over libzfs_core: the only place raw calls are made), [`error`], and the domain types and
 //! workflows: [`snapshot`], [`inventory`] (listing without the CLI), [`prune`], [`rollback`],
-//! [`diff`], [`vault`] (the DataVault service's engine).
+//! [`diff`], [`versions`] (every version of a file across snapshots), [`vault`] (the DataVault
+//! service's engine).
 #![deny(missing_docs)]
 
 pub mod diff;

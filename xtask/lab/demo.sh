@@ -6,8 +6,9 @@
 # The story: a pool with files; the DataVault service builds two days of hourly history on a
 # stepped clock (the files change between its runs) and thins it with its policy; the service
 # on the real clock, stopped with SIGTERM; `datavault list` explains what is kept and until
-# when; `datavault diff` and `datavault restore-file` look into the history; a rollback keeps
-# the newer snapshots and the unsnapshotted changes in a stash; `stash restore` undoes it.
+# when; `datavault diff`, `datavault versions` and `datavault restore-file` look into the
+# history; a rollback keeps the newer snapshots and the unsnapshotted changes in a stash;
+# `stash restore` undoes it.
 set -eu
 B=${FLOCKER_BIN_DIR:?the demo needs FLOCKER_BIN_DIR (cargo xtask lab demo sets it)}
 export PATH="$B:$PATH"
@@ -106,6 +107,11 @@ echo "== What changed between the first snapshot and one of the last day"
 OLD=$(datavault list "$POOL/home" --json | python3 -c 'import json,sys; s=[x["name"] for x in json.load(sys.stdin)["snapshots"] if "@dv-" in x["name"]]; print(s[0])')
 MID=$(datavault list "$POOL/home" --json | python3 -c 'import json,sys; s=[x["name"] for x in json.load(sys.stdin)["snapshots"] if "@dv-" in x["name"]]; print(s[len(s)//2])')
 try datavault diff "$OLD" "$MID"
+echo
+echo "== Every distinct version of notes.txt across the snapshots (the live file last), and"
+echo "== what /demo/home lost since a snapshot"
+try datavault versions /demo/home/notes.txt
+try datavault versions --deleted /demo/home
 echo
 echo "== Restore one file from the history (report.txt was deleted before the last snapshot)"
 run ls /demo/home

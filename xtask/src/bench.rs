@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: builds the lab benchmarks in release for each flavour, runs
-//! `snapshot-bench`, `inventory-bench` and `rollback-bench` in one boot per flavour, writes
-//! `<target>/bench/<flavour>.json` and the chart `benches/snapshot-throughput.svg`, and prints
-//! the tables.
+//! `snapshot-bench`, `inventory-bench`, `rollback-bench` and `versions-bench` in one boot per
+//! flavour, writes `<target>/bench/<flavour>.json` and the chart
+//! `benches/snapshot-throughput.svg`, and prints the tables.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ pub struct Options {
 /// the destroy cases and of the CLI loops at N = 1000 (each is 1,000 processes or txgs);
 /// `snapshot-bench` alone defaults to 3. Measured: 69 min for the 2.1 boot on a 2-core host
 /// with load 13-18 (2026-11-25).
-const BENCHES: [(&str, &str, &[&str], &[&str]); 3] = [
+const BENCHES: [(&str, &str, &[&str], &[&str]); 4] = [
     (
         "snapshot",
         "snapshot-bench",
@@ -80,6 +80,12 @@ const BENCHES: [(&str, &str, &[&str], &[&str]); 3] = [
         "rollback-bench",
         &[],
         &["--small-mib", "1", "--large-mib", "64"],
+    ),
+    (
+        "versions",
+        "versions-bench",
+        &["--snapshots", "1000", "--every", "10"],
+        &["--snapshots", "100", "--every", "10"],
     ),
 ];
 
@@ -771,6 +777,8 @@ mod tests {
              /b/inventory-bench --one 50 --datasets 20 --per-dataset 2 --runs 1 --size-gib 1\n\
              echo \"### exit $?\"\n\
              echo '### bench rollback'\n/b/rollback-bench --small-mib 1 --large-mib 64\n\
+             echo \"### exit $?\"\n\
+             echo '### bench versions'\n/b/versions-bench --snapshots 100 --every 10\n\
              echo \"### exit $?\"\n"
         );
         opts.quick = false;

@@ -81,8 +81,9 @@ struct BenchArgs {
     /// `zfs list` (hours under TCG; 8 GiB of guest memory; results go to 100k-* files).
     #[arg(long, conflicts_with = "quick")]
     inventory_100k: bool,
-    /// Run only this benchmark (snapshot, inventory or rollback), with its usual arguments.
-    #[arg(long, value_parser = ["snapshot", "inventory", "rollback"], conflicts_with = "inventory_100k")]
+    /// Run only this benchmark (snapshot, inventory, rollback or versions), with its usual
+    /// arguments.
+    #[arg(long, value_parser = ["snapshot", "inventory", "rollback", "versions"], conflicts_with = "inventory_100k")]
     only: Option<String>,
     /// Only redraw the chart from the last full runs' JSON files; run nothing.
     #[arg(long)]

@@ -30,6 +30,18 @@
 //!
 //! Paths are relative to the dataset's root (`"dir/file"`; the root itself is `""`).
 //!
+//! # Restoring
+//!
+//! [`restore`](fn@restore) copies a file or a tree back under a temporary name and renames it
+//! into place, with permission bits, owner, group, times, hard links and extended attributes
+//! (every namespace the process can read: `user.*`, `trusted.*`, `security.*`, and the POSIX
+//! ACLs `system.posix_acl_access`/`system.posix_acl_default`; those the destination does not
+//! support are skipped, and on symbolic links those Linux refuses there). An existing
+//! destination is refused, set aside ([`Existing::RenameAside`]) or, with
+//! [`Existing::Overwrite`], replaced after a *guard snapshot* of the filesystem
+//! (`<dataset>@guard-YYYYMMDDTHHMMSSZ`, never pruned by DataVault's retention) that keeps the
+//! replaced version recoverable.
+//!
 //! # Example
 //!
 //! ```no_run

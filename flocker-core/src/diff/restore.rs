@@ -112,7 +112,7 @@ impl RestoreReport {
 /// the end; on any failure the temporary copy is removed and nothing else has changed.
 /// Regular files, directories (recursively), symbolic links (not followed), pipes, sockets
 /// and device nodes keep their permission bits, owner, group, access and modification times
-/// and extended attributes (POSIX ACLs included, see the [module documentation](self));
+/// and extended attributes (POSIX ACLs included, see [the module documentation](crate::diff#restoring));
 /// hard links between restored files are kept. Holes in sparse files are not carried over.
 ///
 /// With [`Existing::Refuse`] an existing destination makes the call fail with
