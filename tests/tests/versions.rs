@@ -252,6 +252,10 @@ fn versions_of_twenty_snapshots() -> TestResult {
     }
     // Sizes and times of the library's versions are those of the files.
     let h = Search::new().versions(&f).map_err(fail)?;
+    // A path inside a snapshot's copy stands for the same file.
+    let in_snap = mnt.join(".zfs/snapshot/s05/f");
+    let hs = Search::new().versions(&in_snap).map_err(fail)?;
+    ensure!(hs == h, "through .zfs/snapshot/s05: {hs:?}");
     let sizes: Vec<u64> = h.versions.iter().map(|v| v.size).collect();
     ensure!(sizes == [2, 11, 11, 4, 9], "sizes {sizes:?}");
     let secs: Vec<i64> = h.versions.iter().map(|v| v.mtime.sec - T).collect();

@@ -67,10 +67,18 @@ pub(crate) fn locate(path: &Path, inv: &mut Inventory<'_>) -> Result<Located> {
     })
 }
 
+/// `abs` relative to `mountpoint`; a path inside a snapshot's copy
+/// (`.zfs/snapshot/SNAP/REST`) stands for `REST`.
 fn relative(abs: &Path, mountpoint: &Path) -> PathBuf {
-    abs.strip_prefix(mountpoint)
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    let rel = abs.strip_prefix(mountpoint).unwrap_or(Path::new(""));
+    let mut c = rel.components();
+    let head: Vec<_> = c.by_ref().take(3).collect();
+    match head.as_slice() {
+        [a, b, _] if a.as_os_str() == ".zfs" && b.as_os_str() == "snapshot" => {
+            c.as_path().to_path_buf()
+        }
+        _ => rel.to_path_buf(),
+    }
 }
 
 /// The mounted ZFS filesystems (not snapshots) and where.
@@ -228,6 +236,21 @@ mod tests {
         assert_eq!(longest_prefix(Path::new("/etc/x"), it()), None);
         let got = longest_prefix(Path::new("/tank/homework"), it()).map(|(d, _)| d);
         assert_eq!(got, Some(&c));
+    }
+
+    #[test]
+    fn relative_paths() {
+        let m = Path::new("/tank/home");
+        let rel = |p: &str| relative(Path::new(p), m);
+        assert_eq!(rel("/tank/home/a/b"), Path::new("a/b"));
+        assert_eq!(rel("/tank/home"), Path::new(""));
+        assert_eq!(rel("/tank/home/.zfs/snapshot/s1/a/b"), Path::new("a/b"));
+        assert_eq!(rel("/tank/home/.zfs/snapshot/s1"), Path::new(""));
+        assert_eq!(rel("/tank/home/.zfs/snapshot"), Path::new(".zfs/snapshot"));
+        assert_eq!(
+            rel("/tank/home/x/.zfs/snapshot/s1/a"),
+            Path::new("x/.zfs/snapshot/s1/a")
+        );
     }
 
     #[test]

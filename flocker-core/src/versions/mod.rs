@@ -7,7 +7,8 @@
 //! the effective `mountpoint` property. Each snapshot of that filesystem is read through
 //! `<mountpoint>/.zfs/snapshot/<snap>/` or, when the filesystem is not mounted, a private
 //! read-only mount (see [`diff::snapshot_root`](crate::diff::snapshot_root)); snapshots are
-//! visited on several threads, and results do not depend on their number.
+//! visited on several threads, and results do not depend on their number. A path inside a
+//! snapshot's copy (`<mountpoint>/.zfs/snapshot/<snap>/dir/file`) stands for `dir/file`.
 //!
 //! # Versions
 //!
