@@ -221,7 +221,7 @@ fn fixture_plan(target: &str, refused: bool) -> PlanSummary {
     let lines = [
         format!("rollback tank/home to {target}"),
         "strategy: copy (asked: auto) — the dataset has no clones".into(),
-        "stash: tank/.flocker-stash/20261206T090000-1a2b3c (id 20261206T090000-1a2b3c)".into(),
+        "stash: tank/flocker-stash/20261206T090000-1a2b3c (id 20261206T090000-1a2b3c)".into(),
         "stashed snapshots (2 + the state now as tank/home@flocker-pre-1a2b3c):".into(),
         "space needed: 4194304 bytes".into(),
         "steps:".into(),
