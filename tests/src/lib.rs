@@ -185,6 +185,43 @@ impl TestPool {
     pub fn ds(&self, rel: &str) -> String {
         format!("{}/{}", self.name, rel)
     }
+
+    /// Creates `pool/fs` mounted at `/var/tmp/<dir>/<pool>/fs` (emptied first), with extra
+    /// `zfs create -o` options; returns its name and mount point.
+    pub fn mounted_fs(&self, dir: &str, opts: &[&str]) -> Result<(String, PathBuf), Failed> {
+        let fs = self.ds("fs");
+        let mnt = PathBuf::from(format!("/var/tmp/{dir}/{}/fs", self.name));
+        let _ = std::fs::remove_dir_all(&mnt);
+        let mp = format!("mountpoint={}", mnt.display());
+        let mut args = vec!["create", "-o", &mp];
+        for o in opts {
+            args.extend(["-o", o]);
+        }
+        args.push(&fs);
+        sh("zfs", &args)?;
+        Ok((fs, mnt))
+    }
+}
+
+/// The oracle's list of the snapshots of `fs` and its descendants, oldest first (`zfs list -H
+/// -o name -t snapshot -s createtxg -r`).
+pub fn cli_snapshots(fs: &str) -> Result<Vec<String>, Failed> {
+    let out = sh(
+        "zfs",
+        &[
+            "list",
+            "-H",
+            "-o",
+            "name",
+            "-t",
+            "snapshot",
+            "-s",
+            "createtxg",
+            "-r",
+            fs,
+        ],
+    )?;
+    Ok(out.lines().map(str::to_string).collect())
 }
 
 impl Drop for TestPool {

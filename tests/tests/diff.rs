@@ -73,15 +73,7 @@ fn shell(script: &str) -> TestResult {
 
 /// A filesystem `pool/fs` mounted at a private directory, with a first tree of files.
 fn fixture(p: &TestPool) -> Result<(String, PathBuf), Failed> {
-    let fs = p.ds("fs");
-    let mnt = PathBuf::from(format!("/var/tmp/flocker-diff/{}/fs", p.name()));
-    let _ = std::fs::remove_dir_all(&mnt);
-    zfs(&[
-        "create",
-        "-o",
-        &format!("mountpoint={}", mnt.display()),
-        &fs,
-    ])?;
+    let (fs, mnt) = p.mounted_fs("flocker-diff", &[])?;
     let m = mnt.display();
     shell(&format!(
         "cd {m}

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flocker_tests::{
-    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, host_test, run, sh, zfs_test,
+    Failed, Out, TestPool, TestResult, cli_snapshots, ensure, example_bin, fail, host_test, run,
+    sh, zfs_test,
 };
 
 const STORE: &str = "/var/tmp/flocker-ui-store";
@@ -251,15 +252,7 @@ fn ui(args: &[&str]) -> Result<Pty, Failed> {
 /// `pool/fs` mounted at a private directory, `notes.txt` in three versions: `@s1`, `@s2` and
 /// the live one.
 fn fixture(p: &TestPool) -> Result<(String, PathBuf), Failed> {
-    let fs = p.ds("fs");
-    let mnt = PathBuf::from(format!("/var/tmp/flocker-ui/{}/fs", p.name()));
-    let _ = std::fs::remove_dir_all(&mnt);
-    zfs(&[
-        "create",
-        "-o",
-        &format!("mountpoint={}", mnt.display()),
-        &fs,
-    ])?;
+    let (fs, mnt) = p.mounted_fs("flocker-ui", &[])?;
     let notes = mnt.join("notes.txt");
     let write = |s: &str| std::fs::write(&notes, s).map_err(fail);
     write("one\n")?;
@@ -268,22 +261,6 @@ fn fixture(p: &TestPool) -> Result<(String, PathBuf), Failed> {
     zfs(&["snapshot", &format!("{fs}@s2")])?;
     write("one\ntwo\nthree\n")?;
     Ok((fs, mnt))
-}
-
-fn snapshots(fs: &str) -> Result<Vec<String>, Failed> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-o",
-        "name",
-        "-t",
-        "snapshot",
-        "-s",
-        "createtxg",
-        "-r",
-        fs,
-    ])?;
-    Ok(out.lines().map(str::to_string).collect())
 }
 
 /// Open the dataset, pick `notes.txt` in its newest snapshot, restore the oldest version,
@@ -321,7 +298,7 @@ fn restore_a_version_through_a_terminal() -> TestResult {
         live == "one\n",
         "the live file holds {live:?}, not version 1"
     );
-    let snaps = snapshots(&fs)?;
+    let snaps = cli_snapshots(&fs)?;
     ensure!(
         snaps.len() == 3,
         "not one guard snapshot more than @s1, @s2: {snaps:?}"

@@ -16,7 +16,7 @@ use flocker_core::diff::{self, Existing, RestoreOptions};
 use flocker_core::error::ErrorKind;
 use flocker_core::versions::{History, Search};
 use flocker_tests::{
-    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
+    Failed, Out, TestPool, TestResult, cli_snapshots, ensure, example_bin, fail, run, sh, zfs_test,
 };
 use serde_json::Value;
 
@@ -53,21 +53,6 @@ fn private_mounts() -> usize {
         .lines()
         .filter(|l| l.contains("flocker-snap-"))
         .count()
-}
-
-/// A filesystem `pool/fs` mounted at a private directory; extra `zfs create` options.
-fn filesystem(p: &TestPool, opts: &[&str]) -> Result<(String, PathBuf), Failed> {
-    let fs = p.ds("fs");
-    let mnt = PathBuf::from(format!("/var/tmp/flocker-versions/{}/fs", p.name()));
-    let _ = std::fs::remove_dir_all(&mnt);
-    let mp = format!("mountpoint={}", mnt.display());
-    let mut args = vec!["create", "-o", &mp];
-    for o in opts {
-        args.extend(["-o", o]);
-    }
-    args.push(&fs);
-    zfs(&args)?;
-    Ok((fs, mnt))
 }
 
 /// `fs@sNN` after running `script` in the mount point.
@@ -169,18 +154,7 @@ fn oracle(
     rel: &str,
     verify: bool,
 ) -> Result<Vec<(Vec<String>, bool)>, Failed> {
-    let list = zfs(&[
-        "list",
-        "-H",
-        "-o",
-        "name",
-        "-t",
-        "snapshot",
-        "-s",
-        "createtxg",
-        "-r",
-        fs,
-    ])?;
+    let list = cli_snapshots(fs)?;
     let id = |p: &Path| -> Result<Option<String>, Failed> {
         if std::fs::symlink_metadata(p).is_err() {
             return Ok(None);
@@ -194,7 +168,7 @@ fn oracle(
     };
     let mut order: Vec<String> = Vec::new();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for name in list.lines().filter(|l| l.contains('@')) {
+    for name in &list {
         let short = name.split_once('@').map_or("", |(_, s)| s);
         let p = mnt.join(".zfs/snapshot").join(short).join(rel);
         if let Some(k) = id(&p)? {
@@ -219,7 +193,7 @@ fn oracle(
 
 fn versions_of_twenty_snapshots() -> TestResult {
     let p = TestPool::new("vrtw", 256)?;
-    let (fs, mnt) = filesystem(&p, &[])?;
+    let (fs, mnt) = p.mounted_fs("flocker-versions", &[])?;
     twenty(&fs, &mnt)?;
     let f = mnt.join("f");
     let fs_s = f.to_string_lossy().into_owned();
@@ -296,7 +270,7 @@ fn versions_of_twenty_snapshots() -> TestResult {
 
 fn deleted_and_recreated() -> TestResult {
     let p = TestPool::new("vrdel", 256)?;
-    let (fs, mnt) = filesystem(&p, &[])?;
+    let (fs, mnt) = p.mounted_fs("flocker-versions", &[])?;
     let f = mnt.join("f");
     step(&fs, &mnt, 1, &put("same", 10))?;
     step(&fs, &mnt, 2, "rm f")?;
@@ -333,7 +307,7 @@ fn deleted_and_recreated() -> TestResult {
 
 fn deleted_entries() -> TestResult {
     let p = TestPool::new("vrdir", 256)?;
-    let (fs, mnt) = filesystem(&p, &[])?;
+    let (fs, mnt) = p.mounted_fs("flocker-versions", &[])?;
     step(
         &fs,
         &mnt,
@@ -351,19 +325,9 @@ fn deleted_entries() -> TestResult {
         ("/d/x", "s03"),
     ];
     // The oracle: names in each snapshot's copy (zfs list order) but not now.
-    let list = zfs(&[
-        "list",
-        "-H",
-        "-o",
-        "name",
-        "-t",
-        "snapshot",
-        "-s",
-        "createtxg",
-        &fs,
-    ])?;
+    let list = cli_snapshots(&fs)?;
     let mut last: BTreeMap<String, String> = BTreeMap::new();
-    for name in list.lines() {
+    for name in &list {
         let short = name.split_once('@').map_or("", |(_, s)| s);
         let dir = mnt.join(".zfs/snapshot").join(short).join("d");
         for e in std::fs::read_dir(&dir).map_err(fail)? {
@@ -415,7 +379,7 @@ fn deleted_entries() -> TestResult {
 
 fn unmounted_dataset() -> TestResult {
     let p = TestPool::new("vrunm", 256)?;
-    let (fs, mnt) = filesystem(&p, &[])?;
+    let (fs, mnt) = p.mounted_fs("flocker-versions", &[])?;
     twenty(&fs, &mnt)?;
     step(&fs, &mnt, 21, "mkdir d; echo 1 > d/one; echo 2 > d/two")?;
     shell(&format!("rm {}/d/one", mnt.display()))?;
@@ -480,7 +444,7 @@ fn guards(fs: &str) -> Result<Vec<String>, Failed> {
 
 fn guarded_overwrite() -> TestResult {
     let p = TestPool::new("vrgrd", 256)?;
-    let (fs, mnt) = filesystem(&p, &[])?;
+    let (fs, mnt) = p.mounted_fs("flocker-versions", &[])?;
     step(
         &fs,
         &mnt,
@@ -652,7 +616,7 @@ fn acl_bytes() -> Vec<u8> {
 
 fn tree_restore_metadata() -> TestResult {
     let p = TestPool::new("vrmeta", 256)?;
-    let (fs, mnt) = filesystem(&p, &["acltype=posixacl", "xattr=sa"])?;
+    let (fs, mnt) = p.mounted_fs("flocker-versions", &["acltype=posixacl", "xattr=sa"])?;
     shell(&format!(
         "cd {}; mkdir -p t/sub; echo data > t/file; chmod 640 t/file; chown 1234:5678 t/file
          ln t/file t/sub/hard; ln -s ../file t/sub/link; chmod 2750 t/sub; chown 42:43 t/sub
