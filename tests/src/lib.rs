@@ -203,6 +203,15 @@ impl TestPool {
     }
 }
 
+/// How many of the library's private snapshot mounts (`flocker-snap-*`) this process sees.
+pub fn private_snapshot_mounts() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("flocker-snap-"))
+        .count()
+}
+
 /// The oracle's list of the snapshots of `fs` and its descendants, oldest first (`zfs list -H
 /// -o name -t snapshot -s createtxg -r`).
 pub fn cli_snapshots(fs: &str) -> Result<Vec<String>, Failed> {

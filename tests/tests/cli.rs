@@ -101,6 +101,20 @@ fn malformed_names_are_exit_2() -> TestResult {
     Ok(())
 }
 
+/// `datavault ARGS` exits 2 with nothing on stdout, no panic, and `needle` in its first
+/// stderr line.
+fn expect_usage_error(args: &[&str], needle: &str) -> TestResult {
+    let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
+    let o = out("datavault", &a)?.expect(2, args)?;
+    let first = o.stderr.lines().next().unwrap_or("");
+    ensure!(
+        first.contains(needle) && !o.stderr.contains("panicked") && o.stdout.is_empty(),
+        "{args:?}: {}",
+        o.stderr
+    );
+    Ok(())
+}
+
 /// The subcommands clap parses alone: a usage error is one line, exit 2, before any ZFS call
 /// (the wordings of the hand parsers they had are kept); a non-UTF-8 argument anywhere too.
 fn datavault_usage_errors() -> TestResult {
@@ -123,14 +137,7 @@ fn datavault_usage_errors() -> TestResult {
             "exclude each other",
         ),
     ] {
-        let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
-        let o = out("datavault", &a)?.expect(2, args)?;
-        let first = o.stderr.lines().next().unwrap_or("");
-        ensure!(
-            first.contains(needle) && !o.stderr.contains("panicked") && o.stdout.is_empty(),
-            "{args:?}: {}",
-            o.stderr
-        );
+        expect_usage_error(args, needle)?;
     }
     let bad = OsStr::from_bytes(b"tank/\xff");
     for pre in [
@@ -336,14 +343,7 @@ fn datavault_versions_bad_input() -> TestResult {
             "cannot be used with",
         ),
     ] {
-        let a: Vec<&OsStr> = args.iter().map(|x| s(x)).collect();
-        let o = out("datavault", &a)?.expect(2, args)?;
-        let first = o.stderr.lines().next().unwrap_or("");
-        ensure!(
-            first.contains(needle) && !o.stderr.contains("panicked") && o.stdout.is_empty(),
-            "{args:?}: {}",
-            o.stderr
-        );
+        expect_usage_error(args, needle)?;
     }
     if !std::path::Path::new("/dev/zfs").exists() {
         let o = out("datavault", &[s("versions"), s("/tmp")])?.expect(2, "versions /tmp")?;

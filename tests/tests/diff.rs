@@ -12,7 +12,8 @@ use flocker_core::diff::{self, FileType};
 use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
 use flocker_tests::{
-    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
+    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, private_snapshot_mounts, run, sh,
+    zfs_test,
 };
 
 fn zfs(args: &[&str]) -> Result<String, Failed> {
@@ -189,14 +190,6 @@ fn expect(set: &Set, kind: &str, path: &str, new: Option<&str>) -> TestResult {
     Ok(())
 }
 
-fn private_mounts() -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("flocker-snap-"))
-        .count()
-}
-
 fn snap_to_snap_and_live() -> TestResult {
     let p = TestPool::new("dfmain", 256)?;
     let (fs, mnt) = fixture(&p)?;
@@ -251,7 +244,10 @@ fn snap_to_snap_and_live() -> TestResult {
             && o.stderr.is_empty(),
         "human output: {text}"
     );
-    ensure!(private_mounts() == 0, "a private mount was left behind");
+    ensure!(
+        private_snapshot_mounts() == 0,
+        "a private mount was left behind"
+    );
     Ok(())
 }
 
@@ -292,7 +288,10 @@ fn unmounted_dataset() -> TestResult {
     ensure!(read(&dest)? == "charlie\n", "restored c");
     // Without --to there is no place to restore to: refused, nothing changed.
     dv_fails(&["restore-file", &s1, "c"], 1, "not mounted")?;
-    ensure!(private_mounts() == 0, "a private mount was left behind");
+    ensure!(
+        private_snapshot_mounts() == 0,
+        "a private mount was left behind"
+    );
     ensure!(
         zfs(&["get", "-H", "-o", "value", "mounted", &fs])?.trim() == "no",
         "the diff left the filesystem mounted"
@@ -465,7 +464,10 @@ fn restore_file_and_dir() -> TestResult {
         .filter(|n| n.contains("flocker-restore"))
         .collect();
     ensure!(left.is_empty(), "temporary files left: {left:?}");
-    ensure!(private_mounts() == 0, "a private mount was left behind");
+    ensure!(
+        private_snapshot_mounts() == 0,
+        "a private mount was left behind"
+    );
     Ok(())
 }
 
@@ -625,7 +627,10 @@ fn errors() -> TestResult {
         r.err().map(|e| e.kind()) == Some(ErrorKind::Exists),
         "existing destination kind"
     );
-    ensure!(private_mounts() == 0, "a private mount was left behind");
+    ensure!(
+        private_snapshot_mounts() == 0,
+        "a private mount was left behind"
+    );
     Ok(())
 }
 

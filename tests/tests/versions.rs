@@ -16,7 +16,8 @@ use flocker_core::diff::{self, Existing, RestoreOptions};
 use flocker_core::error::ErrorKind;
 use flocker_core::versions::{History, Search};
 use flocker_tests::{
-    Failed, Out, TestPool, TestResult, cli_snapshots, ensure, example_bin, fail, run, sh, zfs_test,
+    Failed, Out, TestPool, TestResult, cli_snapshots, ensure, example_bin, fail,
+    private_snapshot_mounts, run, sh, zfs_test,
 };
 use serde_json::Value;
 
@@ -45,14 +46,6 @@ fn dv_json(args: &[&str]) -> Result<Value, Failed> {
 
 fn read(p: &Path) -> Result<String, Failed> {
     std::fs::read_to_string(p).map_err(|e| fail(format!("read {}: {e}", p.display())))
-}
-
-fn private_mounts() -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("flocker-snap-"))
-        .count()
 }
 
 /// `fs@sNN` after running `script` in the mount point.
@@ -264,7 +257,10 @@ fn versions_of_twenty_snapshots() -> TestResult {
             && json_shape(&fs, &v[1]["versions"])? == expected(false),
         "two paths: {v}"
     );
-    ensure!(private_mounts() == 0, "a private mount was left behind");
+    ensure!(
+        private_snapshot_mounts() == 0,
+        "a private mount was left behind"
+    );
     Ok(())
 }
 
@@ -418,26 +414,19 @@ fn unmounted_dataset() -> TestResult {
         zfs(&["get", "-H", "-o", "value", "mounted", &fs])?.trim() == "no",
         "the search left the filesystem mounted"
     );
-    ensure!(private_mounts() == 0, "a private mount was left behind");
+    ensure!(
+        private_snapshot_mounts() == 0,
+        "a private mount was left behind"
+    );
     Ok(())
 }
 
 /// The guard snapshots of `fs` (short names), from the `zfs` CLI.
 fn guards(fs: &str) -> Result<Vec<String>, Failed> {
-    let list = zfs(&[
-        "list",
-        "-H",
-        "-o",
-        "name",
-        "-t",
-        "snapshot",
-        "-s",
-        "createtxg",
-        fs,
-    ])?;
-    Ok(list
-        .lines()
-        .filter_map(|l| l.split_once('@').map(|(_, s)| s.to_string()))
+    let prefix = format!("{fs}@");
+    Ok(cli_snapshots(fs)?
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
         .filter(|s| s.starts_with("guard-"))
         .collect())
 }
