@@ -304,7 +304,7 @@ pub(crate) fn zfs_mounts() -> Vec<(String, String)> {
 }
 
 /// Unescapes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

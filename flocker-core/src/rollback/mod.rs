@@ -54,6 +54,12 @@ pub use state::{
 pub use store::{
     DEFAULT_DIR, Journal, JournalOp, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store,
 };
+#[cfg(feature = "fault-injection")]
+pub use store::location::set_init_fault;
+pub use store::location::{
+    INIT_STEPS, InitReport, OP_STORE_CHECK, STORE_DATASET, StoreLocation, init_dataset,
+    is_store_dataset_name, store_dataset, store_location,
+};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;
@@ -233,6 +239,7 @@ pub fn rollback(store: &Store, plan: &RollbackPlan) -> Result<StashRecord> {
     if !plan.is_runnable() {
         return Err(refuse(plan));
     }
+    store.check_outside(std::slice::from_ref(&plan.dataset))?;
     let _lock = store.lock()?;
     recover_locked(store, Some(plan.dataset.as_str()))?;
     check_still_current(plan)?;
@@ -420,6 +427,7 @@ fn verified(store: &Store, id: &str) -> Result<StashRecord> {
 pub fn stash_restore(store: &Store, id: &str, strategy: Strategy) -> Result<StashRecord> {
     let _lock = store.lock()?;
     let dataset = store.record(id)?.dataset;
+    store.check_outside(std::slice::from_ref(&dataset))?;
     recover_locked(store, Some(dataset.as_str()))?;
     restore_locked(store, id, strategy, 0)
 }

@@ -431,8 +431,14 @@ impl Store {
     /// by others ([`ErrorKind::PermissionDenied`]). A missing directory is not created here:
     /// reading an empty store creates nothing; the first operation that writes (or takes the
     /// lock) creates it with mode 0700.
+    ///
+    /// When the directory is the mount point of the store's own dataset (`store init`, see
+    /// [`location`]) and that dataset is not mounted there, it is mounted first (after its GUID
+    /// is checked), or the store is refused ([`ErrorKind::Unavailable`], [`ErrorKind::Mismatch`]):
+    /// never are records read from or written into the directory underneath.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
+        location::ensure_mounted(&dir)?;
         for sub in [dir.clone(), dir.join("stash")] {
             if fs::symlink_metadata(&sub).is_ok() {
                 check_trusted(&sub)?;
@@ -452,6 +458,7 @@ impl Store {
     /// Creates the directory and its `stash` directory (mode 0700) when missing, and checks
     /// that both are trusted.
     fn create_dirs(&self) -> Result<()> {
+        location::ensure_mounted(&self.dir)?;
         for sub in [self.dir.clone(), self.dir.join("stash")] {
             if !sub.exists() {
                 fs::DirBuilder::new()
@@ -714,6 +721,7 @@ fn with_path(e: Error, path: &Path) -> Error {
     e.with_name(path.to_string_lossy())
 }
 
+pub mod location;
 pub(super) mod plan_v1;
 #[cfg(test)]
 mod tests;
