@@ -51,14 +51,14 @@ pub use read::read_state;
 pub use state::{
     BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
 };
-pub use store::{
-    DEFAULT_DIR, Journal, JournalOp, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store,
-};
 #[cfg(feature = "fault-injection")]
 pub use store::location::set_init_fault;
 pub use store::location::{
     INIT_STEPS, InitReport, OP_STORE_CHECK, STORE_DATASET, StoreLocation, init_dataset,
     is_store_dataset_name, store_dataset, store_location,
+};
+pub use store::{
+    DEFAULT_DIR, Journal, JournalOp, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store,
 };
 
 use crate::error::{Error, ErrorKind, Result};

@@ -235,6 +235,15 @@ pub enum StashArgs {
     Export { id: String, file: String },
 }
 
+/// `datavault store ...`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StoreArgs {
+    /// `store init POOL [--json]`.
+    Init { pool: String, json: bool },
+    /// `store status [--json]`.
+    Status { json: bool },
+}
+
 /// `datavault recover`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RecoverArgs {
@@ -266,6 +275,7 @@ pub enum Parsed {
     Rollback(RollbackArgs),
     Stash(StashArgs),
     Recover(RecoverArgs),
+    Store(StoreArgs),
     Ui(UiArgs),
     Versions(VersionsArgs),
 }
@@ -314,6 +324,17 @@ impl Parsed {
             "rollback" => Ok(Some(Parsed::Rollback(rollback(m)?))),
             "stash" => Ok(m.subcommand().map(|(sub, m)| Parsed::Stash(stash(sub, m)))),
             "recover" => Ok(Some(Parsed::Recover(recover(m)?))),
+            "store" => Ok(m.subcommand().map(|(sub, m)| {
+                Parsed::Store(match sub {
+                    "init" => StoreArgs::Init {
+                        pool: positional(m, "POOL").unwrap_or_default(),
+                        json: flag(m, "json"),
+                    },
+                    _ => StoreArgs::Status {
+                        json: flag(m, "json"),
+                    },
+                })
+            })),
             "ui" => Ok(Some(Parsed::Ui(UiArgs {
                 config: value(m, "config")?,
                 dataset: positional(m, "DATASET"),
@@ -704,6 +725,21 @@ mod tests {
             Some(Parsed::Recover(RecoverArgs {
                 abandon: Some("20261125T155714-6affcf".into())
             }))
+        );
+    }
+
+    #[test]
+    fn store_arguments() {
+        assert_eq!(
+            parse(&["store", "init", "tank", "--json"]),
+            Some(Parsed::Store(StoreArgs::Init {
+                pool: "tank".into(),
+                json: true
+            }))
+        );
+        assert_eq!(
+            parse(&["store", "status"]),
+            Some(Parsed::Store(StoreArgs::Status { json: false }))
         );
     }
 

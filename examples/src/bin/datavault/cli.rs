@@ -392,6 +392,26 @@ fn recover() -> Command {
         )
 }
 
+fn store() -> Command {
+    Command::new("store")
+        .about("Where the trusted store lives; give it a dataset of its own")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("init")
+                .about(
+                    "Create POOL/flocker-core, move the store into it and mount it on the \
+                     store's directory (the old directory is kept aside); safe to run again",
+                )
+                .arg(pos("POOL", "The pool to hold the store's dataset").required(true))
+                .arg(json()),
+        )
+        .subcommand(
+            Command::new("status")
+                .about("Show the store's directory, the filesystem holding it, and whether it is a dedicated dataset")
+                .arg(json()),
+        )
+}
+
 /// A stash or operation ID as the store names its records (`20261125T155714-6affcf`: ASCII
 /// letters, digits and `-`); anything else is bad input (exit 2), never a path.
 fn stash_id(s: &str) -> Result<String, String> {
@@ -460,6 +480,7 @@ pub fn command() -> Command {
             rollback(),
             stash(),
             recover(),
+            store(),
             ui(),
             generate_man(),
         ])
@@ -529,6 +550,8 @@ fn usage_words(path: &[String]) -> Option<&'static str> {
         ["stash", "show" | "restore" | "drop"] => "expected exactly one ID",
         ["stash", "export"] => "stash export ID FILE",
         ["recover"] => "recover takes only --abandon ID",
+        ["store", "init"] => "expected exactly one POOL",
+        ["store", "status"] => "store status takes no arguments",
         ["ui"] => "ui takes at most one DATASET",
         _ => return None,
     })

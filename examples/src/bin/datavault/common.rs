@@ -28,7 +28,10 @@ pub enum Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         // A plan that no longer matches the datasets is refused, not failed: exit 3.
-        if e.kind() == flocker_core::error::ErrorKind::Changed {
+        // So is an operation that would roll back the store's own dataset.
+        if e.kind() == flocker_core::error::ErrorKind::Changed
+            || e.operation() == rollback::OP_STORE_CHECK
+        {
             return Failure::Refused(e.to_string());
         }
         Failure::Zfs(e)

@@ -28,6 +28,8 @@
 //! datavault stash drop ID [--yes]
 //! datavault stash export ID FILE
 //! datavault recover [--abandon ID]
+//! datavault store init POOL [--json]
+//! datavault store status [--json]
 //! datavault ui [--config FILE] [DATASET]
 //! ```
 //!
@@ -80,6 +82,7 @@ mod service;
 mod snapshot;
 mod state;
 mod status;
+mod store;
 mod systemd;
 mod ui;
 mod versions;
@@ -103,6 +106,7 @@ fn run(p: &Parsed) -> Result<(), Failure> {
         Parsed::Rollback(a) => rollback::rollback(a),
         Parsed::Stash(a) => rollback::stash(a),
         Parsed::Recover(a) => rollback::recover(a),
+        Parsed::Store(a) => store::store(a),
         Parsed::Ui(a) => ui::ui(a),
         Parsed::Versions(a) => versions::versions(a),
     }

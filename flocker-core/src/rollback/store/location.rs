@@ -96,13 +96,15 @@ fn mounts() -> Vec<MountEntry> {
 
 /// The mount that holds `path` (absolute, canonical): the one on the longest mount point that
 /// is `path` or one of its ancestors; of several on that point, the last (on top).
-pub(crate) fn containing_mount<'a>(mounts: &'a [MountEntry], path: &Path) -> Option<&'a MountEntry> {
+pub(crate) fn containing_mount<'a>(
+    mounts: &'a [MountEntry],
+    path: &Path,
+) -> Option<&'a MountEntry> {
     let mut best: Option<&MountEntry> = None;
     for m in mounts {
         if path.starts_with(&m.mount_point)
-            && best.is_none_or(|b| {
-                m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len()
-            })
+            && best
+                .is_none_or(|b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len())
         {
             best = Some(m);
         }
@@ -272,7 +274,9 @@ fn flock_wait(f: &File, path: &Path, timeout: Duration) -> Result<()> {
             Some(libc::EWOULDBLOCK) => {
                 return Err(Error::new(ErrorKind::Busy, "store")
                     .with_name(path.to_string_lossy())
-                    .with_detail("another process has been mounting the store's dataset for too long"));
+                    .with_detail(
+                        "another process has been mounting the store's dataset for too long",
+                    ));
             }
             _ => return Err(io_err("store", path, e)),
         }
@@ -658,7 +662,10 @@ fn finish(p: &Paths, ds: &DatasetName, mut report: InitReport) -> Result<InitRep
         did = true;
     }
     let (_, guid) = read_pointer(&p.dir)?.ok_or_else(|| {
-        bad_data(&p.dir.join(POINTER), "the store's dataset holds no dataset.json")
+        bad_data(
+            &p.dir.join(POINTER),
+            "the store's dataset holds no dataset.json",
+        )
     })?;
     report.guid = guid;
     fault(8)?;
@@ -827,7 +834,10 @@ pub(crate) fn sync_tree(src: &Path, dst: &Path, top: bool) -> Result<Vec<PathBuf
                 copied.push(PathBuf::from(&name));
             }
         } else {
-            return Err(bad_data(&s, "not a file or directory: the store holds no such thing"));
+            return Err(bad_data(
+                &s,
+                "not a file or directory: the store holds no such thing",
+            ));
         }
     }
     for e in fs::read_dir(dst).map_err(|e| io_err(OP, dst, e))?.flatten() {

@@ -22,7 +22,10 @@ fn mountinfo_parses_every_mount_with_escapes() {
     let m = parse_mounts(MOUNTINFO);
     assert_eq!(m.len(), 7);
     assert_eq!(m[0].mount_point, PathBuf::from("/"));
-    assert_eq!((m[0].fstype.as_str(), m[0].source.as_str()), ("ext4", "/dev/vda"));
+    assert_eq!(
+        (m[0].fstype.as_str(), m[0].source.as_str()),
+        ("ext4", "/dev/vda")
+    );
     assert_eq!(m[4].mount_point, PathBuf::from("/srv/with space"));
     assert_eq!(m[4].source, "tank/sp");
     // Junk lines are skipped, never a panic.
@@ -33,13 +36,19 @@ fn mountinfo_parses_every_mount_with_escapes() {
 fn the_mount_holding_a_path_is_the_deepest_one() {
     let m = parse_mounts(MOUNTINFO);
     let holder = |p: &str| containing_mount(&m, Path::new(p)).map(|m| m.source.clone());
-    assert_eq!(holder("/var/lib/flocker-core").as_deref(), Some("tank/flocker-core"));
+    assert_eq!(
+        holder("/var/lib/flocker-core").as_deref(),
+        Some("tank/flocker-core")
+    );
     assert_eq!(
         holder("/var/lib/flocker-core/stash/x.json").as_deref(),
         Some("tank/flocker-core")
     );
     // A sibling whose name starts the same is not under it (components, not strings).
-    assert_eq!(holder("/var/lib/flocker-core2").as_deref(), Some("tank/varlib"));
+    assert_eq!(
+        holder("/var/lib/flocker-core2").as_deref(),
+        Some("tank/varlib")
+    );
     assert_eq!(holder("/var/lib").as_deref(), Some("tank/varlib"));
     assert_eq!(holder("/etc/x").as_deref(), Some("/dev/vda"));
     assert_eq!(holder("/srv/with space/a").as_deref(), Some("tank/sp"));
@@ -126,15 +135,24 @@ fn the_copy_makes_an_exact_private_copy_and_skips_the_lock() {
     put(src.join(MIGRATION), "{}");
     put(src.join("x.tmp"), "half");
     // In the copy already: a stale record (dropped since an interrupted run) and the identity.
-    fs::DirBuilder::new().mode(0o700).create(dst.join("stash")).unwrap();
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dst.join("stash"))
+        .unwrap();
     put(dst.join("stash/old.json"), "dropped since");
     put(dst.join(POINTER), "identity");
     let copied = sync_tree(&src, &dst, true).unwrap();
     assert_eq!(
         copied,
-        [PathBuf::from("journal-a.json"), PathBuf::from("stash/a.json")]
+        [
+            PathBuf::from("journal-a.json"),
+            PathBuf::from("stash/a.json")
+        ]
     );
-    assert_eq!(fs::read_to_string(dst.join("stash/a.json")).unwrap(), "record a");
+    assert_eq!(
+        fs::read_to_string(dst.join("stash/a.json")).unwrap(),
+        "record a"
+    );
     assert!(!dst.join("stash/old.json").exists());
     assert!(!dst.join("lock").exists() && !dst.join(MIGRATION).exists());
     assert!(!dst.join("x.tmp").exists());
