@@ -69,6 +69,11 @@ fn data_fs(p: &TestPool, name: &str, dir: &Path) -> Result<String, Failed> {
     Ok(fs)
 }
 
+fn plan_of(target: &str, s: Strategy) -> Result<rollback::RollbackPlan, Failed> {
+    let t = SnapshotName::new(target).map_err(fail)?;
+    ok(rollback::plan_rollback(&t, s))
+}
+
 fn rollback_to(st: &Store, target: &str, s: Strategy) -> flocker_core::error::Result<StashRecord> {
     let t = SnapshotName::new(target)?;
     let plan = rollback::plan_rollback(&t, s)?;
@@ -324,23 +329,29 @@ fn survives_a_rollback_of_var_lib() -> TestResult {
         "records after the copy rollback: {:?}",
         ids(&st)?
     );
-    // Swap: p/varlib's mount cannot be released while the store is mounted inside it and in
-    // use (its lock is open under it), so `swap` is refused with Busy and nothing changes;
-    // `auto` takes `copy`.
+    // Swap: p/varlib's mount cannot be released while the store's dataset is mounted inside
+    // it (umount2 would fail with EBUSY; unmounting the store in the middle of the operation
+    // would send its journal into the directory underneath), so `swap` is refused with Busy
+    // before anything changes, and `auto` takes `copy` whether the plan is made with the
+    // store's lock held or not (no `Changed` between plan and execution).
     zfs(&["snapshot", &format!("{varlib}@s2")])?;
     write(&varlib_dir.join("after2"), "after s2")?;
-    let swap = rollback_to(&st, &format!("{varlib}@s2"), Strategy::Swap);
-    let r3 = match swap {
-        Ok(r) => r,
-        Err(e) if e.kind() == ErrorKind::Busy => {
-            ensure!(
-                varlib_dir.join("after2").exists(),
-                "a refused swap changed p/varlib"
-            );
-            ok(rollback_to(&st, &format!("{varlib}@s2"), Strategy::Auto))?
-        }
-        Err(e) => return Err(fail(format!("swap of p/varlib: {e} ({:?})", e.kind()))),
-    };
+    let why = expect_kind(
+        rollback_to(&st, &format!("{varlib}@s2"), Strategy::Swap),
+        ErrorKind::Busy,
+    )?;
+    ensure!(why.contains(&varlib), "{why}");
+    ensure!(
+        varlib_dir.join("after2").exists() && ids(&st)?.len() == 2,
+        "a refused swap changed something"
+    );
+    let auto = plan_of(&format!("{varlib}@s2"), Strategy::Auto)?;
+    ensure!(
+        auto.strategy == Some(Strategy::Copy),
+        "auto picked {:?} for p/varlib with the store mounted inside it",
+        auto.strategy
+    );
+    let r3 = ok(rollback::rollback(&st, &auto))?;
     ensure!(
         !varlib_dir.join("after2").exists(),
         "p/varlib was not rolled back to s2"

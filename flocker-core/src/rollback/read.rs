@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::state::{
     BookmarkState, ChildState, DatasetKind, LiveState, MountState, PropValue, SnapshotState,
 };
+use super::store::location::foreign_mount_below;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;
 use crate::lzc::{self, ProgramLimits};
@@ -219,10 +220,10 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
         .collect();
     let mounts = kernel::zfs_mounts();
     let mount_of = |name: &str| {
-        mounts
-            .iter()
-            .find(|(s, _)| s == name)
-            .map(|(_, p)| MountState::new(p.clone(), kernel::path_in_use(p)))
+        mounts.iter().find(|(s, _)| s == name).map(|(_, p)| {
+            let busy = kernel::path_in_use(p) || foreign_mount_below(p, dataset);
+            MountState::new(p.clone(), busy)
+        })
     };
     let mut children = Vec::new();
     for c in keys(t.get("children")) {

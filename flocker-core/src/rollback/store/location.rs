@@ -131,6 +131,26 @@ pub(crate) fn holder_in<'a>(
     set.iter().find(|d| *d == h)
 }
 
+/// Whether a mount that is not `dataset`'s, one of its descendants' or their snapshots' lies
+/// below `path` (a mount of `dataset` or of a descendant): `umount2` of `path` then fails with
+/// `EBUSY`, so the mount cannot be released (e.g. the store's own dataset mounted inside the
+/// dataset of `/var/lib`). Those of the dataset's tree are unmounted by a swap itself.
+pub(crate) fn foreign_mount_below(path: &str, dataset: &DatasetName) -> bool {
+    foreign_below(&mounts(), Path::new(path), dataset)
+}
+
+fn foreign_below(mounts: &[MountEntry], path: &Path, dataset: &DatasetName) -> bool {
+    mounts.iter().any(|m| {
+        if m.mount_point == path || !m.mount_point.starts_with(path) {
+            return false;
+        }
+        let own = m.fstype == "zfs"
+            && DatasetName::new(m.source.split('@').next().unwrap_or(&m.source))
+                .is_ok_and(|d| d == *dataset || dataset.is_ancestor_of(&d));
+        !own
+    })
+}
+
 /// `path` made absolute and canonical as far as it exists (the missing tail appended): where
 /// the directory is, or would be created.
 fn canonical(path: &Path) -> PathBuf {

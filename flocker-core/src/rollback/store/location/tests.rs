@@ -217,3 +217,35 @@ fn a_pointer_that_cannot_be_honoured_refuses_the_store() {
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_foreign_mount_below_makes_a_mount_unreleasable() {
+    let m = parse_mounts(MOUNTINFO);
+    // The store's dataset and docker's overlay are mounted inside tank/varlib's mount.
+    assert!(foreign_below(&m, Path::new("/var/lib"), &ds("tank/varlib")));
+    // Without them: only tank/varlib's own tree (children, snapshot automounts) below.
+    let own = "\
+41 22 0:40 / /var/lib rw - zfs tank/varlib rw
+42 41 0:41 / /var/lib/c rw - zfs tank/varlib/c rw
+43 41 0:42 / /var/lib/.zfs/snapshot/s rw - zfs tank/varlib@s rw
+44 42 0:43 / /var/lib/c/.zfs/snapshot/s rw - zfs tank/varlib/c@s rw
+";
+    let m = parse_mounts(own);
+    assert!(!foreign_below(
+        &m,
+        Path::new("/var/lib"),
+        &ds("tank/varlib")
+    ));
+    // Nothing below a leaf; a sibling with a common prefix is not below.
+    assert!(!foreign_below(
+        &m,
+        Path::new("/var/lib/c"),
+        &ds("tank/varlib/c")
+    ));
+    let sib = format!("{own}45 22 0:44 / /var/lib2 rw - zfs tank/other rw\n");
+    assert!(!foreign_below(
+        &parse_mounts(&sib),
+        Path::new("/var/lib"),
+        &ds("tank/varlib")
+    ));
+}
