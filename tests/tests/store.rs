@@ -87,15 +87,13 @@ fn ids(st: &Store) -> Result<BTreeSet<String>, Failed> {
 /// The ZFS dataset mounted exactly on `dir` (top mount), from mountinfo.
 fn mounted_on(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let mp = left.split(' ').nth(4)?;
-            let mut r = right.split(' ');
-            let (t, src) = (r.next()?, r.next()?);
-            (Path::new(mp) == dir && t == "zfs").then(|| src.to_string())
-        })
-        .last()
+    text.lines().rev().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let mp = left.split(' ').nth(4)?;
+        let mut r = right.split(' ');
+        let (t, src) = (r.next()?, r.next()?);
+        (Path::new(mp) == dir && t == "zfs").then(|| src.to_string())
+    })
 }
 
 fn dv(store: &Path, args: &[&str]) -> Result<Out, Failed> {

@@ -271,8 +271,8 @@ fn mounted_at(dir: &Path) -> Option<String> {
     let dir = canonical(dir);
     mounts()
         .into_iter()
-        .filter(|m| m.mount_point == dir && m.fstype == "zfs")
-        .last()
+        .rev()
+        .find(|m| m.mount_point == dir && m.fstype == "zfs")
         .map(|m| m.source)
 }
 

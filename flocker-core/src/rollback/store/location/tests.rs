@@ -70,9 +70,12 @@ fn a_rollback_of_the_dataset_holding_the_store_is_refused() {
     let varlib = ds("tank/varlib");
     let store = ds("tank/flocker-core");
     // Before `store init`: the store's directory is on tank/varlib.
-    assert_eq!(holder_in(Some(&varlib), &[varlib.clone()]), Some(&varlib));
+    assert_eq!(
+        holder_in(Some(&varlib), std::slice::from_ref(&varlib)),
+        Some(&varlib)
+    );
     // After: on its own dataset; rolling back /var/lib is fine.
-    assert_eq!(holder_in(Some(&store), &[varlib.clone()]), None);
+    assert_eq!(holder_in(Some(&store), std::slice::from_ref(&varlib)), None);
     // A recursive set: any member counts.
     let set = [ds("tank"), varlib.clone(), store.clone()];
     assert_eq!(holder_in(Some(&store), &set), Some(&store));
