@@ -175,7 +175,7 @@ fn check_migrated(pool: &str, dir: &Path, want: &BTreeSet<String>) -> TestResult
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let parent = dir.parent().ok_or_else(|| fail("no parent"))?;
-    for left in [".store-new", ".store-copy"] {
+    for left in [".store-new", ".store-old", ".store-copy"] {
         let p = parent.join(format!("{name}{left}"));
         ensure!(!p.exists(), "{} left behind", p.display());
     }

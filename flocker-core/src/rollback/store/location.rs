@@ -309,7 +309,7 @@ fn flock_wait(f: &File, path: &Path, timeout: Duration) -> Result<()> {
 pub(crate) fn ensure_mounted(dir: &Path) -> Result<()> {
     let p = dir.join(POINTER);
     if fs::symlink_metadata(&p).is_err() {
-        return Ok(());
+        return refuse_half_moved(dir);
     }
     check_trusted(dir)?;
     let Some((ds, guid)) = read_pointer(dir)? else {
@@ -326,6 +326,28 @@ pub(crate) fn ensure_mounted(dir: &Path) -> Result<()> {
         return Ok(());
     }
     mount_store(&ds, guid, dir)
+}
+
+/// Refuses a store whose directory is missing because a migration that had to rename it in
+/// two steps (no `RENAME_EXCHANGE`, e.g. on OpenZFS 2.1) was interrupted between them: the
+/// records are in `<dir>.store-old`, and an empty store must not be created in their place.
+fn refuse_half_moved(dir: &Path) -> Result<()> {
+    if fs::symlink_metadata(dir).is_ok() {
+        return Ok(());
+    }
+    let Ok(p) = Paths::of(dir) else {
+        return Ok(());
+    };
+    if fs::symlink_metadata(p.old.join(MIGRATION)).is_err() {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::Unavailable, "store")
+        .with_name(dir.to_string_lossy())
+        .with_detail(format!(
+            "a move of the store to its own dataset was interrupted (the records are in {}): \
+             run `datavault store init POOL` again to finish it",
+            p.old.display()
+        )))
 }
 
 /// Mounts the store's dataset `ds` (whose GUID must be `guid`) on `dir`.
@@ -517,6 +539,7 @@ fn fault(_i: usize) -> Result<()> {
 struct Paths {
     dir: PathBuf,
     new: PathBuf,
+    old: PathBuf,
     copy: PathBuf,
     parent: PathBuf,
     name: String,
@@ -533,6 +556,7 @@ impl Paths {
         let name = name.to_string_lossy().into_owned();
         Ok(Paths {
             new: parent.join(format!("{name}.store-new")),
+            old: parent.join(format!("{name}.store-old")),
             copy: parent.join(format!("{name}.store-copy")),
             parent: parent.to_path_buf(),
             name,
@@ -589,6 +613,14 @@ pub fn init_dataset(pool: &PoolName, dir: &Path) -> Result<InitReport> {
         Err(e) => return Err(e),
     }
     let paths = Paths::of(dir)?;
+    if fs::symlink_metadata(&paths.dir).is_err()
+        && fs::symlink_metadata(paths.old.join(MIGRATION)).is_ok()
+    {
+        // Interrupted between the two renames of `swap_names`: the second one.
+        check_trusted(&paths.new)?;
+        fs::rename(&paths.new, &paths.dir).map_err(|e| io_err(OP, &paths.new, e))?;
+        sync_dir(&paths.parent)?;
+    }
     if let Some((named, _)) = read_pointer(&paths.dir)? {
         if named != ds {
             return Err(Error::new(ErrorKind::Exists, OP)
@@ -664,7 +696,7 @@ fn migrate(p: &Paths, ds: &DatasetName) -> Result<InitReport> {
     let pf = File::open(&ptr).map_err(|e| io_err(OP, &ptr, e))?;
     flock_wait(&pf, &ptr, MOUNT_WAIT)?;
     fault(6)?;
-    exchange(&p.dir, &p.new)?;
+    swap_names(p)?;
     sync_dir(&p.parent)?;
     fault(7)?;
     mount_store(ds, guid, &p.dir)?;
@@ -689,13 +721,15 @@ fn finish(p: &Paths, ds: &DatasetName, mut report: InitReport) -> Result<InitRep
     })?;
     report.guid = guid;
     fault(8)?;
-    if fs::symlink_metadata(p.new.join(MIGRATION)).is_ok() {
-        check_trusted(&p.new)?;
-        let aside = p.aside();
-        fs::rename(&p.new, &aside).map_err(|e| io_err(OP, &p.new, e))?;
-        sync_dir(&p.parent)?;
-        report.set_aside = Some(aside);
-        did = true;
+    for from in [&p.new, &p.old] {
+        if fs::symlink_metadata(from.join(MIGRATION)).is_ok() {
+            check_trusted(from)?;
+            let aside = p.aside();
+            fs::rename(from, &aside).map_err(|e| io_err(OP, from, e))?;
+            sync_dir(&p.parent)?;
+            report.set_aside = Some(aside);
+            did = true;
+        }
     }
     release_stale_mount(&p.copy)?;
     let _ = fs::remove_dir(&p.copy);
@@ -901,7 +935,22 @@ fn prepare_mount_point(p: &Paths, ds: &DatasetName, guid: u64) -> Result<PathBuf
     Ok(ptr)
 }
 
-/// Step 6: swaps the names `a` and `b` atomically (`renameat2(RENAME_EXCHANGE)`): at every
+/// Step 6: the old store's directory and the prepared mount point swap names: atomically
+/// with [`exchange`]; where the filesystem holding them cannot (OpenZFS before 2.2 answers
+/// `EINVAL`), in two renames (`dir` → `<dir>.store-old`, `<dir>.store-new` → `dir`), between
+/// which opening the store is refused ([`refuse_half_moved`]) and `init` finishes the second.
+fn swap_names(p: &Paths) -> Result<()> {
+    match exchange(&p.dir, &p.new) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::InvalidArgument || e.kind() == ErrorKind::NotSupported => {
+        }
+        Err(e) => return Err(e),
+    }
+    fs::rename(&p.dir, &p.old).map_err(|e| io_err(OP, &p.dir, e))?;
+    fs::rename(&p.new, &p.dir).map_err(|e| io_err(OP, &p.new, e))
+}
+
+/// Swaps the names `a` and `b` atomically (`renameat2(RENAME_EXCHANGE)`): at every
 /// instant the store's path is either the old store or the new mount point with its pointer.
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     let c = |p: &Path| {
