@@ -211,6 +211,9 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
         .map(|o| SnapshotName::new(&o).map_err(|e| bad(&o, e.to_string())))
         .transpose()?;
     s.encrypted = as_string(t.get("encryption")).is_some_and(|e| e != "off");
+    if s.encrypted {
+        s.encryption = super::crypt::read(dataset)?;
+    }
     s.local_props = local_props(dataset, t)?;
     s.snapshots = snapshots(t)?;
     s.bookmarks = lzc::get_bookmarks(dataset, &["guid", "createtxg"])?
