@@ -342,14 +342,18 @@ fn round_trip(f: &Fix, fs: &str, root: &str, container: &str, strategy: &str) ->
 }
 
 /// `datavault stash drop id`: afterwards the pool holds exactly what it held before, minus the
-/// stash dataset `stash` and its snapshots.
+/// stash dataset `stash`, its snapshots and its bookmarks.
 fn drop_exactly(f: &Fix, id: &str, stash: &str, what: &str) -> TestResult {
     let before = everything(f.pool.name())?;
     f.dv_ok(&["stash", "drop", id, "--yes"])?;
     let after = everything(f.pool.name())?;
     let expected: BTreeMap<String, String> = before
         .into_iter()
-        .filter(|(n, _)| n != stash && !n.starts_with(&format!("{stash}@")))
+        .filter(|(n, _)| {
+            n != stash
+                && !n.starts_with(&format!("{stash}@"))
+                && !n.starts_with(&format!("{stash}#"))
+        })
         .collect();
     ensure!(
         after == expected,
