@@ -114,6 +114,10 @@ fn ok<T>(r: flocker_core::error::Result<T>) -> Result<T, Failed> {
     r.map_err(|e| fail(format!("unexpected error: {e} (kind {:?})", e.kind())))
 }
 
+/// A stash as `stash list --json` reports it: id, stash dataset, `(name, guid)` of each
+/// stashed snapshot.
+type StashRow = (String, String, Vec<(String, String)>);
+
 /// A pool, a private store and key files.
 struct Fix {
     pool: TestPool,
@@ -214,7 +218,7 @@ impl Fix {
     }
 
     /// The stashes `datavault stash list --json` reports: `(id, stash dataset, [(name, guid)])`.
-    fn stashes(&self) -> Result<Vec<(String, String, Vec<(String, String)>)>, Failed> {
+    fn stashes(&self) -> Result<Vec<StashRow>, Failed> {
         let out = self.dv_ok(&["stash", "list", "--json"])?;
         let v: serde_json::Value = serde_json::from_str(&out).map_err(fail)?;
         let mut list = Vec::new();
