@@ -145,11 +145,12 @@ pub(crate) fn send_receive(
         None => None,
     };
     let (r, w) = pipe()?;
+    let flags = SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA | SendFlags::COMPRESS;
     let sender = lzc::send_in_child(
         send,
         pit,
         w,
-        SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA | SendFlags::COMPRESS,
+        super::crypt::send_flags(send.as_str(), flags)?,
     )?;
     let mut opts = ReceiveOptions::new().force(force);
     if let Some(o) = origin {
@@ -725,15 +726,17 @@ impl Runner<'_> {
 /// [`Step::EnsureContainer`]: creates the stash container, or secures an existing one.
 fn ensure_container(c: &DatasetName) -> Result<()> {
     if lzc::exists(c)? {
-        return secure_container(c);
+        secure_container(c)?;
+        return super::crypt::check_container(c);
     }
     let mut props = NvList::new()?;
     props.add_u64("canmount", 0)?;
     props.add_string("mountpoint", "none")?;
     match lzc::create(c, DatasetType::Filesystem, Some(&props), None) {
-        Err(e) if e.kind() == ErrorKind::Exists => Ok(()),
-        r => r,
+        Err(e) if e.kind() == ErrorKind::Exists => {}
+        r => r?,
     }
+    super::crypt::check_container(c)
 }
 
 /// Makes an existing stash container what this crate would have created: a filesystem, not a

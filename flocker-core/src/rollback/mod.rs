@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+mod crypt;
 mod exec;
 mod plan;
 pub(crate) mod read;
@@ -40,6 +41,7 @@ mod store;
 
 use std::io::Read;
 
+pub use crypt::EncryptionState;
 #[cfg(feature = "fault-injection")]
 pub use exec::set_fault_injection;
 pub use plan::{
@@ -92,12 +94,14 @@ pub fn new_stash_id() -> String {
 }
 
 /// Whether `name` (a dataset, snapshot or bookmark) belongs to a stash: it lives under
-/// `<pool>/flocker-stash/`. Retention must never destroy these.
+/// `<pool>/flocker-stash/`, or it is (or lies under) a stash `<E>/flocker-stash/<stash id>`
+/// of a dataset that inherits its key from the encryption root `E`. Retention must never
+/// destroy these.
 pub fn is_stash_dataset(name: &str) -> bool {
     let ds = name.split(['@', '#']).next().unwrap_or(name);
     let mut parts = ds.split('/');
     parts.next();
-    parts.next() == Some(STASH_CONTAINER)
+    parts.next() == Some(STASH_CONTAINER) || crypt::in_root_container(ds)
 }
 
 /// Snapshots retention must keep: each stash's target `fs@S` (the stash is a clone of it) and
@@ -635,7 +639,10 @@ pub fn stash_export(store: &Store, id: &str, path: &std::path::Path) -> Result<u
             &snap,
             prev.as_ref().map(PointInTime::Snapshot),
             pw,
-            SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA,
+            crypt::send_flags(
+                snap.as_str(),
+                SendFlags::LARGE_BLOCK | SendFlags::EMBED_DATA,
+            )?,
         )?;
         let copied = std::io::copy(&mut std::fs::File::from(pr), &mut f);
         let sent = child.finish();

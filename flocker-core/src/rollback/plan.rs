@@ -73,8 +73,22 @@ pub enum Blocker {
         /// The requested snapshot.
         target: SnapshotName,
     },
-    /// Encrypted datasets are not supported yet.
+    /// The dataset is encrypted but its encryption root is not known (a state built without
+    /// it); the reader always fills it in.
     Encrypted,
+    /// `swap` cannot keep the encryption layout: the dataset is its own encryption root, or it
+    /// uses the key of an encryption root that is not its parent's (see ROLLBACK.md).
+    EncryptionSwap {
+        /// The dataset.
+        dataset: DatasetName,
+        /// Its encryption root.
+        root: DatasetName,
+    },
+    /// The key of the encryption root the dataset inherits is not loaded.
+    KeyNotLoaded {
+        /// The encryption root.
+        root: DatasetName,
+    },
     /// The dataset is itself a stash.
     IsStash,
     /// Not enough free space.
@@ -125,6 +139,8 @@ impl Blocker {
         match self {
             Blocker::TargetMissing { .. } => ErrorKind::NotFound,
             Blocker::Encrypted => ErrorKind::NotSupported,
+            Blocker::EncryptionSwap { .. } => ErrorKind::NotSupported,
+            Blocker::KeyNotLoaded { .. } => ErrorKind::KeyNotLoaded,
             Blocker::IsStash => ErrorKind::InvalidArgument,
             Blocker::NoSpace { .. } => ErrorKind::NoSpace,
             Blocker::Held { .. } => ErrorKind::Held,
@@ -142,7 +158,20 @@ impl fmt::Display for Blocker {
             Blocker::TargetMissing { target } => {
                 write!(f, "{target} is not a snapshot of the dataset")
             }
-            Blocker::Encrypted => f.write_str("encrypted datasets are not supported yet"),
+            Blocker::Encrypted => f.write_str("the dataset's encryption root is not known"),
+            Blocker::EncryptionSwap { dataset, root } if dataset == root => write!(
+                f,
+                "{dataset} is its own encryption root: swap would hand the root to the clone; \
+                 copy keeps it"
+            ),
+            Blocker::EncryptionSwap { dataset, root } => write!(
+                f,
+                "{dataset} uses the key of {root}, which is not its parent's encryption root: \
+                 swap cannot rename the clone into place; copy keeps it"
+            ),
+            Blocker::KeyNotLoaded { root } => {
+                write!(f, "the key of {root} is not loaded (zfs load-key {root})")
+            }
             Blocker::IsStash => f.write_str("the dataset is a stash; use `stash restore` instead"),
             Blocker::NoSpace { needed, available } => {
                 write!(f, "needs {needed} bytes, {available} available")
@@ -607,8 +636,9 @@ struct Names {
 }
 
 impl Names {
-    fn new(dataset: &DatasetName, target: &str, stash_id: &str) -> Result<Names> {
-        let container = dataset.pool().as_dataset().child(STASH_CONTAINER)?;
+    fn new(state: &LiveState, target: &str, stash_id: &str) -> Result<Names> {
+        let dataset = &state.dataset;
+        let container = super::crypt::stash_container(state)?;
         Ok(Names {
             stash: container.child(stash_id)?,
             fresh: container.child(&format!("{stash_id}-new"))?,
@@ -630,15 +660,16 @@ pub fn plan(
     strategy: Strategy,
     stash_id: &str,
 ) -> Result<RollbackPlan> {
-    let n = Names::new(&state.dataset, target, stash_id)?;
+    let n = Names::new(state, target, stash_id)?;
     let mut p = empty_plan(state, &n, strategy, stash_id);
     let mut common = Vec::new();
-    if n.container == state.dataset || n.container.is_ancestor_of(&state.dataset) {
+    if n.container == state.dataset
+        || n.container.is_ancestor_of(&state.dataset)
+        || super::is_stash_dataset(state.dataset.as_str())
+    {
         common.push(Blocker::IsStash);
     }
-    if state.encrypted {
-        common.push(Blocker::Encrypted);
-    }
+    common.extend(super::crypt::common_blockers(state));
     let Some(t) = state.snapshot(target) else {
         common.push(Blocker::TargetMissing { target: n.target });
         p.blockers = common;
@@ -659,7 +690,8 @@ pub fn plan(
         return Ok(p);
     };
     p.strategy = Some(chosen);
-    p.reason = why;
+    p.reason = super::crypt::reason(state, strategy, chosen).unwrap_or(why);
+    p.notes.extend(super::crypt::notes(state));
     let (space, mut blockers) = match chosen {
         Strategy::Swap => (swap_space(state), swap_blockers),
         _ => (copy_space(state, &newer), copy_blockers),
@@ -767,6 +799,7 @@ fn swap_blockers(state: &LiveState) -> Vec<Blocker> {
             });
         }
     }
+    v.extend(super::crypt::swap_blockers(state));
     for (k, val) in &state.local_props {
         if !NOT_CLONED.contains(&k.as_str()) && kernel_value(k, val).is_none() {
             v.push(Blocker::Property {

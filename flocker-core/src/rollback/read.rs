@@ -211,7 +211,11 @@ pub fn read_state(dataset: &DatasetName) -> Result<LiveState> {
     s.origin = as_string(t.get("origin"))
         .map(|o| SnapshotName::new(&o).map_err(|e| bad(&o, e.to_string())))
         .transpose()?;
-    s.encrypted = as_string(t.get("encryption")).is_some_and(|e| e != "off");
+    // OpenZFS 2.1's channel programs do not know `encryption` (no value comes back): the
+    // objset statistics decide.
+    s.encryption = super::crypt::read(dataset)?;
+    s.encrypted =
+        s.encryption.is_some() || as_string(t.get("encryption")).is_some_and(|e| e != "off");
     s.local_props = local_props(dataset, t)?;
     s.snapshots = snapshots(t)?;
     s.bookmarks = lzc::get_bookmarks(dataset, &["guid", "createtxg"])?

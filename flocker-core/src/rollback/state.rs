@@ -159,6 +159,8 @@ pub struct LiveState {
     pub origin: Option<SnapshotName>,
     /// Whether it is encrypted.
     pub encrypted: bool,
+    /// Its encryption root, its parent's and its key status, when encrypted.
+    pub encryption: Option<super::crypt::EncryptionState>,
     /// Its mount, if mounted.
     pub mount: Option<MountState>,
     /// Locally set properties (source `local`), user properties included.
@@ -186,6 +188,7 @@ impl LiveState {
             kind,
             origin: None,
             encrypted: false,
+            encryption: None,
             mount: None,
             local_props: BTreeMap::new(),
             snapshots: Vec::new(),

@@ -36,6 +36,13 @@ pub(crate) enum BlockerV1 {
         target: String,
     },
     Encrypted,
+    EncryptionSwap {
+        dataset: String,
+        root: String,
+    },
+    KeyNotLoaded {
+        root: String,
+    },
     IsStash,
     NoSpace {
         needed: u64,
@@ -173,6 +180,11 @@ impl From<&Blocker> for BlockerV1 {
                 target: target.into(),
             },
             Blocker::Encrypted => BlockerV1::Encrypted,
+            Blocker::EncryptionSwap { dataset, root } => BlockerV1::EncryptionSwap {
+                dataset: dataset.into(),
+                root: root.into(),
+            },
+            Blocker::KeyNotLoaded { root } => BlockerV1::KeyNotLoaded { root: root.into() },
             Blocker::IsStash => BlockerV1::IsStash,
             Blocker::NoSpace { needed, available } => BlockerV1::NoSpace { needed, available },
             Blocker::Held { snapshot, tags } => BlockerV1::Held {
@@ -358,6 +370,11 @@ impl TryFrom<BlockerV1> for Blocker {
                 target: sn(&target)?,
             },
             BlockerV1::Encrypted => Blocker::Encrypted,
+            BlockerV1::EncryptionSwap { dataset, root } => Blocker::EncryptionSwap {
+                dataset: dn(&dataset)?,
+                root: dn(&root)?,
+            },
+            BlockerV1::KeyNotLoaded { root } => Blocker::KeyNotLoaded { root: dn(&root)? },
             BlockerV1::IsStash => Blocker::IsStash,
             BlockerV1::NoSpace { needed, available } => Blocker::NoSpace { needed, available },
             BlockerV1::Held { snapshot, tags } => Blocker::Held {
