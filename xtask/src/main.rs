@@ -299,7 +299,7 @@ fn main() -> ExitCode {
             LabCmd::Run(a) => vm::run_command(a.flavour, &a.vm, &a.cmd),
             LabCmd::Shell { flavour, vm } => vm::shell(flavour, &vm),
             LabCmd::Demo { flavour, vm } => vm::demo(flavour, &vm),
-            LabCmd::Info => image::info().map(|()| 0),
+            LabCmd::Info => image::info().and_then(|()| rootfs::info()).map(|()| 0),
             LabCmd::RootSelftest { flavour, vm } => rootfs::selftest(flavour, &vm),
         },
     };

@@ -52,6 +52,8 @@ pub struct ZfsRoot {
 pub struct Template {
     /// Its directory.
     pub dir: PathBuf,
+    /// The flavour (`2.4`).
+    pub flavour: String,
     /// Kernel release.
     pub kernel: String,
     /// Debian version of zfsutils-linux / zfs-initramfs.
@@ -102,6 +104,7 @@ fn read_manifest(dir: &Path) -> Option<Template> {
     };
     let t = Template {
         dir: dir.to_path_buf(),
+        flavour: get("flavour")?,
         kernel: get("kernel")?,
         zfs: get("zfs")?,
         build_secs: get("build_secs")?.parse().ok()?,
@@ -468,4 +471,102 @@ pub fn selftest(flavour: Flavour, vm_args: &VmArgs) -> Result<i32> {
     );
     println!("1 passed, 0 failed");
     Ok(0)
+}
+
+/// `cargo xtask lab info`: the root-on-ZFS templates in the cache.
+pub fn info() -> Result<()> {
+    let images = image::cache_dir().join("images");
+    let mut found: Vec<Template> = std::fs::read_dir(&images)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("root-zfs-"))
+                .filter_map(|e| read_manifest(&e.path()))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_by(|a, b| a.dir.cmp(&b.dir));
+    for t in found {
+        println!(
+            "zfs {} root on ZFS: template built in {:.0} s, kernel {}, zfs {} ({})",
+            t.flavour,
+            t.build_secs,
+            t.kernel,
+            t.zfs,
+            t.dir.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-rootfs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_missing_disk_is_copied_from_the_template_and_then_kept() {
+        let dir = scratch("disk");
+        let t = Template {
+            dir: dir.clone(),
+            flavour: "2.4".into(),
+            kernel: "k".into(),
+            zfs: "z".into(),
+            build_secs: 0.0,
+        };
+        std::fs::write(t.disk(), b"template").unwrap();
+        let disk = dir.join("sub/run.img");
+        assert!(prepare_disk(&t, &disk).unwrap());
+        assert_eq!(std::fs::read(&disk).unwrap(), b"template");
+        // The guest wrote to it: the next run must boot what it wrote, not a new copy.
+        std::fs::write(&disk, b"written by boot 1").unwrap();
+        assert!(!prepare_disk(&t, &disk).unwrap());
+        assert_eq!(std::fs::read(&disk).unwrap(), b"written by boot 1");
+        assert!(!dir.join("sub/run.img.partial").exists());
+        // A directory in the disk's place is refused, not booted.
+        assert!(prepare_disk(&t, &dir.join("sub")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_template_key_follows_the_flavour_image() {
+        let img = |name: &str| Image {
+            dir: PathBuf::from(format!("/c/images/{name}")),
+            kernel: "k".into(),
+            zfs: "z".into(),
+        };
+        let a = template_key(Flavour::V2_4, &img("zfs-2.4-aaaa")).unwrap();
+        assert_eq!(
+            a,
+            template_key(Flavour::V2_4, &img("zfs-2.4-aaaa")).unwrap()
+        );
+        assert_ne!(
+            a,
+            template_key(Flavour::V2_4, &img("zfs-2.4-bbbb")).unwrap()
+        );
+        assert_ne!(
+            a,
+            template_key(Flavour::V2_1, &img("zfs-2.4-aaaa")).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_self_test_checks_what_the_template_is_made_of() {
+        assert!(SELFTEST_COMMON.contains(&format!("= {HOSTID} ]")));
+        assert!(SELFTEST_COMMON.contains(&format!("\"zfs {BOOTFS}\"")));
+        let pool =
+            std::fs::read_to_string(image::repo_root().join("xtask/lab/root-pool.sh")).unwrap();
+        assert!(pool.contains(&format!("zpool set bootfs={BOOTFS} rpool")));
+        let boots = selftest_boots();
+        assert_eq!(
+            boots.iter().map(|b| b.power_cut).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert!(boots[1].cmd[2].contains("@@FLOCKER:POWERCUT@@"));
+    }
 }
