@@ -142,6 +142,10 @@ struct RunArgs {
     /// when it does not exist; it keeps what the guest writes, so the next run is a reboot).
     #[arg(long)]
     root_on_zfs: bool,
+    /// With --root-on-zfs: the kernel's `root=` value (default `ZFS=rpool/ROOT/debian`;
+    /// `zfs:AUTO` boots the pool's `bootfs`).
+    #[arg(long, requires = "root_on_zfs")]
+    kernel_root: Option<String>,
     /// The command to run in the guest.
     #[arg(last = true, required = true)]
     cmd: Vec<String>,
@@ -295,7 +299,9 @@ fn main() -> ExitCode {
                 println!("image for zfs {}: {}", flavour.as_str(), img.dir.display());
                 0
             }),
-            LabCmd::Run(a) if a.root_on_zfs => rootfs::run_command(a.flavour, &a.vm, &a.cmd),
+            LabCmd::Run(a) if a.root_on_zfs => {
+                rootfs::run_command(a.flavour, &a.vm, a.kernel_root.as_deref(), &a.cmd)
+            }
             LabCmd::Run(a) => vm::run_command(a.flavour, &a.vm, &a.cmd),
             LabCmd::Shell { flavour, vm } => vm::shell(flavour, &vm),
             LabCmd::Demo { flavour, vm } => vm::demo(flavour, &vm),

@@ -45,6 +45,14 @@ pub struct ZfsRoot {
     pub initrd: PathBuf,
     /// The raw disk holding the pool (the first virtio disk, `/dev/vda`).
     pub disk: PathBuf,
+    /// What follows `root=` on the kernel command line: `ZFS=<dataset>` (the default:
+    /// `ZFS=rpool/ROOT/debian`), or `zfs:AUTO` for the pool's `bootfs`.
+    pub root: String,
+}
+
+/// The default `root=` value: the template's root dataset, by name.
+pub fn default_root() -> String {
+    format!("ZFS={BOOTFS}")
 }
 
 /// A built root-on-ZFS template.
@@ -168,6 +176,9 @@ fn build(flavour: Flavour, base: &Image, dir: &Path, vm_args: &VmArgs) -> Result
     f.set_len(DISK_BYTES).map_err(|e| e.to_string())?;
     drop(f);
     let mut args = vm_args.clone();
+    // Unpacking the root file system onto the pool takes minutes under TCG, whatever the
+    // caller's command needs.
+    args.timeout = args.timeout.max(1800);
     args.disks = vec![disk];
     args.power_cut = false;
     args.zfs_root = None;
@@ -289,10 +300,12 @@ pub fn prepare_disk(t: &Template, disk: &Path) -> Result<bool> {
 
 /// Boots the flavour's root-on-ZFS system from `disk` (made from the template if missing) and
 /// runs `cmd` as `vm::run_in_lab` does; `args.disks` are attached after it (`/dev/vdb`, ...).
+/// `root` is the kernel's `root=` value (`None`: [`default_root`]).
 pub fn run_in_root_lab(
     flavour: Flavour,
     args: &VmArgs,
     disk: &Path,
+    root: Option<&str>,
     cmd: &[String],
 ) -> Result<Outcome> {
     host::ensure_lab_prereqs()?;
@@ -311,18 +324,24 @@ pub fn run_in_root_lab(
         vmlinuz: t.vmlinuz(),
         initrd: t.initrd(),
         disk,
+        root: root.map_or_else(default_root, str::to_string),
     });
     vm::run_in_lab(flavour, &args, cmd)
 }
 
 /// `cargo xtask lab run --root-on-zfs --disk FILE`: the first `--disk` is the root disk.
-pub fn run_command(flavour: Flavour, args: &VmArgs, cmd: &[String]) -> Result<i32> {
+pub fn run_command(
+    flavour: Flavour,
+    args: &VmArgs,
+    root: Option<&str>,
+    cmd: &[String],
+) -> Result<i32> {
     let mut args = args.clone();
     if args.disks.is_empty() {
         return Err("--root-on-zfs needs --disk FILE (the root disk; made if missing)".into());
     }
     let disk = args.disks.remove(0);
-    let out = run_in_root_lab(flavour, &args, &disk, cmd)?;
+    let out = run_in_root_lab(flavour, &args, &disk, root, cmd)?;
     if out.code != 0 {
         eprintln!("[lab] the command exited with status {}", out.code);
     }
@@ -339,6 +358,8 @@ pub struct Boot {
     /// This boot must end in a power cut (the command prints `@@FLOCKER:POWERCUT@@ <ms>`);
     /// otherwise it must exit 0.
     pub power_cut: bool,
+    /// The kernel's `root=` value for this boot (`None`: [`default_root`]).
+    pub root: Option<String>,
 }
 
 /// Runs `boots` one after the other on the same root disk (made from the template if missing):
@@ -358,8 +379,8 @@ pub fn run_boots(
         args.env.push(format!("FLOCKER_ROOT_BOOT={n}"));
         args.env.extend(b.env.iter().cloned());
         eprintln!("[lab] root-on-ZFS boot {n} of {}", boots.len());
-        let out =
-            run_in_root_lab(flavour, &args, disk, &b.cmd).map_err(|e| format!("boot {n}: {e}"))?;
+        let out = run_in_root_lab(flavour, &args, disk, b.root.as_deref(), &b.cmd)
+            .map_err(|e| format!("boot {n}: {e}"))?;
         if b.power_cut && !out.power_cut {
             return Err(format!(
                 "boot {n} ended (status {}) without asking for the power cut",

@@ -299,8 +299,8 @@ fn boot(
         );
         if let Some(z) = &args.zfs_root {
             eprintln!(
-                "[lab] root on ZFS: {} from {}",
-                crate::rootfs::BOOTFS,
+                "[lab] root on ZFS: root={} from {}",
+                z.root,
                 z.disk.display()
             );
         }
@@ -358,7 +358,7 @@ fn qemu_command(
         Some(z) => (
             z.vmlinuz.clone(),
             z.initrd.clone(),
-            format!("root=ZFS={}", crate::rootfs::BOOTFS),
+            format!("root={}", z.root),
         ),
         None => (img.vmlinuz(), img.initrd(), "root=/dev/vda".to_string()),
     };
