@@ -10,13 +10,16 @@
 #
 # Environment (set by xtask): FLAVOUR (2.1|2.3|2.4), MIRROR (read from the host's apt sources),
 # BASE (the flavour's lab image directory), HOSTID (8 hex digits), WORK (scratch directory:
-# receives rootfs.tar), OUT (receives vmlinuz, initrd.img and kver), DEBS (the per-suite
-# directory of downloaded .deb files shared with build-image.sh).
+# receives rootfs.tar), OUT (receives vmlinuz, initrd.img, kver and zver), DEBS (the per-suite
+# directory of downloaded .deb files shared with build-image.sh). apt gets its own archive
+# directory, seeded with hard links to DEBS and whose new files are linked back into DEBS: an
+# image build of the same suite may be running apt on DEBS at the same time.
 set -euo pipefail
 
 : "${FLAVOUR:?}" "${MIRROR:?}" "${BASE:?}" "${HOSTID:?}" "${WORK:?}" "${OUT:?}" "${DEBS:?}"
 ROOT="$WORK/rootfs"
 MNT="$WORK/base"
+ARCHIVES="$WORK/archives"
 step() { printf '[lab root-image %s] %s\n' "$FLAVOUR" "$*"; }
 
 case "$FLAVOUR" in
@@ -38,8 +41,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cleanup
-rm -rf "$ROOT" "$WORK/rootfs.tar"
-mkdir -p "$ROOT" "$MNT" "$OUT" "$DEBS"
+rm -rf "$ROOT" "$WORK/rootfs.tar" "$ARCHIVES"
+mkdir -p "$ROOT" "$MNT" "$OUT" "$DEBS" "$ARCHIVES/partial"
+shopt -s nullglob
+for deb in "$DEBS"/*.deb; do ln -f "$deb" "$ARCHIVES/" 2>/dev/null || cp "$deb" "$ARCHIVES/"; done
 
 step "copying the zfs $FLAVOUR lab root file system"
 # noload: no journal replay, the image is never written.
@@ -57,7 +62,7 @@ mount -t proc proc "$ROOT/proc"
 mount --bind /sys "$ROOT/sys"
 mount --bind /dev "$ROOT/dev"
 mount --bind /dev/pts "$ROOT/dev/pts"
-mount --bind "$DEBS" "$ROOT/var/cache/apt/archives"
+mount --bind "$ARCHIVES" "$ROOT/var/cache/apt/archives"
 
 in_root() { chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
 APT=(apt-get -y -q -o Dpkg::Use-Pty=0 --no-install-recommends)
@@ -103,6 +108,10 @@ rm -rf "$ROOT/tmp/flocker-initrd"
 
 step "trimming"
 umount "$ROOT/var/cache/apt/archives"
+for deb in "$ARCHIVES"/*.deb; do
+  [ -e "$DEBS/${deb##*/}" ] || ln "$deb" "$DEBS/" 2>/dev/null || cp "$deb" "$DEBS/" || true
+done
+rm -rf "$ARCHIVES"
 rm -rf "$ROOT/var/lib/apt/lists/"* "$ROOT/usr/share/doc/"* "$ROOT/usr/share/man/"*
 cleanup
 trap - EXIT

@@ -162,12 +162,7 @@ fn build(flavour: Flavour, base: &Image, dir: &Path, vm_args: &VmArgs) -> Result
         flavour.as_str(),
         dir.display()
     );
-    {
-        // apt in the copy uses the suite's shared download directory, like the image builds.
-        let _suite =
-            image::lock(&image::cache_dir().join(format!("build-{}.lock", flavour.suite())))?;
-        host_half(flavour, base, &work, &partial, started)?;
-    }
+    host_half(flavour, base, &work, &partial, started)?;
     let host_secs = started.elapsed().as_secs_f64();
 
     let disk = partial.join("rpool.img");
