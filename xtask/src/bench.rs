@@ -765,6 +765,7 @@ mod tests {
                 accel: crate::Accel::Tcg,
                 disks: Vec::new(),
                 power_cut: false,
+                zfs_root: None,
             },
         };
         let script = runner_script(Path::new("/b"), &opts, Path::new("/o/s.json"));

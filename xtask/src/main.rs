@@ -7,6 +7,7 @@ mod host;
 mod image;
 mod package;
 mod reboot;
+mod rootfs;
 mod test;
 mod vm;
 
@@ -120,6 +121,14 @@ enum LabCmd {
     },
     /// Print where the cache is and what it holds.
     Info,
+    /// Check the root-on-ZFS lab: three boots on one disk (files on / and /home kept, a power
+    /// cut in the second boot, the pool imported again in the third).
+    RootSelftest {
+        #[arg(long = "zfs", value_enum, default_value_t = Flavour::V2_1)]
+        flavour: Flavour,
+        #[command(flatten)]
+        vm: VmArgs,
+    },
 }
 
 #[derive(Args)]
@@ -128,6 +137,15 @@ struct RunArgs {
     flavour: Flavour,
     #[command(flatten)]
     vm: VmArgs,
+    /// Boot Debian installed on a ZFS root pool (rpool/ROOT/debian as /, rpool/home as /home)
+    /// through Debian's zfs initramfs, from the first `--disk` (made from the flavour's template
+    /// when it does not exist; it keeps what the guest writes, so the next run is a reboot).
+    #[arg(long)]
+    root_on_zfs: bool,
+    /// With --root-on-zfs: the kernel's `root=` value (default `ZFS=rpool/ROOT/debian`;
+    /// `zfs:AUTO` boots the pool's `bootfs`).
+    #[arg(long, requires = "root_on_zfs")]
+    kernel_root: Option<String>,
     /// The command to run in the guest.
     #[arg(last = true, required = true)]
     cmd: Vec<String>,
@@ -162,6 +180,10 @@ pub struct VmArgs {
     /// the given delay after the guest asks for it.
     #[arg(skip)]
     pub power_cut: bool,
+    /// Boot from a root pool on this disk instead of the image's ext4 root (set by
+    /// `rootfs::run_in_root_lab`).
+    #[arg(skip)]
+    pub zfs_root: Option<rootfs::ZfsRoot>,
 }
 
 #[derive(Args)]
@@ -277,10 +299,14 @@ fn main() -> ExitCode {
                 println!("image for zfs {}: {}", flavour.as_str(), img.dir.display());
                 0
             }),
+            LabCmd::Run(a) if a.root_on_zfs => {
+                rootfs::run_command(a.flavour, &a.vm, a.kernel_root.as_deref(), &a.cmd)
+            }
             LabCmd::Run(a) => vm::run_command(a.flavour, &a.vm, &a.cmd),
             LabCmd::Shell { flavour, vm } => vm::shell(flavour, &vm),
             LabCmd::Demo { flavour, vm } => vm::demo(flavour, &vm),
-            LabCmd::Info => image::info().map(|()| 0),
+            LabCmd::Info => image::info().and_then(|()| rootfs::info()).map(|()| 0),
+            LabCmd::RootSelftest { flavour, vm } => rootfs::selftest(flavour, &vm),
         },
     };
     match res {

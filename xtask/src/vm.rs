@@ -97,6 +97,7 @@ fn kvm_works(img: &Image) -> bool {
         accel: Accel::Kvm,
         disks: Vec::new(),
         power_cut: false,
+        zfs_root: None,
     };
     let ok = boot(
         img,
@@ -179,6 +180,10 @@ modprobe zfs >/tmp/modprobe.log 2>&1 || fail "modprobe zfs failed: $(tr '\n' ' '
 i=0; while [ ! -e /dev/zfs ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /dev/zfs ] || fail "the zfs module loaded but /dev/zfs did not appear"
 ZV=$(cat /sys/module/zfs/version 2>/dev/null) || fail "no /sys/module/zfs/version"
+# Root on ZFS: the initramfs mounted only the root dataset; no systemd mounts the others.
+if [ "$(stat -f -c %T /)" = zfs ]; then
+  zfs mount -a >/tmp/zfs-mount.log 2>&1 || fail "zfs mount -a failed: $(tr '\n' ' ' </tmp/zfs-mount.log)"
+fi
 "#,
     );
 }
@@ -292,6 +297,13 @@ fn boot(
             args.mem,
             args.timeout
         );
+        if let Some(z) = &args.zfs_root {
+            eprintln!(
+                "[lab] root on ZFS: root={} from {}",
+                z.root,
+                z.disk.display()
+            );
+        }
     }
     let started = Instant::now();
     let mut child = q
@@ -339,21 +351,41 @@ fn qemu_command(
         "-no-reboot",
     ]);
     q.args(["-m", &args.mem.to_string(), "-smp", &args.cpus.to_string()]);
-    q.arg("-kernel")
-        .arg(img.vmlinuz())
-        .arg("-initrd")
-        .arg(img.initrd());
+    // Root on ZFS (crate::rootfs): the template's kernel and zfs initramfs, which imports the
+    // pool on the disk and mounts the root dataset before it runs our init; the disk is written
+    // in place. Otherwise the image's ext4 root, with the writes thrown away.
+    let (kernel, initrd, root) = match &args.zfs_root {
+        Some(z) => (
+            z.vmlinuz.clone(),
+            z.initrd.clone(),
+            format!("root={}", z.root),
+        ),
+        None => (img.vmlinuz(), img.initrd(), "root=/dev/vda".to_string()),
+    };
+    q.arg("-kernel").arg(kernel).arg("-initrd").arg(initrd);
     // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can fail and
     // panic the boot ("IO-APIC + timer doesn't work!"); seen once in the reboot tests.
-    q.args([
-        "-append",
-        "root=/dev/vda rw console=ttyS0 quiet loglevel=1 init=/sbin/flocker-init panic=-1 \
-         systemd.show_status=0 rd.udev.log_level=0 mitigations=off no_timer_check",
-    ]);
-    q.arg("-drive").arg(format!(
-        "file={},if=virtio,format=raw,snapshot=on,cache=unsafe",
-        img.rootfs().display()
+    q.arg("-append").arg(format!(
+        "{root} rw console=ttyS0 quiet loglevel=1 init=/sbin/flocker-init panic=-1 \
+         systemd.show_status=0 rd.udev.log_level=0 mitigations=off no_timer_check"
     ));
+    match &args.zfs_root {
+        Some(z) => {
+            if !z.disk.is_file() {
+                return Err(format!("root disk {} does not exist", z.disk.display()));
+            }
+            q.arg("-drive").arg(format!(
+                "file={},if=virtio,format=raw,cache=writeback",
+                z.disk.display()
+            ));
+        }
+        None => {
+            q.arg("-drive").arg(format!(
+                "file={},if=virtio,format=raw,snapshot=on,cache=unsafe",
+                img.rootfs().display()
+            ));
+        }
+    }
     for d in &args.disks {
         if !d.is_file() {
             return Err(format!("disk image {} does not exist", d.display()));
