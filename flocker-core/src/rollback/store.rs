@@ -452,7 +452,7 @@ impl Store {
     /// Creates the directory and its `stash` directory (mode 0700) when missing, and checks
     /// that both are trusted.
     fn create_dirs(&self) -> Result<()> {
-        for sub in [self.dir.clone(), self.dir.join("stash")] {
+        for sub in [self.dir.clone(), self.dir.join("stash"), self.dir.join("tree")] {
             if !sub.exists() {
                 fs::DirBuilder::new()
                     .recursive(true)
@@ -715,5 +715,6 @@ fn with_path(e: Error, path: &Path) -> Error {
 }
 
 pub(super) mod plan_v1;
+mod tree_v1;
 #[cfg(test)]
 mod tests;
