@@ -1,6 +1,5 @@
 //! Carrying out a plan: one journaled, GUID-checked, idempotent step at a time; recovery.
 
-#[cfg(feature = "fault-injection")]
 use std::cell::Cell;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
@@ -59,10 +58,43 @@ fn fault_point(i: usize) -> Result<()> {
     env_fault(&i.to_string(), &format!("step {}", i + 1))
 }
 
+thread_local! {
+    /// The member of a tree operation this thread is running (`tree::TreeMember`).
+    static MEMBER: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// While alive, the single-dataset operation on this thread is member `k` of a tree
+/// operation: its fault points are named `<k>.<point>` (see [`fault_point`]).
+pub(crate) struct TreeMember(Option<usize>);
+
+impl TreeMember {
+    pub(crate) fn enter(k: usize) -> TreeMember {
+        TreeMember(MEMBER.with(|m| m.replace(Some(k))))
+    }
+}
+
+impl Drop for TreeMember {
+    fn drop(&mut self) {
+        MEMBER.with(|m| m.set(self.0));
+    }
+}
+
+/// A fault point of a tree operation (`tree.<step>`, `tree-restore.<step>`), test-only like
+/// [`fault_point`].
+pub(crate) fn tree_fault(at: &str) -> Result<()> {
+    env_fault(at, at)
+}
+
 #[cfg(feature = "fault-injection")]
 /// The `FLOCKER_CORE_FAULT` half of [`fault_point`]: `at` is a step index or the name of a
 /// point inside a step (`commit`: after the record is written, before the journal says so).
+/// Inside member `k` of a tree operation the point is named `<k>.<at>`.
 fn env_fault(at: &str, what: &str) -> Result<()> {
+    let at = match MEMBER.with(Cell::get) {
+        Some(k) if !at.starts_with("tree") => format!("{k}.{at}"),
+        _ => at.to_string(),
+    };
+    let at = at.as_str();
     if let Ok(v) = std::env::var("FLOCKER_CORE_FAULT") {
         let (n, how) = match v.split_once(':') {
             Some((n, k)) => (n.to_string(), k),

@@ -38,6 +38,7 @@ mod plan;
 pub(crate) mod read;
 mod state;
 mod store;
+mod tree;
 
 use std::io::Read;
 
@@ -58,6 +59,10 @@ pub use store::location::set_init_fault;
 pub use store::location::{
     INIT_STEPS, InitReport, OP_STORE_CHECK, STORE_DATASET, StoreLocation, init_dataset,
     is_store_dataset_name, store_dataset, store_location,
+};
+pub use tree::{
+    TreeBlocker, TreePhase, TreePlan, TreeStash, member_records, plan_rollback_tree, plan_tree,
+    rollback_tree, stash_drop_tree, stash_restore_tree, tree_differences, tree_list, tree_show,
 };
 pub use store::{
     DEFAULT_DIR, Journal, JournalOp, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store,
@@ -146,7 +151,8 @@ fn refuse(p: &RollbackPlan) -> Error {
 ///
 /// With nothing to recover it only reads: it creates no file, not even the store's directory.
 pub fn recover(store: &Store) -> Result<Option<String>> {
-    if store.journals()?.is_empty() {
+    if store.journals()?.is_empty() && !store.trees()?.iter().any(|t| t.phase != TreePhase::Done)
+    {
         return Ok(None);
     }
     let _lock = store.lock()?;
@@ -172,6 +178,18 @@ fn recover_locked(store: &Store, scope: Option<&str>) -> Result<Option<String>> 
         match recover_one(store, j) {
             Ok(w) => done.push(w),
             Err(_) if scope.is_some_and(|s| !related(s, dataset.as_str())) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Then the tree operations, whose members' own journals are now recovered: each goes on.
+    for t in store.trees()? {
+        if t.phase == TreePhase::Done {
+            continue;
+        }
+        let root = t.root.clone();
+        match tree::recover_tree(store, t) {
+            Ok(w) => done.push(w),
+            Err(_) if scope.is_some_and(|s| !related(s, root.as_str())) => {}
             Err(e) => return Err(e),
         }
     }
@@ -345,6 +363,8 @@ pub struct StashView {
     pub used: u64,
     /// Where it can be browsed, if mounted (`<path>/.zfs/snapshot/<name>`).
     pub browse: Option<String>,
+    /// The tree stash it is a member of (a recursive rollback), if any.
+    pub tree: Option<String>,
 }
 
 /// The JSON shape of a [`StashView`].
@@ -360,6 +380,7 @@ struct StashJson<'a> {
     verified: bool,
     used: u64,
     browse: Option<&'a str>,
+    tree: Option<&'a str>,
 }
 
 impl serde::Serialize for StashView {
@@ -376,6 +397,7 @@ impl serde::Serialize for StashView {
             verified: self.verified,
             used: self.used,
             browse: self.browse.as_deref(),
+            tree: self.tree.as_deref(),
         }
         .serialize(s)
     }
@@ -398,12 +420,25 @@ fn view(r: StashRecord) -> Result<StashView> {
         record: r,
         verified,
         browse,
+        tree: None,
     })
 }
 
-/// All stashes (from the trusted records), each verified against the pool.
+/// All stashes (from the trusted records), each verified against the pool; the members of a
+/// tree stash (a recursive rollback) name it in [`StashView::tree`].
 pub fn stash_list(store: &Store) -> Result<Vec<StashView>> {
-    store.records()?.into_iter().map(view).collect()
+    let trees = store.trees()?;
+    store
+        .records()?
+        .into_iter()
+        .map(|r| {
+            let tree = trees
+                .iter()
+                .find(|t| (0..t.members.len()).any(|k| t.member_id(k) == r.id))
+                .map(|t| t.id.clone());
+            view(r).map(|v| StashView { tree, ..v })
+        })
+        .collect()
 }
 
 /// One stash.
@@ -433,15 +468,19 @@ pub fn stash_restore(store: &Store, id: &str, strategy: Strategy) -> Result<Stas
     let dataset = store.record(id)?.dataset;
     store.check_outside(std::slice::from_ref(&dataset))?;
     recover_locked(store, Some(dataset.as_str()))?;
-    restore_locked(store, id, strategy, 0)
+    restore_locked(store, id, strategy, 0, None)
 }
 
+/// Restores stash `id` under the lock; the replaced state becomes stash `new_id` (a new id
+/// when `None`).
 fn restore_locked(
     store: &Store,
     id: &str,
     strategy: Strategy,
     depth: usize,
+    new_id: Option<&str>,
 ) -> Result<StashRecord> {
+    let new_id = new_id.map_or_else(new_stash_id, str::to_string);
     let r = verified(store, id)?;
     let target = r.target.clone();
     if info_one(r.target.as_str())?.is_none() && depth < 64 {
@@ -452,7 +491,7 @@ fn restore_locked(
                 && o.snapshots.iter().any(|s| s.guid == r.target_guid)
         });
         if let Some(h) = holder {
-            restore_locked(store, &h.id, strategy, depth + 1)?;
+            restore_locked(store, &h.id, strategy, depth + 1, None)?;
         }
     }
     let t = info_one(r.target.as_str())?
@@ -465,7 +504,7 @@ fn restore_locked(
     let state = read_state(&target.dataset())?;
     if strategy != Strategy::Copy && state.kind == DatasetKind::Filesystem {
         // Swap the stash back in (O(1), keeps every object and its clones) when possible.
-        let sb = plan_swap_back(&state, &r, &new_stash_id())?;
+        let sb = plan_swap_back(&state, &r, &new_id)?;
         if sb.is_runnable() {
             return rollback_journaled(store, &sb, Some(id.to_string()));
         }
@@ -473,7 +512,7 @@ fn restore_locked(
             return Err(refuse(&sb));
         }
     }
-    let p = plan(&state, target.short_name(), strategy, &new_stash_id())?;
+    let p = plan(&state, target.short_name(), strategy, &new_id)?;
     let newer = rollback_locked(store, &p)?;
     let mut runner = exec::Runner {
         store,
@@ -511,6 +550,11 @@ pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     let _lock = store.lock()?;
     let dataset = store.record(id)?.dataset;
     recover_locked(store, Some(dataset.as_str()))?;
+    drop_locked(store, id)
+}
+
+/// [`stash_drop`] under the lock.
+fn drop_locked(store: &Store, id: &str) -> Result<()> {
     let r = verified(store, id)?;
     let i = info_one(r.stash_dataset.as_str())?.unwrap_or_default();
     let ours: Vec<String> = r
@@ -556,6 +600,9 @@ pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
 /// Errors: [`ErrorKind::NotFound`] when no interrupted operation has that id.
 pub fn recover_abandon(store: &Store, id: &str) -> Result<String> {
     let _lock = store.lock()?;
+    if store.has_tree(id)? {
+        return tree::abandon_tree(store, id);
+    }
     let j = store
         .journals()?
         .into_iter()

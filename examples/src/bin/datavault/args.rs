@@ -211,6 +211,10 @@ pub struct RollbackArgs {
     pub target: String,
     /// `--strategy` (the last one when given twice; default `auto`).
     pub strategy: Strategy,
+    /// `-r`: the dataset and its descendants.
+    pub recursive: bool,
+    /// `--keep-missing` (only with `-r`).
+    pub keep_missing: bool,
     pub dry_run: bool,
     pub json: bool,
     pub yes: bool,
@@ -401,6 +405,8 @@ fn rollback(m: &ArgMatches) -> Result<RollbackArgs, Refused> {
     Ok(RollbackArgs {
         target: positional(m, "DATASET@SNAP").unwrap_or_default(),
         strategy,
+        recursive: flag(m, "recursive"),
+        keep_missing: flag(m, "keep-missing"),
         dry_run: flag(m, "dry-run"),
         json: flag(m, "json"),
         yes: flag(m, "yes"),
@@ -669,6 +675,8 @@ mod tests {
             Some(Parsed::Rollback(RollbackArgs {
                 target: "p/a@b".into(),
                 strategy: Strategy::Copy,
+                recursive: false,
+                keep_missing: false,
                 dry_run: false,
                 json: false,
                 yes: true
@@ -678,6 +686,8 @@ mod tests {
             parse(&["rollback", "p/a@b", "--dry-run", "--json"]),
             Some(Parsed::Rollback(RollbackArgs {
                 strategy: Strategy::Auto,
+                recursive: false,
+                keep_missing: false,
                 dry_run: true,
                 json: true,
                 yes: false,

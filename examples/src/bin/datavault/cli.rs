@@ -329,6 +329,20 @@ fn rollback() -> Command {
             opt("strategy", "STRATEGY", "swap (O(1), clones), copy, or auto")
                 .value_parser(["auto", "swap", "copy"]),
         )
+        .arg(
+            flag(
+                "recursive",
+                "The dataset and every descendant, to one recursive snapshot (one tree stash)",
+            )
+            .short('r'),
+        )
+        .arg(
+            flag(
+                "keep-missing",
+                "With -r: carry descendants without the snapshot over unchanged",
+            )
+            .requires("recursive"),
+        )
         .arg(flag("dry-run", "Show the plan; change nothing"))
         .arg(json())
         .arg(yes())

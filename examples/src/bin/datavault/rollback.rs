@@ -2,15 +2,21 @@
 //! of `flocker_core::rollback`.
 
 use flocker_core::name::SnapshotName;
-use flocker_core::rollback::{self, RollbackPlan, StashRecord, StashView, Store, Strategy};
+use flocker_core::rollback::{
+    self, RollbackPlan, StashRecord, StashView, Store, Strategy, TreePlan, TreeStash,
+};
 
 use crate::args::{RecoverArgs, RollbackArgs, StashArgs};
 use crate::common::{Failure, confirm, json, store};
 
-/// `datavault rollback DATASET@SNAP [--strategy auto|swap|copy] [--dry-run] [--json] [--yes]`
+/// `datavault rollback DATASET@SNAP [-r [--keep-missing]] [--strategy auto|swap|copy]
+/// [--dry-run] [--json] [--yes]`
 pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     let target = SnapshotName::new(&f.target).map_err(|e| Failure::Zfs(e.into()))?;
     let st = store()?;
+    if f.recursive {
+        return rollback_tree(f, &st, &target);
+    }
     let plan = rollback::plan_rollback(&target, f.strategy)?;
     if f.dry_run || !plan.is_runnable() {
         if f.json {
@@ -37,6 +43,79 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
         println!("{}", done_line(&rec));
     }
     Ok(())
+}
+
+/// `rollback -r`: the tree plan, then every member (one tree stash).
+fn rollback_tree(f: &RollbackArgs, st: &Store, target: &SnapshotName) -> Result<(), Failure> {
+    let plan = rollback::plan_rollback_tree(target, f.strategy, f.keep_missing)?;
+    if f.dry_run || !plan.is_runnable() {
+        if f.json {
+            println!("{}", plan.to_json());
+        } else {
+            print!("{plan}");
+        }
+        if !plan.is_runnable() {
+            return Err(Failure::Refused(format!(
+                "rollback refused, nothing changed: {}",
+                plan.refusals().join("; ")
+            )));
+        }
+        return Ok(());
+    }
+    if !f.json {
+        print!("{plan}");
+    }
+    confirm(
+        f.yes,
+        &format!(
+            "roll {} and {} descendant(s) back to @{}?",
+            plan.root,
+            plan.members.len() - 1,
+            plan.target.short_name()
+        ),
+    )?;
+    let t = rollback::rollback_tree(st, &plan)?;
+    tree_done(st, &t, f.json, &plan)
+}
+
+/// What a tree rollback did: a line, or the tree record with its members' records as JSON.
+fn tree_done(st: &Store, t: &TreeStash, json_out: bool, plan: &TreePlan) -> Result<(), Failure> {
+    let members = rollback::member_records(st, t)?;
+    if json_out {
+        println!("{}", tree_json(t, &members));
+        return Ok(());
+    }
+    let snaps: usize = members.iter().map(|r| r.snapshots.len()).sum();
+    println!(
+        "rolled back {} dataset(s) of {} to @{}; stash {} holds {snaps} snapshot(s){}",
+        members.len(),
+        t.root,
+        t.target,
+        t.id,
+        if plan.kept.is_empty() {
+            String::new()
+        } else {
+            format!("; {} kept unchanged", plan.kept.len())
+        }
+    );
+    Ok(())
+}
+
+/// A tree stash as JSON: `id`, `root`, `target`, `strategy`, `phase`, `kept`, `members` (each
+/// member's stash record, as `rollback --json` prints one).
+fn tree_json(t: &TreeStash, members: &[StashRecord]) -> String {
+    let v = serde_json::json!({
+        "id": t.id,
+        "tree": true,
+        "root": t.root.as_str(),
+        "target": t.target,
+        "strategy": t.strategy,
+        "phase": t.phase.as_str(),
+        "created": t.created.unix_timestamp(),
+        "kept": t.kept.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+        "members": members,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 
 /// Why `plan` cannot run (`None`: it can), as `rollback` and the `ui` say it.
@@ -84,6 +163,45 @@ pub fn stash(a: &StashArgs) -> Result<(), Failure> {
             scripted,
             parsable,
         } => stash_list(*json, *scripted, *parsable),
+        StashArgs::Show { id, json } if is_tree(id)? => tree_show(id, *json),
+        StashArgs::Restore { id, yes } if is_tree(id)? => {
+            let st = store()?;
+            let t = rollback::tree_show(&st, id)?;
+            confirm(
+                *yes,
+                &format!(
+                    "restore {} and its {} descendant(s) to their state before stash {id}?",
+                    t.root,
+                    t.members.len() - 1
+                ),
+            )?;
+            let newer = rollback::stash_restore_tree(&st, id, Strategy::Auto)?;
+            println!(
+                "restored {} dataset(s) of {}; their replaced state is in stash {}",
+                newer.members.len(),
+                t.root,
+                newer.id
+            );
+            Ok(())
+        }
+        StashArgs::Drop { id, yes } if is_tree(id)? => {
+            let st = store()?;
+            let t = rollback::tree_show(&st, id)?;
+            let n: usize = rollback::member_records(&st, &t)?
+                .iter()
+                .map(|r| r.snapshots.len())
+                .sum();
+            confirm(
+                *yes,
+                &format!(
+                    "destroy stash {id} ({} dataset(s), {n} snapshot(s))?",
+                    t.members.len()
+                ),
+            )?;
+            rollback::stash_drop_tree(&st, id)?;
+            println!("dropped stash {id}");
+            Ok(())
+        }
         StashArgs::Show { id, json } => stash_show(id, *json),
         StashArgs::Restore { id, yes } => {
             let (st, s) = confirmed(id, *yes, |id, s| {
@@ -131,13 +249,17 @@ fn stash_list(json_out: bool, scripted: bool, parsable: bool) -> Result<(), Fail
     } else {
         for s in &v {
             println!(
-                "{}  {} -> {}  {} snapshot(s)  {} bytes  {}",
+                "{}  {} -> {}  {} snapshot(s)  {} bytes  {}{}",
                 s.record.id,
                 s.record.dataset,
                 s.record.target,
                 s.record.snapshots.len(),
                 s.used,
-                if s.verified { "verified" } else { "UNVERIFIED" }
+                if s.verified { "verified" } else { "UNVERIFIED" },
+                s.tree
+                    .as_ref()
+                    .map(|t| format!("  (tree stash {t})"))
+                    .unwrap_or_default()
             );
         }
     }
@@ -196,6 +318,39 @@ fn stash_show(id: &str, json_out: bool) -> Result<(), Failure> {
     match &s.browse {
         Some(p) => println!("browse: {p}"),
         None => println!("browse: not mounted (clone a snapshot to browse it)"),
+    }
+    Ok(())
+}
+
+/// Whether `id` names a tree stash (a recursive rollback's) rather than one dataset's.
+fn is_tree(id: &str) -> Result<bool, Failure> {
+    Ok(store()?.has_tree(id)?)
+}
+
+/// `stash show ID [--json]` of a tree stash: the tree, then each member.
+fn tree_show(id: &str, json_out: bool) -> Result<(), Failure> {
+    let st = store()?;
+    let t = rollback::tree_show(&st, id)?;
+    let members = rollback::member_records(&st, &t)?;
+    if json_out {
+        println!("{}", tree_json(&t, &members));
+        return Ok(());
+    }
+    println!(
+        "stash {} (tree of {} dataset(s), {})",
+        t.id,
+        t.members.len(),
+        t.phase.as_str()
+    );
+    println!("root: {} rolled back to @{}", t.root, t.target);
+    for d in &t.kept {
+        println!("kept unchanged: {d}");
+    }
+    for r in &members {
+        println!("member {}: {} ({} snapshot(s))", r.id, r.dataset, r.snapshots.len());
+        for sn in &r.snapshots {
+            println!("  {}@{} guid {}", r.stash_dataset, sn.name, sn.guid);
+        }
     }
     Ok(())
 }
