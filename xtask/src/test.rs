@@ -303,7 +303,8 @@ impl Images {
 }
 
 /// The shell script that runs each ZFS test binary once in the boot, between `### binary PATH`
-/// and `### exit N` markers, with `filter` as extra arguments.
+/// and `### exit N` markers (then `### took N s`, its wall time), with `filter` as extra
+/// arguments.
 fn runner_script(bins: &[PathBuf], filter: &[String]) -> String {
     let mut script =
         String::from("#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n");
@@ -311,12 +312,32 @@ fn runner_script(bins: &[PathBuf], filter: &[String]) -> String {
     for b in bins {
         let q = sh_quote(&b.to_string_lossy());
         script.push_str(&format!(
-            "echo '### binary {}'\n{q} --test-threads=2 --color never {}\necho \"### exit $?\"\n",
+            "echo '### binary {}'\nt0=$(date +%s)\n{q} --test-threads=2 --color never {}\n\
+             echo \"### exit $?\"\necho \"### took $(( $(date +%s) - t0 )) s\"\n",
             b.display(),
             extra.join(" ")
         ));
     }
     script
+}
+
+/// Each binary's wall time in the runner's stdout (its file name without the hash, seconds).
+fn binary_times(text: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut name = String::new();
+    for l in text.lines() {
+        let l = l.trim_end_matches('\r');
+        if let Some(path) = l.strip_prefix("### binary ") {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            name = file.rsplit_once('-').map_or(file, |(n, _)| n).to_string();
+        } else if let Some(secs) = l
+            .strip_prefix("### took ")
+            .and_then(|t| t.trim_end_matches(" s").parse().ok())
+        {
+            out.push((name.clone(), secs));
+        }
+    }
+    out
 }
 
 /// The test counts in the runner's stdout, summed over the binaries; a binary that printed no
@@ -416,6 +437,9 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
     let out = vm::run_script_in_lab(flavour, &vm_args, &runner)?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut counts = runner_counts(&text);
+    for (name, secs) in binary_times(&text) {
+        println!("== {name}: {secs} s");
+    }
     println!(
         "== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)",
         flavour.as_str(),
@@ -571,11 +595,20 @@ mod tests {
         assert_eq!(
             runner_script(&bins, &filter),
             "#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n\
-             echo '### binary /t/a-1'\n/t/a-1 --test-threads=2 --color never --exact 'x y'\n\
-             echo \"### exit $?\"\n\
-             echo '### binary /t/b c'\n'/t/b c' --test-threads=2 --color never --exact 'x y'\n\
-             echo \"### exit $?\"\n"
+             echo '### binary /t/a-1'\nt0=$(date +%s)\n\
+             /t/a-1 --test-threads=2 --color never --exact 'x y'\n\
+             echo \"### exit $?\"\necho \"### took $(( $(date +%s) - t0 )) s\"\n\
+             echo '### binary /t/b c'\nt0=$(date +%s)\n\
+             '/t/b c' --test-threads=2 --color never --exact 'x y'\n\
+             echo \"### exit $?\"\necho \"### took $(( $(date +%s) - t0 )) s\"\n"
         );
+    }
+
+    #[test]
+    fn binary_times_name_each_binary() {
+        let text = "### binary /t/deps/rollback-0123abcd\ntest result: ok. 1 passed;\n\
+                    ### exit 0\n### took 42 s\n### binary /t/b\n### exit 1\n### took x s\n";
+        assert_eq!(binary_times(text), vec![("rollback".to_string(), 42)]);
     }
 
     #[test]
