@@ -688,10 +688,12 @@ fn run_restore(store: &Store, mut t: TreeStash) -> Result<TreeStash> {
         t.next += 1;
         store.put_tree(&t)?;
     }
+    // The restored tree's file goes first: killed before the next write, recovery finds this
+    // tree at its end and only marks it done (no file is left that names no stash).
+    store.remove_tree(&of)?;
     t.phase = TreePhase::Done;
     t.restore_of = None;
     store.put_tree(&t)?;
-    store.remove_tree(&of)?;
     Ok(t)
 }
 
