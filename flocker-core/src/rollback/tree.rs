@@ -940,7 +940,7 @@ mod tests {
         assert_eq!(store.tree(ID).unwrap_or_else(|e| panic!("{e}")), t);
         assert_eq!(
             tree_list(&store).unwrap_or_else(|e| panic!("{e}")),
-            [t.clone()]
+            std::slice::from_ref(&t)
         );
         assert_eq!(t.member_id(2), format!("{ID}-2"));
         store.remove_tree(ID).unwrap_or_else(|e| panic!("{e}"));
