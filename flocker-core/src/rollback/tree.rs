@@ -14,7 +14,7 @@ use std::fmt;
 use time::OffsetDateTime;
 
 use super::{
-    LiveState, PRE_PREFIX, RollbackPlan, StashRecord, Store, Strategy, exec,
+    LiveState, PRE_PREFIX, RollbackPlan, STASH_CONTAINER, StashRecord, Store, Strategy, exec,
     is_stash_dataset, new_stash_id, plan, plan_differences, read_state, recover_locked, refuse,
     rollback_journaled,
 };
@@ -286,7 +286,7 @@ pub fn plan_tree(
         blockers: Vec::new(),
     };
     for (k, st) in states.iter().enumerate() {
-        if k > 0 && is_stash_dataset(st.dataset.as_str()) {
+        if k > 0 && in_stash(&st.dataset) {
             continue;
         }
         match st.snapshot(target) {
@@ -312,6 +312,12 @@ pub fn plan_tree(
     Ok(p)
 }
 
+/// Whether a descendant is no member of a tree: a stash, or a stash container (the pool's, or
+/// `<E>/flocker-stash` of an encryption root `E` inside the tree, and everything under it).
+fn in_stash(d: &DatasetName) -> bool {
+    is_stash_dataset(d.as_str()) || d.as_str().split('/').skip(1).any(|c| c == STASH_CONTAINER)
+}
+
 /// The live states of `root` and every descendant, root first, parents before children.
 fn read_tree(root: &DatasetName) -> Result<Vec<LiveState>> {
     let r = read_state(root)?;
@@ -320,7 +326,7 @@ fn read_tree(root: &DatasetName) -> Result<Vec<LiveState>> {
         .children
         .iter()
         .map(|c| c.name.clone())
-        .filter(|c| !is_stash_dataset(c.as_str()))
+        .filter(|c| !in_stash(c))
         .collect();
     v.push(r);
     for c in children {
@@ -450,7 +456,10 @@ fn join(v: &[DatasetName]) -> String {
     if v.is_empty() {
         return "none".into();
     }
-    v.iter().map(DatasetName::as_str).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(DatasetName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs (or, from recovery, goes on with) a tree rollback from step `t.next`.
@@ -580,7 +589,11 @@ pub(crate) fn abandon_tree(store: &Store, id: &str) -> Result<String> {
     Ok(format!(
         "abandoned the tree {} {id}: nothing destroyed; members with a stash: {}",
         what.as_str(),
-        if done.is_empty() { "none".to_string() } else { done.join(", ") }
+        if done.is_empty() {
+            "none".to_string()
+        } else {
+            done.join(", ")
+        }
     ))
 }
 
@@ -635,11 +648,7 @@ pub fn stash_drop_tree(store: &Store, id: &str) -> Result<()> {
 /// children before parents), and the states they replace go into a new tree stash, whose
 /// record is returned. Journaled as one operation (the new tree's file); [`super::recover`]
 /// finishes it.
-fn restore_tree_locked(
-    store: &Store,
-    id: &str,
-    strategy: Strategy,
-) -> Result<TreeStash> {
+fn restore_tree_locked(store: &Store, id: &str, strategy: Strategy) -> Result<TreeStash> {
     let old = store.tree(id)?;
     if old.phase != TreePhase::Done {
         return Err(Error::new(ErrorKind::Busy, "stash restore")
@@ -679,10 +688,12 @@ fn run_restore(store: &Store, mut t: TreeStash) -> Result<TreeStash> {
         t.next += 1;
         store.put_tree(&t)?;
     }
+    // The restored tree's file goes first: killed before the next write, recovery finds this
+    // tree at its end and only marks it done (no file is left that names no stash).
+    store.remove_tree(&of)?;
     t.phase = TreePhase::Done;
     t.restore_of = None;
     store.put_tree(&t)?;
-    store.remove_tree(&of)?;
     Ok(t)
 }
 
@@ -702,4 +713,241 @@ fn drop_tree_locked(store: &Store, id: &str) -> Result<()> {
         }
     }
     store.remove_tree(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DatasetKind, SnapshotState};
+    use super::*;
+
+    const ID: &str = "20261206T194000-abcdef";
+
+    fn dn(s: &str) -> DatasetName {
+        DatasetName::new(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Snapshot `ds@name` taken in txg `txg` (GUID unique per dataset and txg).
+    fn snap(ds: &str, name: &str, txg: u64, salt: u64) -> SnapshotState {
+        let n = SnapshotName::new(format!("{ds}@{name}")).unwrap_or_else(|e| panic!("{e}"));
+        let at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(txg as i64);
+        SnapshotState::new(
+            crate::snapshot::Snapshot::from_parts(n, salt * 1_000_000 + txg, txg, at),
+            1 << 20,
+        )
+    }
+
+    /// Dataset `ds` (GUID `salt`) with snapshots `(name, txg)`.
+    fn ds(name: &str, salt: u64, snaps: &[(&str, u64)]) -> LiveState {
+        let mut s = LiveState::new(dn(name), salt, DatasetKind::Filesystem);
+        s.snapshots = snaps.iter().map(|(n, t)| snap(name, n, *t, salt)).collect();
+        s.written = 1 << 20;
+        s.available = 1 << 40;
+        s
+    }
+
+    /// `tank/fs`, `tank/fs/a`, `tank/fs/a/b`, each with the recursive snapshots S (txg 10) and
+    /// N (txg 30); `tank/fs/a` also has its own `x` (txg 20).
+    fn tree() -> Vec<LiveState> {
+        vec![
+            ds("tank/fs", 1, &[("S", 10), ("N", 30)]),
+            ds("tank/fs/a", 2, &[("S", 10), ("x", 20), ("N", 30)]),
+            ds("tank/fs/a/b", 3, &[("S", 10), ("N", 30)]),
+        ]
+    }
+
+    fn plan_ok(states: &[LiveState], keep: bool) -> TreePlan {
+        plan_tree(states, "S", Strategy::Auto, ID, keep).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn names(p: &TreePlan) -> Vec<&str> {
+        p.members.iter().map(|m| m.dataset.as_str()).collect()
+    }
+
+    #[test]
+    fn members_in_order_with_member_stash_ids() {
+        let p = plan_ok(&tree(), false);
+        assert!(p.is_runnable(), "{:?}", p.refusals());
+        assert_eq!(names(&p), ["tank/fs", "tank/fs/a", "tank/fs/a/b"]);
+        let ids: Vec<&str> = p.members.iter().map(|m| m.stash_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [format!("{ID}-0"), format!("{ID}-1"), format!("{ID}-2")]
+        );
+        assert_eq!(p.createtxg, 10);
+        assert_eq!(p.target.as_str(), "tank/fs@S");
+        assert_eq!(p.pre_name(), format!("flocker-pre-{ID}"));
+        assert!(p.kept.is_empty() && p.blockers.is_empty());
+        // Each member's plan is its own: its target, its newer snapshots.
+        let a = &p.members[1];
+        assert_eq!(a.target.as_str(), "tank/fs/a@S");
+        assert_eq!(a.target_guid, 2_000_010);
+        let stashed: Vec<&str> = a.stashed.iter().map(|s| s.short_name()).collect();
+        assert_eq!(stashed, ["x", "N"]);
+        assert_eq!(
+            a.stash_dataset.as_str(),
+            format!("tank/flocker-stash/{ID}-1")
+        );
+        let s = p.to_string();
+        assert!(
+            s.contains("2 descendant(s)") && s.contains(&format!("stash {ID}-2")),
+            "{s}"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&p.to_json()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(j["runnable"], true);
+        assert_eq!(j["members"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn missing_descendant_is_refused_with_a_clear_message() {
+        let mut st = tree();
+        st.insert(2, ds("tank/fs/c", 4, &[("N", 30)]));
+        let p = plan_ok(&st, false);
+        assert!(!p.is_runnable());
+        assert_eq!(
+            p.blockers,
+            [TreeBlocker::Missing {
+                dataset: dn("tank/fs/c")
+            }]
+        );
+        let e = p.refusal();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("tank/fs/c has no snapshot of that name")
+                && msg.contains("--keep-missing")
+                && msg.contains("nothing changed"),
+            "{msg}"
+        );
+        assert!(p.to_string().contains("REFUSED"));
+        assert!(p.kept.is_empty());
+    }
+
+    #[test]
+    fn keep_missing_lists_the_descendant_as_kept() {
+        let mut st = tree();
+        st.insert(2, ds("tank/fs/c", 4, &[("N", 30)]));
+        let p = plan_ok(&st, true);
+        assert!(p.is_runnable(), "{:?}", p.refusals());
+        assert_eq!(p.kept, [dn("tank/fs/c")]);
+        assert_eq!(names(&p), ["tank/fs", "tank/fs/a", "tank/fs/a/b"]);
+        // Member ids stay contiguous: the kept dataset is no member.
+        assert_eq!(p.members[2].stash_id, format!("{ID}-2"));
+        assert!(
+            p.to_string().contains("kept unchanged (no @S): tank/fs/c"),
+            "{p}"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&p.to_json()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(j["kept"][0], "tank/fs/c");
+    }
+
+    #[test]
+    fn keep_missing_never_keeps_the_root() {
+        let mut st = tree();
+        st[0] = ds("tank/fs", 1, &[("N", 30)]);
+        let p = plan_ok(&st, true);
+        assert!(!p.is_runnable());
+        assert!(p.kept.is_empty());
+        assert_eq!(p.createtxg, 0);
+        assert_eq!(p.refusal().kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn snapshot_of_another_txg_is_not_atomic() {
+        let mut st = tree();
+        st[2] = ds("tank/fs/a/b", 3, &[("S", 11), ("N", 30)]);
+        let p = plan_ok(&st, false);
+        assert!(!p.is_runnable());
+        assert_eq!(
+            p.blockers,
+            [TreeBlocker::NotAtomic {
+                snapshot: SnapshotName::new("tank/fs/a/b@S").unwrap_or_else(|e| panic!("{e}")),
+                createtxg: 11,
+                expected: 10,
+            }]
+        );
+        assert_eq!(p.refusal().kind(), ErrorKind::Mismatch);
+        assert!(
+            p.refusal()
+                .to_string()
+                .contains("not one recursive snapshot")
+        );
+        // --keep-missing does not excuse it.
+        assert!(!plan_ok(&st, true).is_runnable());
+    }
+
+    #[test]
+    fn stash_datasets_below_the_root_are_no_members() {
+        // An encryption root keeps its stashes under `<root>/flocker-stash`.
+        let mut st = tree();
+        st.push(ds("tank/fs/flocker-stash", 5, &[]));
+        st.push(ds(&format!("tank/fs/flocker-stash/{ID}"), 6, &[]));
+        let p = plan_ok(&st, false);
+        assert_eq!(names(&p), ["tank/fs", "tank/fs/a", "tank/fs/a/b"]);
+        assert!(p.is_runnable(), "{:?}", p.refusals());
+    }
+
+    #[test]
+    fn empty_tree_is_invalid() {
+        let e = plan_tree(&[], "S", Strategy::Auto, ID, false).err();
+        assert_eq!(e.map(|e| e.kind()), Some(ErrorKind::InvalidArgument));
+    }
+
+    #[test]
+    fn differences_name_what_changed() {
+        let was = plan_ok(&tree(), false);
+        assert!(tree_differences(&was, &plan_ok(&tree(), false)).is_empty());
+        let mut st = tree();
+        st.push(ds("tank/fs/d", 7, &[("S", 10)]));
+        let d = tree_differences(&was, &plan_ok(&st, false));
+        assert!(d.len() == 1 && d[0].contains("members changed"), "{d:?}");
+        let mut st = tree();
+        st[1].snapshots.push(snap("tank/fs/a", "late", 40, 2));
+        let d = tree_differences(&was, &plan_ok(&st, false));
+        assert!(
+            d.iter().all(|x| x.starts_with("tank/fs/a: ")) && !d.is_empty(),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn tree_file_round_trip() {
+        let dir = std::env::temp_dir().join(format!("flocker-tree-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.trees().unwrap_or_else(|e| panic!("{e}")).is_empty());
+        let p = plan_ok(&tree(), false);
+        let t = TreeStash {
+            id: ID.into(),
+            root: p.root.clone(),
+            target: "S".into(),
+            createtxg: 10,
+            strategy: Strategy::Copy,
+            phase: TreePhase::Rollback,
+            restore_of: None,
+            members: p
+                .members
+                .iter()
+                .map(|m| (m.dataset.clone(), m.dataset_guid, m.target_guid))
+                .collect(),
+            kept: vec![dn("tank/fs/c")],
+            next: 2,
+            created: now_seconds(),
+        };
+        store.put_tree(&t).unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.has_tree(ID).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(store.tree(ID).unwrap_or_else(|e| panic!("{e}")), t);
+        assert_eq!(
+            tree_list(&store).unwrap_or_else(|e| panic!("{e}")),
+            std::slice::from_ref(&t)
+        );
+        assert_eq!(t.member_id(2), format!("{ID}-2"));
+        store.remove_tree(ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.tree(ID).err().map(|e| e.kind()),
+            Some(ErrorKind::NotFound)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
