@@ -130,6 +130,19 @@ impl Pty {
         }
     }
 
+    /// Waits until the raw output holds `needle`: what the program wrote just before it
+    /// exited may still be on its way through the reader thread.
+    fn wait_output(&self, needle: &str) -> TestResult {
+        let start = Instant::now();
+        while !self.text().contains(needle) {
+            if start.elapsed() > WAIT {
+                return Err(fail(format!("no {needle:?} in the output: {:?}", self.text())));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     fn send(&mut self, keys: &str) -> TestResult {
         self.master.write_all(keys.as_bytes()).map_err(fail)?;
         self.master.flush().map_err(fail)
@@ -342,6 +355,8 @@ fn quits_cleanly_in_a_terminal() -> TestResult {
     let code = t.wait_exit()?;
     ensure!(code == 0, "datavault ui exited {code}: {}", t.screen());
     ensure!(t.sane()?, "the terminal was left in raw mode");
+    t.wait_output("\x1b[?1049l")?;
+    t.wait_output("\x1b[?25h")?;
     let out = t.text();
     ensure!(
         out.contains("\x1b[?1049h") && out.contains("\x1b[?1049l"),
