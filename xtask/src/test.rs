@@ -385,6 +385,14 @@ fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Pa
     counts
 }
 
+/// The root-on-ZFS rollback-at-next-boot tests (`rootboot::*`) the filter selects.
+fn rootboot_tests(flavour: Flavour, opts: &Options, bin_dir: &Path) -> Counts {
+    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
+    let wanted =
+        |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
+    crate::rootboot::run(flavour, &opts.vm, &target_base(), bin_dir, &wanted)
+}
+
 fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(String, Counts)> {
     let img = images.get(flavour)?;
     let env = image::dev_env(flavour, &img)?;
@@ -425,6 +433,7 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
 
     counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
     counts.add(reboot_tests(flavour, opts, &bins, &bin_dir));
+    counts.add(rootboot_tests(flavour, opts, &bin_dir));
     let upstream = out
         .zfs_version
         .split('-')
