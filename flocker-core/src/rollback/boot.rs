@@ -468,16 +468,18 @@ pub(crate) fn run_cancel(store: &Store, j: &Journal) -> Result<String> {
                 now.guid
             )));
     }
-    // Children the renames moved come back under the original.
+    // Children the renames moved under the incoming dataset (which took them along when it
+    // left the live name) come back under the original.
     for s in &p.steps {
         if let Step::Rename { from, to } = s
             && from != fs
             && *from != incoming
             && to != fs
-            && lzc::exists(to)?
-            && let Some(last) = to.as_str().strip_prefix(&format!("{fs}/"))
         {
-            lzc::rename(to, &fs.child(last)?)?;
+            let moved = incoming.child(to.last_component())?;
+            if lzc::exists(&moved)? && !lzc::exists(to)? {
+                lzc::rename(&moved, to)?;
+            }
         }
     }
     fault("boot-cancel.3")?;
