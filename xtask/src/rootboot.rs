@@ -267,7 +267,10 @@ pub fn run(
                 let _ = std::fs::remove_file(&disk);
             }
             Err(e) => {
-                println!("test {full} ... FAILED ({e}; disk kept: {})", disk.display());
+                println!(
+                    "test {full} ... FAILED ({e}; disk kept: {})",
+                    disk.display()
+                );
                 counts.failed += 1;
             }
         }
@@ -286,7 +289,11 @@ mod tests {
             assert!(b.len() >= 2, "{case}");
             for (i, x) in b.iter().enumerate() {
                 assert!(x.cmd[2].starts_with(COMMON));
-                assert_eq!(x.power_cut, case == "power_cut" && i == 0, "{case} boot {i}");
+                assert_eq!(
+                    x.power_cut,
+                    case == "power_cut" && i == 0,
+                    "{case} boot {i}"
+                );
                 if x.power_cut {
                     assert!(x.cmd[2].contains("@@FLOCKER:POWERCUT@@"));
                 }

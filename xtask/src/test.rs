@@ -434,7 +434,15 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
         out.boot_secs
     );
 
-    counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
+    // The lab's own tests (`lab::*`) follow the filter like every other test.
+    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
+    if positional.is_empty()
+        || positional
+            .iter()
+            .any(|f| "lab::guest_".contains(f.as_str()) || f.starts_with("lab::"))
+    {
+        counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
+    }
     counts.add(reboot_tests(flavour, opts, &bins, &bin_dir));
     counts.add(rootboot_tests(flavour, opts, &bin_dir));
     let upstream = out
