@@ -283,7 +283,24 @@ pub(crate) fn snapshot_stash(store: &Store, j: &mut Journal, snapshot: &Snapshot
             )));
     }
     if !lzc::exists(snapshot)? {
-        lzc::snapshot(std::slice::from_ref(snapshot), None)?;
+        // What was written last before the shutdown may be only in the stash's intent log
+        // (`sync` commits the ZIL, not a transaction group), which the kernel replays when the
+        // filesystem is mounted, never into a snapshot: mount it once, privately, first.
+        let dir = replay_dir(&p.stash_id);
+        if !is_mounted(&stash) {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| kernel::io_error(ErrorKind::Io, "rollback", &dir.to_string_lossy(), &e))?;
+            let flags = libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV;
+            kernel::mount_zfs(stash.as_str(), &dir, flags).map_err(|e| {
+                kernel::io_error(ErrorKind::Io, "rollback", stash.as_str(), &e)
+                    .with_detail(format!("mounting the stash to replay its intent log: {e}"))
+            })?;
+        }
+        let snap = lzc::snapshot(std::slice::from_ref(snapshot), None);
+        unmount_replay(&stash, &dir)?;
+        snap?;
+    } else {
+        unmount_replay(&stash, &replay_dir(&p.stash_id))?;
     }
     let g = info_one(snapshot.as_str())?
         .map(|i| i.guid)
@@ -295,6 +312,24 @@ pub(crate) fn snapshot_stash(store: &Store, j: &mut Journal, snapshot: &Snapshot
             .push(StashedSnapshot::new(snapshot.short_name(), g));
         store.put_record(&r)?;
     }
+    Ok(())
+}
+
+/// Where [`snapshot_stash`] mounts the stash for a moment (its intent log is replayed).
+fn replay_dir(id: &str) -> std::path::PathBuf {
+    std::path::Path::new("/run/flocker-core/replay").join(id)
+}
+
+/// Unmounts the stash from [`replay_dir`] if it is mounted there (a crash may have left it).
+fn unmount_replay(stash: &DatasetName, dir: &std::path::Path) -> Result<()> {
+    let here = dir.to_string_lossy();
+    if kernel::zfs_mounts()
+        .iter()
+        .any(|(s, p)| s == stash.as_str() && *p == here)
+    {
+        kernel::unmount(dir)?;
+    }
+    let _ = std::fs::remove_dir(dir);
     Ok(())
 }
 
