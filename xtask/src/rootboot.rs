@@ -94,7 +94,7 @@ original() {
   [ "$(zfs get -H -o value mountpoint "$ROOT")" = / ] || fail "$1: mountpoint $(zfs get -H -o value mountpoint "$ROOT")"
   [ "$(zfs get -H -o value canmount "$ROOT")" = noauto ] || fail "$1: canmount $(zfs get -H -o value canmount "$ROOT")"
   [ "$(zpool get -H -o value bootfs rpool)" = "$ROOT" ] || fail "$1: bootfs is $(zpool get -H -o value bootfs rpool)"
-  [ -z "$(zfs list -H -o name -r rpool/flocker-stash 2>/dev/null | grep /)" ] || fail "$1: left under the container: $(zfs list -H -o name -r rpool/flocker-stash)"
+  [ -z "$(zfs list -H -o name -r rpool/flocker-stash 2>/dev/null | grep "^rpool/flocker-stash/")" ] || fail "$1: left under the container: $(zfs list -H -o name -r rpool/flocker-stash)"
   [ -z "$(zfs list -H -o name -t snapshot "$ROOT" | grep flocker-)" ] || fail "$1: snapshots left: $(zfs list -H -o name -t snapshot "$ROOT")"
   "$DV" stash list | grep -q "no stashes" || fail "$1: stash list: $("$DV" stash list)"
   [ "$(mnt /)" = "zfs $ROOT" ] || fail "$1: / is '$(mnt /)'"
