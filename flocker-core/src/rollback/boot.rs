@@ -269,7 +269,11 @@ pub(crate) fn still_pending(j: &Journal) -> bool {
 }
 
 /// [`Step::SnapshotStash`]: the stash's last state as a snapshot, added to the record.
-pub(crate) fn snapshot_stash(store: &Store, j: &mut Journal, snapshot: &SnapshotName) -> Result<()> {
+pub(crate) fn snapshot_stash(
+    store: &Store,
+    j: &mut Journal,
+    snapshot: &SnapshotName,
+) -> Result<()> {
     let p = &j.plan;
     let stash = snapshot.dataset();
     let si = info_one(stash.as_str())?
@@ -288,8 +292,9 @@ pub(crate) fn snapshot_stash(store: &Store, j: &mut Journal, snapshot: &Snapshot
         // filesystem is mounted, never into a snapshot: mount it once, privately, first.
         let dir = replay_dir(&p.stash_id);
         if !is_mounted(&stash) {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| kernel::io_error(ErrorKind::Io, "rollback", &dir.to_string_lossy(), &e))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                kernel::io_error(ErrorKind::Io, "rollback", &dir.to_string_lossy(), &e)
+            })?;
             let flags = libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV;
             kernel::mount_zfs(stash.as_str(), &dir, flags).map_err(|e| {
                 kernel::io_error(ErrorKind::Io, "rollback", stash.as_str(), &e)
@@ -386,7 +391,10 @@ fn incoming_mounted(j: &Journal) -> Result<bool> {
     let Some(cg) = j.guids.get("clone").copied() else {
         return Ok(false);
     };
-    let incoming = p.incoming.clone().map_or_else(|| fresh_name(&p.stash_dataset), Ok)?;
+    let incoming = p
+        .incoming
+        .clone()
+        .map_or_else(|| fresh_name(&p.stash_dataset), Ok)?;
     for n in [&p.dataset, &incoming] {
         if info_one(n.as_str())?.is_some_and(|i| i.guid == cg) && is_mounted(n) {
             return Ok(true);
@@ -425,10 +433,12 @@ pub fn cancel_at_next_boot(store: &Store, id: Option<&str>) -> Result<String> {
     }
     if found.len() > 1 {
         let ids: Vec<String> = found.iter().map(|j| j.plan.stash_id.clone()).collect();
-        return Err(Error::new(ErrorKind::InvalidArgument, "cancel").with_detail(format!(
-            "several rollbacks at next boot are pending ({}): name one",
-            ids.join(", ")
-        )));
+        return Err(
+            Error::new(ErrorKind::InvalidArgument, "cancel").with_detail(format!(
+                "several rollbacks at next boot are pending ({}): name one",
+                ids.join(", ")
+            )),
+        );
     }
     let mut j = found.remove(0);
     if is_cancelling(&j) {
@@ -450,7 +460,8 @@ pub fn cancel_at_next_boot(store: &Store, id: Option<&str>) -> Result<String> {
         ));
     }
     let a = await_index(&p).unwrap_or(usize::MAX);
-    let booted = j.next_step > a || (j.next_step == a && !still_pending(&j)) || incoming_mounted(&j)?;
+    let booted =
+        j.next_step > a || (j.next_step == a && !still_pending(&j)) || incoming_mounted(&j)?;
     if booted {
         return Err(Error::new(ErrorKind::NotSupported, "cancel")
             .with_name(p.dataset.as_str())
@@ -692,7 +703,10 @@ mod tests {
         });
         // commit, noauto, the two renames back to back, ..., bootfs, wait, final snapshot.
         assert!(commit < noauto && noauto + 1 == r1 && r1 + 1 == r2, "{p}");
-        assert!(r2 < bfs && bfs + 1 == wait && wait + 2 == p.steps.len(), "{p}");
+        assert!(
+            r2 < bfs && bfs + 1 == wait && wait + 2 == p.steps.len(),
+            "{p}"
+        );
         assert_eq!(
             p.steps.last(),
             Some(&Step::SnapshotStash {
@@ -708,15 +722,19 @@ mod tests {
         assert_eq!(props.get("canmount"), Some(&PropValue::Number(2)));
         assert!(!props.contains_key("mountpoint"));
         // The mountpoint moves to the new dataset; the stash inherits none.
-        assert!(pos(&Step::InheritProp {
-            dataset: stash.clone(),
-            prop: "mountpoint".into()
-        }) < wait);
-        assert!(pos(&Step::SetProp {
-            dataset: root.clone(),
-            prop: "mountpoint".into(),
-            value: PropValue::Text("/".into())
-        }) < wait);
+        assert!(
+            pos(&Step::InheritProp {
+                dataset: stash.clone(),
+                prop: "mountpoint".into()
+            }) < wait
+        );
+        assert!(
+            pos(&Step::SetProp {
+                dataset: root.clone(),
+                prop: "mountpoint".into(),
+                value: PropValue::Text("/".into())
+            }) < wait
+        );
         // The JSON round trip of a journal keeps the new steps.
         let j = Journal::new(OP, p.clone(), None);
         let text = serde_json::to_string(&crate::rollback::store::JournalV1::from(&j)).unwrap();
@@ -775,8 +793,8 @@ mod tests {
         let mut st = root();
         st.dataset = ds(&format!("rpool/flocker-stash/{ID}"));
         st.snapshots = vec![snap(st.dataset.as_str(), "S", 10)];
-        let p = plan_at_next_boot(&st, "S", Strategy::Auto, "20261206T194001-abcdef", None)
-            .unwrap();
+        let p =
+            plan_at_next_boot(&st, "S", Strategy::Auto, "20261206T194001-abcdef", None).unwrap();
         assert!(p.blockers.contains(&Blocker::IsStash));
     }
 

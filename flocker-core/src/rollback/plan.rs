@@ -429,7 +429,10 @@ impl fmt::Display for Step {
                 "wait for the next boot (the system then runs the rolled-back {dataset})"
             ),
             Step::SnapshotStash { snapshot } => {
-                write!(f, "after the boot: snapshot {snapshot} (the state at shutdown)")
+                write!(
+                    f,
+                    "after the boot: snapshot {snapshot} (the state at shutdown)"
+                )
             }
         }
     }

@@ -709,7 +709,10 @@ mod tests {
         ));
         assert!(matches!(
             parse(&["rollback", "--cancel"]),
-            Some(Parsed::Rollback(RollbackArgs { cancel: Some(None), .. }))
+            Some(Parsed::Rollback(RollbackArgs {
+                cancel: Some(None),
+                ..
+            }))
         ));
         let with_id = parse(&["rollback", "--cancel", "20261206T194000-abcdef"]);
         let Some(Parsed::Rollback(a)) = with_id else {
@@ -719,14 +722,20 @@ mod tests {
         assert!(a.target.is_empty());
         // Usage errors (exit 2): each names what is wrong.
         for (args, words) in [
-            (&["rollback", "p/a@b", "-r", "--at-next-boot"][..], "-r is not supported"),
+            (
+                &["rollback", "p/a@b", "-r", "--at-next-boot"][..],
+                "-r is not supported",
+            ),
             (
                 &["rollback", "p/a@b", "--at-next-boot", "--strategy", "copy"],
                 "--strategy copy",
             ),
             (&["rollback", "--cancel", "bad/id"], "stash ID"),
             (&["rollback", "p/a@b", "--cancel"], "cannot be used with"),
-            (&["rollback", "--cancel", "x", "--at-next-boot"], "cannot be used with"),
+            (
+                &["rollback", "--cancel", "x", "--at-next-boot"],
+                "cannot be used with",
+            ),
             (&["rollback", "--cancel", "-r"], "cannot be used with"),
             (&["rollback"], "DATASET@SNAP"),
         ] {

@@ -52,10 +52,7 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
         ),
     )?;
     let rec = rollback::rollback(&st, &plan)?;
-    let pending = at_boot
-        && rollback::pending_boot(&st)?
-            .iter()
-            .any(|p| p.id == rec.id);
+    let pending = at_boot && rollback::pending_boot(&st)?.iter().any(|p| p.id == rec.id);
     if f.json {
         let mut v = serde_json::to_value(&rec).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
@@ -242,7 +239,11 @@ pub fn stash(a: &StashArgs) -> Result<(), Failure> {
                 format!(
                     "restore {} to its state before stash {id}{}?",
                     s.record.dataset,
-                    if *at_next_boot { " at the next boot" } else { "" }
+                    if *at_next_boot {
+                        " at the next boot"
+                    } else {
+                        ""
+                    }
                 )
             })?;
             let newer = if *at_next_boot {
@@ -250,7 +251,10 @@ pub fn stash(a: &StashArgs) -> Result<(), Failure> {
             } else {
                 rollback::stash_restore(&st, id, Strategy::Auto)?
             };
-            if rollback::pending_boot(&st)?.iter().any(|p| p.id == newer.id) {
+            if rollback::pending_boot(&st)?
+                .iter()
+                .any(|p| p.id == newer.id)
+            {
                 println!(
                     "scheduled: {} is restored from stash {id} at the next boot; its state now \
                      (and what is written until then) goes to stash {} (cancel: `datavault \
