@@ -166,6 +166,10 @@ k=1
 for i in $(seq 0 $((N - 1))) commit; do
   rc=0
   FLOCKER_CORE_FAULT="$i:kill" "$DV" rollback "$ROOT@S" --at-next-boot --yes >"$K/kill.out" 2>&1 || rc=$?
+  # Every fault point up to the wait is reached in this boot (the last step runs after the boot).
+  if [ "$i" = commit ] || [ "$i" -lt $((N - 1)) ]; then
+    [ "$rc" = 137 ] || fail "the rollback was not killed before step $i (status $rc; a datavault without fault injection?): $(cat "$K/kill.out")"
+  fi
   "$DV" recover >"$K/recover.out" 2>&1 || fail "recover after a kill before step $i (status $rc) failed: $(cat "$K/recover.out")"
   if "$DV" stash list --json | grep -q '"pending_boot": "rollback"'; then
     ID=$("$DV" stash list -H | cut -f1 | head -n 1)
