@@ -7,6 +7,7 @@ mod host;
 mod image;
 mod package;
 mod reboot;
+mod rootboot;
 mod rootfs;
 mod test;
 mod vm;

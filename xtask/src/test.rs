@@ -406,6 +406,17 @@ fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Pa
     counts
 }
 
+/// The root-on-ZFS rollback-at-next-boot tests (`rootboot::*`) the filter selects.
+fn rootboot_tests(flavour: Flavour, opts: &Options, bin_dir: &Path) -> Counts {
+    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
+    let wanted =
+        |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
+    if !crate::rootboot::names().iter().any(|n| wanted(n)) {
+        return Counts::default();
+    }
+    crate::rootboot::run(flavour, &opts.vm, &target_base(), bin_dir, &wanted)
+}
+
 fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(String, Counts)> {
     let img = images.get(flavour)?;
     let env = image::dev_env(flavour, &img)?;
@@ -425,6 +436,10 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
             flavour.as_str()
         ),
     }
+    // The package's build (without the test features) writes its `datavault` into the base
+    // target directory, which is 2.1's lab one: build the lab's again (cached: a relink) so that
+    // the `datavault` the guest runs honours FLOCKER_CORE_FAULT.
+    build_for(flavour, &env)?;
     // The whole suite runs in one boot: allow at least an hour (it took 17 min per flavour on a
     // saturated host), so a slow machine is not mistaken for a hung guest.
     vm_args.timeout = vm_args.timeout.max(3600);
@@ -447,8 +462,17 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
         out.boot_secs
     );
 
-    counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
+    // The lab's own tests (`lab::*`) follow the filter like every other test.
+    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
+    if positional.is_empty()
+        || positional
+            .iter()
+            .any(|f| LAB_SELF_TESTS.iter().any(|n| n.contains(f.as_str())))
+    {
+        counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
+    }
     counts.add(reboot_tests(flavour, opts, &bins, &bin_dir));
+    counts.add(rootboot_tests(flavour, opts, &bin_dir));
     let upstream = out
         .zfs_version
         .split('-')
@@ -457,6 +481,13 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
         .to_string();
     Ok((format!("zfs-{upstream}"), counts))
 }
+
+/// The names of [`lab_self_tests`], for the filter.
+const LAB_SELF_TESTS: [&str; 3] = [
+    "lab::guest_failure_propagates",
+    "lab::guest_hang_is_reported",
+    "lab::kernel_panic_is_reported",
+];
 
 /// Tests of the lab itself, one boot each: a failing command, a hung guest and a kernel panic
 /// must each fail the host side with the right status or message, within a bounded time.

@@ -273,6 +273,22 @@ pub(crate) fn unpack(op: &'static str, name: &str, packed: &[u8]) -> Result<NvLi
     })
 }
 
+/// The pool's `bootfs` (empty when it has none), from `ZFS_IOC_POOL_GET_PROPS` (the kernel
+/// reports the dataset it stores by object under its current name).
+///
+/// Errors: [`ErrorKind::NotFound`] (no such pool), and the ioctl's others.
+pub(crate) fn pool_bootfs(pool: &str, buf: &mut Buffer) -> Result<String> {
+    const OP: &str = "ZFS_IOC_POOL_GET_PROPS";
+    let cmd = call(OP, POOL_GET_PROPS, pool, buf, true, |_| Ok(()))?;
+    let props = unpack(OP, pool, filled(&cmd, buf))?;
+    let v = props
+        .as_ref()
+        .get_nvlist("bootfs")
+        .ok()
+        .and_then(|p| p.get_str("value").ok().map(str::to_string));
+    Ok(v.filter(|v| v != "-").unwrap_or_default())
+}
+
 /// The pool's `altroot` (empty when it has none), from `ZFS_IOC_POOL_GET_PROPS`.
 ///
 /// Errors: [`ErrorKind::NotFound`] (no such pool), and the ioctl's others.

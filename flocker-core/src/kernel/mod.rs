@@ -114,6 +114,25 @@ pub(crate) fn set_props(dataset: &DatasetName, props: &NvList) -> Result<()> {
     ioctl(OP, dataset.as_str(), ZFS_IOC_SET_PROP, &mut cmd)
 }
 
+/// Sets the pool property `bootfs` of `dataset`'s pool to `dataset`, like `zpool set bootfs=`
+/// (`ZFS_IOC_POOL_SET_PROPS`).
+pub(crate) fn set_pool_bootfs(dataset: &DatasetName) -> Result<()> {
+    const OP: &str = "ZFS_IOC_POOL_SET_PROPS";
+    let pool = dataset.pool();
+    let mut l = NvList::new()?;
+    l.add_string("bootfs", dataset.as_str())?;
+    let packed = l.pack()?;
+    let mut cmd = ZfsCmd::new(pool.as_str())?;
+    cmd.nvlist_src = packed.as_ptr() as u64;
+    cmd.nvlist_src_size = packed.len() as u64;
+    ioctl(
+        OP,
+        pool.as_str(),
+        sys::ZFS_IOC_POOL_SET_PROPS as libc::c_ulong,
+        &mut cmd,
+    )
+}
+
 /// Sets one property. See [`set_props`].
 pub(crate) fn set_prop(
     dataset: &DatasetName,

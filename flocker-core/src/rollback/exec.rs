@@ -227,12 +227,24 @@ impl Runner<'_> {
             let i = self.journal.next_step;
             fault_point(i)?;
             let step = &steps[i];
+            if matches!(step, Step::AwaitBoot { .. }) && super::boot::still_pending(&self.journal) {
+                // A rollback at next boot: scheduled; the journal waits for the boot.
+                return Ok(());
+            }
             self.check_guids(step)?;
             self.step(step)?;
             self.journal.next_step = i + 1;
             self.store.put_journal(&self.journal)?;
         }
         Ok(())
+    }
+
+    /// Whether the plan stopped at its wait for the next boot ([`Step::AwaitBoot`]).
+    pub(crate) fn pending(&self) -> bool {
+        matches!(
+            self.plan().steps.get(self.journal.next_step),
+            Some(Step::AwaitBoot { .. })
+        )
     }
 
     /// The GUID the live dataset's name must have now.
@@ -310,7 +322,9 @@ impl Runner<'_> {
             | Step::Mount { dataset, .. }
             | Step::SetProp { dataset, .. }
             | Step::InheritProp { dataset, .. }
-            | Step::Promote { dataset } => self.check_named(dataset),
+            | Step::Promote { dataset }
+            | Step::SetBootfs { dataset } => self.check_named(dataset),
+            Step::AwaitBoot { .. } | Step::SnapshotStash { .. } => Ok(()),
             Step::EnsureContainer { .. }
             | Step::SendReceive { .. }
             | Step::Bookmark { .. }
@@ -530,6 +544,11 @@ impl Runner<'_> {
                     kernel::mount(dataset, std::path::Path::new(path))?;
                 }
             }
+            Step::SetBootfs { dataset } => kernel::set_pool_bootfs(dataset)?,
+            Step::AwaitBoot { .. } => {}
+            Step::SnapshotStash { snapshot } => {
+                super::boot::snapshot_stash(self.store, &mut self.journal, snapshot)?;
+            }
         }
         Ok(())
     }
@@ -656,6 +675,11 @@ impl Runner<'_> {
     /// dataset's GUID becomes the live one's once it has the live name.
     fn rename(&mut self, from: &DatasetName, to: &DatasetName) -> Result<()> {
         if lzc::exists(from)? {
+            if *from == self.plan().dataset && super::boot::is_at_next_boot(self.plan()) {
+                // Which boot runs the old state, journaled before it changes name.
+                super::boot::note_rename(&mut self.journal);
+                self.store.put_journal(&self.journal)?;
+            }
             lzc::rename(from, to)?;
         } else if !lzc::exists(to)? {
             return Err(not_found("lzc_rename", from.as_str()));

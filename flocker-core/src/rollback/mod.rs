@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+mod boot;
 mod crypt;
 mod exec;
 mod plan;
@@ -42,6 +43,11 @@ mod tree;
 
 use std::io::Read;
 
+pub use boot::{
+    FINAL_PREFIX, PendingBoot, cancel_at_next_boot, is_at_next_boot, is_running_root,
+    pending_boot, plan_at_next_boot, plan_restore_at_next_boot, plan_rollback_at_next_boot,
+    stash_restore_at_next_boot,
+};
 pub use crypt::EncryptionState;
 #[cfg(feature = "fault-injection")]
 pub use exec::set_fault_injection;
@@ -124,9 +130,20 @@ pub fn protected_snapshots(store: &Store) -> Result<Vec<SnapshotName>> {
 
 /// Reads the live state and plans rolling `target`'s dataset back to it. Pure apart from the
 /// read: nothing is changed.
+///
+/// `auto` for the running root filesystem (mounted at `/`) plans a rollback at next boot
+/// ([`plan_at_next_boot`]) when that is possible, and `copy` otherwise.
 pub fn plan_rollback(target: &SnapshotName, strategy: Strategy) -> Result<RollbackPlan> {
     let state = read_state(&target.dataset())?;
-    plan(&state, target.short_name(), strategy, &new_stash_id())
+    let id = new_stash_id();
+    if strategy == Strategy::Auto && boot::is_running_root(&state) {
+        let bootfs = boot::current_bootfs(&state.dataset)?;
+        let p = plan_at_next_boot(&state, target.short_name(), strategy, &id, bootfs.as_ref())?;
+        if p.is_runnable() {
+            return Ok(p);
+        }
+    }
+    plan(&state, target.short_name(), strategy, &id)
 }
 
 fn refuse(p: &RollbackPlan) -> Error {
@@ -175,7 +192,20 @@ fn recover_locked(store: &Store, scope: Option<&str>) -> Result<Option<String>> 
     let mut done = Vec::new();
     for j in store.journals()? {
         let dataset = j.plan.dataset.clone();
+        let key = j.plan.stash_id.clone();
+        let at_boot = boot::is_at_next_boot(&j.plan);
         match recover_one(store, j) {
+            Ok(w)
+                if at_boot
+                    && scope.is_some_and(|s| related(s, dataset.as_str()))
+                    && store.journals()?.iter().any(|x| x.plan.stash_id == key) =>
+            {
+                return Err(Error::new(ErrorKind::Busy, "rollback")
+                    .with_name(dataset.as_str())
+                    .with_detail(format!(
+                        "{w}: reboot first, or cancel it (`datavault rollback --cancel {key}`)"
+                    )));
+            }
             Ok(w) => done.push(w),
             Err(_) if scope.is_some_and(|s| !related(s, dataset.as_str())) => {}
             Err(e) => return Err(e),
@@ -198,6 +228,9 @@ fn recover_locked(store: &Store, scope: Option<&str>) -> Result<Option<String>> 
 
 fn recover_one(store: &Store, mut j: Journal) -> Result<String> {
     let key = j.plan.stash_id.clone();
+    if boot::is_cancelling(&j) {
+        return boot::run_cancel(store, &j);
+    }
     if j.op == JournalOp::Rollback && !j.committed && store.has_record(&j.plan.stash_id)? {
         // Killed inside the commit step: the record was written, so the commit happened.
         j.committed = true;
@@ -225,6 +258,17 @@ fn recover_one(store: &Store, mut j: Journal) -> Result<String> {
                 ));
             }
             Err(e) => return Err(e),
+        }
+        if r.pending() {
+            // Scheduled at next boot; the journal waits for the boot.
+            return Ok(format!(
+                "the {} at next boot of {dataset} (stash {id}) is pending: it takes effect when                  the system boots again",
+                if restored.is_some() {
+                    "restore"
+                } else {
+                    "rollback"
+                }
+            ));
         }
         if let Some(old) = restored {
             store.remove_record(&old)?;
@@ -294,7 +338,11 @@ fn check_still_current(plan: &RollbackPlan) -> Result<()> {
         Err(e) => return Err(e),
     };
     let short = plan.target.short_name();
-    let now = self::plan(&state, short, plan.requested, &plan.stash_id)?;
+    let now = if boot::is_at_next_boot(plan) {
+        boot::replan(&state, plan)?
+    } else {
+        self::plan(&state, short, plan.requested, &plan.stash_id)?
+    };
     let diffs = plan_differences(plan, &now);
     if !diffs.is_empty() {
         return Err(changed(diffs.join("; ")));
@@ -339,6 +387,11 @@ fn rollback_journaled(
         Err(e) => return Err(e),
     }
     let rec = store.record(&plan.stash_id)?;
+    if r.pending() {
+        // At next boot: the journal waits for the boot; a restored stash keeps its record
+        // until then (a cancel gives it back).
+        return Ok(rec);
+    }
     if let Some(id) = &restore_of {
         store.remove_record(id)?;
     }
@@ -365,6 +418,10 @@ pub struct StashView {
     pub browse: Option<String>,
     /// The tree stash it is a member of (a recursive rollback), if any.
     pub tree: Option<String>,
+    /// `Some("rollback")`: the rollback at next boot that made this stash has not taken
+    /// effect yet (the stash dataset is still the running one); `Some("restore")`: a restore of
+    /// this stash at next boot is pending. `None`: nothing pending.
+    pub pending_boot: Option<&'static str>,
 }
 
 /// The JSON shape of a [`StashView`].
@@ -381,6 +438,7 @@ struct StashJson<'a> {
     used: u64,
     browse: Option<&'a str>,
     tree: Option<&'a str>,
+    pending_boot: Option<&'static str>,
 }
 
 impl serde::Serialize for StashView {
@@ -398,12 +456,27 @@ impl serde::Serialize for StashView {
             used: self.used,
             browse: self.browse.as_deref(),
             tree: self.tree.as_deref(),
+            pending_boot: self.pending_boot,
         }
         .serialize(s)
     }
 }
 
-fn view(r: StashRecord) -> Result<StashView> {
+/// What is pending at next boot for stash `id`.
+fn pending_for(id: &str, pending: &[PendingBoot]) -> Option<&'static str> {
+    pending.iter().find_map(|p| {
+        if p.id == id {
+            Some("rollback")
+        } else if p.restore_of.as_deref() == Some(id) {
+            Some("restore")
+        } else {
+            None
+        }
+    })
+}
+
+fn view_with(r: StashRecord, pending: &[PendingBoot]) -> Result<StashView> {
+    let pending_boot = pending_for(&r.id, pending);
     let i = info_one(r.stash_dataset.as_str())?;
     let verified = i.as_ref().is_some_and(|i| {
         i.guid == r.stash_guid
@@ -421,6 +494,7 @@ fn view(r: StashRecord) -> Result<StashView> {
         verified,
         browse,
         tree: None,
+        pending_boot,
     })
 }
 
@@ -428,6 +502,7 @@ fn view(r: StashRecord) -> Result<StashView> {
 /// tree stash (a recursive rollback) name it in [`StashView::tree`].
 pub fn stash_list(store: &Store) -> Result<Vec<StashView>> {
     let trees = store.trees()?;
+    let pending = pending_boot(store)?;
     store
         .records()?
         .into_iter()
@@ -436,14 +511,14 @@ pub fn stash_list(store: &Store) -> Result<Vec<StashView>> {
                 .iter()
                 .find(|t| (0..t.members.len()).any(|k| t.member_id(k) == r.id))
                 .map(|t| t.id.clone());
-            view(r).map(|v| StashView { tree, ..v })
+            view_with(r, &pending).map(|v| StashView { tree, ..v })
         })
         .collect()
 }
 
 /// One stash.
 pub fn stash_show(store: &Store, id: &str) -> Result<StashView> {
-    view(store.record(id)?)
+    view_with(store.record(id)?, &pending_boot(store)?)
 }
 
 fn verified(store: &Store, id: &str) -> Result<StashRecord> {
@@ -502,6 +577,14 @@ fn restore_locked(
             .with_detail("the target snapshot was replaced"));
     }
     let state = read_state(&target.dataset())?;
+    if strategy == Strategy::Auto && boot::is_running_root(&state) {
+        // The running root cannot be released: swap the stash back in at next boot.
+        let bootfs = boot::current_bootfs(&state.dataset)?;
+        let p = plan_restore_at_next_boot(&state, &r, &new_id, bootfs.as_ref())?;
+        if p.is_runnable() {
+            return rollback_journaled(store, &p, Some(id.to_string()));
+        }
+    }
     if strategy != Strategy::Copy && state.kind == DatasetKind::Filesystem {
         // Swap the stash back in (O(1), keeps every object and its clones) when possible.
         let sb = plan_swap_back(&state, &r, &new_id)?;

@@ -124,6 +124,11 @@ pub enum Blocker {
         /// Its value.
         value: String,
     },
+    /// What a rollback at next boot cannot do (a volume, ...): see `boot.rs`.
+    AtNextBoot {
+        /// Why.
+        why: String,
+    },
     /// A mount that a process uses (`swap` must unmount it).
     BusyMount {
         /// Dataset.
@@ -147,6 +152,7 @@ impl Blocker {
             Blocker::Cloned { .. } => ErrorKind::HasClones,
             Blocker::NewerBookmark { .. } => ErrorKind::NotLatest,
             Blocker::BusyMount { .. } => ErrorKind::Busy,
+            Blocker::AtNextBoot { .. } => ErrorKind::NotSupported,
             Blocker::Property { .. } => ErrorKind::NotSupported,
         }
     }
@@ -205,6 +211,7 @@ impl fmt::Display for Blocker {
                     "{dataset} is mounted at {path} and in use; swap cannot unmount it"
                 )
             }
+            Blocker::AtNextBoot { why } => write!(f, "at next boot: {why}"),
         }
     }
 }
@@ -340,6 +347,24 @@ pub enum Step {
         /// Path.
         path: String,
     },
+    /// `ZFS_IOC_POOL_SET_PROPS bootfs=<dataset>`: the pool property names its dataset by
+    /// object, so after the renames of a rollback at next boot it must be set again.
+    SetBootfs {
+        /// The dataset (its pool is the pool set).
+        dataset: DatasetName,
+    },
+    /// A rollback at next boot waits here until the system has booted the new state: the old
+    /// dataset (now the stash) is no longer mounted, in a later boot (see `boot.rs`).
+    AwaitBoot {
+        /// The dataset.
+        dataset: DatasetName,
+    },
+    /// After the boot: a snapshot of the stash's last state (what was written until the
+    /// reboot), added to the stash record.
+    SnapshotStash {
+        /// The snapshot.
+        snapshot: SnapshotName,
+    },
 }
 
 impl fmt::Display for Step {
@@ -396,6 +421,19 @@ impl fmt::Display for Step {
                 value,
             } => write!(f, "set {prop}={value} on {dataset}"),
             Step::Mount { dataset, path } => write!(f, "mount {dataset} at {path}"),
+            Step::SetBootfs { dataset } => {
+                write!(f, "set bootfs={dataset} on pool {}", dataset.pool())
+            }
+            Step::AwaitBoot { dataset } => write!(
+                f,
+                "wait for the next boot (the system then runs the rolled-back {dataset})"
+            ),
+            Step::SnapshotStash { snapshot } => {
+                write!(
+                    f,
+                    "after the boot: snapshot {snapshot} (the state at shutdown)"
+                )
+            }
         }
     }
 }
@@ -1102,10 +1140,28 @@ fn swap_steps(state: &LiveState, n: &Names) -> Result<Vec<Step>> {
 ///
 /// Errors: those of [`plan`].
 pub fn plan_swap_back(state: &LiveState, rec: &StashRecord, new_id: &str) -> Result<RollbackPlan> {
+    swap_back(state, rec, new_id, false)
+}
+
+/// [`plan_swap_back`]; `mounted_ok`: busy mounts do not block (a restore at next boot, which
+/// unmounts nothing; its caller removes the unmount and mount steps).
+pub(crate) fn swap_back(
+    state: &LiveState,
+    rec: &StashRecord,
+    new_id: &str,
+    mounted_ok: bool,
+) -> Result<RollbackPlan> {
     let short = rec.target.short_name();
     let mut p = plan(state, short, Strategy::Swap, new_id)?;
     p.reason = format!("restore of stash {} by swapping it back in", rec.id);
     p.incoming = Some(rec.stash_dataset.clone());
+    if mounted_ok {
+        p.blockers
+            .retain(|b| !matches!(b, Blocker::BusyMount { .. }));
+        if p.blockers.is_empty() {
+            p.strategy = Some(Strategy::Swap);
+        }
+    }
     if !p.blockers.is_empty() {
         return Ok(p);
     }

@@ -215,6 +215,11 @@ pub struct RollbackArgs {
     pub recursive: bool,
     /// `--keep-missing` (only with `-r`).
     pub keep_missing: bool,
+    /// `--at-next-boot` (not with `-r`, nor `--strategy copy`).
+    pub at_next_boot: bool,
+    /// `--cancel [ID]`: `Some(None)` cancels the only pending rollback at next boot; the
+    /// target is then empty.
+    pub cancel: Option<Option<String>>,
     pub dry_run: bool,
     pub json: bool,
     pub yes: bool,
@@ -231,8 +236,12 @@ pub enum StashArgs {
     },
     /// `stash show ID [--json]`.
     Show { id: String, json: bool },
-    /// `stash restore ID [--yes]`.
-    Restore { id: String, yes: bool },
+    /// `stash restore ID [--at-next-boot] [--yes]`.
+    Restore {
+        id: String,
+        at_next_boot: bool,
+        yes: bool,
+    },
     /// `stash drop ID [--yes]`.
     Drop { id: String, yes: bool },
     /// `stash export ID FILE`.
@@ -402,11 +411,36 @@ fn rollback(m: &ArgMatches) -> Result<RollbackArgs, Refused> {
             Refused::Usage(e.detail().unwrap_or_default().to_string())
         })?,
     };
+    let cancel = match m.value_source("cancel") {
+        None => None,
+        Some(_) => match last(m, "cancel") {
+            Some(id) if !id.is_empty() => {
+                Some(Some(crate::cli::stash_id(&id).map_err(Refused::Usage)?))
+            }
+            _ => Some(None),
+        },
+    };
+    let at_next_boot = flag(m, "at-next-boot");
+    if at_next_boot && flag(m, "recursive") {
+        return Err(Refused::Usage(
+            "--at-next-boot rolls back one dataset: -r is not supported with it (roll the \
+             descendants back separately, or without --at-next-boot)"
+                .into(),
+        ));
+    }
+    if at_next_boot && strategy == Strategy::Copy {
+        return Err(Refused::Usage(
+            "--at-next-boot swaps datasets at the boot: --strategy copy cannot be used with it"
+                .into(),
+        ));
+    }
     Ok(RollbackArgs {
         target: positional(m, "DATASET@SNAP").unwrap_or_default(),
         strategy,
         recursive: flag(m, "recursive"),
         keep_missing: flag(m, "keep-missing"),
+        at_next_boot,
+        cancel,
         dry_run: flag(m, "dry-run"),
         json: flag(m, "json"),
         yes: flag(m, "yes"),
@@ -423,6 +457,7 @@ fn stash(sub: &str, m: &ArgMatches) -> StashArgs {
         },
         "restore" => StashArgs::Restore {
             id,
+            at_next_boot: flag(m, "at-next-boot"),
             yes: flag(m, "yes"),
         },
         "drop" => StashArgs::Drop {
@@ -661,6 +696,60 @@ mod tests {
     }
 
     #[test]
+    fn rollback_at_next_boot_and_cancel_arguments() {
+        assert!(matches!(
+            parse(&["rollback", "rpool/ROOT/debian@S", "--at-next-boot", "--yes"]),
+            Some(Parsed::Rollback(RollbackArgs {
+                at_next_boot: true,
+                cancel: None,
+                strategy: Strategy::Auto,
+                yes: true,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            parse(&["rollback", "--cancel"]),
+            Some(Parsed::Rollback(RollbackArgs {
+                cancel: Some(None),
+                ..
+            }))
+        ));
+        let with_id = parse(&["rollback", "--cancel", "20261206T194000-abcdef"]);
+        let Some(Parsed::Rollback(a)) = with_id else {
+            panic!("not a rollback: {with_id:?}")
+        };
+        assert_eq!(a.cancel, Some(Some("20261206T194000-abcdef".into())));
+        assert!(a.target.is_empty());
+        // Usage errors (exit 2): each names what is wrong.
+        for (args, words) in [
+            (
+                &["rollback", "p/a@b", "-r", "--at-next-boot"][..],
+                "-r is not supported",
+            ),
+            (
+                &["rollback", "p/a@b", "--at-next-boot", "--strategy", "copy"],
+                "--strategy copy",
+            ),
+            (&["rollback", "--cancel", "bad/id"], "stash ID"),
+            (&["rollback", "p/a@b", "--cancel"], "cannot be used with"),
+            (
+                &["rollback", "--cancel", "x", "--at-next-boot"],
+                "cannot be used with",
+            ),
+            (&["rollback", "--cancel", "-r"], "cannot be used with"),
+            (&["rollback"], "DATASET@SNAP"),
+        ] {
+            let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            match crate::cli::check(&v) {
+                crate::cli::Checked::Usage(m) | crate::cli::Checked::Invalid(m) => {
+                    assert!(m.contains(words), "{args:?}: {m}")
+                }
+                _ => panic!("{args:?} was accepted"),
+            }
+        }
+    }
+
+    #[test]
     fn rollback_stash_recover_arguments() {
         // A repeated --strategy means its last one, as parse_flags had it.
         assert_eq!(
@@ -677,6 +766,8 @@ mod tests {
                 strategy: Strategy::Copy,
                 recursive: false,
                 keep_missing: false,
+                at_next_boot: false,
+                cancel: None,
                 dry_run: false,
                 json: false,
                 yes: true
@@ -706,7 +797,16 @@ mod tests {
                 &["stash", "restore", "abc"],
                 StashArgs::Restore {
                     id: "abc".into(),
+                    at_next_boot: false,
                     yes: false,
+                },
+            ),
+            (
+                &["stash", "restore", "abc", "--at-next-boot", "--yes"],
+                StashArgs::Restore {
+                    id: "abc".into(),
+                    at_next_boot: true,
+                    yes: true,
                 },
             ),
             (

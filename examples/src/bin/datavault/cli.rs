@@ -324,7 +324,30 @@ fn versions() -> Command {
 fn rollback() -> Command {
     Command::new("rollback")
         .about("Roll a dataset back to a snapshot; what it replaces goes to a stash")
-        .arg(pos("DATASET@SNAP", "The snapshot to roll back to").required(true))
+        .arg(
+            pos("DATASET@SNAP", "The snapshot to roll back to")
+                .required_unless_present("cancel"),
+        )
+        .arg(flag(
+            "at-next-boot",
+            "Prepare now, take effect at the next boot: the dataset keeps running under its              stash name until then, and what is written meanwhile lands in the stash (`auto`              does this for the running root filesystem)",
+        ))
+        .arg(
+            Arg::new("cancel")
+                .long("cancel")
+                .value_name("ID")
+                .num_args(0..=1)
+                .action(ArgAction::Set)
+                .help("Cancel the pending rollback (or restore) at next boot ID (default: the only one)")
+                .conflicts_with_all([
+                    "DATASET@SNAP",
+                    "at-next-boot",
+                    "strategy",
+                    "recursive",
+                    "keep-missing",
+                    "dry-run",
+                ]),
+        )
         .arg(
             opt("strategy", "STRATEGY", "swap (O(1), clones), copy, or auto")
                 .value_parser(["auto", "swap", "copy"]),
@@ -377,6 +400,11 @@ fn stash() -> Command {
             Command::new("restore")
                 .about("Undo the rollback that made a stash (itself lossless)")
                 .arg(id())
+                .arg(flag(
+                    "at-next-boot",
+                    "Swap the stash back in at the next boot (what a restore of the running root \
+                     filesystem does anyway)",
+                ))
                 .arg(yes()),
         )
         .subcommand(
@@ -428,7 +456,7 @@ fn store() -> Command {
 
 /// A stash or operation ID as the store names its records (`20261125T155714-6affcf`: ASCII
 /// letters, digits and `-`); anything else is bad input (exit 2), never a path.
-fn stash_id(s: &str) -> Result<String, String> {
+pub(crate) fn stash_id(s: &str) -> Result<String, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         Ok(s.to_string())
     } else {
@@ -731,7 +759,11 @@ mod tests {
     /// Placeholder values for a subcommand's required arguments (`--config` of `run`, ...).
     fn required_positionals(c: &Command) -> Vec<String> {
         let mut v = Vec::new();
-        for a in c.get_arguments().filter(|a| a.is_required_set()) {
+        // `rollback`'s DATASET@SNAP is required unless `--cancel` is given.
+        for a in c
+            .get_arguments()
+            .filter(|a| a.is_required_set() || a.get_id() == "DATASET@SNAP")
+        {
             if let Some(l) = a.get_long() {
                 v.push(format!("--{l}"));
             }

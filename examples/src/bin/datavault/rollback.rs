@@ -12,12 +12,21 @@ use crate::common::{Failure, confirm, json, store};
 /// `datavault rollback DATASET@SNAP [-r [--keep-missing]] [--strategy auto|swap|copy]
 /// [--dry-run] [--json] [--yes]`
 pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
+    if let Some(id) = &f.cancel {
+        let st = store()?;
+        println!("{}", rollback::cancel_at_next_boot(&st, id.as_deref())?);
+        return Ok(());
+    }
     let target = SnapshotName::new(&f.target).map_err(|e| Failure::Zfs(e.into()))?;
     let st = store()?;
     if f.recursive {
         return rollback_tree(f, &st, &target);
     }
-    let plan = rollback::plan_rollback(&target, f.strategy)?;
+    let plan = if f.at_next_boot {
+        rollback::plan_rollback_at_next_boot(&target, f.strategy)?
+    } else {
+        rollback::plan_rollback(&target, f.strategy)?
+    };
     if f.dry_run || !plan.is_runnable() {
         if f.json {
             println!("{}", plan.to_json());
@@ -32,13 +41,31 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     if !f.json {
         print!("{plan}");
     }
+    let at_boot = rollback::is_at_next_boot(&plan);
     confirm(
         f.yes,
-        &format!("roll {} back to {}?", plan.dataset, plan.target),
+        &format!(
+            "roll {} back to {}{}?",
+            plan.dataset,
+            plan.target,
+            if at_boot { " at the next boot" } else { "" }
+        ),
     )?;
     let rec = rollback::rollback(&st, &plan)?;
+    let pending = at_boot && rollback::pending_boot(&st)?.iter().any(|p| p.id == rec.id);
     if f.json {
-        println!("{}", json(&rec));
+        let mut v = serde_json::to_value(&rec).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("pending_boot".into(), serde_json::Value::Bool(pending));
+        }
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else if pending {
+        println!(
+            "scheduled: {} rolls back to {} at the next boot; until then it runs as {}, and \
+             everything written meanwhile lands in stash {} (cancel: `datavault rollback \
+             --cancel {}`)",
+            rec.dataset, rec.target, rec.stash_dataset, rec.id, rec.id
+        );
     } else {
         println!("{}", done_line(&rec));
     }
@@ -164,7 +191,7 @@ pub fn stash(a: &StashArgs) -> Result<(), Failure> {
             parsable,
         } => stash_list(*json, *scripted, *parsable),
         StashArgs::Show { id, json } if is_tree(id)? => tree_show(id, *json),
-        StashArgs::Restore { id, yes } if is_tree(id)? => {
+        StashArgs::Restore { id, yes, .. } if is_tree(id)? => {
             let st = store()?;
             let t = rollback::tree_show(&st, id)?;
             confirm(
@@ -203,18 +230,43 @@ pub fn stash(a: &StashArgs) -> Result<(), Failure> {
             Ok(())
         }
         StashArgs::Show { id, json } => stash_show(id, *json),
-        StashArgs::Restore { id, yes } => {
+        StashArgs::Restore {
+            id,
+            at_next_boot,
+            yes,
+        } => {
             let (st, s) = confirmed(id, *yes, |id, s| {
                 format!(
-                    "restore {} to its state before stash {id}?",
-                    s.record.dataset
+                    "restore {} to its state before stash {id}{}?",
+                    s.record.dataset,
+                    if *at_next_boot {
+                        " at the next boot"
+                    } else {
+                        ""
+                    }
                 )
             })?;
-            let newer = rollback::stash_restore(&st, id, Strategy::Auto)?;
-            println!(
-                "restored {}; its replaced state is in stash {}",
-                s.record.dataset, newer.id
-            );
+            let newer = if *at_next_boot {
+                rollback::stash_restore_at_next_boot(&st, id)?
+            } else {
+                rollback::stash_restore(&st, id, Strategy::Auto)?
+            };
+            if rollback::pending_boot(&st)?
+                .iter()
+                .any(|p| p.id == newer.id)
+            {
+                println!(
+                    "scheduled: {} is restored from stash {id} at the next boot; its state now \
+                     (and what is written until then) goes to stash {} (cancel: `datavault \
+                     rollback --cancel {}`)",
+                    s.record.dataset, newer.id, newer.id
+                );
+            } else {
+                println!(
+                    "restored {}; its replaced state is in stash {}",
+                    s.record.dataset, newer.id
+                );
+            }
             Ok(())
         }
         StashArgs::Drop { id, yes } => {
@@ -261,6 +313,14 @@ fn stash_list(json_out: bool, scripted: bool, parsable: bool) -> Result<(), Fail
                     .map(|t| format!("  (tree stash {t})"))
                     .unwrap_or_default()
             );
+            match s.pending_boot {
+                Some("restore") => println!("  pending: restored at the next boot"),
+                Some(_) => println!(
+                    "  pending: the rollback takes effect at the next boot ({} still runs as {})",
+                    s.record.dataset, s.record.stash_dataset
+                ),
+                None => {}
+            }
         }
     }
     Ok(())
@@ -312,6 +372,9 @@ fn stash_show(id: &str, json_out: bool) -> Result<(), Failure> {
         "stash dataset: {} ({} bytes)",
         s.record.stash_dataset, s.used
     );
+    if let Some(what) = s.pending_boot {
+        println!("pending at next boot: {what}");
+    }
     for sn in &s.record.snapshots {
         println!("  {}@{} guid {}", s.record.stash_dataset, sn.name, sn.guid);
     }

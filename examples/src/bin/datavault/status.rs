@@ -139,6 +139,10 @@ pub fn status(a: &StatusArgs) -> Result<(), Failure> {
         Err(m) => unknown(m),
     };
     let (worst, rows) = assess(&cfg, report.as_ref(), now);
+    // Rollbacks (or restores) at next boot not yet in effect: shown, not a failure.
+    let pending = flocker_core::rollback::Store::open(&dir)
+        .and_then(|st| flocker_core::rollback::pending_boot(&st))
+        .unwrap_or_default();
     if json_out {
         println!(
             "{}",
@@ -148,11 +152,30 @@ pub fn status(a: &StatusArgs) -> Result<(), Failure> {
                 "now": rfc3339(now),
                 "service_report": report.as_ref().and_then(|r| r.updated.clone()),
                 "datasets": rows,
+                "pending_boot": pending,
             }))
             .unwrap_or_default()
         );
     } else {
         print_text(worst, &rows);
+        for p in &pending {
+            println!(
+                "PENDING {}: {} to {} at the next boot (stash {}{})",
+                p.dataset,
+                if p.restore_of.is_some() {
+                    "restore"
+                } else {
+                    "rollback"
+                },
+                p.target,
+                p.id,
+                if p.scheduled {
+                    String::new()
+                } else {
+                    "; interrupted: `datavault recover` finishes it".to_string()
+                }
+            );
+        }
         if report.is_none() {
             println!(
                 "(no service report in {}: the service has not run)",

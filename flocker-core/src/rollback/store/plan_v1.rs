@@ -67,6 +67,9 @@ pub(crate) enum BlockerV1 {
         dataset: String,
         path: String,
     },
+    AtNextBoot {
+        why: String,
+    },
 }
 
 /// A step.
@@ -125,6 +128,15 @@ pub(crate) enum StepV1 {
     Mount {
         dataset: String,
         path: String,
+    },
+    SetBootfs {
+        dataset: String,
+    },
+    AwaitBoot {
+        dataset: String,
+    },
+    SnapshotStash {
+        snapshot: String,
     },
 }
 
@@ -203,6 +215,7 @@ impl From<&Blocker> for BlockerV1 {
                 dataset: dataset.into(),
                 path,
             },
+            Blocker::AtNextBoot { why } => BlockerV1::AtNextBoot { why },
         }
     }
 }
@@ -275,6 +288,15 @@ impl From<&Step> for StepV1 {
             Step::Mount { dataset, path } => StepV1::Mount {
                 dataset: dataset.into(),
                 path,
+            },
+            Step::SetBootfs { dataset } => StepV1::SetBootfs {
+                dataset: dataset.into(),
+            },
+            Step::AwaitBoot { dataset } => StepV1::AwaitBoot {
+                dataset: dataset.into(),
+            },
+            Step::SnapshotStash { snapshot } => StepV1::SnapshotStash {
+                snapshot: snapshot.into(),
             },
         }
     }
@@ -393,6 +415,7 @@ impl TryFrom<BlockerV1> for Blocker {
                 dataset: dn(&dataset)?,
                 path,
             },
+            BlockerV1::AtNextBoot { why } => Blocker::AtNextBoot { why },
         })
     }
 }
@@ -468,6 +491,15 @@ impl TryFrom<StepV1> for Step {
             StepV1::Mount { dataset, path } => Step::Mount {
                 dataset: dn(&dataset)?,
                 path,
+            },
+            StepV1::SetBootfs { dataset } => Step::SetBootfs {
+                dataset: dn(&dataset)?,
+            },
+            StepV1::AwaitBoot { dataset } => Step::AwaitBoot {
+                dataset: dn(&dataset)?,
+            },
+            StepV1::SnapshotStash { snapshot } => Step::SnapshotStash {
+                snapshot: sn(&snapshot)?,
             },
         })
     }
