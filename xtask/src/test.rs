@@ -19,6 +19,8 @@ pub struct Options {
     pub host: bool,
     /// Run the lab tests.
     pub lab: bool,
+    /// Run the root-on-ZFS boot tests even when the filter does not name them.
+    pub root_boot: bool,
     /// VM options.
     pub vm: VmArgs,
     /// Extra arguments for the test binaries.
@@ -406,13 +408,25 @@ fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Pa
     counts
 }
 
-/// The root-on-ZFS rollback-at-next-boot tests (`rootboot::*`) the filter selects.
+/// The root-on-ZFS rollback-at-next-boot tests (`rootboot::*`) the filter selects. They take
+/// several boots each: a run with no filter counts them as skipped unless `root_boot` is set.
 fn rootboot_tests(flavour: Flavour, opts: &Options, bin_dir: &Path) -> Counts {
     let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
     let wanted =
         |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
-    if !crate::rootboot::names().iter().any(|n| wanted(n)) {
+    let selected = crate::rootboot::names().into_iter().filter(|n| wanted(n)).count() as u64;
+    if selected == 0 {
         return Counts::default();
+    }
+    if positional.is_empty() && !opts.root_boot {
+        println!(
+            "xtask: {selected} root-on-ZFS boot test(s) (rootboot::*) skipped: run them with \
+             --root-boot, or name them in the filter"
+        );
+        return Counts {
+            skipped: selected,
+            ..Counts::default()
+        };
     }
     crate::rootboot::run(flavour, &opts.vm, &target_base(), bin_dir, &wanted)
 }
