@@ -4,6 +4,7 @@
 //! Every test binary in `tests/tests/` uses `harness = false` and builds its list of
 //! [`libtest_mimic::Trial`]s with [`zfs_test`], then calls [`run`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -240,4 +241,45 @@ impl Drop for TestPool {
             .status();
         let _ = std::fs::remove_file(&self.file);
     }
+}
+
+/// `zfs ARGS...`, the CLI as the tests' oracle: its standard output.
+pub fn zfs(args: &[&str]) -> Result<String, Failed> {
+    sh("zfs", args)
+}
+
+/// The parsable value of property `p` of `name` (`zfs get -Hp`).
+pub fn zfs_prop(name: &str, p: &str) -> Result<String, Failed> {
+    Ok(zfs(&["get", "-Hp", "-o", "value", p, name])?
+        .trim()
+        .to_string())
+}
+
+/// Whether the dataset, snapshot or bookmark `name` exists (`zfs list -t all`).
+pub fn zfs_exists(name: &str) -> bool {
+    sh("zfs", &["list", "-H", "-o", "name", "-t", "all", name]).is_ok()
+}
+
+/// `short name → guid` of the snapshots of `fs` itself (not of its children).
+pub fn snapshot_guids(fs: &str) -> Result<BTreeMap<String, String>, Failed> {
+    let out = zfs(&[
+        "list",
+        "-H",
+        "-p",
+        "-t",
+        "snapshot",
+        "-o",
+        "name,guid",
+        "-d",
+        "1",
+        fs,
+    ])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, g)| {
+            let short = n.split_once('@').map_or(n, |x| x.1);
+            (short.to_string(), g.to_string())
+        })
+        .collect())
 }

@@ -11,7 +11,10 @@ use std::process::{Command, Stdio};
 use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Blocker, Store, Strategy};
-use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
+use flocker_tests::{
+    Failed, TestPool, TestResult, ensure, example_bin, fail, run, snapshot_guids as snaps, zfs,
+    zfs_exists as exists, zfs_test,
+};
 
 fn main() {
     run(vec![
@@ -40,38 +43,6 @@ enum Key {
 
 /// The encryption properties the oracle compares before and after each operation.
 const CRYPT_PROPS: &str = "encryptionroot,keylocation,keyformat,keystatus";
-
-fn zfs(args: &[&str]) -> Result<String, Failed> {
-    sh("zfs", args)
-}
-
-fn exists(name: &str) -> bool {
-    sh("zfs", &["list", "-H", "-o", "name", "-t", "all", name]).is_ok()
-}
-
-/// `short name → guid` of the snapshots of `fs` (not of its children).
-fn snaps(fs: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-t",
-        "snapshot",
-        "-o",
-        "name,guid",
-        "-d",
-        "1",
-        fs,
-    ])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| {
-            let short = n.split_once('@').map_or(n, |x| x.1);
-            (short.to_string(), g.to_string())
-        })
-        .collect())
-}
 
 /// Every dataset and snapshot of the pool with its GUID.
 fn everything(pool: &str) -> Result<BTreeMap<String, String>, Failed> {

@@ -8,52 +8,15 @@ use std::path::PathBuf;
 use flocker_core::error::ErrorKind;
 use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::rollback::{self, RollbackPlan, StashRecord, Step, Store, Strategy};
-use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
-
-fn zfs(args: &[&str]) -> Result<String, Failed> {
-    sh("zfs", args)
-}
-
-fn prop(name: &str, p: &str) -> Result<String, Failed> {
-    Ok(zfs(&["get", "-Hp", "-o", "value", p, name])?
-        .trim()
-        .to_string())
-}
+use flocker_tests::{
+    Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, snapshot_guids as snaps, zfs,
+    zfs_exists as exists, zfs_prop as prop, zfs_test,
+};
 
 fn prop_source(name: &str, p: &str) -> Result<String, Failed> {
     Ok(zfs(&["get", "-H", "-o", "source", p, name])?
         .trim()
         .to_string())
-}
-
-fn exists(name: &str) -> bool {
-    sh("zfs", &["list", "-H", "-o", "name", "-t", "all", name]).is_ok()
-}
-
-/// `short name → guid` of the snapshots of `fs`.
-fn snaps(fs: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-t",
-        "snapshot",
-        "-o",
-        "name,guid",
-        "-d",
-        "1",
-        fs,
-    ])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| {
-            (
-                n.split_once('@').map(|x| x.1).unwrap_or(n).to_string(),
-                g.to_string(),
-            )
-        })
-        .collect())
 }
 
 fn ok<T>(r: flocker_core::error::Result<T>) -> Result<T, Failed> {

@@ -12,12 +12,8 @@ use flocker_core::error::ErrorKind;
 use flocker_core::name::{DatasetName, PoolName, SnapshotName};
 use flocker_core::rollback::{self, StashRecord, Store, Strategy};
 use flocker_tests::{
-    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test,
+    Failed, Out, TestPool, TestResult, ensure, example_bin, fail, run, zfs, zfs_test,
 };
-
-fn zfs(args: &[&str]) -> Result<String, Failed> {
-    sh("zfs", args)
-}
 
 fn prop(name: &str, p: &str) -> Result<String, Failed> {
     Ok(zfs(&["get", "-H", "-o", "value", p, name])?

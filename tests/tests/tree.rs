@@ -12,45 +12,10 @@ use std::path::PathBuf;
 use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Store, Strategy, TreePhase, TreeStash};
-use flocker_tests::{Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, zfs_test};
-
-fn zfs(args: &[&str]) -> Result<String, Failed> {
-    sh("zfs", args)
-}
-
-fn prop(name: &str, p: &str) -> Result<String, Failed> {
-    Ok(zfs(&["get", "-Hp", "-o", "value", p, name])?
-        .trim()
-        .to_string())
-}
-
-fn exists(name: &str) -> bool {
-    sh("zfs", &["list", "-H", "-o", "name", "-t", "all", name]).is_ok()
-}
-
-/// `short name → guid` of the snapshots of `fs` itself.
-fn snaps(fs: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-t",
-        "snapshot",
-        "-o",
-        "name,guid",
-        "-d",
-        "1",
-        fs,
-    ])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| {
-            let short = n.split_once('@').map_or(n, |x| x.1);
-            (short.to_string(), g.to_string())
-        })
-        .collect())
-}
+use flocker_tests::{
+    Failed, TestPool, TestResult, ensure, example_bin, fail, run, snapshot_guids as snaps, zfs,
+    zfs_exists as exists, zfs_prop as prop, zfs_test,
+};
 
 /// `full name → guid` of every snapshot (or bookmark) of the pool.
 fn pool_list(pool: &str, kind: &str) -> Result<BTreeMap<String, String>, Failed> {

@@ -136,7 +136,10 @@ impl Pty {
         let start = Instant::now();
         while !self.text().contains(needle) {
             if start.elapsed() > WAIT {
-                return Err(fail(format!("no {needle:?} in the output: {:?}", self.text())));
+                return Err(fail(format!(
+                    "no {needle:?} in the output: {:?}",
+                    self.text()
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
