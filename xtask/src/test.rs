@@ -414,7 +414,10 @@ fn rootboot_tests(flavour: Flavour, opts: &Options, bin_dir: &Path) -> Counts {
     let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
     let wanted =
         |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
-    let selected = crate::rootboot::names().into_iter().filter(|n| wanted(n)).count() as u64;
+    let selected = crate::rootboot::names()
+        .into_iter()
+        .filter(|n| wanted(n))
+        .count() as u64;
     if selected == 0 {
         return Counts::default();
     }

@@ -44,8 +44,8 @@ mod tree;
 use std::io::Read;
 
 pub use boot::{
-    FINAL_PREFIX, PendingBoot, cancel_at_next_boot, is_at_next_boot, is_running_root,
-    pending_boot, plan_at_next_boot, plan_restore_at_next_boot, plan_rollback_at_next_boot,
+    FINAL_PREFIX, PendingBoot, cancel_at_next_boot, is_at_next_boot, is_running_root, pending_boot,
+    plan_at_next_boot, plan_restore_at_next_boot, plan_rollback_at_next_boot,
     stash_restore_at_next_boot,
 };
 pub use crypt::EncryptionState;
@@ -66,12 +66,12 @@ pub use store::location::{
     INIT_STEPS, InitReport, OP_STORE_CHECK, STORE_DATASET, StoreLocation, init_dataset,
     is_store_dataset_name, store_dataset, store_location,
 };
+pub use store::{
+    DEFAULT_DIR, Journal, JournalOp, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store,
+};
 pub use tree::{
     TreeBlocker, TreePhase, TreePlan, TreeStash, member_records, plan_rollback_tree, plan_tree,
     rollback_tree, stash_drop_tree, stash_restore_tree, tree_differences, tree_list, tree_show,
-};
-pub use store::{
-    DEFAULT_DIR, Journal, JournalOp, LOCK_GRACE, Lock, StashRecord, StashedSnapshot, Store,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -168,8 +168,7 @@ fn refuse(p: &RollbackPlan) -> Error {
 ///
 /// With nothing to recover it only reads: it creates no file, not even the store's directory.
 pub fn recover(store: &Store) -> Result<Option<String>> {
-    if store.journals()?.is_empty() && !store.trees()?.iter().any(|t| t.phase != TreePhase::Done)
-    {
+    if store.journals()?.is_empty() && !store.trees()?.iter().any(|t| t.phase != TreePhase::Done) {
         return Ok(None);
     }
     let _lock = store.lock()?;

@@ -459,7 +459,11 @@ impl Store {
     /// that both are trusted.
     fn create_dirs(&self) -> Result<()> {
         location::ensure_mounted(&self.dir)?;
-        for sub in [self.dir.clone(), self.dir.join("stash"), self.dir.join("tree")] {
+        for sub in [
+            self.dir.clone(),
+            self.dir.join("stash"),
+            self.dir.join("tree"),
+        ] {
             if !sub.exists() {
                 fs::DirBuilder::new()
                     .recursive(true)
@@ -723,6 +727,6 @@ fn with_path(e: Error, path: &Path) -> Error {
 
 pub mod location;
 pub(super) mod plan_v1;
-mod tree_v1;
 #[cfg(test)]
 mod tests;
+mod tree_v1;

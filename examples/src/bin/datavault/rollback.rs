@@ -410,7 +410,12 @@ fn tree_show(id: &str, json_out: bool) -> Result<(), Failure> {
         println!("kept unchanged: {d}");
     }
     for r in &members {
-        println!("member {}: {} ({} snapshot(s))", r.id, r.dataset, r.snapshots.len());
+        println!(
+            "member {}: {} ({} snapshot(s))",
+            r.id,
+            r.dataset,
+            r.snapshots.len()
+        );
         for sn in &r.snapshots {
             println!("  {}@{} guid {}", r.stash_dataset, sn.name, sn.guid);
         }
