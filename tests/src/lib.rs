@@ -283,3 +283,24 @@ pub fn snapshot_guids(fs: &str) -> Result<BTreeMap<String, String>, Failed> {
         })
         .collect())
 }
+
+/// `full name → guid` of everything of type `types` (`zfs list -t`: `snapshot`, `bookmark`,
+/// `all`, ...) in the tree of `root` (`-r`).
+pub fn zfs_guids(root: &str, types: &str) -> Result<BTreeMap<String, String>, Failed> {
+    let out = zfs(&[
+        "list",
+        "-H",
+        "-p",
+        "-t",
+        types,
+        "-o",
+        "name,guid",
+        "-r",
+        root,
+    ])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, g)| (n.to_string(), g.to_string()))
+        .collect())
+}

@@ -13,7 +13,7 @@ use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Blocker, Store, Strategy};
 use flocker_tests::{
     Failed, TestPool, TestResult, ensure, example_bin, fail, run, snapshot_guids as snaps, zfs,
-    zfs_exists as exists, zfs_test,
+    zfs_exists as exists, zfs_guids, zfs_test,
 };
 
 fn main() {
@@ -46,22 +46,7 @@ const CRYPT_PROPS: &str = "encryptionroot,keylocation,keyformat,keystatus";
 
 /// Every dataset and snapshot of the pool with its GUID.
 fn everything(pool: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-t",
-        "all",
-        "-o",
-        "name,guid",
-        "-r",
-        pool,
-    ])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| (n.to_string(), g.to_string()))
-        .collect())
+    zfs_guids(pool, "all")
 }
 
 /// `property=value` of [`CRYPT_PROPS`] for each of `names`.

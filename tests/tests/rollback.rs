@@ -10,7 +10,7 @@ use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::rollback::{self, RollbackPlan, StashRecord, Step, Store, Strategy};
 use flocker_tests::{
     Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, snapshot_guids as snaps, zfs,
-    zfs_exists as exists, zfs_prop as prop, zfs_test,
+    zfs_exists as exists, zfs_guids, zfs_prop as prop, zfs_test,
 };
 
 fn prop_source(name: &str, p: &str) -> Result<String, Failed> {
@@ -1235,22 +1235,7 @@ const OP_WITHIN: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// `full name → guid` of every snapshot of the pool.
 fn pool_snaps(pool: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-t",
-        "snapshot",
-        "-o",
-        "name,guid",
-        "-r",
-        pool,
-    ])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| (n.to_string(), g.to_string()))
-        .collect())
+    zfs_guids(pool, "snapshot")
 }
 
 /// Fails naming every GUID of `guids` that is on no snapshot of the pool.

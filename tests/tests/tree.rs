@@ -14,28 +14,8 @@ use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Store, Strategy, TreePhase, TreeStash};
 use flocker_tests::{
     Failed, TestPool, TestResult, ensure, example_bin, fail, run, snapshot_guids as snaps, zfs,
-    zfs_exists as exists, zfs_prop as prop, zfs_test,
+    zfs_exists as exists, zfs_guids as pool_list, zfs_prop as prop, zfs_test,
 };
-
-/// `full name → guid` of every snapshot (or bookmark) of the pool.
-fn pool_list(pool: &str, kind: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-t",
-        kind,
-        "-o",
-        "name,guid",
-        "-r",
-        pool,
-    ])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, g)| (n.to_string(), g.to_string()))
-        .collect())
-}
 
 fn ok<T>(r: flocker_core::error::Result<T>) -> Result<T, Failed> {
     r.map_err(|e| fail(format!("unexpected error: {e} (kind {:?})", e.kind())))
