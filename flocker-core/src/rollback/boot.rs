@@ -607,13 +607,7 @@ pub fn stash_restore_at_next_boot(store: &Store, id: &str) -> Result<StashRecord
 /// [`stash_restore_at_next_boot`] under the lock.
 pub(crate) fn restore_locked(store: &Store, id: &str) -> Result<StashRecord> {
     let r = super::verified(store, id)?;
-    let t = info_one(r.target.as_str())?
-        .ok_or_else(|| Error::new(ErrorKind::NotFound, "restore").with_name(r.target.as_str()))?;
-    if t.guid != r.target_guid {
-        return Err(Error::new(ErrorKind::Mismatch, "restore")
-            .with_name(r.target.as_str())
-            .with_detail("the target snapshot was replaced"));
-    }
+    super::check_target(&r)?;
     let state = read_state(&r.dataset)?;
     let bootfs = current_bootfs(&r.dataset)?;
     let p = plan_restore_at_next_boot(&state, &r, &super::new_stash_id(), bootfs.as_ref())?;

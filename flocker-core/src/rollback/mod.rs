@@ -545,6 +545,19 @@ pub fn stash_restore(store: &Store, id: &str, strategy: Strategy) -> Result<Stas
     restore_locked(store, id, strategy, 0, None)
 }
 
+/// Refuses a restore of `r` when its target snapshot is gone (`NotFound`) or was replaced
+/// (another GUID: `Mismatch`).
+pub(crate) fn check_target(r: &StashRecord) -> Result<()> {
+    let t = info_one(r.target.as_str())?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, "restore").with_name(r.target.as_str()))?;
+    if t.guid != r.target_guid {
+        return Err(Error::new(ErrorKind::Mismatch, "restore")
+            .with_name(r.target.as_str())
+            .with_detail("the target snapshot was replaced"));
+    }
+    Ok(())
+}
+
 /// Restores stash `id` under the lock; the replaced state becomes stash `new_id` (a new id
 /// when `None`).
 fn restore_locked(
@@ -568,13 +581,7 @@ fn restore_locked(
             restore_locked(store, &h.id, strategy, depth + 1, None)?;
         }
     }
-    let t = info_one(r.target.as_str())?
-        .ok_or_else(|| Error::new(ErrorKind::NotFound, "restore").with_name(r.target.as_str()))?;
-    if t.guid != r.target_guid {
-        return Err(Error::new(ErrorKind::Mismatch, "restore")
-            .with_name(r.target.as_str())
-            .with_detail("the target snapshot was replaced"));
-    }
+    check_target(&r)?;
     let state = read_state(&target.dataset())?;
     if strategy == Strategy::Auto && boot::is_running_root(&state) {
         // The running root cannot be released: swap the stash back in at next boot.
