@@ -304,3 +304,15 @@ pub fn zfs_guids(root: &str, types: &str) -> Result<BTreeMap<String, String>, Fa
         .map(|(n, g)| (n.to_string(), g.to_string()))
         .collect())
 }
+
+/// The content of the file `path` (a failure names it).
+pub fn read_text(path: &str) -> Result<String, Failed> {
+    std::fs::read_to_string(path).map_err(|e| fail(format!("{path}: {e}")))
+}
+
+/// Writes `data` to the file `path` and syncs it (a failure names it).
+pub fn write_synced(path: &str, data: &str) -> TestResult {
+    std::fs::write(path, data).map_err(|e| fail(format!("{path}: {e}")))?;
+    let _ = std::fs::File::open(path).and_then(|f| f.sync_all());
+    Ok(())
+}

@@ -12,8 +12,8 @@ use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Blocker, Store, Strategy};
 use flocker_tests::{
-    Failed, TestPool, TestResult, ensure, example_bin, fail, run, snapshot_guids as snaps, zfs,
-    zfs_exists as exists, zfs_guids, zfs_test,
+    Failed, TestPool, TestResult, ensure, example_bin, fail, read_text as read, run,
+    snapshot_guids as snaps, write_synced as write, zfs, zfs_exists as exists, zfs_guids, zfs_test,
 };
 
 fn main() {
@@ -54,16 +54,6 @@ fn crypt_props(names: &[&str]) -> Result<Vec<String>, Failed> {
     let mut args = vec!["get", "-H", "-o", "name,property,value", CRYPT_PROPS];
     args.extend_from_slice(names);
     Ok(zfs(&args)?.lines().map(str::to_string).collect())
-}
-
-fn read(path: &str) -> Result<String, Failed> {
-    std::fs::read_to_string(path).map_err(|e| fail(format!("{path}: {e}")))
-}
-
-fn write(path: &str, data: &str) -> TestResult {
-    std::fs::write(path, data).map_err(|e| fail(format!("{path}: {e}")))?;
-    let _ = std::fs::File::open(path).and_then(|f| f.sync_all());
-    Ok(())
 }
 
 fn ok<T>(r: flocker_core::error::Result<T>) -> Result<T, Failed> {

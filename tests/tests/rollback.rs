@@ -9,8 +9,9 @@ use flocker_core::error::ErrorKind;
 use flocker_core::name::{DatasetName, SnapshotName};
 use flocker_core::rollback::{self, RollbackPlan, StashRecord, Step, Store, Strategy};
 use flocker_tests::{
-    Failed, TestPool, TestResult, ensure, example_bin, fail, run, sh, snapshot_guids as snaps, zfs,
-    zfs_exists as exists, zfs_guids, zfs_prop as prop, zfs_test,
+    Failed, TestPool, TestResult, ensure, example_bin, fail, read_text as read, run, sh,
+    snapshot_guids as snaps, write_synced as write, zfs, zfs_exists as exists, zfs_guids,
+    zfs_prop as prop, zfs_test,
 };
 
 fn prop_source(name: &str, p: &str) -> Result<String, Failed> {
@@ -39,16 +40,6 @@ fn store(p: &TestPool) -> Result<Store, Failed> {
 
 fn mnt(p: &TestPool, rel: &str) -> String {
     format!("/var/tmp/flocker-rb/{}/{}", p.name(), rel)
-}
-
-fn read(path: &str) -> Result<String, Failed> {
-    std::fs::read_to_string(path).map_err(|e| fail(format!("{path}: {e}")))
-}
-
-fn write(path: &str, data: &str) -> TestResult {
-    std::fs::write(path, data).map_err(|e| fail(format!("{path}: {e}")))?;
-    let _ = std::fs::File::open(path).and_then(|f| f.sync_all());
-    Ok(())
 }
 
 /// A mounted filesystem `pool/fs` with snapshots a, b, c (file `v` = "a", "b", "c") and the

@@ -13,8 +13,9 @@ use flocker_core::error::ErrorKind;
 use flocker_core::name::SnapshotName;
 use flocker_core::rollback::{self, Store, Strategy, TreePhase, TreeStash};
 use flocker_tests::{
-    Failed, TestPool, TestResult, ensure, example_bin, fail, run, snapshot_guids as snaps, zfs,
-    zfs_exists as exists, zfs_guids as pool_list, zfs_prop as prop, zfs_test,
+    Failed, TestPool, TestResult, ensure, example_bin, fail, read_text as read, run,
+    snapshot_guids as snaps, write_synced as write, zfs, zfs_exists as exists,
+    zfs_guids as pool_list, zfs_prop as prop, zfs_test,
 };
 
 fn ok<T>(r: flocker_core::error::Result<T>) -> Result<T, Failed> {
@@ -25,16 +26,6 @@ fn store(p: &TestPool) -> Result<Store, Failed> {
     let dir = PathBuf::from(format!("/var/tmp/flocker-store-{}", p.name()));
     let _ = std::fs::remove_dir_all(&dir);
     ok(Store::open(dir))
-}
-
-fn read(path: &str) -> Result<String, Failed> {
-    std::fs::read_to_string(path).map_err(|e| fail(format!("{path}: {e}")))
-}
-
-fn write(path: &str, data: &str) -> TestResult {
-    std::fs::write(path, data).map_err(|e| fail(format!("{path}: {e}")))?;
-    let _ = std::fs::File::open(path).and_then(|f| f.sync_all());
-    Ok(())
 }
 
 /// `datavault ARGS` with the test's store; (exit code or -signal, stdout, stderr).
