@@ -25,8 +25,16 @@ pub fn lab_flavour() -> Option<String> {
 }
 
 /// A test that needs ZFS: marked ignored (reported as skipped) when `/dev/zfs` is missing.
+/// A test that ran prints its wall time on a line of its own (`#time NAME SECS s`), which
+/// `cargo xtask test` gathers to show the slowest tests of each lab run.
 pub fn zfs_test(name: &str, f: fn() -> TestResult) -> Trial {
-    let t = Trial::test(name, f);
+    let owned = name.to_string();
+    let t = Trial::test(name, move || {
+        let started = std::time::Instant::now();
+        let r = f();
+        println!("#time {owned} {:.0} s", started.elapsed().as_secs_f64());
+        r
+    });
     if zfs_available() {
         t
     } else {

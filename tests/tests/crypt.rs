@@ -29,6 +29,7 @@ fn main() {
             "crypt::inheriting_without_the_key_is_refused",
             inheriting_without_key,
         ),
+        zfs_test("crypt::tree_round_trip", tree_round_trip),
     ]);
 }
 
@@ -479,5 +480,134 @@ fn inheriting_without_key() -> TestResult {
     zfs(&["mount", &root])?;
     zfs(&["mount", &fs])?;
     ensure!(f.content(&fs)? == "now", "content changed");
+    Ok(())
+}
+
+/// A tree (issue 18, part 1) that is encrypted: the root `E` is its own encryption root
+/// (passphrase), `E/a` and `E/a/b` inherit its key. `rollback -r` to the recursive `E@a` (auto:
+/// the root copies, the members swap) puts every newer snapshot GUID of every member into that
+/// member's stash, which keeps `E`'s key and which retention takes for a stash (`<id>-K` under
+/// `E/flocker-stash`); the encryption properties never change; the tree's restore brings every
+/// GUID and the unsnapshotted content back; dropping the replaced states destroys exactly their
+/// stashes.
+fn tree_round_trip() -> TestResult {
+    let f = Fix::new("crtree")?;
+    let root = f.create_root("E", Key::Passphrase)?;
+    let members = [root.clone(), format!("{root}/a"), format!("{root}/a/b")];
+    zfs(&["create", &members[1]])?;
+    zfs(&["create", &members[2]])?;
+    let dirs: Vec<String> = members
+        .iter()
+        .map(|m| {
+            Ok(zfs(&["get", "-H", "-o", "value", "mountpoint", m])?
+                .trim()
+                .to_string())
+        })
+        .collect::<Result<_, Failed>>()?;
+    for s in ["a", "b", "c", "now"] {
+        for d in &dirs {
+            write(&format!("{d}/v"), s)?;
+        }
+        if s != "now" {
+            zfs(&["snapshot", "-r", &format!("{root}@{s}")])?;
+        }
+    }
+    let before: Vec<BTreeMap<String, String>> =
+        members.iter().map(|m| snaps(m)).collect::<Result<_, _>>()?;
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    let crypt_before = crypt_props(&refs)?;
+    let st = f.store()?;
+    let target = SnapshotName::new(format!("{root}@a")).map_err(fail)?;
+    let plan = ok(rollback::plan_rollback_tree(&target, Strategy::Auto, false))?;
+    ensure!(plan.is_runnable(), "not runnable: {:?}", plan.refusals());
+    let strategies: Vec<Option<Strategy>> = plan.members.iter().map(|m| m.strategy).collect();
+    ensure!(
+        strategies
+            == [
+                Some(Strategy::Copy),
+                Some(Strategy::Swap),
+                Some(Strategy::Swap)
+            ],
+        "strategies {strategies:?}"
+    );
+    let done = ok(rollback::rollback_tree(&st, &plan))?;
+    for (k, m) in members.iter().enumerate() {
+        ensure!(f.content(m)? == "a", "{m}: content after the rollback");
+        let now = snaps(m)?;
+        ensure!(
+            now.len() == 1 && now.get("a") == before[k].get("a"),
+            "{m}: snapshots after the rollback {now:?}"
+        );
+    }
+    ensure!(
+        crypt_props(&refs)? == crypt_before,
+        "encryption properties changed by the rollback"
+    );
+    let recs = ok(rollback::member_records(&st, &done))?;
+    ensure!(recs.len() == 3, "{} member records", recs.len());
+    for r in &recs {
+        let k = members
+            .iter()
+            .position(|m| m.as_str() == r.dataset.as_str())
+            .ok_or_else(|| fail(format!("a record of {}", r.dataset)))?;
+        let stash = r.stash_dataset.as_str();
+        let in_stash = snaps(stash)?;
+        for s in ["b", "c"] {
+            ensure!(
+                in_stash.get(s) == before[k].get(s),
+                "{}: {s} not in its stash {stash}: {in_stash:?}",
+                members[k]
+            );
+        }
+        let stash_root = zfs(&["get", "-H", "-o", "value", "encryptionroot", stash])?;
+        ensure!(
+            stash_root.trim() == root,
+            "{stash}: encryption root {stash_root:?}, not {root}"
+        );
+        ensure!(
+            rollback::is_stash_dataset(stash),
+            "retention would not take {stash} for a stash"
+        );
+        if k > 0 {
+            ensure!(
+                stash.starts_with(&format!("{root}/flocker-stash/")),
+                "{stash} is not under {root}/flocker-stash"
+            );
+        }
+    }
+    let newer = ok(rollback::stash_restore_tree(&st, &done.id, Strategy::Auto))?;
+    for (k, m) in members.iter().enumerate() {
+        let after = snaps(m)?;
+        for (n, g) in &before[k] {
+            ensure!(after.get(n) == Some(g), "{m}: {n} not restored: {after:?}");
+        }
+        ensure!(f.content(m)? == "now", "{m}: content after the restore");
+    }
+    ensure!(
+        crypt_props(&refs)? == crypt_before,
+        "encryption properties changed by the restore"
+    );
+    let replaced = ok(rollback::member_records(&st, &newer))?;
+    ok(rollback::stash_drop_tree(&st, &newer.id))?;
+    for r in &replaced {
+        ensure!(
+            !exists(r.stash_dataset.as_str()),
+            "{} not destroyed by the drop",
+            r.stash_dataset
+        );
+    }
+    ensure!(ok(st.records())?.is_empty(), "records left after the drop");
+    for (k, m) in members.iter().enumerate() {
+        let after = snaps(m)?;
+        ensure!(
+            before[k].iter().all(|(n, g)| after.get(n) == Some(g)),
+            "{m}: snapshots lost by the drop: {after:?}"
+        );
+        ensure!(f.content(m)? == "now", "{m}: content after the drop");
+    }
+    ensure!(
+        crypt_props(&refs)? == crypt_before,
+        "encryption properties changed by the drop"
+    );
     Ok(())
 }

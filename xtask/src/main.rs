@@ -198,11 +198,6 @@ struct TestArgs {
     /// Only the lab tests.
     #[arg(long)]
     lab_only: bool,
-    /// Also the root-on-ZFS boot tests (`rootboot::*`, several boots each, about 10 minutes a
-    /// flavour under emulation); without it (and without a filter naming them) they are
-    /// counted as skipped.
-    #[arg(long)]
-    root_boot: bool,
     #[command(flatten)]
     vm: VmArgs,
     /// Arguments for the test binaries (a name filter, `--exact`, ...).
@@ -291,7 +286,6 @@ fn main() -> ExitCode {
             },
             host: !a.lab_only,
             lab: !a.host_only,
-            root_boot: a.root_boot,
             vm: a.vm,
             filter: a.filter,
         }),

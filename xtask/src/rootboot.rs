@@ -1,22 +1,23 @@
-//! Root-on-ZFS rollback at next boot (`rootboot::*`): several boots of the flavour's
+//! Root-on-ZFS rollback at next boot (`rootboot::at_next_boot`): four boots of the flavour's
 //! root-on-ZFS system on one disk ([`rootfs::run_boots`]), each running a shell script that
 //! drives the lab build's `datavault` (shared from the target directory) and checks the system
-//! with the `zfs`/`zpool`/`dpkg` commands as an oracle.
+//! with the `zfs`/`zpool`/`dpkg` commands as an oracle. One sequence rather than one disk per
+//! case: every boot costs about a minute under emulation, and CI runs this on every flavour.
 //!
-//! - `rootboot::round_trip`: boot 1 puts the store on its own dataset, takes `zfs snapshot -r
-//!   rpool@S`, installs a package made offline with `dpkg-deb`, edits `/etc/issue`, schedules
-//!   `datavault rollback rpool/ROOT/debian@S --at-next-boot`, then writes a file. Boot 2 runs the
-//!   old system (package absent, `/etc/issue` as before, no file), `--cancel` is refused, the
-//!   stash holds the upgraded system with the file (its final snapshot mounted read-only), and
-//!   the stash's restore is scheduled (`stash restore`, which is at next boot for the running
-//!   root). Boot 3 runs the upgraded system again (the original dataset, the file, the package).
-//! - `rootboot::cancel`: boot 1 kills `datavault rollback --at-next-boot` (SIGKILL through
-//!   `FLOCKER_CORE_FAULT`) before each of its steps and inside its commit, runs `datavault
-//!   recover`, cancels what got scheduled (killing the cancel before one of its steps in turn,
-//!   then recovering), and checks each time that the system is exactly as it was; then schedules
-//!   and cancels cleanly. Boot 2 checks the system is the one it was (package, file, `/etc`).
-//! - `rootboot::power_cut`: boot 1 schedules, writes and syncs a file, and loses the power;
-//!   boot 2 runs the rolled-back system and the stash holds everything, the file included.
+//! 1. Puts the store on its own dataset, takes `zfs snapshot -r rpool@S`, installs a package made
+//!    offline with `dpkg-deb` and edits `/etc/issue`. Kills `datavault rollback
+//!    rpool/ROOT/debian@S --at-next-boot` (SIGKILL through `FLOCKER_CORE_FAULT`) before each of
+//!    its steps and inside its commit, runs `datavault recover`, cancels what got scheduled
+//!    (killing the cancel before one of its steps in turn, then recovering), and checks each
+//!    time that the system is exactly as it was; then schedules, writes a file and cancels.
+//! 2. Checks that the cancelled rollback did not take effect (package, files, `/etc`), schedules
+//!    the rollback again, writes and syncs a file, and loses the power.
+//! 3. Runs the old system (package absent, `/etc/issue` as before, no file); `--cancel` is
+//!    refused; the stash holds the upgraded system with the file written after scheduling (its
+//!    final snapshot mounted read-only); the stash's restore is scheduled (`stash restore`, which
+//!    is at next boot for the running root).
+//! 4. Runs the upgraded system again (the original dataset, every file, the package); the
+//!    rolled-back state is a verified stash.
 
 use std::io::Write;
 
@@ -25,15 +26,10 @@ use crate::rootfs::{self, Boot};
 use crate::test::Counts;
 use crate::{Flavour, VmArgs};
 
-/// The tests: name and number of boots.
-const CASES: [&str; 3] = ["round_trip", "cancel", "power_cut"];
+/// The test's full name, for filtering.
+pub const NAME: &str = "rootboot::at_next_boot";
 
-/// The full names of the tests, for filtering.
-pub fn names() -> Vec<String> {
-    CASES.iter().map(|n| format!("rootboot::{n}")).collect()
-}
-
-/// Shell functions every boot of every case starts with.
+/// Shell functions every boot starts with.
 const COMMON: &str = r#"set -eu
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 DV="$FLOCKER_BIN_DIR/datavault"
@@ -100,7 +96,7 @@ original() {
   [ "$(mnt /)" = "zfs $ROOT" ] || fail "$1: / is '$(mnt /)'"
 }
 
-# The rolled-back system runs (boot 2 of round_trip and power_cut); the stash holds everything.
+# The rolled-back system runs (boot 3); the stash holds everything.
 rolled_back() {
   ID=$(cat "$K/id")
   [ "$(mnt /)" = "zfs $ROOT" ] || fail "/ is '$(mnt /)'"
@@ -118,47 +114,16 @@ rolled_back() {
   mount -t zfs -o ro "rpool/flocker-stash/$ID@flocker-final-$ID" /mnt/stash || fail "cannot mount the final snapshot"
   [ "$(cat /mnt/stash/written-after-scheduling)" = after ] || fail "the file written after scheduling is not in the stash"
   [ -e /mnt/stash/usr/share/flocker-probe/version ] || fail "the package is not in the stash"
+  [ "$(cat /mnt/stash/written-before)" = before-cancel ] || fail "/written-before is not in the stash"
   [ "$(sha /mnt/stash/etc/issue)" = "$(cat "$K/issue.after")" ] || fail "the stash's /etc/issue is not the edited one"
   umount /mnt/stash
   say "the old system runs; stash $ID holds the upgraded one with the file written after scheduling"
 }
 "#;
 
-const ROUND_TRIP_1: &str = r#"setup
-schedule
-echo after >/written-after-scheduling
-sync
-"#;
-
-const ROUND_TRIP_2: &str = r#"# Too late to cancel: refused, before and after recovery.
-if "$DV" rollback --cancel 2>"$K/cancel.err"; then fail "cancel after the reboot succeeded"; fi
-grep -q "too late to cancel" "$K/cancel.err" || fail "cancel said: $(cat "$K/cancel.err")"
-rolled_back
-if "$DV" rollback --cancel "$(cat "$K/id")" 2>"$K/cancel.err"; then fail "cancel after recovery succeeded"; fi
-grep -q "no pending rollback at next boot" "$K/cancel.err" || fail "cancel said: $(cat "$K/cancel.err")"
-"$DV" stash restore "$(cat "$K/id")" --yes >"$K/restore.out" || fail "stash restore failed"
-grep -q "at the next boot" "$K/restore.out" || fail "the restore was not scheduled at next boot: $(cat "$K/restore.out")"
-"$DV" stash list | grep -q "pending: restored at the next boot" || fail "stash list does not show the restore pending"
-sync
-say "restore of $(cat "$K/id") scheduled"
-"#;
-
-const ROUND_TRIP_3: &str = r#"ID=$(cat "$K/id")
-[ "$(mnt /)" = "zfs $ROOT" ] || fail "/ is '$(mnt /)'"
-[ "$(guid "$ROOT")" = "$(cat "$K/root.guid")" ] || fail "$ROOT is not the original (upgraded) dataset"
-installed || fail "the package is not installed after the restore"
-[ "$(cat /written-after-scheduling)" = after ] || fail "the file written after scheduling is lost"
-[ "$(sha /etc/issue)" = "$(cat "$K/issue.after")" ] || fail "/etc/issue is not the edited one"
-"$DV" recover >/dev/null || fail "recover failed"
-"$DV" stash list -H >"$K/list3"
-if grep -q "^$ID" "$K/list3"; then fail "the restored stash is still listed"; fi
-[ "$(grep -c "	$ROOT	" "$K/list3")" = 1 ] || fail "expected one stash of the rolled-back state: $(cat "$K/list3")"
-grep -q "	yes$" "$K/list3" || fail "the new stash is not verified: $(cat "$K/list3")"
-[ "$(zpool get -H -o value bootfs rpool)" = "$ROOT" ] || fail "bootfs is $(zpool get -H -o value bootfs rpool)"
-say "the upgraded system runs again; the rolled-back state is a stash"
-"#;
-
-const CANCEL_1: &str = r#"setup
+// Boot 1: kills of the scheduling and of the cancel at every step, each recovered to the
+// system as it was; then a clean schedule, a write, a cancel.
+const BOOT_1: &str = r#"setup
 echo before-cancel >/written-before
 N=$("$DV" rollback "$ROOT@S" --at-next-boot --dry-run --json | grep -c '"op":')
 [ "$N" -gt 10 ] || fail "the plan has $N steps"
@@ -189,22 +154,22 @@ for i in $(seq 0 $((N - 1))) commit; do
 done
 # And once more without faults: schedule, write, cancel.
 schedule
-echo after >/written-after-scheduling
+echo after-cancelled >/written-then-cancelled
 "$DV" rollback --cancel >"$K/cancel.out" || fail "cancel failed"
 original "after the cancel"
 installed || fail "the package is gone after the cancel"
 sync
+say "scheduled, wrote, cancelled; rebooting"
 "#;
 
-const CANCEL_2: &str = r#"original "after the reboot"
+// Boot 2: the cancelled rollback did not take effect; then a schedule, a write and sync, and
+// the power is cut.
+const BOOT_2: &str = r#"original "after the reboot"
 installed || fail "the package is gone"
-[ "$(cat /written-after-scheduling)" = after ] || fail "the file written before the cancel is lost"
+[ "$(cat /written-then-cancelled)" = after-cancelled ] || fail "the file written before the cancel is lost"
 [ "$(cat /written-before)" = before-cancel ] || fail "/written-before is lost"
 [ "$(sha /etc/issue)" = "$(cat "$K/issue.after")" ] || fail "/etc/issue is not the edited one"
 say "the system is the one it was before the cancelled rollback"
-"#;
-
-const POWER_CUT_1: &str = r#"setup
 schedule
 echo after >/written-after-scheduling
 sync
@@ -213,7 +178,37 @@ echo "@@FLOCKER:POWERCUT@@ 0"
 sleep 600
 "#;
 
-const POWER_CUT_2: &str = r#"rolled_back
+// Boot 3: the old system runs, the stash holds everything (the file written after scheduling
+// included); cancelling is too late; the stash's restore is scheduled.
+const BOOT_3: &str = r#"# Too late to cancel: refused, before and after recovery.
+if "$DV" rollback --cancel 2>"$K/cancel.err"; then fail "cancel after the reboot succeeded"; fi
+grep -q "too late to cancel" "$K/cancel.err" || fail "cancel said: $(cat "$K/cancel.err")"
+rolled_back
+if "$DV" rollback --cancel "$(cat "$K/id")" 2>"$K/cancel.err"; then fail "cancel after recovery succeeded"; fi
+grep -q "no pending rollback at next boot" "$K/cancel.err" || fail "cancel said: $(cat "$K/cancel.err")"
+"$DV" stash restore "$(cat "$K/id")" --yes >"$K/restore.out" || fail "stash restore failed"
+grep -q "at the next boot" "$K/restore.out" || fail "the restore was not scheduled at next boot: $(cat "$K/restore.out")"
+"$DV" stash list | grep -q "pending: restored at the next boot" || fail "stash list does not show the restore pending"
+sync
+say "restore of $(cat "$K/id") scheduled"
+"#;
+
+// Boot 4: the upgraded system runs again, with everything written in boots 1 and 2.
+const BOOT_4: &str = r#"ID=$(cat "$K/id")
+[ "$(mnt /)" = "zfs $ROOT" ] || fail "/ is '$(mnt /)'"
+[ "$(guid "$ROOT")" = "$(cat "$K/root.guid")" ] || fail "$ROOT is not the original (upgraded) dataset"
+installed || fail "the package is not installed after the restore"
+[ "$(cat /written-after-scheduling)" = after ] || fail "the file written after scheduling is lost"
+[ "$(cat /written-before)" = before-cancel ] || fail "/written-before is lost"
+[ "$(cat /written-then-cancelled)" = after-cancelled ] || fail "/written-then-cancelled is lost"
+[ "$(sha /etc/issue)" = "$(cat "$K/issue.after")" ] || fail "/etc/issue is not the edited one"
+"$DV" recover >/dev/null || fail "recover failed"
+"$DV" stash list -H >"$K/list4"
+if grep -q "^$ID" "$K/list4"; then fail "the restored stash is still listed"; fi
+[ "$(grep -c "	$ROOT	" "$K/list4")" = 1 ] || fail "expected one stash of the rolled-back state: $(cat "$K/list4")"
+grep -q "	yes$" "$K/list4" || fail "the new stash is not verified: $(cat "$K/list4")"
+[ "$(zpool get -H -o value bootfs rpool)" = "$ROOT" ] || fail "bootfs is $(zpool get -H -o value bootfs rpool)"
+say "the upgraded system runs again; the rolled-back state is a stash"
 "#;
 
 fn boot(body: &str, power_cut: bool) -> Boot {
@@ -224,59 +219,53 @@ fn boot(body: &str, power_cut: bool) -> Boot {
     }
 }
 
-/// The boots of a case.
-fn boots(case: &str) -> Vec<Boot> {
-    match case {
-        "round_trip" => vec![
-            boot(ROUND_TRIP_1, false),
-            boot(ROUND_TRIP_2, false),
-            boot(ROUND_TRIP_3, false),
-        ],
-        "cancel" => vec![boot(CANCEL_1, false), boot(CANCEL_2, false)],
-        _ => vec![boot(POWER_CUT_1, true), boot(POWER_CUT_2, false)],
-    }
+/// The boots of the sequence, on one disk.
+fn boots() -> Vec<Boot> {
+    vec![
+        boot(BOOT_1, false),
+        boot(BOOT_2, true),
+        boot(BOOT_3, false),
+        boot(BOOT_4, false),
+    ]
 }
 
-/// Runs every case `wanted` accepts on a fresh disk each (kept on failure).
+/// Runs the sequence on a fresh disk (kept on failure).
 pub fn run(
     flavour: Flavour,
     vm_args: &VmArgs,
     target: &std::path::Path,
     bin_dir: &std::path::Path,
-    wanted: &dyn Fn(&str) -> bool,
 ) -> Counts {
     let mut counts = Counts::default();
-    for case in CASES {
-        let full = format!("rootboot::{case}");
-        if !wanted(&full) {
-            continue;
+    println!("test {NAME} ...");
+    let _ = std::io::stdout().flush();
+    let dir = image::cache_dir().join("rootboot");
+    let disk = dir.join(format!(
+        "zfs-{}-at-next-boot-{}.img",
+        flavour.as_str(),
+        std::process::id()
+    ));
+    let mut args = vm_args.clone();
+    args.timeout = args.timeout.max(1800);
+    args.shares.push(target.to_path_buf());
+    args.env
+        .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
+    let started = std::time::Instant::now();
+    match rootfs::run_boots(flavour, &args, &disk, &boots()) {
+        Ok(_) => {
+            println!(
+                "test {NAME} ... ok ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            counts.passed += 1;
+            let _ = std::fs::remove_file(&disk);
         }
-        println!("test {full} ...");
-        let _ = std::io::stdout().flush();
-        let dir = image::cache_dir().join("rootboot");
-        let disk = dir.join(format!(
-            "zfs-{}-{case}-{}.img",
-            flavour.as_str(),
-            std::process::id()
-        ));
-        let mut args = vm_args.clone();
-        args.timeout = args.timeout.max(1800);
-        args.shares.push(target.to_path_buf());
-        args.env
-            .push(format!("FLOCKER_BIN_DIR={}", bin_dir.display()));
-        match rootfs::run_boots(flavour, &args, &disk, &boots(case)) {
-            Ok(_) => {
-                println!("test {full} ... ok");
-                counts.passed += 1;
-                let _ = std::fs::remove_file(&disk);
-            }
-            Err(e) => {
-                println!(
-                    "test {full} ... FAILED ({e}; disk kept: {})",
-                    disk.display()
-                );
-                counts.failed += 1;
-            }
+        Err(e) => {
+            println!(
+                "test {NAME} ... FAILED ({e}; disk kept: {})",
+                disk.display()
+            );
+            counts.failed += 1;
         }
     }
     counts
@@ -287,23 +276,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_case_has_boots_and_only_power_cut_cuts_the_power() {
-        for case in CASES {
-            let b = boots(case);
-            assert!(b.len() >= 2, "{case}");
-            for (i, x) in b.iter().enumerate() {
-                assert!(x.cmd[2].starts_with(COMMON));
-                assert_eq!(
-                    x.power_cut,
-                    case == "power_cut" && i == 0,
-                    "{case} boot {i}"
-                );
-                if x.power_cut {
-                    assert!(x.cmd[2].contains("@@FLOCKER:POWERCUT@@"));
-                }
-            }
+    fn four_boots_and_only_the_second_cuts_the_power() {
+        let b = boots();
+        assert_eq!(b.len(), 4);
+        for (i, x) in b.iter().enumerate() {
+            assert!(x.cmd[2].starts_with(COMMON));
+            assert_eq!(x.power_cut, i == 1, "boot {}", i + 1);
+            assert_eq!(
+                x.cmd[2].contains("@@FLOCKER:POWERCUT@@"),
+                i == 1,
+                "boot {}",
+                i + 1
+            );
         }
-        assert_eq!(names().len(), CASES.len());
-        assert!(names().iter().all(|n| n.starts_with("rootboot::")));
+        assert!(NAME.starts_with("rootboot::"));
     }
 }

@@ -19,8 +19,6 @@ pub struct Options {
     pub host: bool,
     /// Run the lab tests.
     pub lab: bool,
-    /// Run the root-on-ZFS boot tests even when the filter does not name them.
-    pub root_boot: bool,
     /// VM options.
     pub vm: VmArgs,
     /// Extra arguments for the test binaries.
@@ -262,20 +260,34 @@ fn build_for(flavour: Flavour, env: &[(String, String)]) -> Result<(Vec<PathBuf>
 /// Lab images made ready in the background, in the order the flavours are tested, so that the
 /// next flavour's image is built while the host tests and the previous flavour's tests run: on a
 /// machine with no cached image, most of each build (downloads, dpkg, the dkms compile on the
-/// core the emulated guest leaves idle) then costs no wall-clock time.
+/// core the emulated guest leaves idle) then costs no wall-clock time. After each image, the
+/// flavour's root-on-ZFS template (for `rootboot::*`, which runs last in a flavour) is built
+/// too, only to warm its cache: the test builds it itself, and reports its error, when this
+/// could not.
 struct Images {
     rx: mpsc::Receiver<(Flavour, Result<image::Image>)>,
     ready: Vec<(Flavour, Result<image::Image>)>,
 }
 
 impl Images {
-    fn start(flavours: &[Flavour]) -> Images {
+    fn start(flavours: &[Flavour], vm_args: &VmArgs, root_templates: bool) -> Images {
         let (tx, rx) = mpsc::channel();
         let flavours = flavours.to_vec();
+        let vm_args = vm_args.clone();
         std::thread::spawn(move || {
             for f in flavours {
-                if tx.send((f, image::ensure(f))).is_err() {
+                let img = image::ensure(f);
+                let ok = img.is_ok();
+                if tx.send((f, img)).is_err() {
                     return;
+                }
+                if ok && root_templates && crate::host::is_root() {
+                    if let Err(e) = crate::rootfs::ensure(f, &vm_args) {
+                        eprintln!(
+                            "xtask: background build of the zfs {} root-on-ZFS template: {e}",
+                            f.as_str()
+                        );
+                    }
                 }
             }
         });
@@ -340,6 +352,21 @@ fn binary_times(text: &str) -> Vec<(String, u64)> {
         }
     }
     out
+}
+
+/// The `n` slowest tests of the runner's stdout (`#time NAME SECS s` lines), slowest first.
+fn slowest_tests(text: &str, n: usize) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim_end_matches('\r').strip_prefix("#time ")?;
+            let (name, secs) = rest.strip_suffix(" s")?.rsplit_once(' ')?;
+            Some((name.to_string(), secs.parse().ok()?))
+        })
+        .collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.truncate(n);
+    all
 }
 
 /// The test counts in the runner's stdout, summed over the binaries; a binary that printed no
@@ -408,30 +435,23 @@ fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Pa
     counts
 }
 
-/// The root-on-ZFS rollback-at-next-boot tests (`rootboot::*`) the filter selects. They take
-/// several boots each: a run with no filter counts them as skipped unless `root_boot` is set.
+/// The root-on-ZFS rollback-at-next-boot test (`rootboot::at_next_boot`), when the filter
+/// selects it.
 fn rootboot_tests(flavour: Flavour, opts: &Options, bin_dir: &Path) -> Counts {
-    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
-    let wanted =
-        |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
-    let selected = crate::rootboot::names()
-        .into_iter()
-        .filter(|n| wanted(n))
-        .count() as u64;
-    if selected == 0 {
+    if !wants_rootboot(opts) {
         return Counts::default();
     }
-    if positional.is_empty() && !opts.root_boot {
-        println!(
-            "xtask: {selected} root-on-ZFS boot test(s) (rootboot::*) skipped: run them with \
-             --root-boot, or name them in the filter"
-        );
-        return Counts {
-            skipped: selected,
-            ..Counts::default()
-        };
-    }
-    crate::rootboot::run(flavour, &opts.vm, &target_base(), bin_dir, &wanted)
+    crate::rootboot::run(flavour, &opts.vm, &target_base(), bin_dir)
+}
+
+/// Whether the filter selects `rootboot::at_next_boot` (no filter selects everything).
+fn wants_rootboot(opts: &Options) -> bool {
+    let mut positional = opts
+        .filter
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .peekable();
+    positional.peek().is_none() || positional.any(|f| crate::rootboot::NAME.contains(f.as_str()))
 }
 
 fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(String, Counts)> {
@@ -471,6 +491,13 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
     let mut counts = runner_counts(&text);
     for (name, secs) in binary_times(&text) {
         println!("== {name}: {secs} s");
+    }
+    let slowest: Vec<String> = slowest_tests(&text, 12)
+        .into_iter()
+        .map(|(name, secs)| format!("{name} {secs} s"))
+        .collect();
+    if !slowest.is_empty() {
+        println!("== slowest tests: {}", slowest.join(", "));
     }
     println!(
         "== ZFS tests for zfs {} took {:.0} s (boot {:.1} s)",
@@ -593,7 +620,9 @@ pub fn run(opts: &Options) -> Result<i32> {
     let mut lines = Vec::new();
     let mut total = Counts::default();
     let mut broken = false;
-    let mut images = opts.lab.then(|| Images::start(&opts.flavours));
+    let mut images = opts
+        .lab
+        .then(|| Images::start(&opts.flavours, &opts.vm, wants_rootboot(&opts)));
     if opts.host {
         let c = host_tests(&opts.filter);
         total.add(c);
@@ -669,6 +698,16 @@ mod tests {
              echo '### binary /t/b c'\nt0=$(date +%s)\n\
              '/t/b c' --test-threads=2 --color never --exact 'x y'\n\
              echo \"### exit $?\"\necho \"### took $(( $(date +%s) - t0 )) s\"\n"
+        );
+    }
+
+    #[test]
+    fn slowest_tests_sort_by_time_and_skip_other_lines() {
+        let text = "#time a::x 3 s\n#time b::y 40 s\r\n#time bad\n#time c::z q s\n\
+                    test a::x ... ok\n#time d::w 7 s\n";
+        assert_eq!(
+            slowest_tests(text, 2),
+            vec![("b::y".to_string(), 40), ("d::w".to_string(), 7)]
         );
     }
 

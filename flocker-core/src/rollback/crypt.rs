@@ -193,9 +193,18 @@ pub(crate) fn in_root_container(ds: &str) -> bool {
         .any(|w| w[0] == STASH_CONTAINER && is_stash_id_shaped(w[1]))
 }
 
-/// `yyyymmddThhmmss-xxxxxx` (digits, `T`, hex), optionally followed by `-new`.
+/// `yyyymmddThhmmss-xxxxxx` (digits, `T`, hex), optionally followed by a tree member's `-K`
+/// (decimal), then optionally by `-new`.
 fn is_stash_id_shaped(c: &str) -> bool {
     let c = c.strip_suffix("-new").unwrap_or(c);
+    let c = match c.get(22..) {
+        Some(k)
+            if k.len() > 1 && k.starts_with('-') && k[1..].bytes().all(|d| d.is_ascii_digit()) =>
+        {
+            &c[..22]
+        }
+        _ => c,
+    };
     let b = c.as_bytes();
     b.len() == 22
         && b[..8].iter().all(u8::is_ascii_digit)
@@ -414,6 +423,14 @@ mod tests {
         assert!(is_stash_dataset(&format!(
             "tank/E/flocker-stash/{ID}-new/child"
         )));
+        // A tree member's stash (`<tree id>-K`) and its fresh clone.
+        assert!(is_stash_dataset(&format!("tank/E/flocker-stash/{ID}-3")));
+        assert!(is_stash_dataset(&format!(
+            "tank/E/flocker-stash/{ID}-12-new@x"
+        )));
+        assert!(!is_stash_dataset(&format!("tank/E/flocker-stash/{ID}-")));
+        assert!(!is_stash_dataset(&format!("tank/E/flocker-stash/{ID}-3x")));
+        assert!(!is_stash_dataset(&format!("tank/E/flocker-stash/{ID}x")));
         assert!(!is_stash_dataset("tank/E/flocker-stash/mine"));
         assert!(!is_stash_dataset("tank/E/flocker-stash"));
         assert!(!is_stash_dataset(&format!("tank/E/home/{ID}")));
