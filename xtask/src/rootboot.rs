@@ -65,6 +65,13 @@ setup() {
   say "set up: store on rpool/flocker-core, rpool@S, package installed, /etc/issue edited"
 }
 
+# `datavault status` (with a configuration of its own, no service report) has the line $1.
+pending_status() {
+  printf 'every = "1h"\n[[dataset]]\nname = "rpool/home"\nkeep = "min=1"\n' >"$K/dv.toml"
+  "$DV" status --config "$K/dv.toml" >"$K/status.out" 2>&1 || true
+  grep -qF "$1" "$K/status.out" || fail "status has no line '$1': $(cat "$K/status.out")"
+}
+
 # Schedules the rollback of the running root to @S at next boot and checks what that did.
 schedule() {
   "$DV" rollback "$ROOT@S" --at-next-boot --yes --json >"$K/sched.json" || fail "rollback --at-next-boot failed"
@@ -81,6 +88,7 @@ schedule() {
   "$DV" stash list | grep -q "pending: the rollback takes effect at the next boot" || fail "stash list does not show it pending: $("$DV" stash list)"
   "$DV" stash list --json | grep -q '"pending_boot": "rollback"' || fail "stash list --json does not show it pending"
   "$DV" recover | grep -q "pending" || fail "recover does not report it pending"
+  pending_status "PENDING $ROOT: rollback to $ROOT@S at the next boot (stash $ID)"
   say "scheduled $ID; / is now mounted as '$(mnt /)'"
 }
 
@@ -189,6 +197,7 @@ grep -q "no pending rollback at next boot" "$K/cancel.err" || fail "cancel said:
 "$DV" stash restore "$(cat "$K/id")" --yes >"$K/restore.out" || fail "stash restore failed"
 grep -q "at the next boot" "$K/restore.out" || fail "the restore was not scheduled at next boot: $(cat "$K/restore.out")"
 "$DV" stash list | grep -q "pending: restored at the next boot" || fail "stash list does not show the restore pending"
+pending_status "PENDING $ROOT: restore to "
 sync
 say "restore of $(cat "$K/id") scheduled"
 "#;

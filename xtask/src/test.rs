@@ -281,13 +281,15 @@ impl Images {
                 if tx.send((f, img)).is_err() {
                     return;
                 }
-                if ok && root_templates && crate::host::is_root() {
-                    if let Err(e) = crate::rootfs::ensure(f, &vm_args) {
-                        eprintln!(
-                            "xtask: background build of the zfs {} root-on-ZFS template: {e}",
-                            f.as_str()
-                        );
-                    }
+                if ok
+                    && root_templates
+                    && crate::host::is_root()
+                    && let Err(e) = crate::rootfs::ensure(f, &vm_args)
+                {
+                    eprintln!(
+                        "xtask: background build of the zfs {} root-on-ZFS template: {e}",
+                        f.as_str()
+                    );
                 }
             }
         });
@@ -319,20 +321,33 @@ impl Images {
 /// The shell script that runs each ZFS test binary once in the boot, between `### binary PATH`
 /// and `### exit N` markers (then `### took N s`, its wall time), with `filter` as extra
 /// arguments.
-fn runner_script(bins: &[PathBuf], filter: &[String]) -> String {
+fn runner_script(bins: &[PathBuf], filter: &[String], threads: usize) -> String {
     let mut script =
         String::from("#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n");
     let extra: Vec<String> = filter.iter().map(|a| sh_quote(a)).collect();
     for b in bins {
         let q = sh_quote(&b.to_string_lossy());
         script.push_str(&format!(
-            "echo '### binary {}'\nt0=$(date +%s)\n{q} --test-threads=2 --color never {}\n\
+            "echo '### binary {}'\nt0=$(date +%s)\n{q} --test-threads={threads} --color never {}\n\
              echo \"### exit $?\"\necho \"### took $(( $(date +%s) - t0 )) s\"\n",
             b.display(),
             extra.join(" ")
         ));
     }
     script
+}
+
+/// Tests of one binary run at once in the lab by default.
+const LAB_TEST_THREADS: usize = 2;
+
+/// How many tests of a binary run at once in the lab: `FLOCKER_LAB_TEST_THREADS`, else
+/// [`LAB_TEST_THREADS`].
+fn lab_test_threads() -> usize {
+    std::env::var("FLOCKER_LAB_TEST_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(LAB_TEST_THREADS)
 }
 
 /// Each binary's wall time in the runner's stdout (its file name without the hash, seconds).
@@ -462,8 +477,11 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
         return Err("no ZFS test binaries were built".into());
     }
     let runner = bin_dir.join(format!("lab-runner-{}.sh", flavour.as_str()));
-    std::fs::write(&runner, runner_script(&bins, &opts.filter))
-        .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
+    std::fs::write(
+        &runner,
+        runner_script(&bins, &opts.filter, lab_test_threads()),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", runner.display()))?;
     let mut vm_args = opts.vm.clone();
     // The package test (tests/tests/package.rs) installs the .deb made from these binaries.
     match crate::package::build_deb(flavour, &img, &bin_dir, crate::package::Profile::Debug) {
@@ -622,7 +640,7 @@ pub fn run(opts: &Options) -> Result<i32> {
     let mut broken = false;
     let mut images = opts
         .lab
-        .then(|| Images::start(&opts.flavours, &opts.vm, wants_rootboot(&opts)));
+        .then(|| Images::start(&opts.flavours, &opts.vm, wants_rootboot(opts)));
     if opts.host {
         let c = host_tests(&opts.filter);
         total.add(c);
@@ -690,7 +708,7 @@ mod tests {
         let bins = [PathBuf::from("/t/a-1"), PathBuf::from("/t/b c")];
         let filter = ["--exact".to_string(), "x y".to_string()];
         assert_eq!(
-            runner_script(&bins, &filter),
+            runner_script(&bins, &filter, 2),
             "#!/bin/sh\n# Written by cargo xtask test: runs each ZFS test binary once.\n\
              echo '### binary /t/a-1'\nt0=$(date +%s)\n\
              /t/a-1 --test-threads=2 --color never --exact 'x y'\n\
