@@ -212,12 +212,14 @@ impl TestPool {
     }
 }
 
-/// How many of the library's private snapshot mounts (`flocker-snap-*`) this process sees.
-pub fn private_snapshot_mounts() -> usize {
+/// How many of the library's private snapshot mounts (`flocker-snap-*`) of snapshots in `pool`
+/// this process sees (only the pool's: tests running at the same time have mounts of their own).
+pub fn private_snapshot_mounts(pool: &str) -> usize {
+    let source = format!(" {pool}/");
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("flocker-snap-"))
+        .filter(|l| l.contains("flocker-snap-") && l.contains(&source))
         .count()
 }
 

@@ -245,7 +245,7 @@ fn snap_to_snap_and_live() -> TestResult {
         "human output: {text}"
     );
     ensure!(
-        private_snapshot_mounts() == 0,
+        private_snapshot_mounts(p.name()) == 0,
         "a private mount was left behind"
     );
     Ok(())
@@ -289,7 +289,7 @@ fn unmounted_dataset() -> TestResult {
     // Without --to there is no place to restore to: refused, nothing changed.
     dv_fails(&["restore-file", &s1, "c"], 1, "not mounted")?;
     ensure!(
-        private_snapshot_mounts() == 0,
+        private_snapshot_mounts(p.name()) == 0,
         "a private mount was left behind"
     );
     ensure!(
@@ -465,7 +465,7 @@ fn restore_file_and_dir() -> TestResult {
         .collect();
     ensure!(left.is_empty(), "temporary files left: {left:?}");
     ensure!(
-        private_snapshot_mounts() == 0,
+        private_snapshot_mounts(p.name()) == 0,
         "a private mount was left behind"
     );
     Ok(())
@@ -628,7 +628,7 @@ fn errors() -> TestResult {
         "existing destination kind"
     );
     ensure!(
-        private_snapshot_mounts() == 0,
+        private_snapshot_mounts(p.name()) == 0,
         "a private mount was left behind"
     );
     Ok(())

@@ -1074,8 +1074,20 @@ fn random_file(path: &str, mib: u64) -> TestResult {
     dst.sync_all().map_err(fail)
 }
 
-fn kill_mid_stream() -> TestResult {
-    let p = TestPool::new("rbstream", 1024)?;
+/// What each `kill_mid_stream_*` test starts from: a pool (`tag`) with `fs` (mounted at `dir`),
+/// history a, b, c with two 40 MiB files, "now" unsnapshotted, a store, the snapshots before.
+struct MidStream {
+    p: TestPool,
+    fs: String,
+    dir: String,
+    st: Store,
+    before: BTreeMap<String, String>,
+    target: String,
+    rng: Rng,
+}
+
+fn mid_stream_fixture(tag: &str) -> Result<MidStream, Failed> {
+    let p = TestPool::new(tag, 1024)?;
     let fs = p.ds("fs");
     let dir = mnt(&p, "fs");
     zfs(&["create", "-o", &format!("mountpoint={dir}"), &fs])?;
@@ -1089,34 +1101,73 @@ fn kill_mid_stream() -> TestResult {
     write(&format!("{dir}/v"), "now")?;
     let st = store(&p)?;
     let before = snaps(&fs)?;
-    let mut rng = Rng::new();
+    let rng = Rng::new();
     let target = format!("{fs}@a");
-    let mut counted = [0usize; 3];
+    Ok(MidStream {
+        p,
+        fs,
+        dir,
+        st,
+        before,
+        target,
+        rng,
+    })
+}
 
-    // 1. Kills inside the streams of a copy rollback: recover reverts, nothing changed.
+/// Finally everything comes back from `stash`: all the original snapshots and the unsnapshotted
+/// data.
+fn mid_stream_restored(m: &MidStream, stash: &str) -> TestResult {
+    ok(rollback::stash_restore(&m.st, stash, Strategy::Copy))?;
+    let now = snaps(&m.fs)?;
+    ensure!(
+        m.before.iter().all(|(n, g)| now.get(n) == Some(g)),
+        "lost snapshots: {now:?} vs {:?}",
+        m.before
+    );
+    ensure!(
+        read(&format!("{}/v", m.dir))? == "now",
+        "lost the unsnapshotted data"
+    );
+    Ok(())
+}
+
+/// Kills inside the streams of a copy rollback: recover reverts, nothing changed.
+fn kill_mid_stream_rollback() -> TestResult {
+    let mut m = mid_stream_fixture("rbstream1")?;
+    let MidStream {
+        p,
+        fs,
+        dir,
+        st,
+        before,
+        target,
+        rng,
+    } = &mut m;
+    let (p, fs, dir, st, before, target) = (&*p, &*fs, &*dir, &*st, &*before, &*target);
+    let mut counted = 0;
     let mut tries = 0;
-    while counted[0] < MID_STREAM_KILLS[0] {
+    while counted < MID_STREAM_KILLS[0] {
         tries += 1;
         ensure!(
             tries <= 3 * MID_STREAM_KILLS[0],
             "rollback: too few kills landed in a stream"
         );
         let what = format!("rollback kill {tries}");
-        let rb = ["rollback", &target, "--strategy", "copy", "--yes"];
-        if kill_inside_stream(&st, &rb, &mut rng)? {
-            counted[0] += 1;
+        let rb = ["rollback", target, "--strategy", "copy", "--yes"];
+        if kill_inside_stream(st, &rb, rng)? {
+            counted += 1;
         }
-        recover_ok(&st, &what)?;
-        if snaps(&fs)? != before {
+        recover_ok(st, &what)?;
+        if snaps(fs)? != *before {
             // The kill came after the commit: the rollback was finished; undo it.
             let recs = ok(st.records())?;
             ensure!(recs.len() == 1, "{what}: neither old nor new state");
-            check_at_a(&fs, &dir, &before, &recs[0], &p.ds("chk"), &mnt(&p, "chk"))?;
-            ok(rollback::stash_restore(&st, &recs[0].id, Strategy::Copy))?;
-            for r in ok(rollback::stash_list(&st))? {
-                ok(rollback::stash_drop(&st, &r.record.id))?;
+            check_at_a(fs, dir, before, &recs[0], &p.ds("chk"), &mnt(p, "chk"))?;
+            ok(rollback::stash_restore(st, &recs[0].id, Strategy::Copy))?;
+            for r in ok(rollback::stash_list(st))? {
+                ok(rollback::stash_drop(st, &r.record.id))?;
             }
-            for n in snaps(&fs)?
+            for n in snaps(fs)?
                 .keys()
                 .filter(|n| n.starts_with(rollback::PRE_PREFIX))
             {
@@ -1124,95 +1175,122 @@ fn kill_mid_stream() -> TestResult {
             }
         }
         ensure!(
-            snaps(&fs)? == before && read(&format!("{dir}/v"))? == "now",
+            snaps(fs)? == *before && read(&format!("{dir}/v"))? == "now",
             "{what}: not back to the old state: {:?}",
-            snaps(&fs)?
+            snaps(fs)?
         );
         ensure!(ok(st.records())?.is_empty(), "{what}: a stash was left");
-        export_import(&p, &fs, &what)?;
+        export_import(p, fs, &what)?;
     }
 
-    // 2. Kills inside an export of a copy stash: the stash is intact afterwards.
-    let rec = ok(rollback::rollback(&st, &plan(&target, Strategy::Copy)?))?;
-    check_at_a(&fs, &dir, &before, &rec, &p.ds("chk"), &mnt(&p, "chk"))?;
-    let file = format!("/var/tmp/flocker-export-{}", p.name());
-    let mut tries = 0;
-    while counted[1] < MID_STREAM_KILLS[1] {
-        tries += 1;
-        ensure!(
-            tries <= 3 * MID_STREAM_KILLS[1],
-            "export: too few kills landed in a stream"
-        );
-        let what = format!("export kill {tries}");
-        let _ = std::fs::remove_file(&file);
-        if kill_inside_stream(&st, &["stash", "export", &rec.id, &file], &mut rng)? {
-            counted[1] += 1;
-        }
-        recover_ok(&st, &what)?;
-        ok(rollback::stash_show(&st, &rec.id)).map_err(|e| fail(format!("{what}: {e:?}")))?;
-        check_at_a(&fs, &dir, &before, &rec, &p.ds("chk"), &mnt(&p, "chk"))?;
-        export_import(&p, &fs, &what)?;
-    }
-    let _ = std::fs::remove_file(&file);
-
-    // 3. Kills inside the streams of a copy restore (a busy mount makes restore copy).
-    let mut tries = 0;
-    let mut stash = rec.id.clone();
-    while counted[2] < MID_STREAM_KILLS[2] {
-        tries += 1;
-        ensure!(
-            tries <= 3 * MID_STREAM_KILLS[2],
-            "restore: too few kills landed in a stream"
-        );
-        let what = format!("restore kill {tries}");
-        let mut busy = std::process::Command::new("sleep")
-            .arg("3600")
-            .current_dir(&dir)
-            .spawn()
-            .map_err(fail)?;
-        let landed = kill_inside_stream(&st, &["stash", "restore", &stash, "--yes"], &mut rng);
-        let _ = busy.kill();
-        let _ = busy.wait();
-        if landed? {
-            counted[2] += 1;
-        }
-        recover_ok(&st, &what)?;
-        let now = snaps(&fs)?;
-        if before.iter().all(|(n, g)| now.get(n) == Some(g)) {
-            // The kill came after the commit: the restore was finished; roll back again.
-            for r in ok(rollback::stash_list(&st))? {
-                ok(rollback::stash_drop(&st, &r.record.id))?;
-            }
-            for n in now.keys().filter(|n| n.starts_with(rollback::PRE_PREFIX)) {
-                zfs(&["destroy", &format!("{fs}@{n}")])?;
-            }
-            stash = ok(rollback::rollback(&st, &plan(&target, Strategy::Copy)?))?.id;
-        }
-        let recs = ok(st.records())?;
-        let r = recs
-            .iter()
-            .find(|r| r.id == stash)
-            .ok_or_else(|| fail(format!("{what}: stash {stash} is gone")))?;
-        check_at_a(&fs, &dir, &before, r, &p.ds("chk"), &mnt(&p, "chk"))?;
-        export_import(&p, &fs, &what)?;
-    }
-
-    // Finally everything comes back: all the original snapshots and the unsnapshotted data.
-    ok(rollback::stash_restore(&st, &stash, Strategy::Copy))?;
-    let now = snaps(&fs)?;
-    ensure!(
-        before.iter().all(|(n, g)| now.get(n) == Some(g)),
-        "lost snapshots: {now:?} vs {before:?}"
-    );
-    ensure!(
-        read(&format!("{dir}/v"))? == "now",
-        "lost the unsnapshotted data"
-    );
-    eprintln!(
-        "kill_mid_stream: kills inside a stream: {} rollback, {} export, {} restore",
-        counted[0], counted[1], counted[2]
-    );
+    eprintln!("kill_mid_stream_rollback: {counted} kills inside a stream");
     Ok(())
+}
+
+/// Kills inside an export of a copy stash: the stash is intact afterwards, and restores.
+fn kill_mid_stream_export() -> TestResult {
+    let mut m = mid_stream_fixture("rbstream2")?;
+    let rec = {
+        let MidStream {
+            p,
+            fs,
+            dir,
+            st,
+            before,
+            target,
+            rng,
+        } = &mut m;
+        let (p, fs, dir, st, before, target) = (&*p, &*fs, &*dir, &*st, &*before, &*target);
+        let mut counted = 0;
+        let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
+        check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
+        let file = format!("/var/tmp/flocker-export-{}", p.name());
+        let mut tries = 0;
+        while counted < MID_STREAM_KILLS[1] {
+            tries += 1;
+            ensure!(
+                tries <= 3 * MID_STREAM_KILLS[1],
+                "export: too few kills landed in a stream"
+            );
+            let what = format!("export kill {tries}");
+            let _ = std::fs::remove_file(&file);
+            if kill_inside_stream(st, &["stash", "export", &rec.id, &file], rng)? {
+                counted += 1;
+            }
+            recover_ok(st, &what)?;
+            ok(rollback::stash_show(st, &rec.id)).map_err(|e| fail(format!("{what}: {e:?}")))?;
+            check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
+            export_import(p, fs, &what)?;
+        }
+        let _ = std::fs::remove_file(&file);
+        eprintln!("kill_mid_stream_export: {counted} kills inside a stream");
+        rec
+    };
+    mid_stream_restored(&m, &rec.id)
+}
+
+/// Kills inside the streams of a copy restore (a busy mount makes restore copy): the stash (or,
+/// when the kill came after the commit, the restored dataset) keeps everything.
+fn kill_mid_stream_restore() -> TestResult {
+    let mut m = mid_stream_fixture("rbstream3")?;
+    let stash = {
+        let MidStream {
+            p,
+            fs,
+            dir,
+            st,
+            before,
+            target,
+            rng,
+        } = &mut m;
+        let (p, fs, dir, st, before, target) = (&*p, &*fs, &*dir, &*st, &*before, &*target);
+        let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
+        check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
+        let mut counted = 0;
+        let mut tries = 0;
+        let mut stash = rec.id.clone();
+        while counted < MID_STREAM_KILLS[2] {
+            tries += 1;
+            ensure!(
+                tries <= 3 * MID_STREAM_KILLS[2],
+                "restore: too few kills landed in a stream"
+            );
+            let what = format!("restore kill {tries}");
+            let mut busy = std::process::Command::new("sleep")
+                .arg("3600")
+                .current_dir(dir)
+                .spawn()
+                .map_err(fail)?;
+            let landed = kill_inside_stream(st, &["stash", "restore", &stash, "--yes"], rng);
+            let _ = busy.kill();
+            let _ = busy.wait();
+            if landed? {
+                counted += 1;
+            }
+            recover_ok(st, &what)?;
+            let now = snaps(fs)?;
+            if before.iter().all(|(n, g)| now.get(n) == Some(g)) {
+                // The kill came after the commit: the restore was finished; roll back again.
+                for r in ok(rollback::stash_list(st))? {
+                    ok(rollback::stash_drop(st, &r.record.id))?;
+                }
+                for n in now.keys().filter(|n| n.starts_with(rollback::PRE_PREFIX)) {
+                    zfs(&["destroy", &format!("{fs}@{n}")])?;
+                }
+                stash = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?.id;
+            }
+            let recs = ok(st.records())?;
+            let r = recs
+                .iter()
+                .find(|r| r.id == stash)
+                .ok_or_else(|| fail(format!("{what}: stash {stash} is gone")))?;
+            check_at_a(fs, dir, before, r, &p.ds("chk"), &mnt(p, "chk"))?;
+            export_import(p, fs, &what)?;
+        }
+        eprintln!("kill_mid_stream_restore: {counted} kills inside a stream");
+        stash
+    };
+    mid_stream_restored(&m, &stash)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2049,7 +2127,12 @@ fn main() {
         zfs_test("rollback::cli_contract", cli_contract),
         zfs_test("rollback::kill_copy", kill_copy),
         zfs_test("rollback::kill_swap", kill_swap),
-        zfs_test("rollback::kill_mid_stream", kill_mid_stream),
+        zfs_test(
+            "rollback::kill_mid_stream_rollback",
+            kill_mid_stream_rollback,
+        ),
+        zfs_test("rollback::kill_mid_stream_export", kill_mid_stream_export),
+        zfs_test("rollback::kill_mid_stream_restore", kill_mid_stream_restore),
         zfs_test("rollback::stale_plan_after_swap", stale_plan_after_swap),
         zfs_test(
             "rollback::rename_between_plan_and_execute",

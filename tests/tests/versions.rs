@@ -258,7 +258,7 @@ fn versions_of_twenty_snapshots() -> TestResult {
         "two paths: {v}"
     );
     ensure!(
-        private_snapshot_mounts() == 0,
+        private_snapshot_mounts(p.name()) == 0,
         "a private mount was left behind"
     );
     Ok(())
@@ -415,7 +415,7 @@ fn unmounted_dataset() -> TestResult {
         "the search left the filesystem mounted"
     );
     ensure!(
-        private_snapshot_mounts() == 0,
+        private_snapshot_mounts(p.name()) == 0,
         "a private mount was left behind"
     );
     Ok(())

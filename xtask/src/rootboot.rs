@@ -11,7 +11,8 @@
 //!    (killing the cancel before one of its steps in turn, then recovering), and checks each
 //!    time that the system is exactly as it was; then schedules, writes a file and cancels.
 //! 2. Checks that the cancelled rollback did not take effect (package, files, `/etc`), schedules
-//!    the rollback again, writes and syncs a file, and loses the power.
+//!    the rollback of the root tree (`-r`: the root has no descendants) again, writes and syncs
+//!    a file, and loses the power.
 //! 3. Runs the old system (package absent, `/etc/issue` as before, no file); `--cancel` is
 //!    refused; the stash holds the upgraded system with the file written after scheduling (its
 //!    final snapshot mounted read-only); the stash's restore is scheduled (`stash restore`, which
@@ -72,9 +73,10 @@ pending_status() {
   grep -qF "$1" "$K/status.out" || fail "status has no line '$1': $(cat "$K/status.out")"
 }
 
-# Schedules the rollback of the running root to @S at next boot and checks what that did.
+# Schedules the rollback of the running root to @S at next boot (extra arguments: "$@") and
+# checks what that did.
 schedule() {
-  "$DV" rollback "$ROOT@S" --at-next-boot --yes --json >"$K/sched.json" || fail "rollback --at-next-boot failed"
+  "$DV" rollback "$ROOT@S" --at-next-boot "$@" --yes --json >"$K/sched.json" || fail "rollback --at-next-boot $* failed"
   ID=$(json_id "$K/sched.json")
   echo "$ID" >"$K/id"
   grep -q '"pending_boot": true' "$K/sched.json" || fail "not pending: $(cat "$K/sched.json")"
@@ -178,7 +180,9 @@ installed || fail "the package is gone"
 [ "$(cat /written-before)" = before-cancel ] || fail "/written-before is lost"
 [ "$(sha /etc/issue)" = "$(cat "$K/issue.after")" ] || fail "/etc/issue is not the edited one"
 say "the system is the one it was before the cancelled rollback"
-schedule
+# The root tree: rpool/ROOT/debian has no descendants (/home is rpool/home), so -r is its
+# rollback at next boot.
+schedule -r
 echo after >/written-after-scheduling
 sync
 say "scheduled and synced; cutting the power"

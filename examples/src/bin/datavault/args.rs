@@ -215,7 +215,8 @@ pub struct RollbackArgs {
     pub recursive: bool,
     /// `--keep-missing` (only with `-r`).
     pub keep_missing: bool,
-    /// `--at-next-boot` (not with `-r`, nor `--strategy copy`).
+    /// `--at-next-boot` (not with `--strategy copy`; with `-r` only for a dataset without
+    /// descendants).
     pub at_next_boot: bool,
     /// `--cancel [ID]`: `Some(None)` cancels the only pending rollback at next boot; the
     /// target is then empty.
@@ -421,13 +422,6 @@ fn rollback(m: &ArgMatches) -> Result<RollbackArgs, Refused> {
         },
     };
     let at_next_boot = flag(m, "at-next-boot");
-    if at_next_boot && flag(m, "recursive") {
-        return Err(Refused::Usage(
-            "--at-next-boot rolls back one dataset: -r is not supported with it (roll the \
-             descendants back separately, or without --at-next-boot)"
-                .into(),
-        ));
-    }
     if at_next_boot && strategy == Strategy::Copy {
         return Err(Refused::Usage(
             "--at-next-boot swaps datasets at the boot: --strategy copy cannot be used with it"
@@ -720,14 +714,17 @@ mod tests {
         };
         assert_eq!(a.cancel, Some(Some("20261206T194000-abcdef".into())));
         assert!(a.target.is_empty());
+        // `-r` with `--at-next-boot` parses (a tree of one dataset is scheduled; the planner
+        // refuses one with descendants).
+        let tree = parse(&["rollback", "p/a@b", "-r", "--at-next-boot"]);
+        let Some(Parsed::Rollback(t)) = tree else {
+            panic!("not a rollback: {tree:?}")
+        };
+        assert!(t.recursive && t.at_next_boot);
         // Usage errors (exit 2): each names what is wrong.
         for (args, words) in [
             (
-                &["rollback", "p/a@b", "-r", "--at-next-boot"][..],
-                "-r is not supported",
-            ),
-            (
-                &["rollback", "p/a@b", "--at-next-boot", "--strategy", "copy"],
+                &["rollback", "p/a@b", "--at-next-boot", "--strategy", "copy"][..],
                 "--strategy copy",
             ),
             (&["rollback", "--cancel", "bad/id"], "stash ID"),

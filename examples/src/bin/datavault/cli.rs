@@ -330,7 +330,10 @@ fn rollback() -> Command {
         )
         .arg(flag(
             "at-next-boot",
-            "Prepare now, take effect at the next boot: the dataset keeps running under its              stash name until then, and what is written meanwhile lands in the stash (`auto`              does this for the running root filesystem)",
+            "Prepare now, take effect at the next boot: the dataset keeps running under its \
+             stash name until then, and what is written meanwhile lands in the stash (`auto` \
+             does this for the running root filesystem; with -r, for a dataset without \
+             descendants)",
         ))
         .arg(
             Arg::new("cancel")

@@ -19,13 +19,20 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     }
     let target = SnapshotName::new(&f.target).map_err(|e| Failure::Zfs(e.into()))?;
     let st = store()?;
-    if f.recursive {
-        return rollback_tree(f, &st, &target);
-    }
-    let plan = if f.at_next_boot {
-        rollback::plan_rollback_at_next_boot(&target, f.strategy)?
+    let single = |target: &SnapshotName| -> Result<RollbackPlan, Failure> {
+        Ok(if f.at_next_boot {
+            rollback::plan_rollback_at_next_boot(target, f.strategy)?
+        } else {
+            rollback::plan_rollback(target, f.strategy)?
+        })
+    };
+    let plan = if f.recursive {
+        match single_at_next_boot(f, &target, &single)? {
+            Some(p) => p,
+            None => return rollback_tree(f, &st, &target),
+        }
     } else {
-        rollback::plan_rollback(&target, f.strategy)?
+        single(&target)?
     };
     if f.dry_run || !plan.is_runnable() {
         if f.json {
@@ -70,6 +77,34 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
         println!("{}", done_line(&rec));
     }
     Ok(())
+}
+
+/// `rollback -r` at next boot (`--at-next-boot`, or `auto` for the running root): a tree of one
+/// dataset (the root file system without descendants, as in Debian's root-on-ZFS layout, where
+/// `/home` and `/var` are siblings) is that dataset's rollback at next boot: its plan. A tree
+/// with descendants is refused (not supported yet) when `--at-next-boot` is asked; without it,
+/// and for a tree of one that is not rolled back at next boot, `None`: the tree rollback.
+fn single_at_next_boot(
+    f: &RollbackArgs,
+    target: &SnapshotName,
+    single: &dyn Fn(&SnapshotName) -> Result<RollbackPlan, Failure>,
+) -> Result<Option<RollbackPlan>, Failure> {
+    let tree = rollback::plan_rollback_tree(target, f.strategy, f.keep_missing)?;
+    if tree.members.len() != 1 || !tree.kept.is_empty() {
+        if f.at_next_boot {
+            return Err(Failure::Refused(format!(
+                "rollback refused, nothing changed: {} has {} descendant(s); a tree at next boot \
+                 is not supported yet (only a dataset without descendants): roll the tree back \
+                 without --at-next-boot, or each dataset alone",
+                tree.root,
+                tree.members.len() + tree.kept.len() - 1
+            )));
+        }
+        return Ok(None);
+    }
+    let plan = single(target)?;
+    // Asked for, the single plan stands even when it is refused (never a rollback now instead).
+    Ok((f.at_next_boot || rollback::is_at_next_boot(&plan)).then_some(plan))
 }
 
 /// `rollback -r`: the tree plan, then every member (one tree stash).
