@@ -1083,7 +1083,6 @@ struct MidStream {
     st: Store,
     before: BTreeMap<String, String>,
     target: String,
-    rng: Rng,
 }
 
 fn mid_stream_fixture(tag: &str) -> Result<MidStream, Failed> {
@@ -1101,7 +1100,6 @@ fn mid_stream_fixture(tag: &str) -> Result<MidStream, Failed> {
     write(&format!("{dir}/v"), "now")?;
     let st = store(&p)?;
     let before = snaps(&fs)?;
-    let rng = Rng::new();
     let target = format!("{fs}@a");
     Ok(MidStream {
         p,
@@ -1110,7 +1108,6 @@ fn mid_stream_fixture(tag: &str) -> Result<MidStream, Failed> {
         st,
         before,
         target,
-        rng,
     })
 }
 
@@ -1133,7 +1130,7 @@ fn mid_stream_restored(m: &MidStream, stash: &str) -> TestResult {
 
 /// Kills inside the streams of a copy rollback: recover reverts, nothing changed.
 fn kill_mid_stream_rollback() -> TestResult {
-    let mut m = mid_stream_fixture("rbstream1")?;
+    let m = mid_stream_fixture("rbstream1")?;
     let MidStream {
         p,
         fs,
@@ -1141,9 +1138,8 @@ fn kill_mid_stream_rollback() -> TestResult {
         st,
         before,
         target,
-        rng,
-    } = &mut m;
-    let (p, fs, dir, st, before, target) = (&*p, &*fs, &*dir, &*st, &*before, &*target);
+    } = &m;
+    let rng = &mut Rng::new();
     let mut counted = 0;
     let mut tries = 0;
     while counted < MID_STREAM_KILLS[0] {
@@ -1189,107 +1185,99 @@ fn kill_mid_stream_rollback() -> TestResult {
 
 /// Kills inside an export of a copy stash: the stash is intact afterwards, and restores.
 fn kill_mid_stream_export() -> TestResult {
-    let mut m = mid_stream_fixture("rbstream2")?;
-    let rec = {
-        let MidStream {
-            p,
-            fs,
-            dir,
-            st,
-            before,
-            target,
-            rng,
-        } = &mut m;
-        let (p, fs, dir, st, before, target) = (&*p, &*fs, &*dir, &*st, &*before, &*target);
-        let mut counted = 0;
-        let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
-        check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
-        let file = format!("/var/tmp/flocker-export-{}", p.name());
-        let mut tries = 0;
-        while counted < MID_STREAM_KILLS[1] {
-            tries += 1;
-            ensure!(
-                tries <= 3 * MID_STREAM_KILLS[1],
-                "export: too few kills landed in a stream"
-            );
-            let what = format!("export kill {tries}");
-            let _ = std::fs::remove_file(&file);
-            if kill_inside_stream(st, &["stash", "export", &rec.id, &file], rng)? {
-                counted += 1;
-            }
-            recover_ok(st, &what)?;
-            ok(rollback::stash_show(st, &rec.id)).map_err(|e| fail(format!("{what}: {e:?}")))?;
-            check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
-            export_import(p, fs, &what)?;
-        }
+    let m = mid_stream_fixture("rbstream2")?;
+    let MidStream {
+        p,
+        fs,
+        dir,
+        st,
+        before,
+        target,
+    } = &m;
+    let rng = &mut Rng::new();
+    let mut counted = 0;
+    let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
+    check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
+    let file = format!("/var/tmp/flocker-export-{}", p.name());
+    let mut tries = 0;
+    while counted < MID_STREAM_KILLS[1] {
+        tries += 1;
+        ensure!(
+            tries <= 3 * MID_STREAM_KILLS[1],
+            "export: too few kills landed in a stream"
+        );
+        let what = format!("export kill {tries}");
         let _ = std::fs::remove_file(&file);
-        eprintln!("kill_mid_stream_export: {counted} kills inside a stream");
-        rec
-    };
+        if kill_inside_stream(st, &["stash", "export", &rec.id, &file], rng)? {
+            counted += 1;
+        }
+        recover_ok(st, &what)?;
+        ok(rollback::stash_show(st, &rec.id)).map_err(|e| fail(format!("{what}: {e:?}")))?;
+        check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
+        export_import(p, fs, &what)?;
+    }
+    let _ = std::fs::remove_file(&file);
+    eprintln!("kill_mid_stream_export: {counted} kills inside a stream");
     mid_stream_restored(&m, &rec.id)
 }
 
 /// Kills inside the streams of a copy restore (a busy mount makes restore copy): the stash (or,
 /// when the kill came after the commit, the restored dataset) keeps everything.
 fn kill_mid_stream_restore() -> TestResult {
-    let mut m = mid_stream_fixture("rbstream3")?;
-    let stash = {
-        let MidStream {
-            p,
-            fs,
-            dir,
-            st,
-            before,
-            target,
-            rng,
-        } = &mut m;
-        let (p, fs, dir, st, before, target) = (&*p, &*fs, &*dir, &*st, &*before, &*target);
-        let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
-        check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
-        let mut counted = 0;
-        let mut tries = 0;
-        let mut stash = rec.id.clone();
-        while counted < MID_STREAM_KILLS[2] {
-            tries += 1;
-            ensure!(
-                tries <= 3 * MID_STREAM_KILLS[2],
-                "restore: too few kills landed in a stream"
-            );
-            let what = format!("restore kill {tries}");
-            let mut busy = std::process::Command::new("sleep")
-                .arg("3600")
-                .current_dir(dir)
-                .spawn()
-                .map_err(fail)?;
-            let landed = kill_inside_stream(st, &["stash", "restore", &stash, "--yes"], rng);
-            let _ = busy.kill();
-            let _ = busy.wait();
-            if landed? {
-                counted += 1;
-            }
-            recover_ok(st, &what)?;
-            let now = snaps(fs)?;
-            if before.iter().all(|(n, g)| now.get(n) == Some(g)) {
-                // The kill came after the commit: the restore was finished; roll back again.
-                for r in ok(rollback::stash_list(st))? {
-                    ok(rollback::stash_drop(st, &r.record.id))?;
-                }
-                for n in now.keys().filter(|n| n.starts_with(rollback::PRE_PREFIX)) {
-                    zfs(&["destroy", &format!("{fs}@{n}")])?;
-                }
-                stash = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?.id;
-            }
-            let recs = ok(st.records())?;
-            let r = recs
-                .iter()
-                .find(|r| r.id == stash)
-                .ok_or_else(|| fail(format!("{what}: stash {stash} is gone")))?;
-            check_at_a(fs, dir, before, r, &p.ds("chk"), &mnt(p, "chk"))?;
-            export_import(p, fs, &what)?;
+    let m = mid_stream_fixture("rbstream3")?;
+    let MidStream {
+        p,
+        fs,
+        dir,
+        st,
+        before,
+        target,
+    } = &m;
+    let rng = &mut Rng::new();
+    let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
+    check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
+    let mut counted = 0;
+    let mut tries = 0;
+    let mut stash = rec.id.clone();
+    while counted < MID_STREAM_KILLS[2] {
+        tries += 1;
+        ensure!(
+            tries <= 3 * MID_STREAM_KILLS[2],
+            "restore: too few kills landed in a stream"
+        );
+        let what = format!("restore kill {tries}");
+        let mut busy = std::process::Command::new("sleep")
+            .arg("3600")
+            .current_dir(dir)
+            .spawn()
+            .map_err(fail)?;
+        let landed = kill_inside_stream(st, &["stash", "restore", &stash, "--yes"], rng);
+        let _ = busy.kill();
+        let _ = busy.wait();
+        if landed? {
+            counted += 1;
         }
-        eprintln!("kill_mid_stream_restore: {counted} kills inside a stream");
-        stash
-    };
+        recover_ok(st, &what)?;
+        let now = snaps(fs)?;
+        if before.iter().all(|(n, g)| now.get(n) == Some(g)) {
+            // The kill came after the commit: the restore was finished; roll back again.
+            for r in ok(rollback::stash_list(st))? {
+                ok(rollback::stash_drop(st, &r.record.id))?;
+            }
+            for n in now.keys().filter(|n| n.starts_with(rollback::PRE_PREFIX)) {
+                zfs(&["destroy", &format!("{fs}@{n}")])?;
+            }
+            stash = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?.id;
+        }
+        let recs = ok(st.records())?;
+        let r = recs
+            .iter()
+            .find(|r| r.id == stash)
+            .ok_or_else(|| fail(format!("{what}: stash {stash} is gone")))?;
+        check_at_a(fs, dir, before, r, &p.ds("chk"), &mnt(p, "chk"))?;
+        export_import(p, fs, &what)?;
+    }
+    eprintln!("kill_mid_stream_restore: {counted} kills inside a stream");
     mid_stream_restored(&m, &stash)
 }
 
