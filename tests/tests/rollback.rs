@@ -2082,6 +2082,21 @@ fn main() {
         run(vec![t]);
     }
     run(vec![
+        // The longest first: tests run 4 at a time in the lab.
+        zfs_test("rollback::kill_mid_stream_restore", kill_mid_stream_restore),
+        zfs_test("rollback::snapshot_during_copy", snapshot_during_copy),
+        zfs_test(
+            "rollback::kill_mid_stream_rollback",
+            kill_mid_stream_rollback,
+        ),
+        zfs_test("rollback::kill_mid_stream_export", kill_mid_stream_export),
+        zfs_test("rollback::kill_swap", kill_swap),
+        zfs_test("rollback::kill_copy", kill_copy),
+        zfs_test(
+            "rollback::rollback_and_prune_together",
+            rollback_and_prune_together,
+        ),
+        zfs_test("rollback::two_rollbacks_together", two_rollbacks_together),
         zfs_test("rollback::copy_basic", copy_basic),
         zfs_test("rollback::swap_basic", swap_basic),
         zfs_test("rollback::auto_basic", auto_basic),
@@ -2113,24 +2128,10 @@ fn main() {
         ),
         zfs_test("rollback::dry_run_changes_nothing", dry_run_changes_nothing),
         zfs_test("rollback::cli_contract", cli_contract),
-        zfs_test("rollback::kill_copy", kill_copy),
-        zfs_test("rollback::kill_swap", kill_swap),
-        zfs_test(
-            "rollback::kill_mid_stream_rollback",
-            kill_mid_stream_rollback,
-        ),
-        zfs_test("rollback::kill_mid_stream_export", kill_mid_stream_export),
-        zfs_test("rollback::kill_mid_stream_restore", kill_mid_stream_restore),
         zfs_test("rollback::stale_plan_after_swap", stale_plan_after_swap),
         zfs_test(
             "rollback::rename_between_plan_and_execute",
             rename_between_plan_and_execute,
-        ),
-        zfs_test("rollback::snapshot_during_copy", snapshot_during_copy),
-        zfs_test("rollback::two_rollbacks_together", two_rollbacks_together),
-        zfs_test(
-            "rollback::rollback_and_prune_together",
-            rollback_and_prune_together,
         ),
         zfs_test("rollback::kill_inside_commit", kill_inside_commit),
         zfs_test(

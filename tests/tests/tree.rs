@@ -713,18 +713,34 @@ fn missing_and_keep_missing() -> TestResult {
 /// Between kills the tree stash is dropped and the newer snapshots taken again (cheaper than a
 /// restore under emulation); after the last kill, `stash restore` of the recovered tree brings
 /// everything back.
-fn kill_at_every_step() -> TestResult {
-    let (_pool, mut t, st) = setup("trkill", 320, false)?;
+/// `kill -9` at every tree-level step (`tree.0` … `tree.N`).
+fn kill_at_tree_steps() -> TestResult {
+    kill_at("trkill", |plan| {
+        (0..=plan.members.len())
+            .map(|n| format!("tree.{n}"))
+            .collect()
+    })
+}
+
+/// `kill -9` around member 1: at its first step (reverted, then redone), its commit point and its
+/// last step (rolled forward). Every step of a member is the single-dataset executor's, killed at
+/// each of them by `rollback::kill_swap`; here what is checked is the tree's recovery around it.
+fn kill_around_a_member() -> TestResult {
+    kill_at("trkillm", |plan| {
+        let last = plan.members[1].steps.len().saturating_sub(1);
+        vec!["1.0".to_string(), "1.commit".into(), format!("1.{last}")]
+    })
+}
+
+/// On a tree of its own (pool `tag`), kills `datavault rollback -r --strategy swap` at each of
+/// the fault points `points` gives for the plan; after each, `recover` finishes the rollback,
+/// nothing is lost and the tree stash holds everything; then the stash is dropped and the newer
+/// snapshots taken again, and after the last kill the stash is restored instead.
+fn kill_at(tag: &str, points: fn(&rollback::TreePlan) -> Vec<String>) -> TestResult {
+    let (_pool, mut t, st) = setup(tag, 320, false)?;
     let plan = t.plan(Strategy::Swap)?;
     ensure!(plan.is_runnable(), "not runnable: {:?}", plan.refusals());
-    let mut points: Vec<String> = (0..=plan.members.len())
-        .map(|n| format!("tree.{n}"))
-        .collect();
-    // Member 1 at its first step (reverted, then redone), its commit point and its last step
-    // (rolled forward): every step of a member is the single-dataset executor's, killed at each
-    // of them by `rollback::kill_swap`; here what is checked is the tree's recovery around it.
-    let last = plan.members[1].steps.len().saturating_sub(1);
-    points.extend(["1.0".to_string(), "1.commit".into(), format!("1.{last}")]);
+    let points = points(&plan);
     for (i, at) in points.iter().enumerate() {
         let what = format!("kill at {at}");
         let started = std::time::Instant::now();
@@ -779,20 +795,19 @@ fn kill_at_every_step() -> TestResult {
             ok(rollback::tree_list(&st))?.is_empty(),
             "{what}: a tree is left"
         );
-        eprintln!(
-            "tree::kill_at_every_step: {what}: ok in {:?}",
-            started.elapsed()
-        );
+        eprintln!("tree::{tag}: {what}: ok in {:?}", started.elapsed());
     }
     Ok(())
 }
 
 fn main() {
     run(vec![
-        zfs_test("tree::swap_round_trip", swap_round_trip),
+        // The longest first: tests run 4 at a time in the lab.
+        zfs_test("tree::kill_at_tree_steps", kill_at_tree_steps),
+        zfs_test("tree::kill_around_a_member", kill_around_a_member),
         zfs_test("tree::copy_round_trip", copy_round_trip),
+        zfs_test("tree::swap_round_trip", swap_round_trip),
         zfs_test("tree::missing_and_keep_missing", missing_and_keep_missing),
-        zfs_test("tree::kill_at_every_step", kill_at_every_step),
         zfs_test(
             "tree::at_next_boot_only_without_descendants",
             at_next_boot_only_without_descendants,
