@@ -107,16 +107,11 @@ pub fn plan_restore_at_next_boot(
         Some(PropValue::Text(t)) => index_value("canmount", t).map(PropValue::Number),
         None => None,
     };
-    let back = match canmount {
-        Some(v) => Step::SetProp {
-            dataset: fs.clone(),
-            prop: "canmount".into(),
-            value: v,
-        },
-        None => Step::InheritProp {
-            dataset: fs.clone(),
-            prop: "canmount".into(),
-        },
+    // `canmount` cannot be inherited (`EINVAL`): without a local value it gets the default.
+    let back = Step::SetProp {
+        dataset: fs.clone(),
+        prop: "canmount".into(),
+        value: canmount.unwrap_or(PropValue::Number(CANMOUNT_DEFAULT)),
     };
     at_boot(p, state, bootfs, vec![back])
 }
@@ -564,6 +559,9 @@ pub(crate) fn run_cancel(store: &Store, j: &Journal) -> Result<String> {
     ))
 }
 
+/// `canmount=on`, the value of a dataset that never had a local one.
+const CANMOUNT_DEFAULT: u64 = 1;
+
 /// The original's local `mountpoint`, `canmount` and reservations as they were planned.
 fn restore_props(fs: &DatasetName, local: &BTreeMap<String, PropValue>) -> Result<()> {
     match local.get("mountpoint") {
@@ -575,10 +573,9 @@ fn restore_props(fs: &DatasetName, local: &BTreeMap<String, PropValue>) -> Resul
         Some(PropValue::Text(t)) => index_value("canmount", t),
         None => None,
     };
-    match canmount {
-        Some(n) => kernel::set_prop(fs, "canmount", &PropValue::Number(n))?,
-        None => kernel::inherit_prop(fs, "canmount")?,
-    }
+    // `canmount` cannot be inherited (`EINVAL`): without a local value it gets the default.
+    let canmount = canmount.unwrap_or(CANMOUNT_DEFAULT);
+    kernel::set_prop(fs, "canmount", &PropValue::Number(canmount))?;
     for r in ["reservation", "refreservation"] {
         if let Some(PropValue::Number(n)) = local.get(r)
             && *n > 0
@@ -844,12 +841,19 @@ mod tests {
             dataset: ds("rpool/ROOT/debian")
         }));
         assert!(!p.steps.iter().any(|s| matches!(s, Step::Clone { .. })));
-        // Without a local canmount in the record, the incoming stash inherits it.
+        // Without a local canmount in the record, the incoming stash gets the default (`on`):
+        // canmount cannot be inherited.
         rec.local_props.remove("canmount");
         let p = plan_restore_at_next_boot(&s, &rec, new_id, None).unwrap();
-        assert!(p.steps.contains(&Step::InheritProp {
+        assert!(p.steps.contains(&Step::SetProp {
             dataset: ds("rpool/ROOT/debian"),
             prop: "canmount".into(),
+            value: PropValue::Number(1),
         }));
+        assert!(
+            !p.steps
+                .iter()
+                .any(|s| matches!(s, Step::InheritProp { prop, .. } if prop == "canmount"))
+        );
     }
 }
