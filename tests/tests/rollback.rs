@@ -1075,15 +1075,16 @@ fn random_file(path: &str, mib: u64) -> TestResult {
 }
 
 /// What each `kill_mid_stream_*` test starts from: a pool (`tag`) with `fs` (mounted at `dir`),
-/// history a, b, c with two 40 MiB files, "now" unsnapshotted, a store, the snapshots before.
-struct MidStream {
-    p: TestPool,
-    fs: String,
-    dir: String,
-    st: Store,
-    before: BTreeMap<String, String>,
-    target: String,
-}
+/// history a, b, c with two 40 MiB files, "now" unsnapshotted, a store, the snapshots before and
+/// the target `fs@a`: `(pool, fs, dir, store, before, target)`.
+type MidStream = (
+    TestPool,
+    String,
+    String,
+    Store,
+    BTreeMap<String, String>,
+    String,
+);
 
 fn mid_stream_fixture(tag: &str) -> Result<MidStream, Failed> {
     let p = TestPool::new(tag, 1024)?;
@@ -1101,28 +1102,21 @@ fn mid_stream_fixture(tag: &str) -> Result<MidStream, Failed> {
     let st = store(&p)?;
     let before = snaps(&fs)?;
     let target = format!("{fs}@a");
-    Ok(MidStream {
-        p,
-        fs,
-        dir,
-        st,
-        before,
-        target,
-    })
+    Ok((p, fs, dir, st, before, target))
 }
 
 /// Finally everything comes back from `stash`: all the original snapshots and the unsnapshotted
 /// data.
 fn mid_stream_restored(m: &MidStream, stash: &str) -> TestResult {
-    ok(rollback::stash_restore(&m.st, stash, Strategy::Copy))?;
-    let now = snaps(&m.fs)?;
+    let (_, fs, dir, st, before, _) = m;
+    ok(rollback::stash_restore(st, stash, Strategy::Copy))?;
+    let now = snaps(fs)?;
     ensure!(
-        m.before.iter().all(|(n, g)| now.get(n) == Some(g)),
-        "lost snapshots: {now:?} vs {:?}",
-        m.before
+        before.iter().all(|(n, g)| now.get(n) == Some(g)),
+        "lost snapshots: {now:?} vs {before:?}"
     );
     ensure!(
-        read(&format!("{}/v", m.dir))? == "now",
+        read(&format!("{dir}/v"))? == "now",
         "lost the unsnapshotted data"
     );
     Ok(())
@@ -1131,14 +1125,7 @@ fn mid_stream_restored(m: &MidStream, stash: &str) -> TestResult {
 /// Kills inside the streams of a copy rollback: recover reverts, nothing changed.
 fn kill_mid_stream_rollback() -> TestResult {
     let m = mid_stream_fixture("rbstream1")?;
-    let MidStream {
-        p,
-        fs,
-        dir,
-        st,
-        before,
-        target,
-    } = &m;
+    let (p, fs, dir, st, before, target) = &m;
     let rng = &mut Rng::new();
     let mut counted = 0;
     let mut tries = 0;
@@ -1186,14 +1173,7 @@ fn kill_mid_stream_rollback() -> TestResult {
 /// Kills inside an export of a copy stash: the stash is intact afterwards, and restores.
 fn kill_mid_stream_export() -> TestResult {
     let m = mid_stream_fixture("rbstream2")?;
-    let MidStream {
-        p,
-        fs,
-        dir,
-        st,
-        before,
-        target,
-    } = &m;
+    let (p, fs, dir, st, before, target) = &m;
     let rng = &mut Rng::new();
     let mut counted = 0;
     let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
@@ -1225,14 +1205,7 @@ fn kill_mid_stream_export() -> TestResult {
 /// when the kill came after the commit, the restored dataset) keeps everything.
 fn kill_mid_stream_restore() -> TestResult {
     let m = mid_stream_fixture("rbstream3")?;
-    let MidStream {
-        p,
-        fs,
-        dir,
-        st,
-        before,
-        target,
-    } = &m;
+    let (p, fs, dir, st, before, target) = &m;
     let rng = &mut Rng::new();
     let rec = ok(rollback::rollback(st, &plan(target, Strategy::Copy)?))?;
     check_at_a(fs, dir, before, &rec, &p.ds("chk"), &mnt(p, "chk"))?;
