@@ -101,17 +101,10 @@ pub fn plan_restore_at_next_boot(
     let p = super::plan::swap_back(state, rec, new_id, true)?;
     // The incoming stash had `canmount=noauto` (set when it became a stash at next boot):
     // it takes the dataset's own value back.
-    let fs = &state.dataset;
-    let canmount = match rec.local_props.get("canmount") {
-        Some(PropValue::Number(n)) => Some(PropValue::Number(*n)),
-        Some(PropValue::Text(t)) => index_value("canmount", t).map(PropValue::Number),
-        None => None,
-    };
-    // `canmount` cannot be inherited (`EINVAL`): without a local value it gets the default.
     let back = Step::SetProp {
-        dataset: fs.clone(),
+        dataset: state.dataset.clone(),
         prop: "canmount".into(),
-        value: canmount.unwrap_or(PropValue::Number(CANMOUNT_DEFAULT)),
+        value: PropValue::Number(canmount_back(&rec.local_props)),
     };
     at_boot(p, state, bootfs, vec![back])
 }
@@ -559,8 +552,16 @@ pub(crate) fn run_cancel(store: &Store, j: &Journal) -> Result<String> {
     ))
 }
 
-/// `canmount=on`, the value of a dataset that never had a local one.
-const CANMOUNT_DEFAULT: u64 = 1;
+/// The `canmount` to give a dataset back: its local value in `local`, else `on` (1), the value
+/// of a dataset that never had a local one (`canmount` cannot be inherited: `EINVAL`).
+fn canmount_back(local: &BTreeMap<String, PropValue>) -> u64 {
+    match local.get("canmount") {
+        Some(PropValue::Number(n)) => Some(*n),
+        Some(PropValue::Text(t)) => index_value("canmount", t),
+        None => None,
+    }
+    .unwrap_or(1)
+}
 
 /// The original's local `mountpoint`, `canmount` and reservations as they were planned.
 fn restore_props(fs: &DatasetName, local: &BTreeMap<String, PropValue>) -> Result<()> {
@@ -568,14 +569,7 @@ fn restore_props(fs: &DatasetName, local: &BTreeMap<String, PropValue>) -> Resul
         Some(v) => kernel::set_prop(fs, "mountpoint", v)?,
         None => kernel::inherit_prop(fs, "mountpoint")?,
     }
-    let canmount = match local.get("canmount") {
-        Some(PropValue::Number(n)) => Some(*n),
-        Some(PropValue::Text(t)) => index_value("canmount", t),
-        None => None,
-    };
-    // `canmount` cannot be inherited (`EINVAL`): without a local value it gets the default.
-    let canmount = canmount.unwrap_or(CANMOUNT_DEFAULT);
-    kernel::set_prop(fs, "canmount", &PropValue::Number(canmount))?;
+    kernel::set_prop(fs, "canmount", &PropValue::Number(canmount_back(local)))?;
     for r in ["reservation", "refreservation"] {
         if let Some(PropValue::Number(n)) = local.get(r)
             && *n > 0
