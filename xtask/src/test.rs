@@ -25,6 +25,23 @@ pub struct Options {
     pub filter: Vec<String>,
 }
 
+impl Options {
+    /// The test-name filters among the extra arguments (those not starting with `-`).
+    fn name_filters(&self) -> Vec<&str> {
+        self.filter
+            .iter()
+            .map(String::as_str)
+            .filter(|a| !a.starts_with('-'))
+            .collect()
+    }
+
+    /// Whether the filters select the test `name` (no filter selects every test).
+    fn selects(&self, name: &str) -> bool {
+        let f = self.name_filters();
+        f.is_empty() || f.iter().any(|f| name.contains(f))
+    }
+}
+
 /// Test counts of one run.
 #[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
@@ -427,10 +444,7 @@ fn runner_counts(text: &str) -> Counts {
 /// binary among `bins`.
 fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Path) -> Counts {
     let mut counts = Counts::default();
-    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
-    let wanted =
-        |name: &str| positional.is_empty() || positional.iter().any(|f| name.contains(f.as_str()));
-    if crate::reboot::names().iter().any(|n| wanted(n)) {
+    if crate::reboot::names().iter().any(|n| opts.selects(n)) {
         match bins.iter().find(|b| {
             b.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("rollback-"))
@@ -441,7 +455,7 @@ fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Pa
                 &crate::reboot::work_dir(&target_base()),
                 bin_dir,
                 rb,
-                &wanted,
+                &|n: &str| opts.selects(n),
             )),
             None => {
                 println!("xtask: no rollback test binary was built: the reboot tests cannot run");
@@ -463,12 +477,7 @@ fn rootboot_tests(flavour: Flavour, opts: &Options, bin_dir: &Path) -> Counts {
 
 /// Whether the filter selects `rootboot::at_next_boot` (no filter selects everything).
 fn wants_rootboot(opts: &Options) -> bool {
-    let mut positional = opts
-        .filter
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .peekable();
-    positional.peek().is_none() || positional.any(|f| crate::rootboot::NAME.contains(f.as_str()))
+    opts.selects(crate::rootboot::NAME)
 }
 
 fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(String, Counts)> {
@@ -529,13 +538,11 @@ fn lab_tests(flavour: Flavour, opts: &Options, images: &mut Images) -> Result<(S
     // The lab's own tests (`lab::*`) follow the filter like every other test. They test the
     // lab (a guest's failure, hang and panic reach the host), not ZFS: a run without a filter
     // has them on its first flavour only and counts them as skipped on the others.
-    let positional: Vec<&String> = opts.filter.iter().filter(|a| !a.starts_with('-')).collect();
-    let named = positional
-        .iter()
-        .any(|f| LAB_SELF_TESTS.iter().any(|n| n.contains(f.as_str())));
-    if named || (positional.is_empty() && opts.flavours.first() == Some(&flavour)) {
+    let unfiltered = opts.name_filters().is_empty();
+    let named = !unfiltered && LAB_SELF_TESTS.iter().any(|n| opts.selects(n));
+    if named || (unfiltered && opts.flavours.first() == Some(&flavour)) {
         counts.add(lab_self_tests(flavour, &opts.vm, out.boot_secs));
-    } else if positional.is_empty() {
+    } else if unfiltered {
         println!(
             "xtask: the {} lab self-tests (lab::guest_*, lab::kernel_panic_*) ran on the first \
              flavour; skipped here",
