@@ -106,6 +106,14 @@ original() {
   [ "$(mnt /)" = "zfs $ROOT" ] || fail "$1: / is '$(mnt /)'"
 }
 
+# The upgraded system of boot 1 runs ($1: when): the package, its files, the edited /etc/issue.
+upgraded() {
+  installed || fail "$1: the package is not installed"
+  [ "$(cat /written-before)" = before-cancel ] || fail "$1: /written-before is lost"
+  [ "$(cat /written-then-cancelled)" = after-cancelled ] || fail "$1: /written-then-cancelled is lost"
+  [ "$(sha /etc/issue)" = "$(cat "$K/issue.after")" ] || fail "$1: /etc/issue is not the edited one"
+}
+
 # The rolled-back system runs (boot 3); the stash holds everything.
 rolled_back() {
   ID=$(cat "$K/id")
@@ -167,7 +175,7 @@ schedule
 echo after-cancelled >/written-then-cancelled
 "$DV" rollback --cancel >"$K/cancel.out" || fail "cancel failed"
 original "after the cancel"
-installed || fail "the package is gone after the cancel"
+upgraded "after the cancel"
 sync
 say "scheduled, wrote, cancelled; rebooting"
 "#;
@@ -175,10 +183,7 @@ say "scheduled, wrote, cancelled; rebooting"
 // Boot 2: the cancelled rollback did not take effect; then a schedule, a write and sync, and
 // the power is cut.
 const BOOT_2: &str = r#"original "after the reboot"
-installed || fail "the package is gone"
-[ "$(cat /written-then-cancelled)" = after-cancelled ] || fail "the file written before the cancel is lost"
-[ "$(cat /written-before)" = before-cancel ] || fail "/written-before is lost"
-[ "$(sha /etc/issue)" = "$(cat "$K/issue.after")" ] || fail "/etc/issue is not the edited one"
+upgraded "after the reboot"
 say "the system is the one it was before the cancelled rollback"
 # The root tree: rpool/ROOT/debian has no descendants (/home is rpool/home), so -r is its
 # rollback at next boot.
@@ -210,11 +215,8 @@ say "restore of $(cat "$K/id") scheduled"
 const BOOT_4: &str = r#"ID=$(cat "$K/id")
 [ "$(mnt /)" = "zfs $ROOT" ] || fail "/ is '$(mnt /)'"
 [ "$(guid "$ROOT")" = "$(cat "$K/root.guid")" ] || fail "$ROOT is not the original (upgraded) dataset"
-installed || fail "the package is not installed after the restore"
+upgraded "after the restore"
 [ "$(cat /written-after-scheduling)" = after ] || fail "the file written after scheduling is lost"
-[ "$(cat /written-before)" = before-cancel ] || fail "/written-before is lost"
-[ "$(cat /written-then-cancelled)" = after-cancelled ] || fail "/written-then-cancelled is lost"
-[ "$(sha /etc/issue)" = "$(cat "$K/issue.after")" ] || fail "/etc/issue is not the edited one"
 "$DV" recover >/dev/null || fail "recover failed"
 "$DV" stash list -H >"$K/list4"
 if grep -q "^$ID" "$K/list4"; then fail "the restored stash is still listed"; fi
