@@ -19,20 +19,13 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     }
     let target = SnapshotName::new(&f.target).map_err(|e| Failure::Zfs(e.into()))?;
     let st = store()?;
-    let single = |target: &SnapshotName| -> Result<RollbackPlan, Failure> {
-        Ok(if f.at_next_boot {
-            rollback::plan_rollback_at_next_boot(target, f.strategy)?
-        } else {
-            rollback::plan_rollback(target, f.strategy)?
-        })
-    };
     let plan = if f.recursive {
-        match single_at_next_boot(f, &target, &single)? {
-            Some(p) => p,
-            None => return rollback_tree(f, &st, &target),
+        match recursive_plan(f, &target)? {
+            Recursive::Single(p) => p,
+            Recursive::Tree(t) => return rollback_tree(f, &st, t),
         }
     } else {
-        single(&target)?
+        single_plan(f, &target)?
     };
     if f.dry_run || !plan.is_runnable() {
         if f.json {
@@ -79,16 +72,27 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `rollback -r` at next boot (`--at-next-boot`, or `auto` for the running root): a tree of one
+/// The plan of one dataset's rollback: at next boot with `--at-next-boot`.
+fn single_plan(f: &RollbackArgs, target: &SnapshotName) -> Result<RollbackPlan, Failure> {
+    Ok(if f.at_next_boot {
+        rollback::plan_rollback_at_next_boot(target, f.strategy)?
+    } else {
+        rollback::plan_rollback(target, f.strategy)?
+    })
+}
+
+/// What `rollback -r` does: one dataset's rollback at next boot, or the tree's rollback.
+enum Recursive {
+    Single(RollbackPlan),
+    Tree(TreePlan),
+}
+
+/// `rollback -r`. At next boot (`--at-next-boot`, or `auto` for the running root), a tree of one
 /// dataset (the root file system without descendants, as in Debian's root-on-ZFS layout, where
 /// `/home` and `/var` are siblings) is that dataset's rollback at next boot: its plan. A tree
 /// with descendants is refused (not supported yet) when `--at-next-boot` is asked; without it,
-/// and for a tree of one that is not rolled back at next boot, `None`: the tree rollback.
-fn single_at_next_boot(
-    f: &RollbackArgs,
-    target: &SnapshotName,
-    single: &dyn Fn(&SnapshotName) -> Result<RollbackPlan, Failure>,
-) -> Result<Option<RollbackPlan>, Failure> {
+/// and for a tree of one that is not rolled back at next boot, the tree's plan.
+fn recursive_plan(f: &RollbackArgs, target: &SnapshotName) -> Result<Recursive, Failure> {
     let tree = rollback::plan_rollback_tree(target, f.strategy, f.keep_missing)?;
     if tree.members.len() != 1 || !tree.kept.is_empty() {
         if f.at_next_boot {
@@ -100,16 +104,19 @@ fn single_at_next_boot(
                 tree.members.len() + tree.kept.len() - 1
             )));
         }
-        return Ok(None);
+        return Ok(Recursive::Tree(tree));
     }
-    let plan = single(target)?;
+    let plan = single_plan(f, target)?;
     // Asked for, the single plan stands even when it is refused (never a rollback now instead).
-    Ok((f.at_next_boot || rollback::is_at_next_boot(&plan)).then_some(plan))
+    Ok(if f.at_next_boot || rollback::is_at_next_boot(&plan) {
+        Recursive::Single(plan)
+    } else {
+        Recursive::Tree(tree)
+    })
 }
 
 /// `rollback -r`: the tree plan, then every member (one tree stash).
-fn rollback_tree(f: &RollbackArgs, st: &Store, target: &SnapshotName) -> Result<(), Failure> {
-    let plan = rollback::plan_rollback_tree(target, f.strategy, f.keep_missing)?;
+fn rollback_tree(f: &RollbackArgs, st: &Store, plan: TreePlan) -> Result<(), Failure> {
     if f.dry_run || !plan.is_runnable() {
         if f.json {
             println!("{}", plan.to_json());
