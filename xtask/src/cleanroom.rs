@@ -791,8 +791,9 @@ fn parse_host_line(line: &str) -> Option<Counts> {
 /// The counts to report and whether the clean room passed. A command that failed, or printed no
 /// summary (apt, the build, a timeout), counts at least one failure.
 fn verdict(host: Option<Counts>, exited_ok: bool) -> (Counts, bool) {
+    let seen = host.is_some();
     let mut c = host.unwrap_or_default();
-    let ok = exited_ok && host.is_some() && c.failed == 0;
+    let ok = exited_ok && seen && c.failed == 0;
     if !ok {
         c.failed = c.failed.max(1);
     }
@@ -815,6 +816,7 @@ mod tests {
             passed,
             failed,
             skipped,
+            ..Counts::default()
         }
     }
 

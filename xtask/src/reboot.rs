@@ -87,7 +87,7 @@ pub fn run(
                     "test {full} ... FAILED ({e}; files kept in {})",
                     dir.display()
                 );
-                counts.failed += 1;
+                counts.fail(full.clone());
             }
         }
     }

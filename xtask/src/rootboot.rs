@@ -280,7 +280,7 @@ pub fn run(
                 "test {NAME} ... FAILED ({e}; disk kept: {})",
                 disk.display()
             );
-            counts.failed += 1;
+            counts.fail(NAME);
         }
     }
     counts

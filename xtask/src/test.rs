@@ -43,7 +43,7 @@ impl Options {
 }
 
 /// Test counts of one run.
-#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
 pub struct Counts {
     /// Passed tests.
     pub passed: u64,
@@ -51,19 +51,35 @@ pub struct Counts {
     pub failed: u64,
     /// Ignored (skipped) tests.
     pub skipped: u64,
+    /// What failed, by name where known: repeated in the summary, whose tail is what CI keeps.
+    pub failures: Vec<String>,
 }
 
 impl Counts {
-    fn add(&mut self, o: Counts) {
+    pub(crate) fn add(&mut self, o: Counts) {
         self.passed += o.passed;
         self.failed += o.failed;
         self.skipped += o.skipped;
+        self.failures.extend(o.failures);
+    }
+
+    /// One more failure, `what` naming it (a test, or a binary or build that broke).
+    pub(crate) fn fail(&mut self, what: impl Into<String>) {
+        self.failed += 1;
+        self.failures.push(what.into());
     }
     fn line(&self, label: &str) -> String {
         format!(
             "{label}: {} passed, {} failed, {} skipped",
             self.passed, self.failed, self.skipped
         )
+    }
+
+    /// The summary line, then one `  failed: NAME` line per named failure.
+    fn report(&self, label: &str) -> Vec<String> {
+        let mut out = vec![self.line(label)];
+        out.extend(self.failures.iter().map(|f| format!("  failed: {f}")));
+        out
     }
 }
 
@@ -140,12 +156,12 @@ fn host_tests(filter: &[String]) -> Counts {
         Ok((true, _)) => {}
         Ok((false, _)) => {
             eprintln!("xtask: building the workspace's binaries failed");
-            counts.failed += 1;
+            counts.fail("building the workspace's binaries");
             return counts;
         }
         Err(e) => {
             eprintln!("xtask: {e}");
-            counts.failed += 1;
+            counts.fail(format!("building the workspace's binaries: {e}"));
             return counts;
         }
     }
@@ -162,16 +178,17 @@ fn host_tests(filter: &[String]) -> Counts {
                     counts.add(c);
                 }
             }
+            counts.failures.extend(failed_test_names(&out));
             if !ok && counts.failed == 0 {
                 eprintln!(
                     "xtask: `cargo test --workspace` failed without a failing test (build error?)"
                 );
-                counts.failed += 1;
+                counts.fail("`cargo test --workspace` (no failing test: a build error?)");
             }
         }
         Err(e) => {
             eprintln!("xtask: {e}");
-            counts.failed += 1;
+            counts.fail(format!("`cargo test --workspace`: {e}"));
         }
     }
     counts
@@ -412,13 +429,14 @@ fn runner_counts(text: &str) -> Counts {
                  code: Option<i32>,
                  counts: &mut Counts| {
         if let Some((name, c, seen)) = cur.take() {
+            let none_failed = c.failed == 0;
             counts.add(c);
             if !seen {
                 println!("xtask: {name} printed no test result (crashed?)");
-                counts.failed += 1;
-            } else if code.is_some_and(|c| c != 0) && c.failed == 0 {
+                counts.fail(format!("{name} (printed no test result)"));
+            } else if code.is_some_and(|c| c != 0) && none_failed {
                 println!("xtask: {name} exited with status {code:?} but reported no failed test");
-                counts.failed += 1;
+                counts.fail(format!("{name} (status {code:?}, no failed test)"));
             }
         }
     };
@@ -437,7 +455,38 @@ fn runner_counts(text: &str) -> Counts {
         }
     }
     close(&mut cur, None, &mut counts);
+    counts.failures.extend(failed_test_names(text));
     counts
+}
+
+/// The failed tests' names in libtest output: the indented list after the last `failures:` line
+/// of each binary's report.
+fn failed_test_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut section: Option<Vec<String>> = None;
+    for l in text.lines() {
+        let l = l.trim_end_matches('\r');
+        if l == "failures:" {
+            section = Some(Vec::new());
+        } else if let Some(list) = section.as_mut() {
+            match l.strip_prefix("    ") {
+                Some(n) if !n.is_empty() && !n.contains(char::is_whitespace) => {
+                    list.push(n.to_string())
+                }
+                _ if l.trim().is_empty() && list.is_empty() => {}
+                _ => {
+                    // The list ends at the first other line; the report's earlier `failures:`
+                    // section (captured output, `---- NAME stdout ----`) has no such list.
+                    names.append(list);
+                    section = None;
+                }
+            }
+        }
+    }
+    if let Some(mut list) = section {
+        names.append(&mut list);
+    }
+    names
 }
 
 /// The reboot tests the filter selects (none selected: nothing to run), with the rollback test
@@ -459,7 +508,7 @@ fn reboot_tests(flavour: Flavour, opts: &Options, bins: &[PathBuf], bin_dir: &Pa
             )),
             None => {
                 println!("xtask: no rollback test binary was built: the reboot tests cannot run");
-                counts.failed += 1;
+                counts.fail("reboot::* (no rollback test binary)");
             }
         }
     }
@@ -587,7 +636,7 @@ fn lab_self_tests(flavour: Flavour, vm_args: &VmArgs, boot_secs: f64) -> Counts 
                 }
                 Err(e) => {
                     println!("FAILED ({e})");
-                    counts.failed += 1;
+                    counts.fail(format!("lab::{name}"));
                 }
             }
         };
@@ -637,11 +686,11 @@ fn lab_self_tests(flavour: Flavour, vm_args: &VmArgs, boot_secs: f64) -> Counts 
         }
         Err(e) => {
             println!("FAILED (unexpected error: {e})");
-            counts.failed += 1;
+            counts.fail("lab::guest_hang_is_reported");
         }
         Ok(o) => {
             println!("FAILED (a hung command returned status {})", o.code);
-            counts.failed += 1;
+            counts.fail("lab::guest_hang_is_reported");
         }
     }
     counts
@@ -660,15 +709,15 @@ pub fn run(opts: &Options) -> Result<i32> {
         .then(|| Images::start(&opts.flavours, &opts.vm, wants_rootboot(opts)));
     if opts.host {
         let c = host_tests(&opts.filter);
+        lines.extend(c.report("host"));
         total.add(c);
-        lines.push(c.line("host"));
     }
     if let Some(images) = images.as_mut() {
         for &f in &opts.flavours {
             match lab_tests(f, opts, images) {
                 Ok((label, c)) => {
+                    lines.extend(c.report(&label));
                     total.add(c);
-                    lines.push(c.line(&label));
                 }
                 Err(e) => {
                     eprintln!("xtask: the zfs {} lab could not run: {e}", f.as_str());
@@ -702,7 +751,8 @@ mod tests {
             Counts {
                 passed: 12,
                 failed: 0,
-                skipped: 3
+                skipped: 3,
+                failures: vec![]
             }
         );
         let c = parse_result_line(
@@ -714,7 +764,8 @@ mod tests {
             Counts {
                 passed: 1,
                 failed: 2,
-                skipped: 0
+                skipped: 0,
+                failures: vec![]
             }
         );
         assert!(parse_result_line("running 3 tests").is_none());
@@ -764,6 +815,13 @@ mod tests {
                     test result: ok. 2 passed; 0 failed; 0 ignored\n\
                     ### exit 1\n\
                     ### binary /t/failing\n\
+                    failures:\n\
+                    \n\
+                    ---- tree::copy stdout ----\n\
+                    thread panicked\n\
+                    \n\
+                    failures:\n    tree::copy\n    tree::swap\n\
+                    \n\
                     test result: FAILED. 1 passed; 2 failed; 0 ignored\n\
                     ### exit 101\n\
                     ### binary /t/cut-short\r\n\
@@ -773,7 +831,13 @@ mod tests {
             Counts {
                 passed: 7,
                 failed: 4,
-                skipped: 1
+                skipped: 1,
+                failures: vec![
+                    "/t/crashed (printed no test result)".to_string(),
+                    "/t/exit-without-failure (status Some(1), no failed test)".to_string(),
+                    "tree::copy".to_string(),
+                    "tree::swap".to_string(),
+                ],
             }
         );
     }
@@ -784,10 +848,14 @@ mod tests {
             passed: 4,
             failed: 1,
             skipped: 2,
+            failures: vec!["rootboot::at_next_boot".to_string()],
         };
         assert_eq!(
-            c.line("zfs-2.1.11"),
-            "zfs-2.1.11: 4 passed, 1 failed, 2 skipped"
+            c.report("zfs-2.1.11"),
+            vec![
+                "zfs-2.1.11: 4 passed, 1 failed, 2 skipped".to_string(),
+                "  failed: rootboot::at_next_boot".to_string()
+            ]
         );
     }
 }
