@@ -1714,9 +1714,12 @@ fn service_hooks() -> TestResult {
         read(&post_f)
     );
 
-    // 3. A pre hook that outlives hook_timeout: killed, and no snapshot.
+    // 3. A pre hook that outlives hook_timeout: killed, and no snapshot. Killed, not waited
+    // for: the run ends before the hook's own 600 s, and the hook's process is gone.
+    let pid_f = dir.join("hook-pid");
     let cfg = f.config(&format!(
-        "pre_snapshot = 'sleep 60'\nhook_timeout = \"1s\"\n{}",
+        "pre_snapshot = 'echo $$ > {}; exec sleep 600'\nhook_timeout = \"1s\"\n{}",
+        pid_f.display(),
         ds(&a, false)
     ))?;
     let began = Instant::now();
@@ -1728,9 +1731,18 @@ fn service_hooks() -> TestResult {
         o.stderr
     );
     ensure!(
-        began.elapsed() < Duration::from_secs(30),
-        "timeout: the run took {:?}",
+        began.elapsed() < Duration::from_secs(600),
+        "timeout: the run took {:?}: the hook was waited for",
         began.elapsed()
+    );
+    let hook_pid = read(&pid_f).trim().to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{hook_pid}/stat")).unwrap_or_default();
+    let zombie =
+        matches!(stat.rsplit(')').next().map(str::trim_start), Some(r) if r.starts_with('Z'));
+    ensure!(!hook_pid.is_empty(), "timeout: the hook did not start");
+    ensure!(
+        !stat.contains("(sleep)") || zombie,
+        "timeout: the hook (pid {hook_pid}) still runs after the run ended: {stat:?}"
     );
     ensure!(shorts(&a)?.is_empty(), "timeout: {a} has {:?}", shorts(&a)?);
 

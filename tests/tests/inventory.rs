@@ -132,7 +132,7 @@ fn compare_with_cli<T>(
     cols: impl Fn(&T) -> Vec<String>,
 ) -> Result<usize, Failed> {
     let mut last_err = String::new();
-    for _ in 0..3 {
+    for _ in 0..10 {
         sh("zpool", &["sync", pool])?;
         let before = cli()?;
         let list = ours()?;

@@ -1659,6 +1659,62 @@ fn snapshot_during_copy() -> TestResult {
     Ok(())
 }
 
+/// A rollback whose plan cannot be made, or is refused, while another operation holds the
+/// store's lock reports that operation (busy, exit 1): the datasets it read were being changed.
+/// A dry run still shows the plan; once the lock is free, the same commands give their own
+/// answers (the missing snapshot refused, exit 3; the missing dataset an error naming it).
+fn plan_during_another_operation_is_busy() -> TestResult {
+    let p = TestPool::new("rbbusy", 256)?;
+    let (fs, _dir) = fixture(&p)?;
+    let st = store(&p)?;
+    let before = snaps(&fs)?;
+    let missing_snap = format!("{fs}@nope");
+    let missing_fs = format!("{}@a", p.ds("gone"));
+    let lock = ok(st.lock())?;
+    for target in [&missing_snap, &missing_fs] {
+        let o = dv(&st, &["rollback", target, "--yes"], &[])?;
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        ensure!(
+            o.status.code() == Some(1) && err.contains("another flocker operation is running"),
+            "{target} with the lock held: status {:?}, {err:?}",
+            o.status.code()
+        );
+    }
+    let o = dv(&st, &["rollback", &format!("{fs}@a"), "--dry-run"], &[])?;
+    ensure!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("steps:"),
+        "dry run with the lock held: status {:?}, {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    drop(lock);
+    let o = dv(&st, &["rollback", &missing_snap, "--yes"], &[])?;
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    ensure!(
+        o.status.code() == Some(3) && !err.contains("another flocker operation"),
+        "{missing_snap} with the lock free: status {:?}, {err:?}",
+        o.status.code()
+    );
+    let o = dv(&st, &["rollback", &missing_fs, "--yes"], &[])?;
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    ensure!(
+        o.status.code().is_some_and(|c| c != 0)
+            && err.contains(&p.ds("gone"))
+            && !err.contains("another flocker operation"),
+        "{missing_fs} with the lock free: status {:?}, {err:?}",
+        o.status.code()
+    );
+    ensure!(
+        snaps(&fs)? == before,
+        "a refused rollback changed snapshots"
+    );
+    ensure!(
+        ok(st.records())?.is_empty(),
+        "a refused rollback left a stash"
+    );
+    Ok(())
+}
+
 /// Two rollbacks of one dataset started together: one runs, the other is refused (busy, or
 /// changed when it gets the lock after the first one ended); nothing is lost.
 fn two_rollbacks_together() -> TestResult {
@@ -2070,6 +2126,10 @@ fn main() {
             rollback_and_prune_together,
         ),
         zfs_test("rollback::two_rollbacks_together", two_rollbacks_together),
+        zfs_test(
+            "rollback::plan_during_another_operation_is_busy",
+            plan_during_another_operation_is_busy,
+        ),
         zfs_test("rollback::copy_basic", copy_basic),
         zfs_test("rollback::swap_basic", swap_basic),
         zfs_test("rollback::auto_basic", auto_basic),

@@ -510,11 +510,44 @@ impl Store {
                 Some(libc::EWOULDBLOCK) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Some(libc::EWOULDBLOCK) => {
-                    return Err(Error::new(ErrorKind::Busy, "lock")
-                        .with_name(p.to_string_lossy())
-                        .with_detail("another flocker operation is running"));
-                }
+                Some(libc::EWOULDBLOCK) => return Err(self.busy_error()),
+                _ => return Err(io_err("lock", &p, e)),
+            }
+        }
+    }
+
+    /// The [`ErrorKind::Busy`] error of [`Store::lock`]: another operation holds the lock.
+    pub fn busy_error(&self) -> Error {
+        Error::new(ErrorKind::Busy, "lock")
+            .with_name(self.dir.join("lock").to_string_lossy())
+            .with_detail("another flocker operation is running")
+    }
+
+    /// Whether another operation holds the store's lock at this moment: one attempt, without
+    /// the grace of [`Store::lock`] and without creating anything (no lock file: `false`).
+    ///
+    /// A plan is made without the lock, so that it can be shown and confirmed; when reading the
+    /// datasets failed, or gave a plan that is refused, while another operation held the lock,
+    /// that operation (changing those datasets) is the likelier reason, and a caller reports
+    /// [`Store::busy_error`] instead of what the reading saw.
+    pub fn is_locked(&self) -> Result<bool> {
+        let p = self.dir.join("lock");
+        let f = match File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("lock", &p, e)),
+        };
+        loop {
+            // SAFETY: a valid open descriptor; flock has no memory effects. A lock taken here
+            // is released when `f` is closed, at the end of this function.
+            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(false);
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EWOULDBLOCK) => return Ok(true),
                 _ => return Err(io_err("lock", &p, e)),
             }
         }

@@ -447,13 +447,17 @@ fn store_round_trip_lock_and_trust() {
         store.record("../x").map_err(|e| e.kind()).err(),
         Some(ErrorKind::InvalidArgument)
     );
+    assert_eq!(store.is_locked().ok(), Some(false));
     let l = store.lock();
     assert!(l.is_ok());
+    assert_eq!(store.is_locked().ok(), Some(true));
     assert_eq!(
         store.lock().map(drop).map_err(|e| e.kind()).err(),
         Some(ErrorKind::Busy)
     );
     drop(l);
+    // `is_locked` releases what it takes: the lock is free for the next operation.
+    assert_eq!(store.is_locked().ok(), Some(false));
     assert!(store.lock().is_ok());
     // A record writable by others is not believed.
     use std::os::unix::fs::PermissionsExt;

@@ -45,7 +45,7 @@ pub(crate) fn locate(path: &Path, inv: &mut Inventory<'_>) -> Result<Located> {
     };
     let names: BTreeSet<&str> = mounts.iter().map(|(d, _)| d.as_str()).collect();
     let depth = here.as_ref().map_or(0, |(_, m)| m.components().count());
-    if let Some((d, m)) = unmounted_below(&abs, &roots, &names, depth, inv)? {
+    if let Some((d, m)) = unmounted_below(&abs, &roots, &names, depth, here.is_none(), inv)? {
         return Ok(Located {
             dataset: d,
             rel: relative(&abs, &m),
@@ -107,13 +107,20 @@ fn pools(mounts: &[(DatasetName, PathBuf)]) -> Vec<DatasetName> {
         .collect()
 }
 
+/// Whether `pool` is imported now (its `/proc/spl/kstat/zfs/<pool>/` directory exists).
+fn imported(pool: &str) -> bool {
+    Path::new("/proc/spl/kstat/zfs").join(pool).is_dir()
+}
+
 /// The filesystem under `roots` (recursively) that is not mounted and whose effective
-/// mountpoint is the longest prefix of `abs` with more than `depth` components.
+/// mountpoint is the longest prefix of `abs` with more than `depth` components. `scanned`: the
+/// roots are every imported pool, not the filesystem that holds the path.
 fn unmounted_below(
     abs: &Path,
     roots: &[DatasetName],
     mounted: &BTreeSet<&str>,
     depth: usize,
+    scanned: bool,
     inv: &mut Inventory<'_>,
 ) -> Result<Option<(DatasetName, PathBuf)>> {
     let mut cands: Vec<(DatasetName, PathBuf)> = Vec::new();
@@ -124,6 +131,13 @@ fn unmounted_below(
         let list = match inv.datasets(&q) {
             Ok(l) => l,
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            // Another program's pool, met by the scan of every imported pool, that is being
+            // created, exported or destroyed while it is listed holds none of our path.
+            Err(e)
+                if scanned && (e.kind() == ErrorKind::Busy || !imported(root.pool().as_str())) =>
+            {
+                continue;
+            }
             Err(e) => return Err(e),
         };
         for d in list {

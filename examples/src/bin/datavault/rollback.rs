@@ -19,14 +19,20 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     }
     let target = SnapshotName::new(&f.target).map_err(|e| Failure::Zfs(e.into()))?;
     let st = store()?;
-    let plan = if f.recursive {
-        match recursive_plan(f, &target)? {
-            Recursive::Single(p) => p,
-            Recursive::Tree(t) => return rollback_tree(f, &st, t),
-        }
+    let planned = if f.recursive {
+        recursive_plan(f, &target)
     } else {
-        single_plan(f, &target)?
+        single_plan(f, &target).map(Recursive::Single)
     };
+    let plan = match planned {
+        Ok(Recursive::Single(p)) => p,
+        Ok(Recursive::Tree(t)) => return rollback_tree(f, &st, t),
+        Err(e) if f.dry_run => return Err(e),
+        Err(e) => return Err(busy_instead(&st, e)),
+    };
+    if !f.dry_run && !plan.is_runnable() && st.is_locked()? {
+        return Err(Failure::Zfs(st.busy_error()));
+    }
     if f.dry_run || !plan.is_runnable() {
         if f.json {
             println!("{}", plan.to_json());
@@ -73,6 +79,20 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
 }
 
 /// The plan of one dataset's rollback: at next boot with `--at-next-boot`.
+/// A plan is made without the store's lock (it is shown and confirmed first; the rollback makes
+/// it again under the lock and refuses one that changed). When making it failed while another
+/// flocker operation held the lock, the datasets were read while that operation changed them:
+/// that operation is reported (busy, exit 1), not what the reading met (a dataset renamed away
+/// for a moment, a snapshot destroyed between two reads).
+fn busy_instead(st: &Store, e: Failure) -> Failure {
+    match e {
+        Failure::Zfs(_) | Failure::Refused(_) if st.is_locked().unwrap_or(false) => {
+            Failure::Zfs(st.busy_error())
+        }
+        e => e,
+    }
+}
+
 fn single_plan(f: &RollbackArgs, target: &SnapshotName) -> Result<RollbackPlan, Failure> {
     Ok(if f.at_next_boot {
         rollback::plan_rollback_at_next_boot(target, f.strategy)?
@@ -117,6 +137,9 @@ fn recursive_plan(f: &RollbackArgs, target: &SnapshotName) -> Result<Recursive, 
 
 /// `rollback -r`: the tree plan, then every member (one tree stash).
 fn rollback_tree(f: &RollbackArgs, st: &Store, plan: TreePlan) -> Result<(), Failure> {
+    if !f.dry_run && !plan.is_runnable() && st.is_locked()? {
+        return Err(Failure::Zfs(st.busy_error()));
+    }
     if f.dry_run || !plan.is_runnable() {
         if f.json {
             println!("{}", plan.to_json());
