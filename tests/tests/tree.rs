@@ -732,6 +732,79 @@ fn kill_around_a_member() -> TestResult {
     })
 }
 
+/// `kill -9` inside a tree's restore and inside its drop. Each cycle rolls the tree back, kills
+/// `stash restore` at one point (before a member, inside one at its commit point), lets
+/// `recover` finish it, then kills `stash drop` of the replaced states at one point (before a
+/// member's snapshots are destroyed, after that, after its dataset is) and runs the drop again.
+/// Nothing is lost at any point, and each second run ends with no stash, record or tree left.
+fn kill_in_restore_and_drop() -> TestResult {
+    let (_pool, t, st) = setup("trkillrd", 320, false)?;
+    let cycles = [
+        ("tree-restore.0", "2.drop.0"),
+        ("tree-restore.1", "1.drop.1"),
+        ("1.commit", "1.drop.2"),
+        ("tree-restore.2", "0.drop.2"),
+    ];
+    for (restore_at, drop_at) in cycles {
+        let what = format!("restore killed at {restore_at}, drop at {drop_at}");
+        dv_ok(
+            &st,
+            &["rollback", &t.target(), "-r", "--strategy", "swap", "--yes"],
+        )?;
+        let first = the_tree(&st, None)?;
+        t.at_s(&format!("{what}: rolled back"))?;
+        let (code, out, err) = dv(
+            &st,
+            &["stash", "restore", &first.id, "--yes"],
+            &[("FLOCKER_CORE_FAULT", &format!("{restore_at}:kill"))],
+        )?;
+        ensure!(
+            code == -9,
+            "{what}: restore not killed: exit {code}: {out}{err}"
+        );
+        t.nothing_lost(
+            &pool_list(&t.pool, "snapshot")?,
+            &format!("{what}: before recover"),
+        )?;
+        dv_ok(&st, &["recover"])?;
+        ensure!(ok(st.journals())?.is_empty(), "{what}: a journal is left");
+        ensure!(
+            dv_ok(&st, &["recover"])?.trim() == "nothing to recover",
+            "{what}: recover again has work"
+        );
+        t.at_now(&format!("{what}: restore recovered"))?;
+        ensure!(
+            !ok(st.has_tree(&first.id))?,
+            "{what}: the restored tree stash is still recorded"
+        );
+        let replaced = the_tree(&st, None)?;
+        ensure!(
+            replaced.phase == TreePhase::Done && replaced.restore_of.is_none(),
+            "{what}: replaced-state tree {replaced:?}"
+        );
+        let (code, out, err) = dv(
+            &st,
+            &["stash", "drop", &replaced.id, "--yes"],
+            &[("FLOCKER_CORE_FAULT", &format!("{drop_at}:kill"))],
+        )?;
+        ensure!(
+            code == -9,
+            "{what}: drop not killed: exit {code}: {out}{err}"
+        );
+        t.at_now(&format!("{what}: drop killed"))?;
+        dv_ok(&st, &["stash", "drop", &replaced.id, "--yes"])
+            .map_err(|e| fail(format!("{what}: the drop run again: {e:?}")))?;
+        ensure!(
+            ok(rollback::tree_list(&st))?.is_empty() && ok(st.records())?.is_empty(),
+            "{what}: a tree or record is left"
+        );
+        t.no_stash_left(&what)?;
+        t.at_now(&format!("{what}: dropped"))?;
+        t.clean_pre(&what)?;
+    }
+    Ok(())
+}
+
 /// On a tree of its own (pool `tag`), kills `datavault rollback -r --strategy swap` at each of
 /// the fault points `points` gives for the plan; after each, `recover` finishes the rollback,
 /// nothing is lost and the tree stash holds everything; then the stash is dropped and the newer
@@ -805,6 +878,7 @@ fn main() {
         // The longest first: tests run 4 at a time in the lab.
         zfs_test("tree::kill_at_tree_steps", kill_at_tree_steps),
         zfs_test("tree::kill_around_a_member", kill_around_a_member),
+        zfs_test("tree::kill_in_restore_and_drop", kill_in_restore_and_drop),
         zfs_test("tree::copy_round_trip", copy_round_trip),
         zfs_test("tree::swap_round_trip", swap_round_trip),
         zfs_test("tree::missing_and_keep_missing", missing_and_keep_missing),

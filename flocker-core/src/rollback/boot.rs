@@ -465,7 +465,7 @@ pub fn cancel_at_next_boot(store: &Store, id: Option<&str>) -> Result<String> {
 }
 
 fn fault(at: &str) -> Result<()> {
-    exec::tree_fault(at)
+    exec::named_fault(at)
 }
 
 /// The cancel's steps, each idempotent (checked by GUID), then the revert. Fault points

@@ -79,9 +79,10 @@ impl Drop for TreeMember {
     }
 }
 
-/// A fault point of a tree operation (`tree.<step>`, `tree-restore.<step>`), test-only like
-/// [`fault_point`].
-pub(crate) fn tree_fault(at: &str) -> Result<()> {
+/// A named fault point (`tree.<step>`, `tree-restore.<step>`, `drop.<n>`, ...), test-only like
+/// [`fault_point`]; inside member `k` of a tree operation, a name not starting with `tree` is
+/// `<k>.<name>`.
+pub(crate) fn named_fault(at: &str) -> Result<()> {
     env_fault(at, at)
 }
 

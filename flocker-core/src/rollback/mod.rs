@@ -631,10 +631,11 @@ fn finish_restore(store: &Store, id: &str) -> Result<()> {
 }
 
 /// Destroys stash `id` (its snapshots and dataset) and its record, after checking every GUID
-/// against the record: exactly the snapshots the record names are destroyed. Nothing is
-/// destroyed if anything does not match ([`ErrorKind::Mismatch`]), if the stash dataset holds
-/// a snapshot its record does not name (taken by another program: [`ErrorKind::Mismatch`],
-/// naming it; it is not ours to destroy), or if a stashed snapshot is held or cloned.
+/// against the record: only snapshots the record names are destroyed. Nothing is destroyed if
+/// the dataset or a snapshot is not the one the record names ([`ErrorKind::Mismatch`]), if the
+/// stash dataset holds a snapshot its record does not name (taken by another program:
+/// [`ErrorKind::Mismatch`], naming it; it is not ours to destroy), or if a stashed snapshot is
+/// held or cloned. A drop that was killed is finished by the next `stash_drop` of the same id.
 pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     let _lock = store.lock()?;
     let dataset = store.record(id)?.dataset;
@@ -642,39 +643,71 @@ pub fn stash_drop(store: &Store, id: &str) -> Result<()> {
     drop_locked(store, id)
 }
 
-/// [`stash_drop`] under the lock.
+/// [`stash_drop`] under the lock. Killed at any point, it is run again to its end: the stash
+/// dataset may then have lost its snapshots (every one left must be one the record names, with
+/// its GUID) or be gone (only the record is left to remove). A dataset of another GUID under
+/// the stash's name is never touched.
 fn drop_locked(store: &Store, id: &str) -> Result<()> {
-    let r = verified(store, id)?;
-    let i = info_one(r.stash_dataset.as_str())?.unwrap_or_default();
-    let ours: Vec<String> = r
+    let r = store.record(id)?;
+    let Some(i) = info_one(r.stash_dataset.as_str())? else {
+        // Destroyed by a drop killed before it removed the record (or by someone else):
+        // nothing is left to destroy.
+        return store.remove_record(id);
+    };
+    let refuse = |detail: String| {
+        Err(Error::new(ErrorKind::Mismatch, "stash drop")
+            .with_name(id)
+            .with_detail(detail))
+    };
+    if i.guid != r.stash_guid {
+        return refuse(format!(
+            "nothing destroyed: {} is not the dataset its record names (GUID {} instead of {});              not touching it",
+            r.stash_dataset, i.guid, r.stash_guid
+        ));
+    }
+    let ours: std::collections::BTreeMap<String, u64> = r
         .snapshots
         .iter()
-        .map(|s| format!("{}@{}", r.stash_dataset, s.name))
+        .map(|s| (format!("{}@{}", r.stash_dataset, s.name), s.guid))
         .collect();
-    let foreign: Vec<&String> = i.snaps.keys().filter(|n| !ours.contains(n)).collect();
+    let foreign: Vec<&str> = i
+        .snaps
+        .keys()
+        .filter(|n| !ours.contains_key(*n))
+        .map(String::as_str)
+        .collect();
     if !foreign.is_empty() {
-        return Err(Error::new(ErrorKind::Mismatch, "stash drop")
-            .with_name(id)
-            .with_detail(format!(
-                "nothing destroyed: {} holds {} that its record does not name (taken by another \
-                 program; destroy or keep it yourself, then drop again)",
-                r.stash_dataset,
-                foreign
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+        return refuse(format!(
+            "nothing destroyed: {} holds {} that its record does not name (taken by another \
+             program; destroy or keep it yourself, then drop again)",
+            r.stash_dataset,
+            foreign.join(", ")
+        ));
     }
-    let snaps: Vec<SnapshotName> = ours
+    let replaced: Vec<&str> = i
+        .snaps
         .iter()
-        .filter(|n| i.snaps.contains_key(*n))
+        .filter(|(n, g)| ours.get(*n) != Some(*g))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !replaced.is_empty() {
+        return refuse(format!(
+            "nothing destroyed: {} does not match its record (GUIDs); not touching it",
+            replaced.join(", ")
+        ));
+    }
+    let snaps: Vec<SnapshotName> = i
+        .snaps
+        .keys()
         .map(SnapshotName::new)
         .collect::<std::result::Result<_, _>>()?;
+    exec::named_fault("drop.0")?;
     if !snaps.is_empty() {
         lzc::destroy_snaps(&snaps, false)?;
     }
+    exec::named_fault("drop.1")?;
     lzc::destroy(&r.stash_dataset)?;
+    exec::named_fault("drop.2")?;
     store.remove_record(id)
 }
 

@@ -465,7 +465,7 @@ fn join(v: &[DatasetName]) -> String {
 /// Runs (or, from recovery, goes on with) a tree rollback from step `t.next`.
 fn run_rollback(store: &Store, mut t: TreeStash) -> Result<TreeStash> {
     while t.next <= t.members.len() {
-        exec::tree_fault(&format!("tree.{}", t.next))?;
+        exec::named_fault(&format!("tree.{}", t.next))?;
         if t.next == 0 {
             pre_snapshot(&t)?;
         } else {
@@ -678,7 +678,7 @@ fn run_restore(store: &Store, mut t: TreeStash) -> Result<TreeStash> {
     let of = t.restore_of.clone().unwrap_or_default();
     let n = t.members.len();
     while t.next < n {
-        exec::tree_fault(&format!("tree-restore.{}", t.next))?;
+        exec::named_fault(&format!("tree-restore.{}", t.next))?;
         let k = n - 1 - t.next;
         let old_id = member_id(&of, k);
         if store.has_record(&old_id)? {
@@ -709,6 +709,7 @@ fn drop_tree_locked(store: &Store, id: &str) -> Result<()> {
     for k in (0..t.members.len()).rev() {
         let mid = t.member_id(k);
         if store.has_record(&mid)? {
+            let _member = exec::TreeMember::enter(k);
             super::drop_locked(store, &mid)?;
         }
     }
