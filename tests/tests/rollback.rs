@@ -1528,9 +1528,34 @@ fn rename_between_plan_and_execute() -> TestResult {
         ensure!(ok(st.records())?.is_empty(), "{what}: a record was written");
         nothing_pending(&st, &what)?;
         zfs(&["rename", &moved, &fs])?;
-        ensure!(read(&format!("{dir}/v"))? == "now", "{what}: content");
+        ensure!(
+            read_after_remount(&format!("{dir}/v"), &what)? == "now",
+            "{what}: content"
+        );
     }
     following_rollback_works(&st, &fs, "rename")
+}
+
+/// Reads `path` on a filesystem that `zfs rename` has just unmounted and mounted again. Once
+/// (zfs 2.1, four tests at once) the first read there failed with EIO, which is the kernel's
+/// answer for a file of a filesystem being unmounted; this is not what the tests using it check,
+/// so EIO is retried for up to 60 s (and said on stderr), and any other error, or EIO for
+/// longer, fails.
+fn read_after_remount(path: &str, what: &str) -> Result<String, Failed> {
+    let started = std::time::Instant::now();
+    loop {
+        match std::fs::read_to_string(path) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EIO)
+                    && started.elapsed() < std::time::Duration::from_secs(60) =>
+            {
+                eprintln!("{what}: {path}: EIO after the remount; reading again");
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Err(e) => return Err(fail(format!("{what}: {path}: {e}"))),
+        }
+    }
 }
 
 /// Snapshots taken while a copy rollback streams: by `datavault snapshot` (which waits for the
