@@ -661,7 +661,8 @@ fn drop_locked(store: &Store, id: &str) -> Result<()> {
     };
     if i.guid != r.stash_guid {
         return refuse(format!(
-            "nothing destroyed: {} is not the dataset its record names (GUID {} instead of {});              not touching it",
+            "nothing destroyed: {} is not the dataset its record names (GUID {} instead of {}); \
+             not touching it",
             r.stash_dataset, i.guid, r.stash_guid
         ));
     }

@@ -78,7 +78,6 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The plan of one dataset's rollback: at next boot with `--at-next-boot`.
 /// A plan is made without the store's lock (it is shown and confirmed first; the rollback makes
 /// it again under the lock and refuses one that changed). When making it failed while another
 /// flocker operation held the lock, the datasets were read while that operation changed them:
@@ -93,6 +92,7 @@ fn busy_instead(st: &Store, e: Failure) -> Failure {
     }
 }
 
+/// The plan of one dataset's rollback: at next boot with `--at-next-boot`.
 fn single_plan(f: &RollbackArgs, target: &SnapshotName) -> Result<RollbackPlan, Failure> {
     Ok(if f.at_next_boot {
         rollback::plan_rollback_at_next_boot(target, f.strategy)?
