@@ -699,6 +699,15 @@ fn lab_self_tests(flavour: Flavour, vm_args: &VmArgs, boot_secs: f64) -> Counts 
 /// `cargo xtask test`.
 pub fn run(opts: &Options) -> Result<i32> {
     let started = Instant::now();
+    // The lab's test binaries (libtest-mimic) take one name filter; with two, each of them
+    // would stop at its arguments and the whole run would fail.
+    if opts.lab && opts.name_filters().len() > 1 {
+        return Err(format!(
+            "the lab's test binaries take one name filter, not {}: {}",
+            opts.name_filters().len(),
+            opts.name_filters().join(" ")
+        ));
+    }
     // The host tests build the bindings too, so the headers and libclang are needed first.
     crate::host::ensure_lab_prereqs()?;
     let mut lines = Vec::new();
