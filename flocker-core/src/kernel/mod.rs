@@ -296,22 +296,40 @@ pub(crate) fn mount(dataset: &DatasetName, path: &Path) -> Result<()> {
     Err(lzc::io_error(Family::Mount, OP, dataset.as_str(), &e))
 }
 
+/// How long [`unmount`] retries a mount that is busy before it reports [`ErrorKind::Busy`].
+const UNMOUNT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Unmounts `path` (no force, no lazy detach): fails with [`ErrorKind::Busy`] when in use.
+///
+/// `EBUSY` is retried for up to [`UNMOUNT_GRACE`] first: a program that another thread of this
+/// process is starting holds a copy of every descriptor from `fork` to `exec`, so a file just
+/// closed here (a store's copy, a directory listing) can keep the mount busy for that moment.
 pub(crate) fn unmount(path: &Path) -> Result<()> {
     const OP: &str = "umount2";
     let target = cstring(OP, &path.to_string_lossy())?;
-    // SAFETY: a NUL-terminated path alive for the call.
-    let rc = unsafe { libc::umount2(target.as_ptr(), 0) };
-    if rc == 0 {
-        return Ok(());
+    let deadline = std::time::Instant::now() + UNMOUNT_GRACE;
+    loop {
+        // SAFETY: a NUL-terminated path alive for the call.
+        let rc = unsafe { libc::umount2(target.as_ptr(), 0) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EBUSY) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            _ => {
+                return Err(lzc::io_error(
+                    Family::Unmount,
+                    OP,
+                    &path.to_string_lossy(),
+                    &e,
+                ));
+            }
+        }
     }
-    let e = std::io::Error::last_os_error();
-    Err(lzc::io_error(
-        Family::Unmount,
-        OP,
-        &path.to_string_lossy(),
-        &e,
-    ))
 }
 
 /// Where each ZFS dataset is mounted, from `/proc/self/mountinfo` (dataset → path).
