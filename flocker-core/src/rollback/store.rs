@@ -404,6 +404,24 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     crate::lzc::io_error(crate::lzc::Family::File, op, &path.to_string_lossy(), &e)
 }
 
+/// One non-blocking attempt at the exclusive `flock` of `f` (the file `p`; errors name `op`):
+/// `true` when taken, `false` when another open file holds it.
+fn try_flock(f: &File, p: &Path, op: &'static str) -> Result<bool> {
+    loop {
+        // SAFETY: a valid open descriptor; flock has no memory effects.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(io_err(op, p, e)),
+        }
+    }
+}
+
 /// Refuses a path not owned by the effective user or writable by group/others.
 fn check_trusted(path: &Path) -> Result<()> {
     let m = fs::symlink_metadata(path).map_err(|e| io_err("store", path, e))?;
@@ -498,22 +516,13 @@ impl Store {
             .open(&p)
             .map_err(|e| io_err("lock", &p, e))?;
         let deadline = Instant::now() + LOCK_GRACE;
-        loop {
-            // SAFETY: a valid open descriptor; flock has no memory effects.
-            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                return Ok(Lock { _file: f });
+        while !try_flock(&f, &p, "lock")? {
+            if Instant::now() >= deadline {
+                return Err(self.busy_error());
             }
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EWOULDBLOCK) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Some(libc::EWOULDBLOCK) => return Err(self.busy_error()),
-                _ => return Err(io_err("lock", &p, e)),
-            }
+            std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(Lock { _file: f })
     }
 
     /// The [`ErrorKind::Busy`] error of [`Store::lock`]: another operation holds the lock.
@@ -537,20 +546,8 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(io_err("lock", &p, e)),
         };
-        loop {
-            // SAFETY: a valid open descriptor; flock has no memory effects. A lock taken here
-            // is released when `f` is closed, at the end of this function.
-            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                return Ok(false);
-            }
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EWOULDBLOCK) => return Ok(true),
-                _ => return Err(io_err("lock", &p, e)),
-            }
-        }
+        // A lock taken here is released when `f` is closed, at the end of this function.
+        Ok(!try_flock(&f, &p, "lock")?)
     }
 
     /// Takes the store's exclusive lock, waiting up to `timeout` for an operation that holds

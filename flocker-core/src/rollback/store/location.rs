@@ -17,7 +17,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -25,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, check_trusted, io_err};
+use super::{Store, check_trusted, io_err, try_flock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kernel;
 use crate::lzc::{self, DatasetType};
@@ -279,28 +278,17 @@ fn mounted_at(dir: &Path) -> Option<String> {
 /// `flock(LOCK_EX)` on `f`, retried until `timeout` ([`ErrorKind::Busy`] then).
 fn flock_wait(f: &File, path: &Path, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    loop {
-        // SAFETY: a valid open descriptor; flock has no memory effects.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(());
+    while !try_flock(f, path, "store")? {
+        if Instant::now() >= deadline {
+            return Err(Error::new(ErrorKind::Busy, "store")
+                .with_name(path.to_string_lossy())
+                .with_detail(
+                    "another process has been mounting the store's dataset for too long",
+                ));
         }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => {}
-            Some(libc::EWOULDBLOCK) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Some(libc::EWOULDBLOCK) => {
-                return Err(Error::new(ErrorKind::Busy, "store")
-                    .with_name(path.to_string_lossy())
-                    .with_detail(
-                        "another process has been mounting the store's dataset for too long",
-                    ));
-            }
-            _ => return Err(io_err("store", path, e)),
-        }
+        std::thread::sleep(Duration::from_millis(50));
     }
+    Ok(())
 }
 
 /// Makes sure that, when `dir` holds a pointer, the dataset it names is mounted on `dir`
