@@ -30,8 +30,8 @@ pub fn rollback(f: &RollbackArgs) -> Result<(), Failure> {
         Err(e) if f.dry_run => return Err(e),
         Err(e) => return Err(busy_instead(&st, e)),
     };
-    if !f.dry_run && !plan.is_runnable() && st.is_locked()? {
-        return Err(Failure::Zfs(st.busy_error()));
+    if !f.dry_run && !plan.is_runnable() {
+        busy_now(&st)?;
     }
     if f.dry_run || !plan.is_runnable() {
         if f.json {
@@ -92,6 +92,15 @@ fn busy_instead(st: &Store, e: Failure) -> Failure {
     }
 }
 
+/// Busy (exit 1) when another flocker operation holds the store's lock now: a refused plan is
+/// reported so too ([`busy_instead`]), before it is printed.
+fn busy_now(st: &Store) -> Result<(), Failure> {
+    if st.is_locked()? {
+        return Err(Failure::Zfs(st.busy_error()));
+    }
+    Ok(())
+}
+
 /// The plan of one dataset's rollback: at next boot with `--at-next-boot`.
 fn single_plan(f: &RollbackArgs, target: &SnapshotName) -> Result<RollbackPlan, Failure> {
     Ok(if f.at_next_boot {
@@ -137,8 +146,8 @@ fn recursive_plan(f: &RollbackArgs, target: &SnapshotName) -> Result<Recursive, 
 
 /// `rollback -r`: the tree plan, then every member (one tree stash).
 fn rollback_tree(f: &RollbackArgs, st: &Store, plan: TreePlan) -> Result<(), Failure> {
-    if !f.dry_run && !plan.is_runnable() && st.is_locked()? {
-        return Err(Failure::Zfs(st.busy_error()));
+    if !f.dry_run && !plan.is_runnable() {
+        busy_now(st)?;
     }
     if f.dry_run || !plan.is_runnable() {
         if f.json {
