@@ -50,6 +50,13 @@ fn dv(st: &Store, args: &[&str], env: &[(&str, &str)]) -> Result<(i32, String, S
 }
 
 /// `datavault ARGS`, which must succeed; its stdout.
+/// `datavault args` with the fault point `at` set to kill it: it must die by `SIGKILL` there.
+fn dv_killed_at(st: &Store, args: &[&str], at: &str, what: &str) -> TestResult {
+    let (code, out, err) = dv(st, args, &[("FLOCKER_CORE_FAULT", &format!("{at}:kill"))])?;
+    ensure!(code == -9, "{what}: not killed: exit {code}: {out}{err}");
+    Ok(())
+}
+
 fn dv_ok(st: &Store, args: &[&str]) -> Result<String, Failed> {
     let (code, out, err) = dv(st, args, &[])?;
     ensure!(code == 0, "datavault {args:?}: exit {code}: {out}{err}");
@@ -753,15 +760,12 @@ fn kill_in_restore_and_drop() -> TestResult {
         )?;
         let first = the_tree(&st, None)?;
         t.at_s(&format!("{what}: rolled back"))?;
-        let (code, out, err) = dv(
+        dv_killed_at(
             &st,
             &["stash", "restore", &first.id, "--yes"],
-            &[("FLOCKER_CORE_FAULT", &format!("{restore_at}:kill"))],
+            restore_at,
+            &format!("{what}: restore"),
         )?;
-        ensure!(
-            code == -9,
-            "{what}: restore not killed: exit {code}: {out}{err}"
-        );
         t.nothing_lost(
             &pool_list(&t.pool, "snapshot")?,
             &format!("{what}: before recover"),
@@ -782,15 +786,12 @@ fn kill_in_restore_and_drop() -> TestResult {
             replaced.phase == TreePhase::Done && replaced.restore_of.is_none(),
             "{what}: replaced-state tree {replaced:?}"
         );
-        let (code, out, err) = dv(
+        dv_killed_at(
             &st,
             &["stash", "drop", &replaced.id, "--yes"],
-            &[("FLOCKER_CORE_FAULT", &format!("{drop_at}:kill"))],
+            drop_at,
+            &format!("{what}: drop"),
         )?;
-        ensure!(
-            code == -9,
-            "{what}: drop not killed: exit {code}: {out}{err}"
-        );
         t.at_now(&format!("{what}: drop killed"))?;
         dv_ok(&st, &["stash", "drop", &replaced.id, "--yes"])
             .map_err(|e| fail(format!("{what}: the drop run again: {e:?}")))?;
@@ -817,12 +818,12 @@ fn kill_at(tag: &str, points: fn(&rollback::TreePlan) -> Vec<String>) -> TestRes
     for (i, at) in points.iter().enumerate() {
         let what = format!("kill at {at}");
         let started = std::time::Instant::now();
-        let (code, out, err) = dv(
+        dv_killed_at(
             &st,
             &["rollback", &t.target(), "-r", "--strategy", "swap", "--yes"],
-            &[("FLOCKER_CORE_FAULT", &format!("{at}:kill"))],
+            at,
+            &what,
         )?;
-        ensure!(code == -9, "{what}: not killed: exit {code}: {out}{err}");
         let pending = the_tree(&st, None)?;
         ensure!(
             pending.phase == TreePhase::Rollback,
